@@ -1,0 +1,238 @@
+/**
+ * Validity of pipeline genomes: the schema (known stage types, parameters in range), length and count limits, and
+ * ordering rules. `validatePipeline` explains every problem; `repairPipeline` returns the nearest valid genome.
+ * Rules are objects in the space's config, so a user-defined stage type can bring its own.
+ */
+import type { PipelineGenome, Stage } from './genome.js';
+import { defaultParam, paramProblem, repairParam, type ParamValue } from './params.js';
+import type { PipelineSpaceConfig } from './pipeline-config.js';
+
+export interface Violation {
+  /** The rule that failed ('schema', 'length', 'maxCount' or a rule's name). */
+  readonly rule: string;
+  /** Where, e.g. `stages[2].params.ratio`. */
+  readonly path: string;
+  readonly message: string;
+}
+
+export interface ValidationResult {
+  readonly valid: boolean;
+  readonly violations: readonly Violation[];
+}
+
+export interface ValidityRule {
+  readonly name: string;
+  /** One sentence users see when the rule fails. */
+  readonly description: string;
+  check(stages: readonly Stage[]): Violation[];
+  /** Stages that satisfy this rule; should change as little as possible. */
+  repair(stages: readonly Stage[]): Stage[];
+}
+
+const isQuantize = (s: Stage, mode?: string): boolean => s.type === 'quantize' && (mode === undefined || s.params['mode'] === mode);
+const TRAINS = new Set(['train', 'prune', 'lowrank']);
+/** Stages that run training afterwards, so regularizer weights placed before them take effect. */
+const trains = (s: Stage): boolean => TRAINS.has(s.type) || isQuantize(s, 'qat');
+
+/** Moves the stages selected by `misplaced` to just before index `anchor`, keeping their order. */
+function moveBefore(stages: readonly Stage[], anchor: number, misplaced: (s: Stage, i: number) => boolean): Stage[] {
+  const moved = stages.filter((s, i) => i > anchor && misplaced(s, i));
+  const rest = stages.filter((s, i) => !(i > anchor && misplaced(s, i)));
+  const at = rest.indexOf(stages[anchor] as Stage);
+  return [...rest.slice(0, at), ...moved, ...rest.slice(at)];
+}
+
+export const oneQuantizePerMode: ValidityRule = {
+  name: 'oneQuantizePerMode',
+  description: 'a pipeline quantizes at most once in each mode (dynamic, static, qat)',
+  check(stages) {
+    const seen = new Set<unknown>();
+    const out: Violation[] = [];
+    stages.forEach((s, i) => {
+      if (!isQuantize(s)) return;
+      const mode = s.params['mode'];
+      if (seen.has(mode)) out.push({ rule: this.name, path: `stages[${i}]`, message: `a second ${String(mode)} quantize` });
+      seen.add(mode);
+    });
+    return out;
+  },
+  repair(stages) {
+    const seen = new Set<unknown>();
+    return stages.filter((s) => {
+      if (!isQuantize(s)) return true;
+      const first = !seen.has(s.params['mode']);
+      seen.add(s.params['mode']);
+      return first;
+    });
+  },
+};
+
+export const onlyQatAfterStaticQuantize: ValidityRule = {
+  name: 'onlyQatAfterStaticQuantize',
+  description: 'after a static quantize the model is int8: only QAT fine-tuning (a qat quantize) may follow',
+  check(stages) {
+    const at = stages.findIndex((s) => isQuantize(s, 'static'));
+    if (at < 0) return [];
+    const out: Violation[] = [];
+    for (let i = at + 1; i < stages.length; i++) {
+      const s = stages[i] as Stage;
+      if (!isQuantize(s, 'qat')) {
+        out.push({ rule: this.name, path: `stages[${i}]`, message: `${s.type} follows the static quantize at stages[${at}]` });
+      }
+    }
+    return out;
+  },
+  repair(stages) {
+    const at = stages.findIndex((s) => isQuantize(s, 'static'));
+    return at < 0 ? [...stages] : moveBefore(stages, at, (s) => !isQuantize(s, 'qat'));
+  },
+};
+
+export const lowrankBeforeQuantize: ValidityRule = {
+  name: 'lowrankBeforeQuantize',
+  description: 'low-rank decomposition works on float weights, so it comes before any quantize',
+  check(stages) {
+    const at = stages.findIndex((s) => isQuantize(s));
+    if (at < 0) return [];
+    const out: Violation[] = [];
+    stages.forEach((s, i) => {
+      if (i > at && s.type === 'lowrank') out.push({ rule: this.name, path: `stages[${i}]`, message: `lowrank follows the quantize at stages[${at}]` });
+    });
+    return out;
+  },
+  repair(stages) {
+    const at = stages.findIndex((s) => isQuantize(s));
+    return at < 0 ? [...stages] : moveBefore(stages, at, (s) => s.type === 'lowrank');
+  },
+};
+
+export const regularizeBeforeTraining: ValidityRule = {
+  name: 'regularizeBeforeTraining',
+  description: 'regularizer weights apply to the training that follows, so a regularize must be followed by a training stage',
+  check(stages) {
+    const out: Violation[] = [];
+    stages.forEach((s, i) => {
+      const next = stages[i + 1];
+      if (s.type === 'regularize' && !(next && trains(next))) {
+        out.push({ rule: this.name, path: `stages[${i}]`, message: 'regularize is not followed by train, prune, lowrank or a qat quantize' });
+      }
+    });
+    return out;
+  },
+  repair(stages) {
+    return stages.filter((s, i) => {
+      const next = stages[i + 1];
+      return !(s.type === 'regularize' && !(next && trains(next)));
+    });
+  },
+};
+
+export const builtinRules: readonly ValidityRule[] = [
+  oneQuantizePerMode,
+  lowrankBeforeQuantize,
+  onlyQatAfterStaticQuantize,
+  regularizeBeforeTraining,
+];
+
+function isRecord(x: unknown): x is Record<string, unknown> {
+  return typeof x === 'object' && x !== null && !Array.isArray(x);
+}
+
+/** Every problem with `genome` (which may be any JSON value) under `config`. */
+export function validatePipeline(config: PipelineSpaceConfig, genome: unknown): ValidationResult {
+  const out: Violation[] = [];
+  if (!isRecord(genome) || !Array.isArray(genome['stages'])) {
+    return { valid: false, violations: [{ rule: 'schema', path: 'stages', message: 'a genome is { stages: Stage[] }' }] };
+  }
+  const stages = genome['stages'] as unknown[];
+  let schemaOk = true;
+  stages.forEach((raw, i) => {
+    const at = `stages[${i}]`;
+    if (!isRecord(raw) || typeof raw['type'] !== 'string' || !isRecord(raw['params'])) {
+      out.push({ rule: 'schema', path: at, message: 'a stage is { type: string, params: object }' });
+      schemaOk = false;
+      return;
+    }
+    const def = config.stages[raw['type']];
+    if (!def) {
+      out.push({ rule: 'schema', path: `${at}.type`, message: `unknown stage type "${raw['type']}" (known: ${Object.keys(config.stages).join(', ')})` });
+      schemaOk = false;
+      return;
+    }
+    const params = raw['params'];
+    for (const [name, spec] of Object.entries(def.params)) {
+      const problem = name in params ? paramProblem(spec, params[name]) : 'missing';
+      if (problem) { out.push({ rule: 'schema', path: `${at}.params.${name}`, message: problem }); schemaOk = false; }
+    }
+    for (const name of Object.keys(params)) {
+      if (!(name in def.params)) { out.push({ rule: 'schema', path: `${at}.params.${name}`, message: `unknown parameter of ${raw['type']}` }); schemaOk = false; }
+    }
+  });
+  if (stages.length < config.minStages || stages.length > config.maxStages) {
+    out.push({ rule: 'length', path: 'stages', message: `${stages.length} stages; allowed ${config.minStages}–${config.maxStages}` });
+  }
+  if (!schemaOk) return { valid: false, violations: out };
+  const typed = stages as Stage[];
+  out.push(...countViolations(config, typed));
+  for (const rule of config.rules) out.push(...rule.check(typed));
+  return { valid: out.length === 0, violations: out };
+}
+
+function countViolations(config: PipelineSpaceConfig, stages: readonly Stage[]): Violation[] {
+  const counts = new Map<string, number>();
+  const out: Violation[] = [];
+  stages.forEach((s, i) => {
+    const n = (counts.get(s.type) ?? 0) + 1;
+    counts.set(s.type, n);
+    const max = config.stages[s.type]?.maxCount;
+    if (max !== undefined && n > max) out.push({ rule: 'maxCount', path: `stages[${i}]`, message: `more than ${max} ${s.type} stages` });
+  });
+  return out;
+}
+
+/** The stage with unknown parameters dropped, missing ones defaulted and values brought into range. */
+function repairStage(config: PipelineSpaceConfig, raw: Record<string, unknown>): Stage | undefined {
+  const type = raw['type'];
+  if (typeof type !== 'string') return undefined;
+  const def = config.stages[type];
+  if (!def) return undefined;
+  const given = isRecord(raw['params']) ? raw['params'] : {};
+  const params: Record<string, ParamValue> = {};
+  for (const [name, spec] of Object.entries(def.params)) {
+    params[name] = name in given ? repairParam(spec, given[name]) : defaultParam(spec);
+  }
+  return { type, params };
+}
+
+/** A stage of the first type (in config order) with default parameters, used to fill too-short pipelines. */
+function defaultStage(config: PipelineSpaceConfig): Stage {
+  const [type, def] = Object.entries(config.stages)[0] as [string, (typeof config.stages)[string]];
+  const params: Record<string, ParamValue> = {};
+  for (const [name, spec] of Object.entries(def.params)) params[name] = defaultParam(spec);
+  return { type, params };
+}
+
+const MAX_REPAIR_PASSES = 20;
+
+/** The nearest valid genome; `genome` may be any JSON value. Never modifies its input. */
+export function repairPipeline(config: PipelineSpaceConfig, genome: unknown): PipelineGenome {
+  const raw = isRecord(genome) && Array.isArray(genome['stages']) ? (genome['stages'] as unknown[]) : [];
+  let stages: Stage[] = [];
+  for (const r of raw) {
+    const s = isRecord(r) ? repairStage(config, r) : undefined;
+    if (s) stages.push(s);
+  }
+  for (let pass = 0; pass < MAX_REPAIR_PASSES; pass++) {
+    const counts = new Map<string, number>();
+    stages = stages.filter((s) => {
+      const n = (counts.get(s.type) ?? 0) + 1;
+      counts.set(s.type, n);
+      return n <= (config.stages[s.type]?.maxCount ?? Infinity);
+    });
+    for (const rule of config.rules) stages = rule.repair(stages);
+    if (stages.length > config.maxStages) stages = stages.slice(0, config.maxStages);
+    while (stages.length < config.minStages) stages.push(defaultStage(config));
+    if (countViolations(config, stages).length === 0 && config.rules.every((r) => r.check(stages).length === 0)) break;
+  }
+  return { stages };
+}

@@ -1,0 +1,301 @@
+#include "graph_module.h"
+
+#include <algorithm>
+#include <set>
+
+#include "common.h"
+
+namespace petra {
+namespace {
+
+const Attr* FindAttr(const NodeSpec& node, const std::string& key) {
+  auto it = node.attrs.find(key);
+  return it == node.attrs.end() ? nullptr : &it->second;
+}
+
+std::string Where(const NodeSpec& node, const std::string& key) { return "node '" + node.name + "' attrs." + key; }
+
+double Num(const NodeSpec& node, const std::string& key) {
+  const Attr* a = FindAttr(node, key);
+  if (a == nullptr || a->isText || a->numbers.size() != 1) Fail(ErrorCode::Config, Where(node, key) + ": a number is required");
+  return a->numbers[0];
+}
+double Num(const NodeSpec& node, const std::string& key, double fallback) {
+  return FindAttr(node, key) == nullptr ? fallback : Num(node, key);
+}
+int64_t Int(const NodeSpec& node, const std::string& key) {
+  double v = Num(node, key);
+  if (v != static_cast<double>(static_cast<int64_t>(v))) Fail(ErrorCode::Config, Where(node, key) + ": an integer is required");
+  return static_cast<int64_t>(v);
+}
+int64_t Int(const NodeSpec& node, const std::string& key, int64_t fallback) {
+  return FindAttr(node, key) == nullptr ? fallback : Int(node, key);
+}
+bool Bool(const NodeSpec& node, const std::string& key, bool fallback) {
+  return FindAttr(node, key) == nullptr ? fallback : Num(node, key) != 0;
+}
+// An int or a list of n ints (kernel sizes, strides).
+std::vector<int64_t> Ints(const NodeSpec& node, const std::string& key, size_t n) {
+  const Attr* a = FindAttr(node, key);
+  if (a == nullptr || a->isText || a->numbers.empty()) Fail(ErrorCode::Config, Where(node, key) + ": required");
+  std::vector<int64_t> out;
+  for (double v : a->numbers) out.push_back(static_cast<int64_t>(v));
+  if (out.size() == 1) out.assign(n, out[0]);
+  if (out.size() != n) Fail(ErrorCode::Config, Where(node, key) + ": expected " + std::to_string(n) + " values");
+  return out;
+}
+std::vector<int64_t> Ints(const NodeSpec& node, const std::string& key, size_t n, std::vector<int64_t> fallback) {
+  return FindAttr(node, key) == nullptr ? fallback : Ints(node, key, n);
+}
+bool IsSame(const NodeSpec& node, const std::string& key) {
+  const Attr* a = FindAttr(node, key);
+  return a != nullptr && a->isText && a->text == "same";
+}
+std::string Text(const NodeSpec& node, const std::string& key, const std::string& fallback) {
+  const Attr* a = FindAttr(node, key);
+  if (a == nullptr) return fallback;
+  if (!a->isText) Fail(ErrorCode::Config, Where(node, key) + ": a string is required");
+  return a->text;
+}
+
+template <size_t D>
+torch::ExpandingArray<D> Expand(const std::vector<int64_t>& v) {
+  return torch::ExpandingArray<D>(at::IntArrayRef(v));
+}
+
+}  // namespace
+
+std::vector<size_t> TopologicalOrder(const GraphSpec& spec) {
+  std::map<std::string, size_t> index;
+  std::set<std::string> inputNames;
+  for (const auto& in : spec.inputs) inputNames.insert(in.name);
+  for (size_t i = 0; i < spec.nodes.size(); ++i) {
+    if (!index.emplace(spec.nodes[i].name, i).second) Fail(ErrorCode::Config, "duplicate node name '" + spec.nodes[i].name + "'");
+    if (inputNames.count(spec.nodes[i].name)) Fail(ErrorCode::Config, "node '" + spec.nodes[i].name + "' has an input's name");
+  }
+  std::vector<int> pending(spec.nodes.size(), 0);
+  std::vector<std::vector<size_t>> users(spec.nodes.size());
+  for (size_t i = 0; i < spec.nodes.size(); ++i) {
+    for (const auto& src : spec.nodes[i].inputs) {
+      if (inputNames.count(src)) continue;
+      auto it = index.find(src);
+      if (it == index.end()) Fail(ErrorCode::Config, "node '" + spec.nodes[i].name + "' reads unknown value '" + src + "'");
+      pending[i]++;
+      users[it->second].push_back(i);
+    }
+  }
+  std::vector<size_t> order, ready;
+  for (size_t i = 0; i < spec.nodes.size(); ++i) if (pending[i] == 0) ready.push_back(i);
+  while (!ready.empty()) {
+    size_t i = ready.back();
+    ready.pop_back();
+    order.push_back(i);
+    for (size_t u : users[i]) if (--pending[u] == 0) ready.push_back(u);
+  }
+  if (order.size() != spec.nodes.size()) {
+    std::string stuck;
+    for (size_t i = 0; i < spec.nodes.size(); ++i) if (pending[i] > 0) stuck += (stuck.empty() ? "" : ", ") + spec.nodes[i].name;
+    Fail(ErrorCode::Config, "the graph has a cycle through: " + stuck);
+  }
+  return order;
+}
+
+GraphModuleImpl::GraphModuleImpl(const GraphSpec& spec) : spec_(spec) {
+  std::map<std::string, size_t> valueIndex;
+  for (size_t i = 0; i < spec_.inputs.size(); ++i) valueIndex[spec_.inputs[i].name] = i;
+  std::vector<size_t> order = TopologicalOrder(spec_);
+  for (size_t k = 0; k < order.size(); ++k) {
+    const NodeSpec& node = spec_.nodes[order[k]];
+    Step step;
+    step.name = node.name;
+    for (const auto& src : node.inputs) step.args.push_back(valueIndex.at(src));
+    if (step.args.empty()) Fail(ErrorCode::Config, "node '" + node.name + "' has no inputs");
+    step.fn = BuildNode(node);
+    valueIndex[node.name] = spec_.inputs.size() + k;
+    steps_.push_back(std::move(step));
+  }
+  auto out = valueIndex.find(spec_.output);
+  if (out == valueIndex.end()) Fail(ErrorCode::Config, "output '" + spec_.output + "' is not a node");
+  outputIndex_ = out->second;
+  // Free each intermediate right after its last reader: inference memory stays at the live set.
+  std::vector<size_t> lastReader(spec_.inputs.size() + steps_.size(), SIZE_MAX);
+  for (size_t k = 0; k < steps_.size(); ++k) for (size_t a : steps_[k].args) lastReader[a] = k;
+  for (size_t v = 0; v < lastReader.size(); ++v) {
+    if (lastReader[v] != SIZE_MAX && v != outputIndex_) steps_[lastReader[v]].releaseAfter.push_back(v);
+  }
+}
+
+GraphModuleImpl::NodeFn GraphModuleImpl::BuildNode(const NodeSpec& node) {
+  namespace nn = torch::nn;
+  const std::string& op = node.op;
+  auto unary = [&node](std::function<torch::Tensor(const torch::Tensor&)> f) -> NodeFn {
+    if (node.inputs.size() != 1) Fail(ErrorCode::Config, "node '" + node.name + "' (" + node.op + ") takes exactly one input");
+    return [f](std::vector<torch::Tensor>& a) { return f(a[0]); };
+  };
+  auto keep = [this, &node](std::shared_ptr<nn::Module> m) { nodeModules_[node.name] = m; };
+
+  if (op == "conv1d" || op == "conv2d") {
+    const bool two = op == "conv2d";
+    const size_t d = two ? 2 : 1;
+    auto k = Ints(node, "kernelSize", d);
+    auto s = Ints(node, "stride", d, std::vector<int64_t>(d, 1));
+    auto dil = Ints(node, "dilation", d, std::vector<int64_t>(d, 1));
+    const int64_t in = Int(node, "inChannels"), out = Int(node, "outChannels"), groups = Int(node, "groups", 1);
+    const bool bias = Bool(node, "bias", true);
+    if (two) {
+      nn::Conv2dOptions o(in, out, Expand<2>(k));
+      o.stride(Expand<2>(s)).dilation(Expand<2>(dil)).groups(groups).bias(bias);
+      if (IsSame(node, "padding")) o.padding(torch::kSame); else o.padding(Expand<2>(Ints(node, "padding", 2, {0, 0})));
+      auto m = register_module(node.name, nn::Conv2d(o));
+      keep(m);
+      return unary([m](const torch::Tensor& x) { return m->forward(x); });
+    }
+    nn::Conv1dOptions o(in, out, Expand<1>(k));
+    o.stride(Expand<1>(s)).dilation(Expand<1>(dil)).groups(groups).bias(bias);
+    if (IsSame(node, "padding")) o.padding(torch::kSame); else o.padding(Expand<1>(Ints(node, "padding", 1, {0})));
+    auto m = register_module(node.name, nn::Conv1d(o));
+    keep(m);
+    return unary([m](const torch::Tensor& x) { return m->forward(x); });
+  }
+  if (op == "batchnorm1d" || op == "batchnorm2d") {
+    const int64_t c = Int(node, "numFeatures");
+    const double eps = Num(node, "eps", 1e-5), momentum = Num(node, "momentum", 0.1);
+    if (op == "batchnorm2d") {
+      auto m = register_module(node.name, nn::BatchNorm2d(nn::BatchNorm2dOptions(c).eps(eps).momentum(momentum)));
+      keep(m);
+      return unary([m](const torch::Tensor& x) { return m->forward(x); });
+    }
+    auto m = register_module(node.name, nn::BatchNorm1d(nn::BatchNorm1dOptions(c).eps(eps).momentum(momentum)));
+    keep(m);
+    return unary([m](const torch::Tensor& x) { return m->forward(x); });
+  }
+  if (op == "linear") {
+    auto m = register_module(node.name, nn::Linear(nn::LinearOptions(Int(node, "inFeatures"), Int(node, "outFeatures"))
+                                                       .bias(Bool(node, "bias", true))));
+    keep(m);
+    return unary([m](const torch::Tensor& x) { return m->forward(x); });
+  }
+  if (op == "relu") return unary([](const torch::Tensor& x) { return torch::relu(x); });
+  if (op == "gelu") return unary([](const torch::Tensor& x) { return torch::gelu(x); });
+  if (op == "sigmoid") return unary([](const torch::Tensor& x) { return torch::sigmoid(x); });
+  if (op == "tanh") return unary([](const torch::Tensor& x) { return torch::tanh(x); });
+  if (op == "maxpool1d" || op == "avgpool1d") {
+    auto k = Ints(node, "kernelSize", 1);
+    auto s = Ints(node, "stride", 1, k);
+    auto p = Ints(node, "padding", 1, {0});
+    if (op == "maxpool1d") return unary([k, s, p](const torch::Tensor& x) { return torch::max_pool1d(x, k, s, p); });
+    return unary([k, s, p](const torch::Tensor& x) { return torch::avg_pool1d(x, k, s, p); });
+  }
+  if (op == "maxpool2d" || op == "avgpool2d") {
+    auto k = Ints(node, "kernelSize", 2);
+    auto s = Ints(node, "stride", 2, k);
+    auto p = Ints(node, "padding", 2, {0, 0});
+    if (op == "maxpool2d") return unary([k, s, p](const torch::Tensor& x) { return torch::max_pool2d(x, k, s, p); });
+    return unary([k, s, p](const torch::Tensor& x) { return torch::avg_pool2d(x, k, s, p); });
+  }
+  if (op == "adaptiveavgpool1d" || op == "adaptivemaxpool1d") {
+    auto size = Ints(node, "outputSize", 1);
+    if (op == "adaptiveavgpool1d") return unary([size](const torch::Tensor& x) { return torch::adaptive_avg_pool1d(x, size); });
+    return unary([size](const torch::Tensor& x) { return std::get<0>(torch::adaptive_max_pool1d(x, size)); });
+  }
+  if (op == "adaptiveavgpool2d" || op == "adaptivemaxpool2d") {
+    auto size = Ints(node, "outputSize", 2);
+    if (op == "adaptiveavgpool2d") return unary([size](const torch::Tensor& x) { return torch::adaptive_avg_pool2d(x, size); });
+    return unary([size](const torch::Tensor& x) { return std::get<0>(torch::adaptive_max_pool2d(x, size)); });
+  }
+  if (op == "add") {
+    if (node.inputs.size() < 2) Fail(ErrorCode::Config, "node '" + node.name + "' (add) needs at least two inputs");
+    return [](std::vector<torch::Tensor>& a) {
+      torch::Tensor sum = a[0] + a[1];
+      for (size_t i = 2; i < a.size(); ++i) sum.add_(a[i]);
+      return sum;
+    };
+  }
+  if (op == "concat") {
+    if (node.inputs.size() < 2) Fail(ErrorCode::Config, "node '" + node.name + "' (concat) needs at least two inputs");
+    const int64_t dim = Int(node, "dim", 1);
+    return [dim](std::vector<torch::Tensor>& a) { return torch::cat(a, dim); };
+  }
+  if (op == "flatten") {
+    const int64_t start = Int(node, "startDim", 1);
+    return unary([start](const torch::Tensor& x) { return x.flatten(start); });
+  }
+  if (op == "dropout") {
+    auto m = register_module(node.name, nn::Dropout(nn::DropoutOptions(Num(node, "p"))));
+    keep(m);
+    return unary([m](const torch::Tensor& x) { return m->forward(x); });
+  }
+  if (op == "embedding") {
+    auto m = register_module(node.name, nn::Embedding(Int(node, "numEmbeddings"), Int(node, "embeddingDim")));
+    keep(m);
+    return unary([m](const torch::Tensor& x) { return m->forward(x); });
+  }
+  if (op == "gru") {
+    const bool bidirectional = Bool(node, "bidirectional", false);
+    const std::string output = Text(node, "output", "last");
+    if (output != "last" && output != "sequence") Fail(ErrorCode::Config, Where(node, "output") + ": 'last' or 'sequence'");
+    auto m = register_module(node.name, nn::GRU(nn::GRUOptions(Int(node, "inputSize"), Int(node, "hiddenSize"))
+                                                    .num_layers(Int(node, "numLayers", 1))
+                                                    .batch_first(true)
+                                                    .bidirectional(bidirectional)));
+    keep(m);
+    const bool last = output == "last";
+    return unary([m, last, bidirectional](const torch::Tensor& x) {
+      auto result = m->forward(x);
+      if (!last) return std::get<0>(result);
+      const torch::Tensor& hn = std::get<1>(result);  // (layers·dirs, B, H)
+      if (!bidirectional) return hn[hn.size(0) - 1];
+      return torch::cat({hn[hn.size(0) - 2], hn[hn.size(0) - 1]}, 1);
+    });
+  }
+  if (op == "layernorm") {
+    const Attr* a = FindAttr(node, "normalizedShape");
+    if (a == nullptr || a->numbers.empty()) Fail(ErrorCode::Config, Where(node, "normalizedShape") + ": required");
+    std::vector<int64_t> shape;
+    for (double v : a->numbers) shape.push_back(static_cast<int64_t>(v));
+    auto m = register_module(node.name, nn::LayerNorm(nn::LayerNormOptions(shape).eps(Num(node, "eps", 1e-5))));
+    keep(m);
+    return unary([m](const torch::Tensor& x) { return m->forward(x); });
+  }
+  Fail(ErrorCode::Config, "node '" + node.name + "': unknown op '" + op + "'");
+}
+
+torch::Tensor GraphModuleImpl::forward(const std::vector<torch::Tensor>& inputs) {
+  if (inputs.size() != spec_.inputs.size()) {
+    Fail(ErrorCode::Shape, "the model takes " + std::to_string(spec_.inputs.size()) + " input(s), got " +
+                               std::to_string(inputs.size()));
+  }
+  std::vector<torch::Tensor> values(spec_.inputs.size() + steps_.size());
+  std::copy(inputs.begin(), inputs.end(), values.begin());
+  std::vector<torch::Tensor> args;
+  for (size_t k = 0; k < steps_.size(); ++k) {
+    Step& step = steps_[k];
+    args.clear();
+    for (size_t a : step.args) args.push_back(values[a]);
+    try {
+      values[spec_.inputs.size() + k] = step.fn(args);
+    } catch (const c10::Error& e) {
+      const std::string message = CleanTorchMessage(e);
+      ErrorCode code = ClassifyTorchMessage(message);
+      if (code == ErrorCode::Native) code = ErrorCode::Shape;
+      std::string got;
+      for (const auto& t : args) got += (got.empty() ? "" : ", ") + ShapeString(t.sizes());
+      throw PetraException(code, "node '" + step.name + "' failed on input " + got + ": " + message);
+    }
+    for (size_t v : step.releaseAfter) values[v] = torch::Tensor();
+  }
+  return values[outputIndex_];
+}
+
+int64_t GraphModuleImpl::ParameterCount() const {
+  int64_t n = 0;
+  for (const auto& p : parameters()) n += p.numel();
+  return n;
+}
+
+std::shared_ptr<torch::nn::Module> GraphModuleImpl::NodeModule(const std::string& name) const {
+  auto it = nodeModules_.find(name);
+  return it == nodeModules_.end() ? nullptr : it->second;
+}
+
+}  // namespace petra

@@ -1,0 +1,73 @@
+// A torch::nn::Module built from petra's JSON graph spec (lib/spec/types.ts). No N-API here: this is the
+// mechanism that training, compression and measurement all share.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace petra {
+
+struct Attr {
+  std::vector<double> numbers;  // a scalar is a one-element list
+  std::string text;
+  bool isText = false;
+};
+
+struct NodeSpec {
+  std::string name;
+  std::string op;
+  std::vector<std::string> inputs;
+  std::map<std::string, Attr> attrs;
+};
+
+struct InputSpec {
+  std::string name;
+  std::vector<int64_t> shape;  // per sample
+  bool isInt64 = false;
+};
+
+struct GraphSpec {
+  std::vector<InputSpec> inputs;
+  std::vector<NodeSpec> nodes;
+  std::string output;
+  bool classification = true;
+  int64_t outputWidth = 1;  // classes or regression targets
+};
+
+class GraphModuleImpl : public torch::nn::Module {
+ public:
+  explicit GraphModuleImpl(const GraphSpec& spec);
+
+  torch::Tensor forward(const std::vector<torch::Tensor>& inputs);
+
+  const GraphSpec& spec() const { return spec_; }
+  int64_t ParameterCount() const;
+
+  // The submodule registered for a node, or nullptr for parameter-free ops.
+  std::shared_ptr<torch::nn::Module> NodeModule(const std::string& name) const;
+
+ private:
+  using NodeFn = std::function<torch::Tensor(std::vector<torch::Tensor>&)>;
+  struct Step {
+    std::string name;
+    NodeFn fn;
+    std::vector<size_t> args;        // indices into the value table (graph inputs first, then nodes)
+    std::vector<size_t> releaseAfter;  // values no later step reads: freed early to save memory
+  };
+  NodeFn BuildNode(const NodeSpec& node);
+
+  GraphSpec spec_;
+  std::vector<Step> steps_;
+  size_t outputIndex_ = 0;
+  std::map<std::string, std::shared_ptr<torch::nn::Module>> nodeModules_;
+};
+TORCH_MODULE(GraphModule);
+
+// Topological order of spec.nodes (indices); fails with a config error naming a cycle or a missing input.
+std::vector<size_t> TopologicalOrder(const GraphSpec& spec);
+
+}  // namespace petra

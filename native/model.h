@@ -1,0 +1,41 @@
+// The JS-facing model object: a GraphModule plus the spec it came from, shared with workers by shared_ptr
+// so that dispose() on the JS side never frees memory a running worker still uses.
+#pragma once
+
+#include <mutex>
+
+#include "common.h"
+#include "graph_module.h"
+
+namespace petra {
+
+struct ModelState {
+  GraphModule module{nullptr};
+  GraphSpec spec;
+  std::string specJson;  // what save() writes, so a file reloads into the same graph
+  torch::Device device{torch::kCPU};
+  std::mutex mutex;  // one native operation on a model at a time (train, forward, save...)
+};
+
+struct DatasetState {
+  std::vector<torch::Tensor> inputs;  // each [N, ...]
+  torch::Tensor target;               // [N] int64 or [N, k] float32
+  torch::Device device{torch::kCPU};
+  int64_t size = 0;
+};
+
+GraphSpec GraphSpecFromJs(const Napi::Object& spec);
+std::shared_ptr<ModelState> UnwrapModel(const Napi::Value& value);
+std::shared_ptr<DatasetState> UnwrapDataset(const Napi::Value& value);
+Napi::Object WrapModel(Napi::Env env, std::shared_ptr<ModelState> state);
+
+// Checks that inputs (batch-first) match the spec's declared inputs; fails with a shape or dtype error that
+// names the input, the expected per-sample shape and what arrived.
+void CheckInputs(const GraphSpec& spec, const std::vector<torch::Tensor>& inputs);
+// Checks that a target fits the spec's task (labels in range, regression width).
+void CheckTarget(const GraphSpec& spec, const torch::Tensor& target, int64_t samples);
+
+void InitModel(Napi::Env env, Napi::Object exports);
+void InitDataset(Napi::Env env, Napi::Object exports);
+
+}  // namespace petra
