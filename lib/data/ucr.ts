@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DataError } from '../errors.js';
-import { applyStandardizer, fitStandardizer, splitIndices, takeRows, takeTensorRows } from './split.js';
+import { applyStandardizer, fitStandardizer, splitIndices, takeRows } from './split.js';
 import type { LoadedDataset, TabularSplit, TensorData } from './types.js';
 
 export interface TsHeader {
@@ -348,5 +348,3 @@ function padTo(x: TensorData, mask: TensorData | undefined, T: number): [TensorD
   return [{ data: out, shape: [n, c, T] }, { data: m, shape: [n, T] }];
 }
 
-// Re-exported for callers that want to select rows of a mask alongside a split.
-export { takeTensorRows };
