@@ -3,6 +3,8 @@ import { loadSyntheticImages, loadSyntheticTransactions, syntheticImages, synthe
 import { gruSequenceClassifier } from '../../lib/spec/builders.js';
 import type { TensorData } from '../../lib/data/types.js';
 
+const sum = (a: ArrayLike<number>): number => { let s = 0; for (let i = 0; i < a.length; i++) s += a[i]!; return s; };
+
 function rows(t: TensorData, f: (r: Float32Array | Int32Array) => number[]): number[][] {
   const n = t.shape[0]!;
   const per = t.data.length / n;
@@ -40,7 +42,7 @@ test('syntheticImages is deterministic, balanced and class-structured but not tr
   const acc = ncm(rows(tr.x, raw), tr.y.data, rows(te.x, raw), te.y.data, 10);
   t.true(acc > 0.13, `raw-pixel NCM ${acc} should beat chance (0.1): classes differ in statistics`);
   t.true(acc < 0.5, `raw-pixel NCM ${acc} should stay far from perfect`);
-  const meanColour = (r: Float32Array | Int32Array) => { const p = r.length / 3; return [0, 1, 2].map((c) => r.subarray(c * p, (c + 1) * p).reduce((s, v) => s + v, 0) / p); };
+  const meanColour = (r: Float32Array | Int32Array) => { const p = r.length / 3; return [0, 1, 2].map((c) => sum(r.subarray(c * p, (c + 1) * p)) / p); };
   const accC = ncm(rows(tr.x, meanColour), tr.y.data, rows(te.x, meanColour), te.y.data, 10);
   t.true(accC < 0.35, `mean-colour NCM ${accC} should not solve the task`);
 });
@@ -52,7 +54,7 @@ test('loadSyntheticImages returns normalized splits', (t) => {
   t.deepEqual(ds.test.inputs[0]!.shape, [50, 3, 16, 16]);
   t.deepEqual(ds.task, { kind: 'classification', classes: 4, labels: ['disc', 'square', 'ring', 'cross'] });
   const x = ds.train.inputs[0]!.data;
-  t.true(Math.abs(x.reduce((s, v) => s + v, 0) / x.length) < 1e-3);
+  t.true(Math.abs(sum(x) / x.length) < 1e-3);
 });
 
 test('syntheticTransactions: deterministic, valid codes, balanced labels, groups differ', (t) => {

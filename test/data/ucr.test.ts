@@ -6,6 +6,8 @@ import { DataError } from '../../lib/errors.js';
 import { loadUcr, parseTs } from '../../lib/data/ucr.js';
 import type { TensorData } from '../../lib/data/types.js';
 
+const sum = (a: ArrayLike<number>): number => { let s = 0; for (let i = 0; i < a.length; i++) s += a[i]!; return s; };
+
 const UCR = '/work/shared/datasets/ucr';
 const have = existsSync(join(UCR, 'GunPoint_TRAIN.ts'));
 const maybe = have ? test : test.skip;
@@ -50,7 +52,7 @@ maybe('class labels follow @classLabel order; global normalization uses train st
   const ps = loadUcr({ dir: UCR, name: 'GunPoint', normalize: 'per-series', valFraction: 0.2, seed: 1 });
   t.is(ps.train.target.shape[0]! + ps.val!.target.shape[0]!, 50);
   const row = ps.val!.inputs[0]!.data.subarray(0, 150);
-  t.true(Math.abs(row.reduce((a, b) => a + b, 0) / 150) < 1e-4);
+  t.true(Math.abs(sum(row) / 150) < 1e-4);
   const reg = loadUcr({ dir: UCR, name: 'Tecator', normalize: 'none', standardizeTargets: true });
   const meta = reg.meta as { targetMean: number[]; targetStd: number[] };
   t.is(meta.targetMean.length, 1);
