@@ -1,0 +1,92 @@
+/**
+ * The one typed description of the native module (node-llama-cpp's AddonTypes). Everything in lib/ reaches
+ * native/ through `binding()`; nothing else calls the addon.
+ */
+import { availableParallelism } from 'node:os';
+import { errorFromCode } from './errors.js';
+import { loadAddon } from './loader.js';
+import type { TensorData } from './data/types.js';
+import type { ModelSpec } from './spec/types.js';
+
+export interface NativeParameterInfo { name: string; shape: number[]; dtype: string; bytes: number; buffer: boolean }
+
+export interface NativeModel {
+  parameterCount(): number;
+  parameters(): NativeParameterInfo[];
+  device(): string;
+  to(device: string): void;
+  forward(inputs: TensorData[], batchSize?: number): Promise<TensorData>;
+  save(path: string): Promise<void>;
+  loadWeights(path: string): Promise<void>;
+  clone(): NativeModel;
+  specJson(): string;
+  dispose(): void;
+  isDisposed(): boolean;
+}
+
+export interface NativeDataset { size(): number; device(): string; dispose(): void; isDisposed(): boolean }
+
+export interface NativeEpochResult { loss: number; batches: number; samples: number; seconds: number }
+export interface NativeProgress { batch: number; batches: number; loss: number; seconds: number }
+
+export interface NativeTrainer {
+  trainEpoch(data: NativeDataset, options: { batchSize: number; lr?: number; seed: number; shuffle?: boolean; progressIntervalMs?: number },
+    onProgress?: (p: NativeProgress) => void): Promise<NativeEpochResult>;
+  cancel(): void;
+  dispose(): void;
+}
+
+export interface NativeTrainerOptions {
+  optimizer: 'sgd' | 'adam' | 'adamw';
+  lr: number;
+  momentum?: number;
+  nesterov?: boolean;
+  weightDecay?: number;
+  beta1?: number;
+  beta2?: number;
+  loss?: 'cross_entropy' | 'mse';
+}
+
+export interface NativeMetrics { loss: number; samples: number; accuracy?: number; macroF1?: number; rmse?: number; mae?: number }
+
+export interface NativeCudaDevice { index: number; name: string; totalMemory: number; computeCapability: string }
+export interface NativeInfo {
+  libtorchVersion: string;
+  napiVersion: number;
+  threads: { intraOp: number; interOp: number; hardware: number };
+  quantizedEngines: string[];
+  quantizedEngine: string;
+  blas: string;
+  cuda: { available: boolean; compiled: boolean; devices: NativeCudaDevice[]; driverVersion?: number; runtimeVersion?: number };
+}
+
+export interface NativeAddon {
+  buildModel(spec: ModelSpec, specJson: string, device: string, seed: number): NativeModel;
+  readModelSpec(path: string): string;
+  createDataset(split: { inputs: TensorData[]; target: TensorData }, device: string): NativeDataset;
+  createTrainer(model: NativeModel, options: NativeTrainerOptions): NativeTrainer;
+  evaluate(model: NativeModel, data: NativeDataset, options?: { batchSize?: number }): Promise<NativeMetrics>;
+  info(): NativeInfo;
+  setThreads(n: number): void;
+  setQuantizedEngine(name: string): void;
+  setErrorFactory(factory: (code: string, message: string) => Error): void;
+}
+
+let loaded: { addon: NativeAddon; path: string } | undefined;
+
+/** Loads the addon once per JS environment (main thread or worker), wiring typed errors and default threads. */
+export function binding(): NativeAddon {
+  if (!loaded) {
+    loaded = loadAddon<NativeAddon>();
+    loaded.addon.setErrorFactory(errorFromCode);
+    // LibTorch starts with 1 intra-op thread on small machines; use the cores we were given.
+    const threads = Number(process.env.PETRA_THREADS) || availableParallelism();
+    loaded.addon.setThreads(threads);
+  }
+  return loaded.addon;
+}
+
+export function bindingPath(): string {
+  binding();
+  return loaded!.path;
+}
