@@ -5,8 +5,6 @@ import { binding, type NativeDataset } from './binding.js';
 import type { TabularSplit } from './data/types.js';
 import { DisposedError } from './errors.js';
 
-const disposeSymbol: symbol = (Symbol as { dispose?: symbol }).dispose ?? Symbol.for('nodejs.dispose');
-
 export class DeviceData {
   #native: NativeDataset | undefined;
   private constructor(native: NativeDataset) { this.#native = native; }
@@ -28,7 +26,7 @@ export class DeviceData {
     this.#native?.dispose();
     this.#native = undefined;
   }
-  [disposeSymbol](): void { this.dispose(); }
+  [Symbol.dispose](): void { this.dispose(); }
 }
 
 /** Accepts either in-memory splits or already-placed data; returns placed data and whether we own it. */

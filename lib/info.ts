@@ -6,6 +6,7 @@ export interface PetraInfo extends NativeInfo { addonPath: string; node: string;
 /** What this process's LibTorch can do: version, CUDA devices, quantized engines, threads, BLAS. */
 export function info(): PetraInfo {
   const native = binding().info();
+  native.quantizedEngines = native.quantizedEngines.filter((e) => e !== 'NoQEngine');
   return { ...native, addonPath: bindingPath(), node: process.version, openblasThreads: process.env.OPENBLAS_NUM_THREADS };
 }
 

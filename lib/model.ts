@@ -16,8 +16,6 @@ export interface BuildOptions {
   seed?: number;
 }
 
-const disposeSymbol: symbol = (Symbol as { dispose?: symbol }).dispose ?? Symbol.for('nodejs.dispose');
-
 export class Model {
   readonly spec: ModelSpec;
   #native: NativeModel | undefined;
@@ -79,5 +77,5 @@ export class Model {
     this.#native = undefined;
   }
 
-  [disposeSymbol](): void { this.dispose(); }
+  [Symbol.dispose](): void { this.dispose(); }
 }

@@ -1,5 +1,7 @@
 #include "graph_module.h"
 
+#include <ATen/CPUGeneratorImpl.h>
+
 #include <algorithm>
 #include <set>
 
@@ -100,7 +102,7 @@ std::vector<size_t> TopologicalOrder(const GraphSpec& spec) {
   return order;
 }
 
-GraphModuleImpl::GraphModuleImpl(const GraphSpec& spec) : spec_(spec) {
+GraphModuleImpl::GraphModuleImpl(const GraphSpec& spec) : spec_(spec), dropoutGenerator_(at::detail::createCPUGenerator(0)) {
   std::map<std::string, size_t> valueIndex;
   for (size_t i = 0; i < spec_.inputs.size(); ++i) valueIndex[spec_.inputs[i].name] = i;
   std::vector<size_t> order = TopologicalOrder(spec_);
@@ -221,9 +223,18 @@ GraphModuleImpl::NodeFn GraphModuleImpl::BuildNode(const NodeSpec& node) {
     return unary([start](const torch::Tensor& x) { return x.flatten(start); });
   }
   if (op == "dropout") {
-    auto m = register_module(node.name, nn::Dropout(nn::DropoutOptions(Num(node, "p"))));
-    keep(m);
-    return unary([m](const torch::Tensor& x) { return m->forward(x); });
+    const double p = Num(node, "p");
+    if (!(p >= 0 && p < 1)) Fail(ErrorCode::Config, Where(node, "p") + ": must lie in [0, 1)");
+    return unary([this, p](const torch::Tensor& x) -> torch::Tensor {
+      if (!is_training() || p == 0) return x;
+      torch::Tensor mask;
+      if (x.is_cpu()) {
+        mask = torch::empty_like(x).bernoulli_(1 - p, dropoutGenerator_);
+      } else {
+        mask = torch::empty_like(x).bernoulli_(1 - p);  // the device's default generator
+      }
+      return x * mask / (1 - p);
+    });
   }
   if (op == "embedding") {
     auto m = register_module(node.name, nn::Embedding(Int(node, "numEmbeddings"), Int(node, "embeddingDim")));
@@ -285,6 +296,11 @@ torch::Tensor GraphModuleImpl::forward(const std::vector<torch::Tensor>& inputs)
     for (size_t v : step.releaseAfter) values[v] = torch::Tensor();
   }
   return values[outputIndex_];
+}
+
+void GraphModuleImpl::SeedDropout(uint64_t seed) {
+  std::lock_guard<std::mutex> lock(dropoutGenerator_.mutex());
+  dropoutGenerator_.set_current_seed(seed);
 }
 
 int64_t GraphModuleImpl::ParameterCount() const {

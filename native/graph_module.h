@@ -5,6 +5,7 @@
 #include <torch/torch.h>
 
 #include <functional>
+#include <mutex>
 #include <map>
 #include <string>
 #include <vector>
@@ -45,6 +46,10 @@ class GraphModuleImpl : public torch::nn::Module {
   torch::Tensor forward(const std::vector<torch::Tensor>& inputs);
 
   const GraphSpec& spec() const { return spec_; }
+
+  // Dropout masks come from the model's own generator, not LibTorch's process-global one, so concurrent
+  // trainings in one process cannot perturb each other's runs. Reseeded by the trainer each epoch.
+  void SeedDropout(uint64_t seed);
   int64_t ParameterCount() const;
 
   // The submodule registered for a node, or nullptr for parameter-free ops.
@@ -64,6 +69,7 @@ class GraphModuleImpl : public torch::nn::Module {
   std::vector<Step> steps_;
   size_t outputIndex_ = 0;
   std::map<std::string, std::shared_ptr<torch::nn::Module>> nodeModules_;
+  at::Generator dropoutGenerator_;
 };
 TORCH_MODULE(GraphModule);
 

@@ -102,7 +102,7 @@ class EpochWorker : public PromiseWorker {
       for (auto& group : trainer_->optimizer->param_groups()) group.options().set_lr(options_.lr);
     }
     const int64_t n = data_->size;
-    torch::manual_seed(static_cast<uint64_t>(options_.seed));  // dropout masks follow the epoch's seed
+    model.module->SeedDropout(static_cast<uint64_t>(options_.seed) * 2654435761ULL + 1);
     torch::Tensor order;
     if (options_.shuffle) {
       auto gen = at::detail::createCPUGenerator(static_cast<uint64_t>(options_.seed));

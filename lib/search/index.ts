@@ -1,0 +1,59 @@
+/**
+ * petra's search core: genomes and spaces, variation, NSGA-II / SPEA2 selection, indicators, early stopping, the
+ * ask/tell study and its storages. Pure TypeScript; nothing here touches the native addon.
+ */
+export { Rng, type Seed } from './rng.js';
+export type { ConstraintDef, Direction, ExportedParam, ObjectiveDef, SearchSpace } from './space.js';
+
+// Pipeline genome and its space
+export {
+  canonicalJson, describeGenome, genomeHash, isStage,
+  type BuiltinStage, type BuiltinStageType, type LowRankParams, type PipelineGenome, type PruneParams,
+  type QuantizeParams, type RegularizeParams, type Stage, type TrainParams,
+} from './genome.js';
+export { defaultParam, mutateParam, sampleParam, type ParamSpec, type ParamValue } from './params.js';
+export {
+  BUILTIN_STAGES, defaultPipelineSpaceConfig, narrowSpace, withStage, withoutStages,
+  type MutationWeights, type PipelineSpaceConfig, type SpaceOverrides, type StageDef,
+} from './pipeline-config.js';
+export {
+  builtinRules, lowrankBeforeQuantize, oneQuantizePerMode, onlyQatAfterStaticQuantize, regularizeBeforeTraining,
+  type ValidationResult, type ValidityRule, type Violation,
+} from './validity.js';
+export { crossoverStages, mutateStages, type MutationOperator } from './variation.js';
+export { PipelineSpace } from './pipeline-space.js';
+export { RealVectorSpace, type RealSpaceOptions } from './real-space.js';
+
+// Ranking, selection, indicators
+export {
+  constrainedDominates, constrainedNonDominatedSort, crowdingDistance, dominates, nonDominatedRanks, nonDominatedSort,
+  sortFlat, type Point,
+} from './dominance.js';
+export type { Candidate, Selector } from './selection.js';
+export { nsga2, rankAndCrowding } from './nsga2.js';
+export { spea2, spea2Fitness } from './spea2.js';
+export { hypervolume, igd, igdPlus } from './indicators.js';
+export { objectiveValues, toMinimization, totalViolation, type Values } from './objectives.js';
+
+// Early stopping
+export {
+  anySearchStopper, anyTrainingStopper, candidateStopper, evaluationBudgetStopper, lossSlopeStopper,
+  noImprovementStopper, patienceStopper, timeBudgetStopper,
+  type CandidateStopper, type CandidateStopperOptions, type EpochRecord, type LossSlopeOptions, type PatienceOptions,
+  type SearchProgress, type SearchStopper, type StopDecision, type TrainingStopper,
+} from './stopping.js';
+
+// Study and storage
+export {
+  Study,
+  type EvaluationContext, type EvaluationResult, type Evaluator, type FrontMember, type OptimizeBudget,
+  type OptimizeResult, type StudyEvents, type StudyOptions, type Trial,
+} from './study.js';
+export {
+  InMemoryStorage,
+  type IntermediateReport, type NewTrial, type Storage, type StudyInfo, type StudyRecord, type TrialOutcome,
+  type TrialRecord, type TrialState,
+} from './storage.js';
+
+// Benchmark problems
+export { bnh, dtlz2, srn, zdt1, zdt2, zdt3, type TestProblem } from './problems.js';

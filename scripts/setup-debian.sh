@@ -1,0 +1,16 @@
+#!/bin/sh
+# Installs what a fresh Debian/Ubuntu machine with Node 20 lacks for petra, then `npm ci` (which builds the addon).
+set -eu
+cd "$(dirname "$0")/.."
+export DEBIAN_FRONTEND=noninteractive
+SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+need=""
+for pkg in libtorch-dev libopenblas0-pthread dataset-fashion-mnist cmake g++ make python3 ninja-build; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || need="$need $pkg"
+done
+if [ -n "$need" ]; then
+  echo "setup: apt-get install$need"
+  $SUDO apt-get update -q
+  $SUDO apt-get install -y -q $need
+fi
+[ -d node_modules ] && [ -f build/Release/petra.node ] && [ -d dist ] || npm ci --no-audit --no-fund

@@ -1,0 +1,15 @@
+// Runs inside a worker_thread for test/native/worker.test.ts.
+import { parentPort, workerData } from 'node:worker_threads';
+const { Model } = await import('../../lib/model.js');
+const { train, evaluate } = await import('../../lib/train.js');
+const { mlp } = await import('../../lib/spec/builders.js');
+const { blobs } = await import('./tiny.js');
+const { ShapeError } = await import('../../lib/errors.js');
+const data = blobs(512, 8, workerData.seed);
+const model = Model.build(mlp({ inputShape: [8], hidden: [16], classes: 2 }), { seed: workerData.seed });
+await train(model, { train: data }, { epochs: 2, batchSize: 32 });
+const m = await evaluate(model, data);
+let typed = false;
+try { await model.forward({ data: new Float32Array(3), shape: [1, 3] }); } catch (e: unknown) { typed = e instanceof ShapeError; }
+model.dispose();
+parentPort.postMessage({ accuracy: m.accuracy, typed });
