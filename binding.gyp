@@ -4,6 +4,7 @@
       "target_name": "petra",
       "sources": [
         "native/addon.cc",
+        "native/bench.cc",
         "native/common.cc",
         "native/dataset.cc",
         "native/graph_module.cc",

@@ -60,7 +60,33 @@ export interface NativeInfo {
   cuda: { available: boolean; compiled: boolean; devices: NativeCudaDevice[]; driverVersion?: number; runtimeVersion?: number };
 }
 
+export interface NativeBenchOptions {
+  batchSizes?: number[];
+  warmupIterations?: number;
+  minIterations?: number;
+  maxIterations?: number;
+  targetRelativeCi?: number;
+  timeCapMs?: number;
+}
+export interface NativeBenchResult {
+  batchSize: number;
+  samplesMs: Float64Array;
+  ciLowMs: number;
+  ciHighMs: number;
+  converged: boolean;
+  peakBytes: number;
+  peakKind: 'cuda-max-allocated' | 'cpu-rss-delta';
+}
+export interface NativeScriptModel {
+  benchmark(inputShapes: number[][], options?: NativeBenchOptions): Promise<NativeBenchResult[]>;
+  forward(inputs: TensorData[]): TensorData;
+  device(): string;
+  dispose(): void;
+}
+
 export interface NativeAddon {
+  benchmarkModel(model: NativeModel, options?: NativeBenchOptions): Promise<NativeBenchResult[]>;
+  loadTorchScript(path: string, device: string): NativeScriptModel;
   buildModel(spec: ModelSpec, specJson: string, device: string, seed: number): NativeModel;
   readModelSpec(path: string): string;
   createDataset(split: { inputs: TensorData[]; target: TensorData }, device: string): NativeDataset;

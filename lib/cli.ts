@@ -6,6 +6,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { info } from './info.js';
 import { PetraError } from './errors.js';
 import { runTrainCommand } from './commands/train.js';
+import { runBenchCommand } from './commands/bench.js';
 
 function positiveInt(value: string): number {
   const n = Number(value);
@@ -46,6 +47,15 @@ export function buildProgram(): Command {
     .option('--json', 'print JSON')
     .option('--quiet', 'no progress output')
     .action(runTrainCommand);
+
+  program.command('bench <model>')
+    .description('measure latency and throughput of a TorchScript .pt or a petra model file')
+    .option('--input <shape...>', 'input shape, batch first (e.g. 1x3x224x224); once per input (TorchScript)')
+    .option('--batch <sizes>', 'batch sizes, comma-separated (overrides the batch of --input)')
+    .option('--device <device>', 'cpu or cuda:N', 'cpu')
+    .option('--time-cap <ms>', 'time cap per batch size', '3000')
+    .option('--json', 'print JSON')
+    .action(runBenchCommand);
 
   return program;
 }

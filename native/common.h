@@ -48,6 +48,7 @@ struct AddonData {
   Napi::FunctionReference modelConstructor;
   Napi::FunctionReference datasetConstructor;
   Napi::FunctionReference trainerConstructor;
+  Napi::FunctionReference scriptConstructor;
 };
 AddonData& Data(Napi::Env env);
 

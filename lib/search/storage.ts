@@ -71,6 +71,7 @@ export interface Storage {
   addIntermediate(studyId: number, number: number, report: IntermediateReport): void;
   /** All trials of a study, by number. */
   trials(studyId: number): TrialRecord[];
+  trial(studyId: number, number: number): TrialRecord | undefined;
   close(): void;
 }
 
@@ -104,18 +105,22 @@ export class InMemoryStorage implements Storage {
 
   finishTrial(studyId: number, number: number, outcome: TrialOutcome): void {
     const list = this.list(studyId);
-    const t = this.trial(list, number);
+    const t = this.existing(list, number);
     list[number] = { ...t, ...structuredClone(outcome), userAttrs: { ...t.userAttrs, ...outcome.userAttrs }, finishedAt: Date.now() };
   }
 
   addIntermediate(studyId: number, number: number, report: IntermediateReport): void {
     const list = this.list(studyId);
-    const t = this.trial(list, number);
+    const t = this.existing(list, number);
     list[number] = { ...t, intermediate: [...t.intermediate, structuredClone(report)] };
   }
 
   trials(studyId: number): TrialRecord[] {
     return [...this.list(studyId)];
+  }
+
+  trial(studyId: number, number: number): TrialRecord | undefined {
+    return this.list(studyId)[number];
   }
 
   close(): void {}
@@ -126,7 +131,7 @@ export class InMemoryStorage implements Storage {
     return list;
   }
 
-  private trial(list: TrialRecord[], number: number): TrialRecord {
+  private existing(list: TrialRecord[], number: number): TrialRecord {
     const t = list[number];
     if (!t) throw new ConfigError(`no trial ${number}`, 'number');
     return t;

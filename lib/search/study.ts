@@ -210,7 +210,7 @@ export class Study<G> {
     this.inFlight.delete(number);
     this.evaluations++;
     this.accept(flight.slot, member);
-    const trial = this.storage.trials(this.record.id)[number] as TrialRecord;
+    const trial = this.storage.trial(this.record.id, number) as TrialRecord;
     this.emit('evaluation', { trial, genome: flight.genome });
     this.maybeFinishGeneration(true);
   }
@@ -226,9 +226,19 @@ export class Study<G> {
     return this.archive.map((m) => ({ number: m.number, genome: m.genome, values: m.values }));
   }
 
-  /** Hypervolume of the front, in minimisation form, against the study's reference point (0 before one exists). */
+  /**
+   * Hypervolume (minimisation form, against the study's reference point; 0 before one exists) of the current
+   * population's feasible members. The population, not the whole archive, so its cost stays bounded by the
+   * population size; elitist survival keeps it from shrinking much.
+   */
   hypervolume(): number {
-    return this.reference ? hypervolume(this.archive.map((m) => m.objectives), this.reference) : 0;
+    if (!this.reference) return 0;
+    return hypervolume(this.population.filter((m) => m.violation <= 0).map((m) => m.objectives), this.reference);
+  }
+
+  /** The current population (survivors of the last finished generation). */
+  populationMembers(): FrontMember<G>[] {
+    return this.population.map((m) => ({ number: m.number, genome: m.genome, values: m.values }));
   }
 
   /** Runs the evaluator until the budget is used, the stopper fires or the signal aborts. */

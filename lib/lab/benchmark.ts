@@ -1,0 +1,88 @@
+/**
+ * Trustworthy latency and throughput: the native loop times single forwards (CUDA events on GPU) until the median's
+ * 95% confidence interval is narrow enough or a time cap is hit; this file turns samples into a report.
+ */
+import { binding, type NativeBenchOptions, type NativeBenchResult, type NativeScriptModel } from '../binding.js';
+import { ConfigError, DisposedError } from '../errors.js';
+import type { Model } from '../model.js';
+import { hostFingerprint, type HostFingerprint } from './fingerprint.js';
+import { summarize, type LatencySummary } from './stats.js';
+
+export interface BenchmarkOptions {
+  batchSizes?: number[];
+  warmupIterations?: number;
+  minIterations?: number;
+  maxIterations?: number;
+  /** Stop once (CI high − CI low) / median ≤ this (default 0.02). */
+  targetRelativeCi?: number;
+  /** Per batch size (default 3000 ms). */
+  timeCapMs?: number;
+}
+
+export interface BatchMeasurement extends LatencySummary {
+  batchSize: number;
+  ciLowMs: number;
+  ciHighMs: number;
+  converged: boolean;
+  /** Samples per second at the median latency. */
+  throughput: number;
+  peakBytes: number;
+  peakKind: string;
+}
+
+export interface BenchmarkReport {
+  device: string;
+  batches: BatchMeasurement[];
+  host: HostFingerprint;
+}
+
+function checkOptions(o: BenchmarkOptions): NativeBenchOptions {
+  for (const b of o.batchSizes ?? []) if (!Number.isInteger(b) || b < 1) throw new ConfigError('must be positive integers', 'batchSizes');
+  if (o.targetRelativeCi !== undefined && !(o.targetRelativeCi >= 0)) throw new ConfigError('must be ≥ 0 (0: run to the iteration or time limit)', 'targetRelativeCi');
+  if (o.minIterations !== undefined && !(o.minIterations >= 1)) throw new ConfigError('must be ≥ 1', 'minIterations');
+  return { ...o };
+}
+
+export function toMeasurement(r: NativeBenchResult): BatchMeasurement {
+  const s = summarize(r.samplesMs);
+  return { batchSize: r.batchSize, ...s, ciLowMs: r.ciLowMs, ciHighMs: r.ciHighMs, converged: r.converged, throughput: r.batchSize / (s.medianMs / 1000), peakBytes: r.peakBytes, peakKind: r.peakKind };
+}
+
+/** Measures a petra model's inference latency per batch size (inputs synthesised from its spec). */
+export async function benchmark(model: Model, options: BenchmarkOptions = {}): Promise<BenchmarkReport> {
+  const results = await binding().benchmarkModel(model.native, checkOptions(options));
+  return { device: model.device, batches: results.map(toMeasurement), host: hostFingerprint(model.device) };
+}
+
+/** Any TorchScript `.pt` (torch.jit.save), benchmarked with the same loop. */
+export class TorchScriptModel {
+  #native: NativeScriptModel | undefined;
+  readonly path: string;
+  private constructor(path: string, native: NativeScriptModel) { this.path = path; this.#native = native; }
+
+  static load(path: string, options: { device?: string } = {}): TorchScriptModel {
+    return new TorchScriptModel(path, binding().loadTorchScript(path, options.device ?? 'cpu'));
+  }
+  get native(): NativeScriptModel {
+    if (!this.#native) throw new DisposedError('TorchScript model');
+    return this.#native;
+  }
+  get device(): string { return this.native.device(); }
+
+  /** `inputShapes`: one per-sample shape per input, e.g. [[3, 224, 224]]. */
+  async benchmark(inputShapes: number[][], options: BenchmarkOptions = {}): Promise<BenchmarkReport> {
+    const results = await this.native.benchmark(inputShapes, checkOptions(options));
+    return { device: this.device, batches: results.map(toMeasurement), host: hostFingerprint(this.device) };
+  }
+  dispose(): void { this.#native?.dispose(); this.#native = undefined; }
+  [Symbol.dispose](): void { this.dispose(); }
+}
+
+/** Parses `1x3x224x224` (batch first) into a batch size and a per-sample shape. */
+export function parseInputShape(text: string): { batch: number; shape: number[] } {
+  const dims = text.split(/[x×,]/).map((d) => Number(d.trim()));
+  if (dims.length < 2 || dims.some((d) => !Number.isInteger(d) || d < 1)) {
+    throw new ConfigError(`'${text}' is not a shape like 1x3x224x224 (batch first)`, 'input');
+  }
+  return { batch: dims[0]!, shape: dims.slice(1) };
+}
