@@ -7,7 +7,7 @@
  * in the 2-D dimension sweep.
  */
 import { ConfigError, NumericError } from '../errors.js';
-import type { Point } from './dominance.js';
+import { sortFlat, type Point } from './dominance.js';
 
 type Vec = Float64Array;
 
@@ -29,6 +29,7 @@ export function hypervolume(points: readonly Point[], reference: Point): number 
   if (kept.length === 0) return 0;
   const ref = Float64Array.from(reference as ArrayLike<number>);
   if (m === 1) return (ref[0] as number) - Math.min(...kept.map((p) => p[0] as number));
+  if (m === 2) return hv2d(kept, ref); // the sweep skips dominated points by itself
   return wfg(nonDominated(kept, m), m, ref);
 }
 
@@ -48,6 +49,17 @@ function hv2d(points: Vec[], ref: Vec): number {
 
 /** Points of `points` (first m coordinates) not weakly dominated by another; one copy of duplicates. */
 function nonDominated(points: Vec[], m: number): Vec[] {
+  if (points.length > 64) {
+    // Large sets: first front of the fast sort, then drop duplicates.
+    const first = sortFlat(flatten(points, m), points.length, m)[0] ?? [];
+    const seen = new Set<string>();
+    return first.map((i) => points[i] as Vec).filter((p) => {
+      const key = Array.prototype.slice.call(p, 0, m).join(',');
+      if (seen.has(key)) return false;
+      seen.add(key);
+      return true;
+    });
+  }
   const out: Vec[] = [];
   for (let i = 0; i < points.length; i++) {
     const p = points[i] as Vec;
@@ -66,6 +78,12 @@ function nonDominated(points: Vec[], m: number): Vec[] {
     if (keep) out.push(p);
   }
   return out;
+}
+
+function flatten(points: Vec[], m: number): Float64Array {
+  const data = new Float64Array(points.length * m);
+  points.forEach((p, i) => { for (let j = 0; j < m; j++) data[i * m + j] = p[j] as number; });
+  return data;
 }
 
 function wfg(points: Vec[], m: number, ref: Vec): number {
