@@ -49,7 +49,7 @@ function hv2d(points: Vec[], ref: Vec): number {
 
 /** Points of `points` (first m coordinates) not weakly dominated by another; one copy of duplicates. */
 function nonDominated(points: Vec[], m: number): Vec[] {
-  if (points.length > 64) {
+  if (points.length > 512) {
     // Large sets: first front of the fast sort, then drop duplicates.
     const first = sortFlat(flatten(points, m), points.length, m)[0] ?? [];
     const seen = new Set<string>();
