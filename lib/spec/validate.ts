@@ -37,21 +37,18 @@ const adaptiveRule: OpRule = { attrs: { outputSize: req('posInt2') }, ...UNARY }
 const bnRule: OpRule = { attrs: { numFeatures: req('posInt'), eps: opt('posNum'), momentum: opt('unitInterval') }, ...UNARY };
 const noAttrs: OpRule = { attrs: {}, ...UNARY };
 
+const conv1dAttrs: Record<string, AttrRule> = {
+  inChannels: req('posInt'), outChannels: req('posInt'), kernelSize: req('posInt'), stride: opt('posInt'),
+  padding: opt('padding1d'), dilation: opt('posInt'), groups: opt('posInt'), bias: opt('bool'),
+};
+const conv2dAttrs: Record<string, AttrRule> = {
+  inChannels: req('posInt'), outChannels: req('posInt'), kernelSize: req('posInt2'), stride: opt('posInt2'),
+  padding: opt('padding2d'), dilation: opt('posInt'), groups: opt('posInt'), bias: opt('bool'),
+};
+
 const OP_RULES: { [K in OpName]: OpRule } = {
-  conv1d: {
-    attrs: {
-      inChannels: req('posInt'), outChannels: req('posInt'), kernelSize: req('posInt'), stride: opt('posInt'),
-      padding: opt('padding1d'), dilation: opt('posInt'), groups: opt('posInt'), bias: opt('bool'),
-    },
-    ...UNARY,
-  },
-  conv2d: {
-    attrs: {
-      inChannels: req('posInt'), outChannels: req('posInt'), kernelSize: req('posInt2'), stride: opt('posInt2'),
-      padding: opt('padding2d'), dilation: opt('posInt'), groups: opt('posInt'), bias: opt('bool'),
-    },
-    ...UNARY,
-  },
+  conv1d: { attrs: conv1dAttrs, ...UNARY },
+  conv2d: { attrs: conv2dAttrs, ...UNARY },
   batchnorm1d: bnRule,
   batchnorm2d: bnRule,
   linear: { attrs: { inFeatures: req('posInt'), outFeatures: req('posInt'), bias: opt('bool') }, ...UNARY },
@@ -80,7 +77,13 @@ const OP_RULES: { [K in OpName]: OpRule } = {
     ...UNARY,
   },
   layernorm: { attrs: { normalizedShape: req('posIntArray'), eps: opt('posNum') }, ...UNARY },
+  lowrank_linear: { attrs: { inFeatures: req('posInt'), outFeatures: req('posInt'), rank: req('posInt'), bias: opt('bool') }, ...UNARY },
+  lowrank_conv1d: { attrs: { ...conv1dAttrs, rank: req('posInt') }, ...UNARY },
+  lowrank_conv2d: { attrs: { ...conv2dAttrs, rank: req('posInt') }, ...UNARY },
 };
+
+const isConvOp = (op: OpName): op is 'conv1d' | 'conv2d' | 'lowrank_conv1d' | 'lowrank_conv2d' =>
+  op === 'conv1d' || op === 'conv2d' || op === 'lowrank_conv1d' || op === 'lowrank_conv2d';
 
 const isInt = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v);
 const isPosInt = (v: unknown): v is number => isInt(v) && v >= 1;
@@ -264,7 +267,23 @@ function checkStructure(raw: unknown): ModelSpec {
 
 /** Attribute constraints that involve more than one attribute. */
 function checkOpSemantics(op: OpName, a: Record<string, unknown>, p: string): void {
-  if (op === 'conv1d' || op === 'conv2d') {
+  if (op === 'lowrank_conv1d' || op === 'lowrank_conv2d') {
+    if (a.groups !== undefined && a.groups !== 1) {
+      throw new ConfigError(`a low-rank conv must have groups 1, got ${describe(a.groups)}`, `${p}.attrs.groups`);
+    }
+  }
+  if (op.startsWith('lowrank_')) {
+    // A factorization W = U·diag(S)·Vh of an (out × in·k…) matrix has at most min(out, in·k…) directions.
+    const isLinear = op === 'lowrank_linear';
+    const out = (isLinear ? a.outFeatures : a.outChannels) as number;
+    const k = op === 'lowrank_conv2d' ? pair(a.kernelSize as number | [number, number]) : [isLinear ? 1 : a.kernelSize as number, 1];
+    const rest = (isLinear ? a.inFeatures as number : a.inChannels as number) * k[0]! * k[1]!;
+    const maxRank = Math.min(out, rest);
+    if ((a.rank as number) > maxRank) {
+      throw new ConfigError(`rank ${a.rank as number} exceeds min(out, in·kernel) = min(${out}, ${rest}) = ${maxRank}`, `${p}.attrs.rank`);
+    }
+  }
+  if (isConvOp(op)) {
     const groups = (a.groups as number | undefined) ?? 1;
     const cin = a.inChannels as number;
     const cout = a.outChannels as number;
@@ -418,6 +437,17 @@ export function parameterCount(spec: ModelSpec): number {
 /** Trainable parameters owned by one node (running statistics are buffers and not counted). */
 export function nodeParameterCount(n: GraphNode): number {
   switch (n.op) {
+    case 'lowrank_linear': {
+      const { inFeatures, outFeatures, rank } = n.attrs;
+      return outFeatures * rank + rank + rank * inFeatures + (n.attrs.bias === false ? 0 : outFeatures);
+    }
+    case 'lowrank_conv1d':
+    case 'lowrank_conv2d': {
+      const a = n.attrs;
+      const k = n.op === 'lowrank_conv2d' ? pair(n.attrs.kernelSize) : [n.attrs.kernelSize, 1];
+      const r = a.rank;
+      return a.outChannels * r + r + r * a.inChannels * k[0]! * k[1]! + (a.bias === false ? 0 : a.outChannels);
+    }
     case 'conv1d':
     case 'conv2d': {
       const a = n.attrs;
@@ -501,7 +531,8 @@ function nodeShape(n: GraphNode, ins: number[][], p: string): number[] {
     return out;
   };
   switch (n.op) {
-    case 'conv1d': {
+    case 'conv1d':
+    case 'lowrank_conv1d': {
       rank(2, '[C, L]');
       const a = n.attrs;
       if (x[0] !== a.inChannels) mismatch('inChannels', x[0]!, a.inChannels);
@@ -509,7 +540,8 @@ function nodeShape(n: GraphNode, ins: number[][], p: string): number[] {
       const len = a.padding === 'same' ? x[1]! : convOut(x[1]!, a.kernelSize, a.stride ?? 1, a.padding ?? 0, d);
       return positive([a.outChannels, len], 'kernelSize');
     }
-    case 'conv2d': {
+    case 'conv2d':
+    case 'lowrank_conv2d': {
       rank(3, '[C, H, W]');
       const a = n.attrs;
       if (x[0] !== a.inChannels) mismatch('inChannels', x[0]!, a.inChannels);
@@ -530,11 +562,12 @@ function nodeShape(n: GraphNode, ins: number[][], p: string): number[] {
       rank(3, '[C, H, W]');
       if (x[0] !== n.attrs.numFeatures) mismatch('numFeatures', x[0]!, n.attrs.numFeatures);
       return [...x];
-    case 'linear': {
+    case 'linear':
+    case 'lowrank_linear': {
       const last = x[x.length - 1]!;
       if (last !== n.attrs.inFeatures) {
         throw new ConfigError(
-          `'linear' applies to the last dimension: expected inFeatures = ${last} (input ${fmt(x)}), got ${n.attrs.inFeatures}`,
+          `'${n.op}' applies to the last dimension: expected inFeatures = ${last} (input ${fmt(x)}), got ${n.attrs.inFeatures}`,
           `${p}.attrs.inFeatures`,
         );
       }
