@@ -2,6 +2,7 @@
  * Standard multi-objective test problems (all minimise) with their true fronts, used by the tests and the benchmark.
  * `trueFront(n)` samples the Pareto front densely; `trueHypervolume` is exact where a closed form exists.
  */
+import { nonDominatedSort } from './dominance.js';
 import { hypervolume } from './indicators.js';
 import { RealVectorSpace } from './real-space.js';
 
@@ -123,7 +124,7 @@ export function bnh(): TestProblem {
   };
 }
 
-/** SRN (Srinivas & Deb): two objectives, two constraints that cut the unconstrained front; optimum x₁ = −2.5. */
+/** SRN (Srinivas & Deb): two objectives, two constraints that cut the unconstrained front; mostly x₁ = −2.5. */
 export function srn(): TestProblem {
   return {
     name: 'SRN',
@@ -132,14 +133,21 @@ export function srn(): TestProblem {
     evaluate: ([x, y]) => [2 + (x! - 2) ** 2 + (y! - 1) ** 2, 9 * x! - (y! - 1) ** 2],
     constraints: ([x, y]) => [x! * x! + y! * y! - 225, x! - 3 * y! + 10],
     trueFront(points) {
-      const out: number[][] = [];
-      const y0 = 2.5;
-      const y1 = Math.sqrt(225 - 6.25);
+      // Pareto-critical interior points lie on x₁ = −2.5; the rest of the front lies on the two constraint
+      // boundaries. Sample all three curves and keep the non-dominated part.
+      const f = (x: number, y: number): number[] => [2 + (x - 2) ** 2 + (y - 1) ** 2, 9 * x - (y - 1) ** 2];
+      const feasible = (x: number, y: number): boolean => x * x + y * y <= 225 + 1e-9 && x - 3 * y + 10 <= 1e-9;
+      const candidates: number[][] = [];
       for (let i = 0; i < points; i++) {
-        const y = y0 + ((y1 - y0) * i) / (points - 1);
-        out.push([2 + 20.25 + (y - 1) ** 2, -22.5 - (y - 1) ** 2]);
+        const u = i / (points - 1);
+        const y = -20 + 40 * u;
+        if (feasible(-2.5, y)) candidates.push(f(-2.5, y));
+        const a = 2 * Math.PI * u;
+        if (feasible(15 * Math.cos(a), 15 * Math.sin(a))) candidates.push(f(15 * Math.cos(a), 15 * Math.sin(a)));
+        const x = -20 + 40 * u;
+        if (feasible(x, (x + 10) / 3)) candidates.push(f(x, (x + 10) / 3));
       }
-      return out;
+      return (nonDominatedSort(candidates)[0] ?? []).map((i) => candidates[i] as number[]);
     },
     trueHypervolume(r) { return hypervolume(this.trueFront(20001), r); },
   };
