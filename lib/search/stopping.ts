@@ -136,7 +136,7 @@ export function noImprovementStopper(options: { generations: number; minGain?: n
   let since = 0;
   return {
     update(p) {
-      if (p.hypervolume > best + minGain * Math.max(1e-300, Math.abs(best))) { best = p.hypervolume; since = 0; return CONTINUE; }
+      if (best === -Infinity || p.hypervolume > best + minGain * Math.abs(best)) { best = p.hypervolume; since = 0; return CONTINUE; }
       since++;
       return since >= generations ? { stop: true, reason: `no hypervolume gain for ${generations} generations` } : CONTINUE;
     },
