@@ -6,6 +6,7 @@
         "native/addon.cc",
         "native/bench.cc",
         "native/common.cc",
+        "native/compress.cc",
         "native/dataset.cc",
         "native/graph_module.cc",
         "native/model.cc",

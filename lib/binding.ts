@@ -10,7 +10,36 @@ import type { ModelSpec } from './spec/types.js';
 
 export interface NativeParameterInfo { name: string; shape: number[]; dtype: string; bytes: number; buffer: boolean }
 
+/**
+ * How `derive` fills one parameter or buffer of the new model. Exactly one of `source`, `data`, `svd`.
+ * Tensors are addressed by name: `<node>.<param>` (e.g. `block1_conv.weight`, `fc1.bias`, `bn.running_mean`,
+ * `gru.weight_ih_l0`, `lr_fc.U` / `.S` / `.Vh` for lowrank_* nodes).
+ */
+export interface NativeTensorRecipe {
+  /** Copy a tensor of the source model, then apply `slices` in order (index_select along dim). */
+  source?: string;
+  slices?: { dim: number; index: Int32Array }[];
+  /** Explicit float32 values. */
+  data?: TensorData;
+  /**
+   * A factor of the SVD of a source weight reshaped to (out, rest): W = U·diag(S)·Vh truncated to `rank`
+   * (U: [out, rank], S: [rank], Vh: [rank, rest]); the destination's shape decides the final reshape.
+   */
+  svd?: { source: string; part: 'U' | 'S' | 'Vh'; rank: number };
+}
+
 export interface NativeModel {
+  /**
+   * A new model for `spec` on the same device. Each of its tensors comes from `recipes[name]` when given, else from the
+   * same-named tensor of this model (shapes must match), else it is an error naming the tensor. This model is untouched.
+   */
+  derive(spec: ModelSpec, specJson: string, recipes: Record<string, NativeTensorRecipe>): NativeModel;
+  /** CPU float32 copies of named parameters and buffers (all when `names` is omitted). */
+  tensors(names?: string[]): Record<string, TensorData>;
+  /** Σ over `batches` training batches of |w · ∂L/∂w| per parameter (first-order Taylor importance). */
+  taylorScores(data: NativeDataset, options: { batches: number; batchSize: number; seed?: number }): Promise<Record<string, TensorData>>;
+  /** Singular values (descending) of each named weight reshaped to (out, rest). */
+  singularValues(names: string[]): Record<string, Float32Array>;
   parameterCount(): number;
   parameters(): NativeParameterInfo[];
   device(): string;
@@ -45,6 +74,10 @@ export interface NativeTrainerOptions {
   beta1?: number;
   beta2?: number;
   loss?: 'cross_entropy' | 'mse';
+  /** Loss regularizers (see native/trainer.cc): orthogonality and Hoyer on lowrank_* layers, L1 on weights. */
+  orthogonality?: number;
+  hoyer?: number;
+  l1?: number;
 }
 
 export interface NativeMetrics { loss: number; samples: number; accuracy?: number; macroF1?: number; rmse?: number; mae?: number }

@@ -32,6 +32,11 @@ export class Model {
     return new Model(valid, native);
   }
 
+  /** @internal Wraps a native model made by a compression operator (derive, quantize) with its spec. */
+  static fromNative(spec: ModelSpec, native: NativeModel): Model {
+    return new Model(spec, native);
+  }
+
   /** Loads a file written by `save()`: spec and weights, onto the device. */
   static async load(path: string, options: { device?: Device | string } = {}): Promise<Model> {
     const spec = JSON.parse(binding().readModelSpec(path)) as unknown;

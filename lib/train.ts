@@ -40,6 +40,11 @@ export interface TrainOptions {
   nesterov?: boolean;
   weightDecay?: number;
   schedule?: Schedule | Schedule['kind'];
+  /**
+   * Loss regularizers, PETRA's: `orthogonality` (‖UᵀU−I‖²/r + ‖VhVhᵀ−I‖²/r) and `hoyer` (‖S‖₁/‖S‖₂) averaged over
+   * lowrank_* layers, and `l1` (mean |w| of conv/linear weights). Each is a weight on its term (0: off).
+   */
+  regularization?: { orthogonality?: number; hoyer?: number; l1?: number };
   /** Seeds shuffling and dropout; the same seed gives the same run on the same device. */
   seed?: number;
   signal?: AbortSignal;
@@ -87,6 +92,9 @@ function checkOptions(o: TrainOptions): void {
   const s = typeof o.schedule === 'string' ? o.schedule : o.schedule?.kind;
   if (s !== undefined && !['constant', 'cosine', 'step'].includes(s)) throw new ConfigError(`unknown schedule '${s}'`, 'schedule');
   if (typeof o.schedule === 'object' && o.schedule.kind === 'step' && !(o.schedule.stepSize >= 1)) throw new ConfigError('must be ≥ 1', 'schedule.stepSize');
+  for (const [k, v] of Object.entries(o.regularization ?? {})) {
+    if (!(typeof v === 'number' && v >= 0 && Number.isFinite(v))) throw new ConfigError('must be a non-negative number', `regularization.${k}`);
+  }
   if (o.optimizer !== undefined && !['sgd', 'adam', 'adamw'].includes(o.optimizer)) throw new ConfigError(`unknown optimizer '${o.optimizer}'`, 'optimizer');
 }
 
@@ -116,6 +124,7 @@ export async function train(model: Model, data: TrainData, options: TrainOptions
   const valData = data.val ? placeData(data.val, model.device) : undefined;
   const trainer = binding().createTrainer(model.native, {
     optimizer, lr: baseLr, momentum: options.momentum, nesterov: options.nesterov, weightDecay: options.weightDecay,
+    ...options.regularization,
   });
   const onAbort = (): void => trainer.cancel();
   signal?.addEventListener('abort', onAbort, { once: true });

@@ -67,6 +67,45 @@ torch::ExpandingArray<D> Expand(const std::vector<int64_t>& v) {
 
 }  // namespace
 
+LowrankImpl::LowrankImpl(Kind kind_, int64_t in_, int64_t out_, int64_t rank_, std::vector<int64_t> kernel_, std::vector<int64_t> stride_,
+                         std::vector<int64_t> padding_, bool same_, std::vector<int64_t> dilation_, bool hasBias)
+    : kind(kind_), in(in_), out(out_), rank(rank_), kernel(std::move(kernel_)), stride(std::move(stride_)), padding(std::move(padding_)),
+      dilation(std::move(dilation_)), samePadding(same_) {
+  int64_t fanIn = in;
+  for (int64_t k : kernel) fanIn *= k;
+  // Initialized as the SVD of a default (Kaiming-uniform) layer, so a freshly built factorized net trains like the dense one.
+  torch::Tensor w = torch::empty({out, fanIn});
+  torch::nn::init::kaiming_uniform_(w, std::sqrt(5.0));
+  auto [u, sv, vh] = torch::linalg_svd(w, false, c10::nullopt);
+  const int64_t r = std::min<int64_t>(rank, sv.size(0));
+  torch::Tensor U0 = torch::zeros({out, rank}), S0 = torch::zeros({rank}), Vh0 = torch::zeros({rank, fanIn});
+  U0.narrow(1, 0, r).copy_(u.narrow(1, 0, r));
+  S0.narrow(0, 0, r).copy_(sv.narrow(0, 0, r));
+  Vh0.narrow(0, 0, r).copy_(vh.narrow(0, 0, r));
+  U = register_parameter("U", U0);
+  S = register_parameter("S", S0);
+  Vh = register_parameter("Vh", Vh0);
+  if (hasBias) {
+    const double bound = 1.0 / std::sqrt(static_cast<double>(fanIn));
+    bias = register_parameter("bias", torch::empty({out}).uniform_(-bound, bound));
+  }
+}
+
+torch::Tensor LowrankImpl::forward(const torch::Tensor& x) {
+  const c10::optional<torch::Tensor> noBias;
+  const c10::optional<torch::Tensor> b = bias.defined() ? c10::optional<torch::Tensor>(bias) : c10::nullopt;
+  if (kind == Kind::Linear) return torch::linear(torch::linear(x, Vh) * S, U, b);
+  std::vector<int64_t> kshape{rank, in};
+  kshape.insert(kshape.end(), kernel.begin(), kernel.end());
+  torch::Tensor kv = Vh.view(kshape);
+  if (kind == Kind::Conv2d) {
+    torch::Tensor h = samePadding ? at::conv2d(x, kv, noBias, stride, "same", dilation) : at::conv2d(x, kv, noBias, stride, padding, dilation);
+    return at::conv2d(h * S.view({1, rank, 1, 1}), U.view({out, rank, 1, 1}), b);
+  }
+  torch::Tensor h = samePadding ? at::conv1d(x, kv, noBias, stride, "same", dilation) : at::conv1d(x, kv, noBias, stride, padding, dilation);
+  return at::conv1d(h * S.view({1, rank, 1}), U.view({out, rank, 1}), b);
+}
+
 std::vector<size_t> TopologicalOrder(const GraphSpec& spec) {
   std::map<std::string, size_t> index;
   std::set<std::string> inputNames;
@@ -267,6 +306,27 @@ GraphModuleImpl::NodeFn GraphModuleImpl::BuildNode(const NodeSpec& node) {
     auto m = register_module(node.name, nn::LayerNorm(nn::LayerNormOptions(shape).eps(Num(node, "eps", 1e-5))));
     keep(m);
     return unary([m](const torch::Tensor& x) { return m->forward(x); });
+  }
+  if (op == "lowrank_linear" || op == "lowrank_conv1d" || op == "lowrank_conv2d") {
+    const int64_t rank = Int(node, "rank");
+    if (rank < 1) Fail(ErrorCode::Config, Where(node, "rank") + ": must be at least 1");
+    Lowrank m{nullptr};
+    if (op == "lowrank_linear") {
+      m = Lowrank(LowrankImpl::Kind::Linear, Int(node, "inFeatures"), Int(node, "outFeatures"), rank, std::vector<int64_t>{},
+                  std::vector<int64_t>{}, std::vector<int64_t>{}, false, std::vector<int64_t>{}, Bool(node, "bias", true));
+    } else {
+      const size_t d = op == "lowrank_conv2d" ? 2 : 1;
+      if (Int(node, "groups", 1) != 1) Fail(ErrorCode::Config, "node '" + node.name + "': a lowrank conv needs groups = 1");
+      const bool same = IsSame(node, "padding");
+      m = Lowrank(d == 2 ? LowrankImpl::Kind::Conv2d : LowrankImpl::Kind::Conv1d, Int(node, "inChannels"), Int(node, "outChannels"), rank,
+                  Ints(node, "kernelSize", d), Ints(node, "stride", d, std::vector<int64_t>(d, 1)),
+                  same ? std::vector<int64_t>(d, 0) : Ints(node, "padding", d, std::vector<int64_t>(d, 0)), same,
+                  Ints(node, "dilation", d, std::vector<int64_t>(d, 1)), Bool(node, "bias", true));
+    }
+    auto registered = register_module(node.name, m);
+    keep(registered);
+    lowrank_.push_back(registered);
+    return unary([registered](const torch::Tensor& x) { return registered->forward(x); });
   }
   Fail(ErrorCode::Config, "node '" + node.name + "': unknown op '" + op + "'");
 }

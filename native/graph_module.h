@@ -39,6 +39,23 @@ struct GraphSpec {
   int64_t outputWidth = 1;  // classes or regression targets
 };
 
+// W = U·diag(S)·Vh as three trainable parameters (see lib/spec/types.ts, lowrank_*). Conv variants run Vh as a
+// conv with `rank` output channels, scale by S, then a 1×1 conv with U.
+class LowrankImpl : public torch::nn::Module {
+ public:
+  enum class Kind { Linear, Conv1d, Conv2d };
+  LowrankImpl(Kind kind, int64_t in, int64_t out, int64_t rank, std::vector<int64_t> kernel, std::vector<int64_t> stride,
+              std::vector<int64_t> padding, bool samePadding, std::vector<int64_t> dilation, bool bias);
+  torch::Tensor forward(const torch::Tensor& x);
+
+  Kind kind;
+  int64_t in, out, rank;
+  std::vector<int64_t> kernel, stride, padding, dilation;
+  bool samePadding;
+  torch::Tensor U, S, Vh, bias;
+};
+TORCH_MODULE(Lowrank);
+
 class GraphModuleImpl : public torch::nn::Module {
  public:
   explicit GraphModuleImpl(const GraphSpec& spec);
@@ -50,6 +67,9 @@ class GraphModuleImpl : public torch::nn::Module {
   // Dropout masks come from the model's own generator, not LibTorch's process-global one, so concurrent
   // trainings in one process cannot perturb each other's runs. Reseeded by the trainer each epoch.
   void SeedDropout(uint64_t seed);
+
+  // The factorized layers, for the orthogonality and Hoyer regularizers.
+  const std::vector<std::shared_ptr<LowrankImpl>>& LowrankLayers() const { return lowrank_; }
   int64_t ParameterCount() const;
 
   // The submodule registered for a node, or nullptr for parameter-free ops.
@@ -70,6 +90,7 @@ class GraphModuleImpl : public torch::nn::Module {
   size_t outputIndex_ = 0;
   std::map<std::string, std::shared_ptr<torch::nn::Module>> nodeModules_;
   at::Generator dropoutGenerator_;
+  std::vector<std::shared_ptr<LowrankImpl>> lowrank_;
 };
 TORCH_MODULE(GraphModule);
 

@@ -47,7 +47,11 @@ class Model : public Napi::ObjectWrap<Model> {
                         InstanceMethod<&Model::Clone>("clone"),
                         InstanceMethod<&Model::SpecJson>("specJson"),
                         InstanceMethod<&Model::Dispose>("dispose"),
-                        InstanceMethod<&Model::IsDisposed>("isDisposed")});
+                        InstanceMethod<&Model::IsDisposed>("isDisposed"),
+                        InstanceMethod<&Model::Derive>("derive"),
+                        InstanceMethod<&Model::Tensors>("tensors"),
+                        InstanceMethod<&Model::Taylor>("taylorScores"),
+                        InstanceMethod<&Model::Singular>("singularValues")});
   }
   explicit Model(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Model>(info) {}
   ~Model() override { ReleaseExternal(); }
@@ -118,6 +122,26 @@ class Model : public Napi::ObjectWrap<Model> {
     return info.Env().Undefined();
   }
   Napi::Value IsDisposed(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), !state_); }
+  Napi::Value Derive(const Napi::CallbackInfo& info) {
+    auto state = State(info.Env());
+    return Guarded(info.Env(), [&]() -> Napi::Value {
+      if (!info[0].IsObject()) Fail(ErrorCode::Config, "derive: spec must be an object");
+      const std::string json = info[1].IsString() ? info[1].As<Napi::String>().Utf8Value() : "";
+      return WrapModel(info.Env(), DeriveModel(*state, info[0].As<Napi::Object>(), json, info[2]));
+    });
+  }
+  Napi::Value Tensors(const Napi::CallbackInfo& info) {
+    auto state = State(info.Env());
+    return Guarded(info.Env(), [&]() -> Napi::Value { return ExportTensors(info.Env(), *state, info[0]); });
+  }
+  Napi::Value Singular(const Napi::CallbackInfo& info) {
+    auto state = State(info.Env());
+    return Guarded(info.Env(), [&]() -> Napi::Value { return SingularValues(info.Env(), *state, info[0]); });
+  }
+  Napi::Value Taylor(const Napi::CallbackInfo& info) {
+    auto state = State(info.Env());
+    return Guarded(info.Env(), [&]() -> Napi::Value { return TaylorScores(info.Env(), state, info[0], info[1]); });
+  }
 
   std::shared_ptr<ModelState> state_;
   int64_t externalBytes_ = 0;

@@ -35,6 +35,12 @@ void CheckInputs(const GraphSpec& spec, const std::vector<torch::Tensor>& inputs
 // Checks that a target fits the spec's task (labels in range, regression width).
 void CheckTarget(const GraphSpec& spec, const torch::Tensor& target, int64_t samples);
 
+// compress.cc: the mechanism behind lib/compress (see NativeModel in lib/binding.ts).
+std::shared_ptr<ModelState> DeriveModel(ModelState& source, const Napi::Object& spec, const std::string& specJson, const Napi::Value& recipes);
+Napi::Value ExportTensors(Napi::Env env, ModelState& state, const Napi::Value& names);
+Napi::Value SingularValues(Napi::Env env, ModelState& state, const Napi::Value& names);
+Napi::Value TaylorScores(Napi::Env env, std::shared_ptr<ModelState> state, const Napi::Value& data, const Napi::Value& options);
+
 void InitModel(Napi::Env env, Napi::Object exports);
 void InitDataset(Napi::Env env, Napi::Object exports);
 

@@ -54,10 +54,51 @@ torch::Tensor TaskLoss(LossKind kind, const torch::Tensor& output, const torch::
   return torch::mse_loss(output, target);
 }
 
+struct Regularization {
+  double orthogonality = 0, hoyer = 0, l1 = 0;
+  bool any() const { return orthogonality > 0 || hoyer > 0 || l1 > 0; }
+};
+
+// PETRA's regularizers (shared/docs/petra-reference.md): on factorized layers W = U·diag(S)·Vh,
+// orthogonality (1/n)·Σ(‖UᵀU − I‖²_F/r + ‖Vh·Vhᵀ − I‖²_F/r) and Hoyer sparsity (1/n)·Σ‖S‖₁/‖S‖₂; plus an L1 term,
+// the mean absolute value of every conv/linear weight (a scale that does not grow with model size).
+torch::Tensor RegularizationLoss(GraphModuleImpl& module, const Regularization& reg) {
+  torch::Tensor total;
+  auto addTerm = [&total](const torch::Tensor& t) { total = total.defined() ? total + t : t; };
+  const auto& layers = module.LowrankLayers();
+  if (!layers.empty() && (reg.orthogonality > 0 || reg.hoyer > 0)) {
+    const double n = static_cast<double>(layers.size());
+    for (const auto& layer : layers) {
+      const double r = static_cast<double>(layer->rank);
+      if (reg.orthogonality > 0) {
+        torch::Tensor eye = torch::eye(layer->rank, layer->U.options());
+        torch::Tensor uu = torch::mm(layer->U.t(), layer->U) - eye;
+        torch::Tensor vv = torch::mm(layer->Vh, layer->Vh.t()) - eye;
+        addTerm((uu.pow(2).sum() / r + vv.pow(2).sum() / r) * (reg.orthogonality / n));
+      }
+      if (reg.hoyer > 0) addTerm(layer->S.abs().sum() / layer->S.norm().clamp_min(1e-12) * (reg.hoyer / n));
+    }
+  }
+  if (reg.l1 > 0) {
+    torch::Tensor sum;
+    int64_t count = 0;
+    for (const auto& p : module.named_parameters()) {
+      const std::string& name = p.key();
+      const bool weight = name.size() > 7 && name.compare(name.size() - 7, 7, ".weight") == 0 && p.value().dim() >= 2;
+      if (!weight) continue;
+      sum = sum.defined() ? sum + p.value().abs().sum() : p.value().abs().sum();
+      count += p.value().numel();
+    }
+    if (count > 0) addTerm(sum / static_cast<double>(count) * reg.l1);
+  }
+  return total;
+}
+
 struct TrainerState {
   std::shared_ptr<ModelState> model;
   std::unique_ptr<torch::optim::Optimizer> optimizer;
   LossKind loss = LossKind::CrossEntropy;
+  Regularization regularization;
   std::atomic<bool> cancel{false};
 };
 
@@ -135,7 +176,12 @@ class EpochWorker : public PromiseWorker {
       trainer_->optimizer->zero_grad();
       torch::Tensor output = model.module->forward(inputs);
       torch::Tensor loss = TaskLoss(trainer_->loss, output, target);
-      loss.backward();
+      if (trainer_->regularization.any()) {
+        torch::Tensor reg = RegularizationLoss(*model.module, trainer_->regularization);
+        (reg.defined() ? loss + reg : loss).backward();
+      } else {
+        loss.backward();
+      }
       trainer_->optimizer->step();
       // On CPU a scalar read is free; on CUDA it syncs, so accumulate on the device and look every 32 steps.
       bool check = !onCuda || b % 32 == 31 || b == batches - 1;
@@ -265,6 +311,9 @@ Napi::Value CreateTrainer(const Napi::CallbackInfo& info) {
       std::lock_guard<std::mutex> lock(model->mutex);
       state->optimizer = MakeOptimizer(opt, model->module->parameters());
     }
+    state->regularization.orthogonality = NumberOr(o, "orthogonality", 0);
+    state->regularization.hoyer = NumberOr(o, "hoyer", 0);
+    state->regularization.l1 = NumberOr(o, "l1", 0);
     const std::string loss = StringOr(o, "loss", model->spec.classification ? "cross_entropy" : "mse");
     if (loss == "cross_entropy") state->loss = LossKind::CrossEntropy;
     else if (loss == "mse") state->loss = LossKind::Mse;
