@@ -57,3 +57,5 @@ export {
 
 // Benchmark problems
 export { bnh, dtlz2, srn, zdt1, zdt2, zdt3, type TestProblem } from './problems.js';
+export { SqliteStorage } from './sqlite-storage.js';
+export { exportOptunaJournal } from './optuna-export.js';
