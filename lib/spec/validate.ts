@@ -272,17 +272,6 @@ function checkOpSemantics(op: OpName, a: Record<string, unknown>, p: string): vo
       throw new ConfigError(`a low-rank conv must have groups 1, got ${describe(a.groups)}`, `${p}.attrs.groups`);
     }
   }
-  if (op.startsWith('lowrank_')) {
-    // A factorization W = U·diag(S)·Vh of an (out × in·k…) matrix has at most min(out, in·k…) directions.
-    const isLinear = op === 'lowrank_linear';
-    const out = (isLinear ? a.outFeatures : a.outChannels) as number;
-    const k = op === 'lowrank_conv2d' ? pair(a.kernelSize as number | [number, number]) : [isLinear ? 1 : a.kernelSize as number, 1];
-    const rest = (isLinear ? a.inFeatures as number : a.inChannels as number) * k[0]! * k[1]!;
-    const maxRank = Math.min(out, rest);
-    if ((a.rank as number) > maxRank) {
-      throw new ConfigError(`rank ${a.rank as number} exceeds min(out, in·kernel) = min(${out}, ${rest}) = ${maxRank}`, `${p}.attrs.rank`);
-    }
-  }
   if (isConvOp(op)) {
     const groups = (a.groups as number | undefined) ?? 1;
     const cin = a.inChannels as number;
