@@ -383,6 +383,20 @@ function propagate(P: Propagation, n: GraphNode, ins: Dims[], outShape: number[]
       P.member(out, n.name, 'weight', 1, 'out');
       return [...untracked(outShape.slice(0, -1)), out];
     }
+    case 'qlinear': {
+      // int8 layers are not sliced: prune before quantizing.
+      const why = `quantized layer '${n.name}' is not pruned`;
+      const last = x.length - 1;
+      P.fixAll(x[last]!, why);
+      return [...x.slice(0, last).map((d) => [...d]), P.newSpace(n.name, n.attrs.outFeatures, why)];
+    }
+    case 'qconv1d':
+    case 'qconv2d': {
+      const why = `quantized layer '${n.name}' is not pruned`;
+      P.fixAll(x[0]!, why);
+      x.slice(1).forEach(mixed);
+      return [P.newSpace(n.name, n.attrs.outChannels, why), ...untracked(outShape.slice(1))];
+    }
     case 'gru': {
       mixed(x[0]!);
       const dirs = n.attrs.bidirectional ? 2 : 1;

@@ -196,6 +196,37 @@ function ascending(scores: ArrayLike<number>): number[] {
 }
 
 /**
+ * The `count` lowest-scored channels of a group whose removal leaves every producer at least one channel (in a
+ * merged group — an inception module joined to its shortcut — one branch conv may own only a few channels).
+ */
+function lowest(g: ChannelGroup, scores: Float64Array, count: number): number[] {
+  const owners: number[][] = Array.from({ length: g.size }, () => []); // channel → producer ids
+  const left: number[] = [];
+  const ids = new Map<string, number>();
+  for (const m of g.members) {
+    if (m.role !== 'out') continue;
+    const key = `${m.tensor}#${m.dim}`;
+    let id = ids.get(key);
+    if (id === undefined) {
+      ids.set(key, (id = left.length));
+      left.push(0);
+    }
+    for (let c = m.first; c < m.first + m.count; c++) {
+      owners[c]!.push(id);
+      left[id]!++;
+    }
+  }
+  const drop: number[] = [];
+  for (const c of ascending(scores)) {
+    if (drop.length >= count) break;
+    if (owners[c]!.some((id) => left[id]! <= 1)) continue;
+    for (const id of owners[c]!) left[id]!--;
+    drop.push(c);
+  }
+  return drop.sort((a, b) => a - b);
+}
+
+/**
  * Picks the channels to remove. `layerwise`: in every group the lowest-scored `ratio` of channels. `global`:
  * scores are divided by their group's mean so groups compare, then the lowest `ratio` of all channels go, never
  * emptying a group. Either way kept counts then snap to `roundTo`.
@@ -206,7 +237,7 @@ export function selectChannels(
   const roundTo = options.roundTo ?? 1;
   const remove: Record<string, number[]> = {};
   const pick = (g: ChannelGroup, s: Float64Array, keep: number): void => {
-    const drop = ascending(s).slice(0, g.size - keep).sort((a, b) => a - b);
+    const drop = lowest(g, s, g.size - keep);
     if (drop.length) remove[g.name] = drop;
   };
   if ((options.scope ?? 'layerwise') === 'layerwise') {
@@ -284,6 +315,7 @@ export function prunedSpec(spec: ModelSpec, graph: DependencyGraph, plan: PruneP
   for (const [tensor, dims] of dropped) {
     const shape = [...shapes.get(tensor)!];
     slices[tensor] = [...dims.entries()].sort((a, b) => a[0] - b[0]).map(([dim, set]) => {
+      if (set.size >= shape[dim]!) throw new ConfigError(`the plan removes every index of dim ${dim} of '${tensor}'`, 'remove');
       const index = new Int32Array(shape[dim]! - set.size);
       let k = 0;
       for (let i = 0; i < shape[dim]!; i++) if (!set.has(i)) index[k++] = i;

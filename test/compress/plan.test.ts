@@ -170,3 +170,17 @@ test('reports format and compute the reduction', (t) => {
     layers: [{ name: 'fc', fullRank: 4, rankBefore: 4, rank: 2, paramsBefore: 10, paramsAfter: 8 }, { name: 'head', fullRank: 2, rankBefore: 2, rank: 2, paramsBefore: 6, paramsAfter: 6, skipped: 'no gain' }],
   }), /fc: rank 4 → 2 of 4, params 10 → 8\n {2}head: skipped \(no gain\)/);
 });
+
+test('selection never removes every channel a producer owns inside a merged group', (t) => {
+  const spec = inceptionTime({ inputShape: [2, 32], depth: 3, filters: 4, kernelSizes: [9, 5, 3], bottleneck: 8, targets: 2 });
+  const g = buildDependencyGraph(spec);
+  // Scores that single out one branch: every channel of inception2_conv_k9 (group channels 0..3) scores lowest.
+  const scores = g.groups.map((gr) => Float64Array.from({ length: gr.size }, (_, c) => (gr.sources.length > 1 && c < 4 ? 0 : 1 + c)));
+  const plan = selectChannels(g, scores, { ratio: 0.5 });
+  const merged = g.groups.find((gr) => gr.sources.length > 1)!;
+  const removed = plan.remove[merged.name]!;
+  t.is(removed.length, 8);
+  t.deepEqual(removed.filter((c) => c < 4), [0, 1, 2]); // one k9 channel survives
+  const { spec: next } = prunedSpec(spec, g, plan);
+  t.like(next.nodes.find((n) => n.name === 'inception2_conv_k9')!.attrs, { outChannels: 1 });
+});
