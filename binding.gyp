@@ -10,6 +10,7 @@
         "native/dataset.cc",
         "native/graph_module.cc",
         "native/model.cc",
+        "native/quantize.cc",
         "native/trainer.cc"
       ],
       "include_dirs": [

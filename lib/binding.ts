@@ -26,6 +26,8 @@ export interface NativeTensorRecipe {
    * (U: [out, rank], S: [rank], Vh: [rank, rest]); the destination's shape decides the final reshape.
    */
   svd?: { source: string; part: 'U' | 'S' | 'Vh'; rank: number };
+  /** Symmetric int8 quantization of a source weight (per output channel or per tensor): the int8 values or the scales. */
+  quantize?: { source: string; part: 'int8' | 'scale'; perChannel?: boolean };
 }
 
 export interface NativeModel {
@@ -125,6 +127,8 @@ export interface NativeAddon {
   createDataset(split: { inputs: TensorData[]; target: TensorData }, device: string): NativeDataset;
   createTrainer(model: NativeModel, options: NativeTrainerOptions): NativeTrainer;
   evaluate(model: NativeModel, data: NativeDataset, options?: { batchSize?: number }): Promise<NativeMetrics>;
+  /** Value ranges ([min, max]) of every graph input and node output over `batches` batches (int8 calibration). */
+  calibrate(model: NativeModel, data: NativeDataset, options: { batches: number; batchSize: number; observer: 'minmax' | 'moving_average' }): Promise<Record<string, [number, number]>>;
   info(): NativeInfo;
   setThreads(n: number): void;
   setQuantizedEngine(name: string): void;

@@ -14,6 +14,7 @@ namespace petra {
 
 void InitTrainer(Napi::Env env, Napi::Object exports);
 void InitBench(Napi::Env env, Napi::Object exports);
+void InitQuantize(Napi::Env env, Napi::Object exports);
 
 namespace {
 
@@ -122,6 +123,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitDataset(env, exports);
   InitTrainer(env, exports);
   InitBench(env, exports);
+  InitQuantize(env, exports);
   exports.Set("info", Napi::Function::New<Info>(env, "info"));
   exports.Set("setThreads", Napi::Function::New<SetThreads>(env, "setThreads"));
   exports.Set("setErrorFactory", Napi::Function::New<SetErrorFactory>(env, "setErrorFactory"));

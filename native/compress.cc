@@ -7,6 +7,7 @@
 #include <map>
 
 #include "model.h"
+#include "quantize.h"
 
 namespace petra {
 namespace {
@@ -17,6 +18,8 @@ struct Recipe {
   torch::Tensor data;
   std::string svdSource, svdPart;
   int64_t svdRank = 0;
+  std::string quantSource, quantPart;
+  bool quantPerChannel = true;
 };
 
 Recipe RecipeFromJs(const Napi::Value& value, const std::string& name) {
@@ -46,8 +49,15 @@ Recipe RecipeFromJs(const Napi::Value& value, const std::string& name) {
     r.svdRank = s.Get("rank").As<Napi::Number>().Int64Value();
     if (r.svdPart != "U" && r.svdPart != "S" && r.svdPart != "Vh") Fail(ErrorCode::Config, "recipe for '" + name + "': svd.part must be U, S or Vh");
   }
-  const int kinds = !r.source.empty() + r.data.defined() + !r.svdSource.empty();
-  if (kinds != 1) Fail(ErrorCode::Config, "recipe for '" + name + "' needs exactly one of source, data, svd");
+  if (o.Get("quantize").IsObject()) {
+    Napi::Object q = o.Get("quantize").As<Napi::Object>();
+    r.quantSource = q.Get("source").As<Napi::String>().Utf8Value();
+    r.quantPart = q.Get("part").As<Napi::String>().Utf8Value();
+    r.quantPerChannel = !q.Get("perChannel").IsBoolean() || q.Get("perChannel").As<Napi::Boolean>().Value();
+    if (r.quantPart != "int8" && r.quantPart != "scale") Fail(ErrorCode::Config, "recipe for '" + name + "': quantize.part must be int8 or scale");
+  }
+  const int kinds = !r.source.empty() + r.data.defined() + !r.svdSource.empty() + !r.quantSource.empty();
+  if (kinds != 1) Fail(ErrorCode::Config, "recipe for '" + name + "' needs exactly one of source, data, svd, quantize");
   return r;
 }
 
@@ -104,6 +114,9 @@ std::shared_ptr<ModelState> DeriveModel(ModelState& source, const Napi::Object& 
         }
       } else if (r.data.defined()) {
         value = r.data;
+      } else if (!r.quantSource.empty()) {
+        auto [q, scale] = QuantizeWeight(Lookup(from, r.quantSource, "recipe for '" + name + "'"), r.quantPerChannel);
+        value = r.quantPart == "int8" ? q : scale;
       } else {
         auto cached = svdCache.find(r.svdSource);
         if (cached == svdCache.end()) {
@@ -127,6 +140,7 @@ std::shared_ptr<ModelState> DeriveModel(ModelState& source, const Napi::Object& 
     }
     dst.copy_(value);
   }
+  state->module->PrepareQuantized();
   return state;
 }
 

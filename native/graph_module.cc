@@ -6,6 +6,7 @@
 #include <set>
 
 #include "common.h"
+#include "quantize.h"
 
 namespace petra {
 namespace {
@@ -152,6 +153,9 @@ GraphModuleImpl::GraphModuleImpl(const GraphSpec& spec) : spec_(spec), dropoutGe
     for (const auto& src : node.inputs) step.args.push_back(valueIndex.at(src));
     if (step.args.empty()) Fail(ErrorCode::Config, "node '" + node.name + "' has no inputs");
     step.fn = BuildNode(node);
+    static const std::set<std::string> quantAware = {"relu", "maxpool1d", "maxpool2d", "adaptiveavgpool1d", "adaptiveavgpool2d",
+                                                     "flatten", "qlinear", "qconv1d", "qconv2d"};
+    step.acceptsQuantized = quantAware.count(node.op) > 0;
     valueIndex[node.name] = spec_.inputs.size() + k;
     steps_.push_back(std::move(step));
   }
@@ -183,20 +187,33 @@ GraphModuleImpl::NodeFn GraphModuleImpl::BuildNode(const NodeSpec& node) {
     auto dil = Ints(node, "dilation", d, std::vector<int64_t>(d, 1));
     const int64_t in = Int(node, "inChannels"), out = Int(node, "outChannels"), groups = Int(node, "groups", 1);
     const bool bias = Bool(node, "bias", true);
+    const bool same = IsSame(node, "padding");
+    const bool fakeQuant = Bool(node, "fakeQuant", false);
+    const std::vector<int64_t> pad = same ? std::vector<int64_t>(d, 0) : Ints(node, "padding", d, std::vector<int64_t>(d, 0));
     if (two) {
       nn::Conv2dOptions o(in, out, Expand<2>(k));
       o.stride(Expand<2>(s)).dilation(Expand<2>(dil)).groups(groups).bias(bias);
-      if (IsSame(node, "padding")) o.padding(torch::kSame); else o.padding(Expand<2>(Ints(node, "padding", 2, {0, 0})));
+      if (same) o.padding(torch::kSame); else o.padding(Expand<2>(pad));
       auto m = register_module(node.name, nn::Conv2d(o));
       keep(m);
-      return unary([m](const torch::Tensor& x) { return m->forward(x); });
+      if (!fakeQuant) return unary([m](const torch::Tensor& x) { return m->forward(x); });
+      return FakeQuantOutput(node.name, unary([m, s, pad, dil, groups, same](const torch::Tensor& x) {
+        const torch::Tensor w = FakeQuantWeight(m->weight);
+        const c10::optional<torch::Tensor> b = m->bias.defined() ? c10::optional<torch::Tensor>(m->bias) : c10::nullopt;
+        return same ? at::conv2d(x, w, b, s, "same", dil, groups) : at::conv2d(x, w, b, s, pad, dil, groups);
+      }));
     }
     nn::Conv1dOptions o(in, out, Expand<1>(k));
     o.stride(Expand<1>(s)).dilation(Expand<1>(dil)).groups(groups).bias(bias);
-    if (IsSame(node, "padding")) o.padding(torch::kSame); else o.padding(Expand<1>(Ints(node, "padding", 1, {0})));
+    if (same) o.padding(torch::kSame); else o.padding(Expand<1>(pad));
     auto m = register_module(node.name, nn::Conv1d(o));
     keep(m);
-    return unary([m](const torch::Tensor& x) { return m->forward(x); });
+    if (!fakeQuant) return unary([m](const torch::Tensor& x) { return m->forward(x); });
+    return FakeQuantOutput(node.name, unary([m, s, pad, dil, groups, same](const torch::Tensor& x) {
+      const torch::Tensor w = FakeQuantWeight(m->weight);
+      const c10::optional<torch::Tensor> b = m->bias.defined() ? c10::optional<torch::Tensor>(m->bias) : c10::nullopt;
+      return same ? at::conv1d(x, w, b, s, "same", dil, groups) : at::conv1d(x, w, b, s, pad, dil, groups);
+    }));
   }
   if (op == "batchnorm1d" || op == "batchnorm2d") {
     const int64_t c = Int(node, "numFeatures");
@@ -214,6 +231,16 @@ GraphModuleImpl::NodeFn GraphModuleImpl::BuildNode(const NodeSpec& node) {
     auto m = register_module(node.name, nn::Linear(nn::LinearOptions(Int(node, "inFeatures"), Int(node, "outFeatures"))
                                                        .bias(Bool(node, "bias", true))));
     keep(m);
+    if (!Bool(node, "fakeQuant", false)) return unary([m](const torch::Tensor& x) { return m->forward(x); });
+    return FakeQuantOutput(node.name, unary([m](const torch::Tensor& x) {
+      return torch::linear(x, FakeQuantWeight(m->weight), m->bias.defined() ? m->bias : torch::Tensor());
+    }));
+  }
+  if (op == "qlinear" || op == "qconv1d" || op == "qconv2d") {
+    auto m = BuildQuantLayer(node);
+    register_module(node.name, m);
+    keep(m);
+    quantized_.push_back(m);
     return unary([m](const torch::Tensor& x) { return m->forward(x); });
   }
   if (op == "relu") return unary([](const torch::Tensor& x) { return torch::relu(x); });
@@ -224,14 +251,15 @@ GraphModuleImpl::NodeFn GraphModuleImpl::BuildNode(const NodeSpec& node) {
     auto k = Ints(node, "kernelSize", 1);
     auto s = Ints(node, "stride", 1, k);
     auto p = Ints(node, "padding", 1, {0});
-    if (op == "maxpool1d") return unary([k, s, p](const torch::Tensor& x) { return torch::max_pool1d(x, k, s, p); });
+    // Explicit dilation: the quantized kernels read dilation[1] and do not expand a 1-element default.
+    if (op == "maxpool1d") return unary([k, s, p](const torch::Tensor& x) { return torch::max_pool1d(x, k, s, p, {1}); });
     return unary([k, s, p](const torch::Tensor& x) { return torch::avg_pool1d(x, k, s, p); });
   }
   if (op == "maxpool2d" || op == "avgpool2d") {
     auto k = Ints(node, "kernelSize", 2);
     auto s = Ints(node, "stride", 2, k);
     auto p = Ints(node, "padding", 2, {0, 0});
-    if (op == "maxpool2d") return unary([k, s, p](const torch::Tensor& x) { return torch::max_pool2d(x, k, s, p); });
+    if (op == "maxpool2d") return unary([k, s, p](const torch::Tensor& x) { return torch::max_pool2d(x, k, s, p, {1, 1}); });
     return unary([k, s, p](const torch::Tensor& x) { return torch::avg_pool2d(x, k, s, p); });
   }
   if (op == "adaptiveavgpool1d" || op == "adaptivemaxpool1d") {
@@ -331,18 +359,32 @@ GraphModuleImpl::NodeFn GraphModuleImpl::BuildNode(const NodeSpec& node) {
   Fail(ErrorCode::Config, "node '" + node.name + "': unknown op '" + op + "'");
 }
 
-torch::Tensor GraphModuleImpl::forward(const std::vector<torch::Tensor>& inputs) {
+torch::Tensor GraphModuleImpl::forward(const std::vector<torch::Tensor>& inputs) { return RunSteps(inputs, nullptr); }
+
+torch::Tensor GraphModuleImpl::ForwardObserved(const std::vector<torch::Tensor>& inputs, const ValueObserver& observe) {
+  return RunSteps(inputs, &observe);
+}
+
+void GraphModuleImpl::PrepareQuantized() {
+  for (auto& m : quantized_) std::static_pointer_cast<QuantLayerImpl>(m)->Prepare();
+}
+
+torch::Tensor GraphModuleImpl::RunSteps(const std::vector<torch::Tensor>& inputs, const ValueObserver* observe) {
   if (inputs.size() != spec_.inputs.size()) {
     Fail(ErrorCode::Shape, "the model takes " + std::to_string(spec_.inputs.size()) + " input(s), got " +
                                std::to_string(inputs.size()));
   }
   std::vector<torch::Tensor> values(spec_.inputs.size() + steps_.size());
   std::copy(inputs.begin(), inputs.end(), values.begin());
+  if (observe) for (size_t i = 0; i < inputs.size(); ++i) (*observe)(spec_.inputs[i].name, inputs[i]);
   std::vector<torch::Tensor> args;
   for (size_t k = 0; k < steps_.size(); ++k) {
     Step& step = steps_[k];
     args.clear();
-    for (size_t a : step.args) args.push_back(values[a]);
+    for (size_t a : step.args) {
+      const torch::Tensor& v = values[a];
+      args.push_back(!step.acceptsQuantized && v.is_quantized() ? v.dequantize() : v);
+    }
     try {
       values[spec_.inputs.size() + k] = step.fn(args);
     } catch (const c10::Error& e) {
@@ -353,9 +395,33 @@ torch::Tensor GraphModuleImpl::forward(const std::vector<torch::Tensor>& inputs)
       for (const auto& t : args) got += (got.empty() ? "" : ", ") + ShapeString(t.sizes());
       throw PetraException(code, "node '" + step.name + "' failed on input " + got + ": " + message);
     }
+    if (observe) (*observe)(step.name, values[spec_.inputs.size() + k]);
     for (size_t v : step.releaseAfter) values[v] = torch::Tensor();
   }
-  return values[outputIndex_];
+  const torch::Tensor& out = values[outputIndex_];
+  return out.is_quantized() ? out.dequantize() : out;
+}
+
+// QAT: fake-quantize a node's output (quint8, affine) with a moving min/max, so training sees int8 rounding.
+GraphModuleImpl::NodeFn GraphModuleImpl::FakeQuantOutput(const std::string& name, NodeFn inner) {
+  return [this, name, inner](std::vector<torch::Tensor>& a) {
+    torch::Tensor y = inner(a);
+    auto it = qatRanges_.find(name);
+    if (is_training() || it == qatRanges_.end()) {
+      torch::NoGradGuard noGrad;
+      const double lo = std::min(0.0, y.min().item<double>()), hi = std::max(0.0, y.max().item<double>());
+      if (it == qatRanges_.end()) {
+        it = qatRanges_.emplace(name, std::make_pair(lo, hi)).first;
+      } else {
+        it->second.first += 0.01 * (lo - it->second.first);
+        it->second.second += 0.01 * (hi - it->second.second);
+      }
+    }
+    const auto [lo, hi] = it->second;
+    const double scale = std::max((hi - lo) / 255.0, 1e-8);
+    const int64_t zp = std::clamp<int64_t>(static_cast<int64_t>(std::nearbyint(-lo / scale)), 0, 255);
+    return torch::fake_quantize_per_tensor_affine(y, scale, zp, 0, 255);
+  };
 }
 
 void GraphModuleImpl::SeedDropout(uint64_t seed) {

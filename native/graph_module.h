@@ -62,6 +62,14 @@ class GraphModuleImpl : public torch::nn::Module {
 
   torch::Tensor forward(const std::vector<torch::Tensor>& inputs);
 
+  // Calls `observe(valueName, tensor)` for every graph input and node output (calibration of int8 ranges).
+  using ValueObserver = std::function<void(const std::string&, const torch::Tensor&)>;
+  torch::Tensor ForwardObserved(const std::vector<torch::Tensor>& inputs, const ValueObserver& observe);
+
+  // Packs the int8 weights of q* nodes for the quantized engine; needed after build, load and derive.
+  void PrepareQuantized();
+  bool HasQuantizedNodes() const { return !quantized_.empty(); }
+
   const GraphSpec& spec() const { return spec_; }
 
   // Dropout masks come from the model's own generator, not LibTorch's process-global one, so concurrent
@@ -80,6 +88,7 @@ class GraphModuleImpl : public torch::nn::Module {
   struct Step {
     std::string name;
     NodeFn fn;
+    bool acceptsQuantized = false;  // else quantized inputs are dequantized first
     std::vector<size_t> args;        // indices into the value table (graph inputs first, then nodes)
     std::vector<size_t> releaseAfter;  // values no later step reads: freed early to save memory
   };
@@ -91,6 +100,11 @@ class GraphModuleImpl : public torch::nn::Module {
   std::map<std::string, std::shared_ptr<torch::nn::Module>> nodeModules_;
   at::Generator dropoutGenerator_;
   std::vector<std::shared_ptr<LowrankImpl>> lowrank_;
+  std::vector<std::shared_ptr<torch::nn::Module>> quantized_;  // QuantLayerImpl (quantize.h)
+  // QAT: moving min/max of fake-quantized node outputs, by node name.
+  std::map<std::string, std::pair<double, double>> qatRanges_;
+  torch::Tensor RunSteps(const std::vector<torch::Tensor>& inputs, const ValueObserver* observe);
+  NodeFn FakeQuantOutput(const std::string& name, NodeFn inner);
 };
 TORCH_MODULE(GraphModule);
 

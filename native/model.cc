@@ -246,6 +246,7 @@ class LoadWeightsWorker : public PromiseWorker {
     auto archive = OpenArchive(path_, state_->device);
     try {
       state_->module->load(archive);
+      state_->module->PrepareQuantized();
     } catch (const c10::Error& e) {
       Fail(ErrorCode::Data, "'" + path_ + "' does not fit this model: " + CleanTorchMessage(e));
     }

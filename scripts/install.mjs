@@ -45,7 +45,7 @@ say(`building against LibTorch from ${torch.source} (${torch.torchDir}${torch.cu
 
 const require = createRequire(import.meta.url);
 const cmakeJs = join(dirname(require.resolve('cmake-js/package.json')), 'bin', 'cmake-js');
-const args = [cmakeJs, 'rebuild', '--directory', root, `--CDTorch_DIR=${torch.torchDir}`];
+const args = [cmakeJs, force ? 'rebuild' : 'build', '--directory', root, `--CDTorch_DIR=${torch.torchDir}`];
 if (spawnSync('ninja', ['--version'], { stdio: 'ignore' }).status === 0) args.push('--generator', 'Ninja');
 const result = spawnSync(process.execPath, args, {
   stdio: 'inherit',

@@ -14,3 +14,7 @@ export {
   type CompressionReport, type GroupReduction, type LowrankLayerReport, type LowrankReport, type PruneCriterion,
   type PruneReport, type PruneScope, type RankRule,
 } from './report.js';
+export {
+  isQuantized, normalizeForQuantization, quantize,
+  type QuantizedLayer, type QuantizeMode, type QuantizeOptions, type QuantizeReport,
+} from './quantize.js';

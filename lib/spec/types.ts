@@ -18,10 +18,11 @@ export interface GraphInput {
   dtype: InputDtype;
 }
 
-export interface Conv1dAttrs { inChannels: number; outChannels: number; kernelSize: number; stride?: number; padding?: number | 'same'; dilation?: number; groups?: number; bias?: boolean }
-export interface Conv2dAttrs { inChannels: number; outChannels: number; kernelSize: number | [number, number]; stride?: number | [number, number]; padding?: number | [number, number] | 'same'; dilation?: number; groups?: number; bias?: boolean }
+/** `fakeQuant` (conv/linear): quantization-aware training — int8 rounding of weights and outputs in the forward pass. */
+export interface Conv1dAttrs { inChannels: number; outChannels: number; kernelSize: number; stride?: number; padding?: number | 'same'; dilation?: number; groups?: number; bias?: boolean; fakeQuant?: boolean }
+export interface Conv2dAttrs { inChannels: number; outChannels: number; kernelSize: number | [number, number]; stride?: number | [number, number]; padding?: number | [number, number] | 'same'; dilation?: number; groups?: number; bias?: boolean; fakeQuant?: boolean }
 export interface BatchNormAttrs { numFeatures: number; eps?: number; momentum?: number }
-export interface LinearAttrs { inFeatures: number; outFeatures: number; bias?: boolean }
+export interface LinearAttrs { inFeatures: number; outFeatures: number; bias?: boolean; fakeQuant?: boolean }
 export interface PoolAttrs { kernelSize: number | [number, number]; stride?: number | [number, number]; padding?: number | [number, number] }
 export interface AdaptivePoolAttrs { outputSize: number | [number, number] }
 export interface ConcatAttrs { dim?: number }
@@ -31,6 +32,34 @@ export interface EmbeddingAttrs { numEmbeddings: number; embeddingDim: number }
 /** Batch-first GRU. `output: 'last'` yields (B, H·dirs) — the final hidden state of the last layer. */
 export interface GruAttrs { inputSize: number; hiddenSize: number; numLayers?: number; bidirectional?: boolean; output?: 'last' | 'sequence' }
 export interface LayerNormAttrs { normalizedShape: number[]; eps?: number }
+/**
+ * Low-rank factorized layers, W = U·diag(S)·Vh kept as three parameters so training can regularize them
+ * (orthogonality of U and Vh, Hoyer sparsity of S) and rank pruning can drop singular directions.
+ * Parameters: `U` [out, rank], `S` [rank], `Vh` [rank, in·k…] (groups must be 1), `bias` [out].
+ * lowrank_conv*: a conv with `rank` output channels and Vh as its kernel, scaled by S, then a 1×1 conv with U.
+ */
+export interface LowrankLinearAttrs { inFeatures: number; outFeatures: number; rank: number; bias?: boolean }
+export interface LowrankConv1dAttrs extends Conv1dAttrs { rank: number }
+export interface LowrankConv2dAttrs extends Conv2dAttrs { rank: number }
+/**
+ * int8 layers made by lib/compress/quantize.ts (CPU engines ONEDNN / QNNPACK). Weights live as buffers `qweight`
+ * (int8), `wscale` (per output channel, symmetric) and `bias` (float). Static layers take quint8 activations with
+ * the calibrated input/output scale and zero point and may fuse a following ReLU; dynamic layers (qlinear only)
+ * quantize activations on the fly and output float.
+ */
+export interface QuantAttrs {
+  dynamic?: boolean;
+  perChannel?: boolean;
+  relu?: boolean;
+  inScale?: number;
+  inZeroPoint?: number;
+  outScale?: number;
+  outZeroPoint?: number;
+  engine?: 'onednn' | 'qnnpack';
+}
+export type QLinearAttrs = LinearAttrs & QuantAttrs;
+export type QConv1dAttrs = Conv1dAttrs & QuantAttrs;
+export type QConv2dAttrs = Conv2dAttrs & QuantAttrs;
 export type NoAttrs = Record<string, never>;
 
 /** op → its attributes. Adding an op means adding it here, in validate.ts and in native/graph_module.cc. */
@@ -59,6 +88,12 @@ export interface OpAttrs {
   embedding: EmbeddingAttrs;
   gru: GruAttrs;
   layernorm: LayerNormAttrs;
+  lowrank_linear: LowrankLinearAttrs;
+  lowrank_conv1d: LowrankConv1dAttrs;
+  lowrank_conv2d: LowrankConv2dAttrs;
+  qlinear: QLinearAttrs;
+  qconv1d: QConv1dAttrs;
+  qconv2d: QConv2dAttrs;
 }
 
 export type OpName = keyof OpAttrs;
@@ -83,4 +118,5 @@ export const OP_NAMES: readonly OpName[] = [
   'conv1d', 'conv2d', 'batchnorm1d', 'batchnorm2d', 'linear', 'relu', 'gelu', 'sigmoid', 'tanh',
   'maxpool1d', 'maxpool2d', 'avgpool1d', 'avgpool2d', 'adaptiveavgpool1d', 'adaptiveavgpool2d',
   'adaptivemaxpool1d', 'adaptivemaxpool2d', 'add', 'concat', 'flatten', 'dropout', 'embedding', 'gru', 'layernorm',
+  'lowrank_linear', 'lowrank_conv1d', 'lowrank_conv2d', 'qlinear', 'qconv1d', 'qconv2d',
 ];

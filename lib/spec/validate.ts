@@ -24,7 +24,9 @@ type AttrKind =
   | 'nonNegInt2' // integer ≥ 0 or pair
   | 'padding2d' // nonNegInt2 or 'same'
   | 'posIntArray' // non-empty array of integers ≥ 1
-  | 'gruOutput'; // 'last' | 'sequence'
+  | 'gruOutput' // 'last' | 'sequence'
+  | 'zeroPoint' // integer in [0, 255]
+  | 'engine'; // 'onednn' | 'qnnpack'
 
 interface AttrRule { kind: AttrKind; required: boolean }
 interface OpRule { attrs: Record<string, AttrRule>; minInputs: number; maxInputs: number }
@@ -39,19 +41,24 @@ const noAttrs: OpRule = { attrs: {}, ...UNARY };
 
 const conv1dAttrs: Record<string, AttrRule> = {
   inChannels: req('posInt'), outChannels: req('posInt'), kernelSize: req('posInt'), stride: opt('posInt'),
-  padding: opt('padding1d'), dilation: opt('posInt'), groups: opt('posInt'), bias: opt('bool'),
+  padding: opt('padding1d'), dilation: opt('posInt'), groups: opt('posInt'), bias: opt('bool'), fakeQuant: opt('bool'),
 };
 const conv2dAttrs: Record<string, AttrRule> = {
   inChannels: req('posInt'), outChannels: req('posInt'), kernelSize: req('posInt2'), stride: opt('posInt2'),
-  padding: opt('padding2d'), dilation: opt('posInt'), groups: opt('posInt'), bias: opt('bool'),
+  padding: opt('padding2d'), dilation: opt('posInt'), groups: opt('posInt'), bias: opt('bool'), fakeQuant: opt('bool'),
 };
+const quantAttrs: Record<string, AttrRule> = {
+  dynamic: opt('bool'), perChannel: opt('bool'), relu: opt('bool'), inScale: opt('posNum'), inZeroPoint: opt('zeroPoint'),
+  outScale: opt('posNum'), outZeroPoint: opt('zeroPoint'), engine: opt('engine'),
+};
+const linearAttrs: Record<string, AttrRule> = { inFeatures: req('posInt'), outFeatures: req('posInt'), bias: opt('bool'), fakeQuant: opt('bool') };
 
 const OP_RULES: { [K in OpName]: OpRule } = {
   conv1d: { attrs: conv1dAttrs, ...UNARY },
   conv2d: { attrs: conv2dAttrs, ...UNARY },
   batchnorm1d: bnRule,
   batchnorm2d: bnRule,
-  linear: { attrs: { inFeatures: req('posInt'), outFeatures: req('posInt'), bias: opt('bool') }, ...UNARY },
+  linear: { attrs: linearAttrs, ...UNARY },
   relu: noAttrs,
   gelu: noAttrs,
   sigmoid: noAttrs,
@@ -80,6 +87,9 @@ const OP_RULES: { [K in OpName]: OpRule } = {
   lowrank_linear: { attrs: { inFeatures: req('posInt'), outFeatures: req('posInt'), rank: req('posInt'), bias: opt('bool') }, ...UNARY },
   lowrank_conv1d: { attrs: { ...conv1dAttrs, rank: req('posInt') }, ...UNARY },
   lowrank_conv2d: { attrs: { ...conv2dAttrs, rank: req('posInt') }, ...UNARY },
+  qlinear: { attrs: { ...linearAttrs, ...quantAttrs }, ...UNARY },
+  qconv1d: { attrs: { ...conv1dAttrs, ...quantAttrs }, ...UNARY },
+  qconv2d: { attrs: { ...conv2dAttrs, ...quantAttrs }, ...UNARY },
 };
 
 const isConvOp = (op: OpName): op is 'conv1d' | 'conv2d' | 'lowrank_conv1d' | 'lowrank_conv2d' =>
@@ -103,6 +113,8 @@ const KIND_TEXT: Record<AttrKind, string> = {
   padding2d: "a non-negative integer, a pair of them, or 'same'",
   posIntArray: 'a non-empty array of positive integers',
   gruOutput: "'last' or 'sequence'",
+  zeroPoint: 'an integer in [0, 255]',
+  engine: "'onednn' or 'qnnpack'",
 };
 
 function checkAttr(kind: AttrKind, v: unknown): boolean {
@@ -119,6 +131,8 @@ function checkAttr(kind: AttrKind, v: unknown): boolean {
     case 'padding2d': return isNonNegInt(v) || isPair(v, isNonNegInt) || v === 'same';
     case 'posIntArray': return Array.isArray(v) && v.length > 0 && v.every(isPosInt);
     case 'gruOutput': return v === 'last' || v === 'sequence';
+    case 'zeroPoint': return isInt(v) && v >= 0 && v <= 255;
+    case 'engine': return v === 'onednn' || v === 'qnnpack';
   }
 }
 
@@ -521,6 +535,7 @@ function nodeShape(n: GraphNode, ins: number[][], p: string): number[] {
   };
   switch (n.op) {
     case 'conv1d':
+    case 'qconv1d':
     case 'lowrank_conv1d': {
       rank(2, '[C, L]');
       const a = n.attrs;
@@ -530,6 +545,7 @@ function nodeShape(n: GraphNode, ins: number[][], p: string): number[] {
       return positive([a.outChannels, len], 'kernelSize');
     }
     case 'conv2d':
+    case 'qconv2d':
     case 'lowrank_conv2d': {
       rank(3, '[C, H, W]');
       const a = n.attrs;
@@ -552,6 +568,7 @@ function nodeShape(n: GraphNode, ins: number[][], p: string): number[] {
       if (x[0] !== n.attrs.numFeatures) mismatch('numFeatures', x[0]!, n.attrs.numFeatures);
       return [...x];
     case 'linear':
+    case 'qlinear':
     case 'lowrank_linear': {
       const last = x[x.length - 1]!;
       if (last !== n.attrs.inFeatures) {

@@ -1,0 +1,286 @@
+/**
+ * int8 quantization: dynamic (linear layers; activations quantized on the fly), static post-training (observers
+ * calibrated on N batches, conv + BatchNorm folded, ReLU fused, real quantized::conv/linear kernels) and QAT (fake
+ * quantization for k fine-tuning epochs, then the static conversion). CPU engines ONEDNN (default) or QNNPACK.
+ *
+ * Before quantizing, the float graph is normalized: lowrank_* layers are composed into two plain layers (so
+ * factorized models quantize too) and BatchNorm is folded into the conv/linear before it.
+ */
+import { binding, type NativeTensorRecipe } from '../binding.js';
+import type { TabularSplit } from '../data/types.js';
+import { DeviceData, placeData } from '../device-data.js';
+import { ConfigError } from '../errors.js';
+import { info } from '../info.js';
+import type { Model } from '../model.js';
+import type { GraphNode, ModelSpec } from '../spec/types.js';
+import { train } from '../train.js';
+import { deriveModel } from './derive.js';
+
+export type QuantizeMode = 'dynamic' | 'static' | 'qat';
+
+export interface QuantizeOptions {
+  mode: QuantizeMode;
+  /** Per-output-channel symmetric weights (default true); per-tensor otherwise. */
+  perChannel?: boolean;
+  backend?: 'onednn' | 'qnnpack' | 'cuda';
+  observer?: 'minmax' | 'moving_average';
+  /** static / qat: data whose ranges calibrate the activations. */
+  calibration?: { data: TabularSplit | DeviceData; batches?: number; batchSize?: number };
+  /** qat: fine-tuning with fake quantization before conversion. */
+  qat?: { data: TabularSplit | DeviceData; epochs: number; lr?: number; batchSize?: number; seed?: number; signal?: AbortSignal };
+}
+
+export interface QuantizedLayer { name: string; kind: 'int8' | 'fp32'; reason?: string }
+
+export interface QuantizeReport {
+  operator: 'quantize';
+  mode: QuantizeMode;
+  engine: string;
+  perChannel: boolean;
+  layers: QuantizedLayer[];
+  foldedBatchNorms: string[];
+  composedLowrank: string[];
+  fusedRelu: string[];
+  parametersBefore: number;
+}
+
+const QUANT_OPS = new Set(['qlinear', 'qconv1d', 'qconv2d']);
+
+export function isQuantized(spec: ModelSpec): boolean {
+  return spec.nodes.some((n) => QUANT_OPS.has(n.op));
+}
+
+function consumers(spec: ModelSpec, value: string): GraphNode[] {
+  return spec.nodes.filter((n) => n.inputs.includes(value));
+}
+
+/** Removes `node` (a unary node) and feeds its input to its consumers instead. */
+function bypass(spec: ModelSpec, node: GraphNode): void {
+  const source = node.inputs[0]!;
+  for (const n of spec.nodes) n.inputs = n.inputs.map((i) => (i === node.name ? source : i));
+  if (spec.output === node.name) spec.output = source;
+  spec.nodes = spec.nodes.filter((n) => n !== node);
+}
+
+type Tensors = Record<string, { data: Float32Array | Int32Array; shape: number[] }>;
+
+/** lowrank_* → two plain layers: `<name>_v` (in → r, weight diag(S)·Vh, no bias) then `<name>` (r → out, weight U). */
+function composeLowrank(spec: ModelSpec, tensors: Tensors, recipes: Record<string, NativeTensorRecipe>): string[] {
+  const composed: string[] = [];
+  const next: GraphNode[] = [];
+  for (const node of spec.nodes) {
+    if (node.op !== 'lowrank_linear' && node.op !== 'lowrank_conv1d' && node.op !== 'lowrank_conv2d') { next.push(node); continue; }
+    const a = node.attrs;
+    const r = a.rank;
+    const U = tensors[`${node.name}.U`]!.data as Float32Array;
+    const S = tensors[`${node.name}.S`]!.data as Float32Array;
+    const Vh = tensors[`${node.name}.Vh`]!.data as Float32Array;
+    const cols = Vh.length / r;
+    const first = new Float32Array(Vh.length);
+    for (let i = 0; i < r; i++) for (let j = 0; j < cols; j++) first[i * cols + j] = Vh[i * cols + j]! * S[i]!;
+    const vName = `${node.name}_v`;
+    const bias = a.bias !== false;
+    if (node.op === 'lowrank_linear') {
+      const la = node.attrs;
+      next.push({ name: vName, op: 'linear', inputs: node.inputs, attrs: { inFeatures: la.inFeatures, outFeatures: r, bias: false } });
+      next.push({ name: node.name, op: 'linear', inputs: [vName], attrs: { inFeatures: r, outFeatures: la.outFeatures, bias } });
+      recipes[`${vName}.weight`] = { data: { data: first, shape: [r, la.inFeatures] } };
+      recipes[`${node.name}.weight`] = { data: { data: U, shape: [la.outFeatures, r] } };
+    } else {
+      const ca = node.attrs;
+      const op = node.op === 'lowrank_conv2d' ? 'conv2d' : 'conv1d';
+      const { rank: _rank, ...convAttrs } = ca;
+      next.push({ name: vName, op, inputs: node.inputs, attrs: { ...convAttrs, outChannels: r, bias: false } } as GraphNode);
+      next.push({ name: node.name, op, inputs: [vName], attrs: { inChannels: r, outChannels: ca.outChannels, kernelSize: 1, bias } } as GraphNode);
+      const kernel = cols / ca.inChannels;
+      recipes[`${vName}.weight`] = { data: { data: first, shape: [r, cols] } };
+      recipes[`${node.name}.weight`] = { data: { data: U, shape: [ca.outChannels, r] } };
+      void kernel;
+    }
+    if (bias) recipes[`${node.name}.bias`] = { source: `${node.name}.bias` };
+    composed.push(node.name);
+  }
+  spec.nodes = next;
+  return composed;
+}
+
+/** conv/linear → BatchNorm (the BN its only reader): fold BN's affine and running statistics into the layer. */
+function foldBatchNorm(spec: ModelSpec, tensors: Tensors, recipes: Record<string, NativeTensorRecipe>): string[] {
+  const folded: string[] = [];
+  for (const bn of [...spec.nodes]) {
+    if (bn.op !== 'batchnorm1d' && bn.op !== 'batchnorm2d') continue;
+    const prev = spec.nodes.find((n) => n.name === bn.inputs[0]);
+    if (!prev || (prev.op !== 'conv1d' && prev.op !== 'conv2d' && prev.op !== 'linear')) continue;
+    if (consumers(spec, prev.name).length !== 1 || spec.output === prev.name) continue;
+    const weightName = `${prev.name}.weight`;
+    const w = (recipes[weightName]?.data?.data ?? tensors[weightName]!.data) as Float32Array;
+    const out = bn.attrs.numFeatures;
+    const per = w.length / out;
+    const gamma = tensors[`${bn.name}.weight`]!.data as Float32Array;
+    const beta = tensors[`${bn.name}.bias`]!.data as Float32Array;
+    const mean = tensors[`${bn.name}.running_mean`]!.data as Float32Array;
+    const variance = tensors[`${bn.name}.running_var`]!.data as Float32Array;
+    const eps = bn.attrs.eps ?? 1e-5;
+    const hasBias = (prev.attrs as { bias?: boolean }).bias !== false;
+    const b0 = hasBias ? (tensors[`${prev.name}.bias`]!.data as Float32Array) : new Float32Array(out);
+    const wf = new Float32Array(w.length);
+    const bf = new Float32Array(out);
+    for (let c = 0; c < out; c++) {
+      const k = gamma[c]! / Math.sqrt(variance[c]! + eps);
+      for (let j = 0; j < per; j++) wf[c * per + j] = w[c * per + j]! * k;
+      bf[c] = (b0[c]! - mean[c]!) * k + beta[c]!;
+    }
+    const shape = tensors[weightName]?.shape ?? [out, per];
+    recipes[weightName] = { data: { data: wf, shape: recipes[weightName]?.data?.shape ?? shape } };
+    recipes[`${prev.name}.bias`] = { data: { data: bf, shape: [out] } };
+    (prev.attrs as { bias?: boolean }).bias = true;
+    bypass(spec, bn);
+    folded.push(bn.name);
+  }
+  return folded;
+}
+
+/** The float graph quantization starts from: lowrank composed, BatchNorm folded. The input model is untouched. */
+export function normalizeForQuantization(model: Model): { model: Model; composed: string[]; folded: string[] } {
+  const spec = structuredClone(model.spec);
+  const tensors = model.native.tensors() as Tensors;
+  const recipes: Record<string, NativeTensorRecipe> = {};
+  const composed = composeLowrank(spec, tensors, recipes);
+  // Composition created new weights under recipes; folding reads them from there.
+  for (const [name, r] of Object.entries(recipes)) if (r.data) tensors[name] = r.data;
+  const folded = foldBatchNorm(spec, tensors, recipes);
+  return { model: deriveModel(model, spec, recipes), composed, folded };
+}
+
+function affine(range: [number, number] | undefined): { scale: number; zeroPoint: number } {
+  const lo = Math.min(0, range?.[0] ?? 0);
+  const hi = Math.max(0, range?.[1] ?? 1);
+  const scale = Math.max((hi - lo) / 255, 1e-8);
+  return { scale, zeroPoint: Math.min(255, Math.max(0, Math.round(-lo / scale))) };
+}
+
+function chooseEngine(backend: QuantizeOptions['backend']): 'onednn' | 'qnnpack' {
+  const engines = info().quantizedEngines.map((e) => e.toLowerCase());
+  if (backend === 'cuda') {
+    throw new ConfigError('int8 on CUDA needs LibTorch 2.x (torch._int_mm); this build quantizes on the CPU engines ONEDNN/QNNPACK — move the model to cpu', 'backend');
+  }
+  const wanted = backend ?? (engines.includes('onednn') ? 'onednn' : 'qnnpack');
+  if (!engines.includes(wanted)) throw new ConfigError(`quantized engine '${wanted}' is not in this LibTorch build (has: ${engines.join(', ')})`, 'backend');
+  return wanted;
+}
+
+/** Why a layer stays float under static int8, or undefined when it can be quantized. */
+function staticBlocker(node: GraphNode): string | undefined {
+  if (node.op === 'conv1d' || node.op === 'conv2d') {
+    const a = node.attrs;
+    if (a.padding === 'same') {
+      const ks = Array.isArray(a.kernelSize) ? a.kernelSize : [a.kernelSize];
+      if (ks.some((k) => ((a.dilation ?? 1) * (k - 1)) % 2 !== 0)) return "'same' padding with an even kernel has no int8 kernel";
+      const st = Array.isArray(a.stride) ? a.stride : [a.stride ?? 1];
+      if (st.some((s) => s !== 1)) return "'same' padding with stride > 1";
+    }
+    return undefined;
+  }
+  if (node.op === 'linear') return undefined;
+  return 'no int8 rule for this op';
+}
+
+function quantizedSpec(float: ModelSpec, mode: 'dynamic' | 'static', engine: string, perChannel: boolean,
+  ranges: Record<string, [number, number]>): { spec: ModelSpec; layers: QuantizedLayer[]; fused: string[]; quantized: string[] } {
+  const spec = structuredClone(float);
+  const layers: QuantizedLayer[] = [];
+  const fused: string[] = [];
+  const quantized: string[] = [];
+  for (const node of [...spec.nodes]) {
+    if (!['linear', 'conv1d', 'conv2d', 'gru', 'embedding'].includes(node.op)) continue;
+    if (mode === 'dynamic') {
+      if (node.op !== 'linear') {
+        layers.push({ name: node.name, kind: 'fp32', reason: node.op === 'gru' ? 'no dynamic int8 GRU kernel in this build' : 'dynamic int8 covers linear layers only' });
+        continue;
+      }
+      const a = node.attrs;
+      Object.assign(node, { op: 'qlinear', attrs: { inFeatures: a.inFeatures, outFeatures: a.outFeatures, bias: true, dynamic: true, perChannel, engine } });
+      layers.push({ name: node.name, kind: 'int8' });
+      quantized.push(node.name);
+      continue;
+    }
+    const blocker = staticBlocker(node);
+    if (blocker) { layers.push({ name: node.name, kind: 'fp32', reason: blocker }); continue; }
+    const readers = consumers(spec, node.name);
+    const relu = readers.length === 1 && readers[0]!.op === 'relu' && spec.output !== node.name ? readers[0]! : undefined;
+    const input = affine(ranges[node.inputs[0]!]);
+    const output = affine(ranges[relu ? relu.name : node.name]);
+    const { fakeQuant: _fq, ...attrs } = node.attrs as Record<string, unknown>;
+    Object.assign(node, {
+      op: node.op === 'linear' ? 'qlinear' : node.op === 'conv1d' ? 'qconv1d' : 'qconv2d',
+      attrs: { ...attrs, bias: true, dynamic: false, perChannel, relu: relu !== undefined, inScale: input.scale, inZeroPoint: input.zeroPoint, outScale: output.scale, outZeroPoint: output.zeroPoint, engine },
+    });
+    if (relu) { bypass(spec, relu); fused.push(relu.name); }
+    layers.push({ name: node.name, kind: 'int8' });
+    quantized.push(node.name);
+  }
+  return { spec, layers, fused, quantized };
+}
+
+/** int8 weights and scales from the float weights; the float bias, or zeros for a layer that had none. */
+function quantRecipes(float: ModelSpec, names: string[], perChannel: boolean): Record<string, NativeTensorRecipe> {
+  const recipes: Record<string, NativeTensorRecipe> = {};
+  for (const n of names) {
+    const node = float.nodes.find((x) => x.name === n)!;
+    const a = node.attrs as { bias?: boolean; outFeatures?: number; outChannels?: number };
+    recipes[`${n}.qweight`] = { quantize: { source: `${n}.weight`, part: 'int8', perChannel } };
+    recipes[`${n}.wscale`] = { quantize: { source: `${n}.weight`, part: 'scale', perChannel } };
+    const out = a.outFeatures ?? a.outChannels ?? 0;
+    recipes[`${n}.bias`] = a.bias === false ? { data: { data: new Float32Array(out), shape: [out] } } : { source: `${n}.bias` };
+  }
+  return recipes;
+}
+
+async function calibrate(model: Model, calibration: NonNullable<QuantizeOptions['calibration']>, observer: 'minmax' | 'moving_average'): Promise<Record<string, [number, number]>> {
+  const placed = placeData(calibration.data, model.device);
+  try {
+    return await binding().calibrate(model.native, placed.data.native, { batches: calibration.batches ?? 16, batchSize: calibration.batchSize ?? 64, observer });
+  } finally {
+    if (placed.owned) placed.data.dispose();
+  }
+}
+
+/** Quantizes a float model to int8; returns a new model (CPU) and a report. The input model is untouched. */
+export async function quantize(model: Model, options: QuantizeOptions): Promise<{ model: Model; report: QuantizeReport }> {
+  if (isQuantized(model.spec)) throw new ConfigError('the model is already quantized; quantize a float model', 'mode');
+  if (!['dynamic', 'static', 'qat'].includes(options.mode)) throw new ConfigError(`unknown mode '${String(options.mode)}': dynamic, static or qat`, 'mode');
+  if (model.device !== 'cpu') throw new ConfigError(`int8 kernels run on the CPU; move the model to cpu first (it is on ${model.device})`, 'device');
+  const engine = chooseEngine(options.backend);
+  binding().setQuantizedEngine(engine);
+  const perChannel = options.perChannel ?? true;
+  const observer = options.observer ?? (options.mode === 'qat' ? 'moving_average' : 'minmax');
+  if (options.mode !== 'dynamic' && !options.calibration && !options.qat) {
+    throw new ConfigError(`${options.mode} quantization needs calibration data`, 'calibration');
+  }
+  if (options.mode === 'qat' && !options.qat) throw new ConfigError('qat needs { data, epochs }', 'qat');
+  const normalized = normalizeForQuantization(model);
+  let source = normalized.model;
+  const disposables: Model[] = [source];
+  try {
+    let ranges: Record<string, [number, number]> = {};
+    if (options.mode === 'qat') {
+      const qatSpec = structuredClone(source.spec);
+      for (const n of qatSpec.nodes) if (n.op === 'linear' || n.op === 'conv1d' || n.op === 'conv2d') (n.attrs as { fakeQuant?: boolean }).fakeQuant = true;
+      source = deriveModel(source, qatSpec, {});
+      disposables.push(source);
+      const q = options.qat!;
+      await train(source, { train: q.data }, { epochs: q.epochs, optimizer: 'adam', lr: q.lr ?? 1e-4, batchSize: q.batchSize ?? 64, seed: q.seed ?? 0, ...(q.signal ? { signal: q.signal } : {}) });
+    }
+    if (options.mode !== 'dynamic') ranges = await calibrate(source, options.calibration ?? { data: options.qat!.data }, observer);
+    const floatSpec = structuredClone(source.spec);
+    for (const n of floatSpec.nodes) delete (n.attrs as { fakeQuant?: boolean }).fakeQuant;
+    const { spec, layers, fused, quantized } = quantizedSpec(floatSpec, options.mode === 'dynamic' ? 'dynamic' : 'static', engine, perChannel, ranges);
+    const out = deriveModel(source, spec, quantRecipes(floatSpec, quantized, perChannel));
+    return {
+      model: out,
+      report: { operator: 'quantize', mode: options.mode, engine, perChannel, layers, foldedBatchNorms: normalized.folded, composedLowrank: normalized.composed, fusedRelu: fused, parametersBefore: model.parameterCount },
+    };
+  } finally {
+    for (const m of disposables) m.dispose();
+  }
+}

@@ -1,0 +1,225 @@
+#include "quantize.h"
+
+#include <ATen/core/dispatch/Dispatcher.h>
+
+#include <cmath>
+
+#include "model.h"
+
+namespace petra {
+namespace {
+
+double AttrNumber(const NodeSpec& node, const std::string& key, double fallback) {
+  auto it = node.attrs.find(key);
+  if (it == node.attrs.end() || it->second.isText || it->second.numbers.empty()) return fallback;
+  return it->second.numbers[0];
+}
+std::vector<int64_t> AttrInts(const NodeSpec& node, const std::string& key, size_t n, int64_t fallback) {
+  auto it = node.attrs.find(key);
+  std::vector<int64_t> out;
+  if (it != node.attrs.end() && !it->second.isText) for (double v : it->second.numbers) out.push_back(static_cast<int64_t>(v));
+  if (out.empty()) out.assign(n, fallback);
+  if (out.size() == 1) out.assign(n, out[0]);
+  if (out.size() != n) Fail(ErrorCode::Config, "node '" + node.name + "' attrs." + key + ": expected " + std::to_string(n) + " values");
+  return out;
+}
+std::string AttrText(const NodeSpec& node, const std::string& key, const std::string& fallback) {
+  auto it = node.attrs.find(key);
+  return it == node.attrs.end() || !it->second.isText ? fallback : it->second.text;
+}
+
+c10::QEngine EngineByName(const std::string& name) {
+  for (auto engine : at::globalContext().supportedQEngines()) {
+    std::string label = c10::toString(engine);
+    std::transform(label.begin(), label.end(), label.begin(), ::tolower);
+    if (label == name) return engine;
+  }
+  Fail(ErrorCode::Config, "quantized engine '" + name + "' is not supported by this LibTorch build");
+}
+
+c10::IValue CallBoxed(const char* name, torch::jit::Stack stack) {
+  auto op = c10::Dispatcher::singleton().findSchemaOrThrow(name, "");
+  op.callBoxed(&stack);
+  return stack[0];
+}
+
+c10::List<int64_t> List(const std::vector<int64_t>& v) { return c10::List<int64_t>(v); }
+
+}  // namespace
+
+std::pair<torch::Tensor, torch::Tensor> QuantizeWeight(const torch::Tensor& weight, bool perChannel) {
+  torch::NoGradGuard noGrad;
+  torch::Tensor w = weight.detach().to(torch::kCPU).to(torch::kFloat32);
+  torch::Tensor flat = w.reshape({w.size(0), -1});
+  torch::Tensor scale = perChannel ? flat.abs().amax(1) : flat.abs().max().reshape({1});
+  scale = (scale / 127.0).clamp_min(1e-8);
+  torch::Tensor q = perChannel ? (flat / scale.unsqueeze(1)) : (flat / scale);
+  q = q.round().clamp(-128, 127).to(torch::kInt8).reshape(w.sizes());
+  return {q, scale};
+}
+
+torch::Tensor FakeQuantWeight(const torch::Tensor& weight) {
+  torch::Tensor scale = (weight.detach().reshape({weight.size(0), -1}).abs().amax(1) / 127.0).clamp_min(1e-8);
+  torch::Tensor zero = torch::zeros({weight.size(0)}, torch::TensorOptions().dtype(torch::kInt).device(weight.device()));
+  return torch::fake_quantize_per_channel_affine(weight, scale, zero, 0, -128, 127);
+}
+
+QuantLayerImpl::QuantLayerImpl(const NodeSpec& node) {
+  const std::string& op = node.op;
+  kind = op == "qlinear" ? Kind::Linear : op == "qconv1d" ? Kind::Conv1d : Kind::Conv2d;
+  dynamic = AttrNumber(node, "dynamic", 0) != 0;
+  perChannel = AttrNumber(node, "perChannel", 1) != 0;
+  relu = AttrNumber(node, "relu", 0) != 0;
+  inScale = AttrNumber(node, "inScale", 1);
+  inZeroPoint = static_cast<int64_t>(AttrNumber(node, "inZeroPoint", 0));
+  outScale = AttrNumber(node, "outScale", 1);
+  outZeroPoint = static_cast<int64_t>(AttrNumber(node, "outZeroPoint", 0));
+  engine = AttrText(node, "engine", "onednn");
+  if (dynamic && kind != Kind::Linear) Fail(ErrorCode::Config, "node '" + node.name + "': dynamic int8 exists for linear layers only");
+  if (!(inScale > 0) || !(outScale > 0)) Fail(ErrorCode::Config, "node '" + node.name + "': quantization scales must be positive");
+  std::vector<int64_t> wshape;
+  if (kind == Kind::Linear) {
+    in = static_cast<int64_t>(AttrNumber(node, "inFeatures", 0));
+    out = static_cast<int64_t>(AttrNumber(node, "outFeatures", 0));
+    wshape = {out, in};
+  } else {
+    const size_t d = kind == Kind::Conv2d ? 2 : 1;
+    in = static_cast<int64_t>(AttrNumber(node, "inChannels", 0));
+    out = static_cast<int64_t>(AttrNumber(node, "outChannels", 0));
+    groups = static_cast<int64_t>(AttrNumber(node, "groups", 1));
+    kernel = AttrInts(node, "kernelSize", d, 1);
+    stride = AttrInts(node, "stride", d, 1);
+    dilation = AttrInts(node, "dilation", d, 1);
+    if (AttrText(node, "padding", "") == "same") {
+      for (size_t i = 0; i < d; ++i) {
+        if (stride[i] != 1 || (dilation[i] * (kernel[i] - 1)) % 2 != 0) Fail(ErrorCode::Config, "node '" + node.name + "': 'same' padding needs stride 1 and an odd kernel for int8");
+        padding.push_back(dilation[i] * (kernel[i] - 1) / 2);
+      }
+    } else {
+      padding = AttrInts(node, "padding", d, 0);
+    }
+    wshape = {out, in / std::max<int64_t>(1, groups)};
+    wshape.insert(wshape.end(), kernel.begin(), kernel.end());
+  }
+  if (in < 1 || out < 1) Fail(ErrorCode::Config, "node '" + node.name + "': channel counts must be positive");
+  qweight = register_buffer("qweight", torch::zeros(wshape, torch::kInt8));
+  wscale = register_buffer("wscale", torch::ones({perChannel ? out : 1}));
+  bias = register_buffer("bias", torch::zeros({out}));
+}
+
+void QuantLayerImpl::Prepare() {
+  at::globalContext().setQEngine(EngineByName(engine));
+  torch::Tensor q = qweight.to(torch::kCPU).contiguous();
+  torch::Tensor scales = wscale.to(torch::kCPU).to(torch::kDouble);
+  torch::Tensor qw = perChannel ? at::_make_per_channel_quantized_tensor(q, scales, torch::zeros({out}, torch::kLong), 0)
+                                : at::_make_per_tensor_quantized_tensor(q, scales.item<double>(), 0);
+  c10::optional<torch::Tensor> b = bias.to(torch::kCPU).contiguous();
+  if (kind == Kind::Linear) {
+    // One packed-params object per layer and mode: ONEDNN packs shared between static and dynamic linear return garbage.
+    linearPacked_ = CallBoxed("quantized::linear_prepack", {qw, b}).toCustomClass<LinearPackedParamsBase>();
+  } else if (kind == Kind::Conv2d) {
+    convPacked_ = CallBoxed("quantized::conv2d_prepack", {qw, b, List(stride), List(padding), List(dilation), groups}).toCustomClass<ConvPackedParamsBase<2>>();
+  } else {
+    convPacked_ = CallBoxed("quantized::conv1d_prepack", {qw, b, List(stride), List(padding), List(dilation), groups}).toCustomClass<ConvPackedParamsBase<2>>();
+  }
+}
+
+torch::Tensor QuantLayerImpl::forward(const torch::Tensor& input) {
+  if (!linearPacked_ && !convPacked_) Prepare();
+  if (dynamic) {
+    torch::Tensor x = input.is_quantized() ? input.dequantize() : input;
+    torch::Tensor y = linearPacked_->apply_dynamic(x.contiguous(), /*reduce_range=*/false);
+    return relu ? torch::relu(y) : y;
+  }
+  torch::Tensor x = input.is_quantized() ? input : at::quantize_per_tensor(input.contiguous(), inScale, inZeroPoint, torch::kQUInt8);
+  if (kind == Kind::Linear) return relu ? linearPacked_->apply_relu(x, outScale, outZeroPoint) : linearPacked_->apply(x, outScale, outZeroPoint);
+  if (kind == Kind::Conv2d) return relu ? convPacked_->apply_relu(x, outScale, outZeroPoint) : convPacked_->apply(x, outScale, outZeroPoint);
+  // conv1d runs as a 2-D conv over [N, C, 1, L] (how quantized::conv1d packs it).
+  torch::Tensor x4 = x.unsqueeze(2);
+  torch::Tensor y = relu ? convPacked_->apply_relu(x4, outScale, outZeroPoint) : convPacked_->apply(x4, outScale, outZeroPoint);
+  return y.squeeze(2);
+}
+
+std::shared_ptr<QuantLayerImpl> BuildQuantLayer(const NodeSpec& node) { return std::make_shared<QuantLayerImpl>(node); }
+
+namespace {
+
+// Calibration: run the float model on a few batches and record each value's range (min-max or moving average,
+// PyTorch's MinMaxObserver / MovingAverageMinMaxObserver with averaging constant 0.01).
+class CalibrateWorker : public PromiseWorker {
+ public:
+  CalibrateWorker(Napi::Env env, std::shared_ptr<ModelState> model, std::shared_ptr<DatasetState> data, int64_t batches, int64_t batchSize, bool movingAverage)
+      : PromiseWorker(env, "petra.calibrate"), model_(std::move(model)), data_(std::move(data)), batches_(batches), batchSize_(batchSize), moving_(movingAverage) {}
+
+ protected:
+  void Run() override {
+    ModelState& model = *model_;
+    std::lock_guard<std::mutex> lock(model.mutex);
+    CheckInputs(model.spec, data_->inputs);
+    c10::InferenceMode guard;
+    model.module->eval();
+    const int64_t n = std::min(data_->size, batches_ * batchSize_);
+    for (int64_t start = 0; start < n; start += batchSize_) {
+      const int64_t len = std::min(batchSize_, n - start);
+      std::vector<torch::Tensor> inputs;
+      for (const auto& t : data_->inputs) inputs.push_back(t.narrow(0, start, len).to(model.device));
+      model.module->ForwardObserved(inputs, [this](const std::string& name, const torch::Tensor& t) {
+        if (!t.is_floating_point() || t.numel() == 0) return;
+        const auto mm = torch::aminmax(t.detach().to(torch::kFloat32));
+        const double lo = std::get<0>(mm).item<double>(), hi = std::get<1>(mm).item<double>();
+        auto it = ranges_.find(name);
+        if (it == ranges_.end()) {
+          ranges_[name] = {lo, hi};
+        } else if (moving_) {
+          it->second.first += 0.01 * (lo - it->second.first);
+          it->second.second += 0.01 * (hi - it->second.second);
+        } else {
+          it->second.first = std::min(it->second.first, lo);
+          it->second.second = std::max(it->second.second, hi);
+        }
+      });
+    }
+  }
+  Napi::Value Resolve(Napi::Env env) override {
+    Napi::Object out = Napi::Object::New(env);
+    for (const auto& [name, range] : ranges_) {
+      Napi::Array pair = Napi::Array::New(env, 2);
+      pair.Set(0u, range.first);
+      pair.Set(1u, range.second);
+      out.Set(name, pair);
+    }
+    return out;
+  }
+
+ private:
+  std::shared_ptr<ModelState> model_;
+  std::shared_ptr<DatasetState> data_;
+  int64_t batches_, batchSize_;
+  bool moving_;
+  std::map<std::string, std::pair<double, double>> ranges_;
+};
+
+Napi::Value Calibrate(const Napi::CallbackInfo& info) {
+  return Guarded(info.Env(), [&]() -> Napi::Value {
+    auto model = UnwrapModel(info[0]);
+    auto data = UnwrapDataset(info[1]);
+    int64_t batches = 16, batchSize = 64;
+    bool moving = false;
+    if (info[2].IsObject()) {
+      Napi::Object o = info[2].As<Napi::Object>();
+      if (o.Get("batches").IsNumber()) batches = o.Get("batches").As<Napi::Number>().Int64Value();
+      if (o.Get("batchSize").IsNumber()) batchSize = o.Get("batchSize").As<Napi::Number>().Int64Value();
+      if (o.Get("observer").IsString()) moving = o.Get("observer").As<Napi::String>().Utf8Value() == "moving_average";
+    }
+    if (batches < 1 || batchSize < 1) Fail(ErrorCode::Config, "calibrate: batches and batchSize must be positive");
+    return (new CalibrateWorker(info.Env(), model, data, batches, batchSize, moving))->Queue();
+  });
+}
+
+}  // namespace
+
+void InitQuantize(Napi::Env env, Napi::Object exports) {
+  exports.Set("calibrate", Napi::Function::New<Calibrate>(env, "calibrate"));
+}
+
+}  // namespace petra

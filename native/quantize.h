@@ -1,0 +1,43 @@
+// int8 execution of petra graphs: q* nodes (qlinear, qconv1d, qconv2d) hold int8 weights as buffers (so save/load
+// and the file size see int8) and pack them for the quantized engine (ONEDNN or QNNPACK on CPU).
+#pragma once
+
+#include <ATen/native/quantized/PackedParams.h>
+#include <torch/torch.h>
+
+#include "graph_module.h"
+
+namespace petra {
+
+class QuantLayerImpl : public torch::nn::Module {
+ public:
+  enum class Kind { Linear, Conv1d, Conv2d };
+  explicit QuantLayerImpl(const NodeSpec& node);
+  torch::Tensor forward(const torch::Tensor& x);
+  void Prepare();
+
+  Kind kind;
+  bool dynamic = false, perChannel = true, relu = false;
+  double inScale = 1, outScale = 1;
+  int64_t inZeroPoint = 0, outZeroPoint = 0;
+  int64_t in = 0, out = 0, groups = 1;
+  std::vector<int64_t> kernel, stride, padding, dilation;
+  std::string engine;
+  torch::Tensor qweight;  // int8 values (kChar), [out, in/groups, k...] or [out, in]
+  torch::Tensor wscale;   // per output channel, or one value
+  torch::Tensor bias;     // float [out]
+
+ private:
+  c10::intrusive_ptr<LinearPackedParamsBase> linearPacked_;
+  c10::intrusive_ptr<ConvPackedParamsBase<2>> convPacked_;
+};
+
+std::shared_ptr<QuantLayerImpl> BuildQuantLayer(const NodeSpec& node);
+
+// Symmetric int8 weights: per output channel (dim 0) or per tensor. Returns {int8 values, scales}.
+std::pair<torch::Tensor, torch::Tensor> QuantizeWeight(const torch::Tensor& weight, bool perChannel);
+
+// QAT: the weight with int8 rounding in the forward pass and a straight-through gradient.
+torch::Tensor FakeQuantWeight(const torch::Tensor& weight);
+
+}  // namespace petra
