@@ -217,3 +217,17 @@ test('concat along the channel dim feeding an add couples a wide producer to the
   t.like(gr.members.find((m) => m.tensor === 'q.weight'), { first: 3, count: 5, offset: 0 });
   t.like(gr.members.find((m) => m.tensor === 'w.weight'), { first: 0, count: 8, offset: 0 });
 });
+
+test('quantized layers are pruning barriers (prune before quantizing)', (t) => {
+  const s = spec([6], [
+    { name: 'fc1', op: 'linear', inputs: ['x'], attrs: { inFeatures: 6, outFeatures: 8 } },
+    { name: 'q', op: 'qlinear', inputs: ['fc1'], attrs: { inFeatures: 8, outFeatures: 5, dynamic: true } },
+    { name: 'fc2', op: 'linear', inputs: ['q'], attrs: { inFeatures: 5, outFeatures: 4 } },
+    { name: 'head', op: 'linear', inputs: ['fc2'], attrs: { inFeatures: 4, outFeatures: 2 } },
+  ], 2);
+  const g = buildDependencyGraph(s);
+  t.deepEqual(g.groups.map((x) => x.name), ['fc2']);
+  t.deepEqual(g.nonPrunable.map((n) => [n.node, n.reason]), [
+    ['fc1', "quantized layer 'q' is not pruned"], ['q', "quantized layer 'q' is not pruned"], ['head', "its channels are the model output ('head')"],
+  ]);
+});

@@ -150,3 +150,14 @@ test('bad options are ConfigErrors', async (t) => {
   await t.throwsAsync(prune(model, { criterion: 'l1', ratio: 0.5, roundTo: 3.5 as 4 }), { instanceOf: ConfigError, message: /roundTo/ });
   await t.throwsAsync(prune(model, { criterion: 'l3' as 'l1', ratio: 0.5 }), { instanceOf: ConfigError, message: /criterion/ });
 });
+
+test('a model without prunable channels comes back as an equal copy', async (t) => {
+  using model = Model.build(mlp({ inputShape: [4], hidden: [], classes: 2 }), { seed: 1 });
+  const { model: same, report } = await prune(model, { criterion: 'l1', ratio: 0.5 });
+  using _ = same;
+  t.deepEqual(report.groups, []);
+  t.is(report.parametersAfter, report.parametersBefore);
+  t.deepEqual(report.layersTouched, []);
+  const x = floatTensor([2, 4], 1);
+  t.deepEqual(Array.from((await same.forward(x)).data), Array.from((await model.forward(x)).data));
+});
