@@ -25,15 +25,16 @@ def mlp():
 
 def main():
     model_name, optimizer_name, steps, warmup, threads = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+    device = torch.device(sys.argv[6] if len(sys.argv) > 6 else 'cpu')
     torch.set_num_threads(threads)
     torch.manual_seed(1)
-    model = small_cnn() if model_name == 'cnn' else mlp()
+    model = (small_cnn() if model_name == 'cnn' else mlp()).to(device)
     batch = 64
     n = (steps + warmup) * batch
     g = torch.Generator().manual_seed(2)
     # 64-byte aligned, contiguous tensors allocated by torch (numpy-backed inputs can run 2x slower).
-    x = torch.randn(n, 1, 28, 28, generator=g)
-    y = torch.randint(0, 10, (n,), generator=g)
+    x = torch.randn(n, 1, 28, 28, generator=g).to(device)
+    y = torch.randint(0, 10, (n,), generator=g).to(device)
     if optimizer_name == 'sgd':
         opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     else:
@@ -41,7 +42,7 @@ def main():
     model.train()
 
     def epoch(count, offset):
-        perm = torch.randperm(count * batch, generator=g) + offset * batch
+        perm = (torch.randperm(count * batch, generator=g) + offset * batch).to(device)
         total = 0.0
         for b in range(count):
             idx = perm[b * batch:(b + 1) * batch]
@@ -54,11 +55,14 @@ def main():
             total += loss.item()
         return total
 
+    sync = torch.cuda.synchronize if device.type == 'cuda' else (lambda: None)
     epoch(warmup, 0)
+    sync()
     start = time.perf_counter()
     epoch(steps, warmup)
+    sync()
     elapsed = time.perf_counter() - start
-    print(json.dumps({"msPerStep": elapsed * 1000 / steps, "torch": torch.__version__, "threads": torch.get_num_threads()}))
+    print(json.dumps({"msPerStep": elapsed * 1000 / steps, "torch": torch.__version__, "threads": torch.get_num_threads(), "device": str(device)}))
 
 
 if __name__ == '__main__':
