@@ -107,7 +107,7 @@ function memberScores(
   const f = norm === 'l1' ? Math.abs : norm === 'l2' ? (x: number) => x * x : (x: number) => x;
   const perChannel = Array.from({ length: group.size }, () => new Map<string, number>());
   const cache = new Map<string, Float64Array>();
-  let any = false;
+  let scored = false;
   for (const m of group.members) {
     if (!include(m)) continue;
     const t = tensors[m.tensor];
@@ -123,10 +123,10 @@ function memberScores(
       for (let k = 0; k < m.block; k++) s += agg[m.offset + j * m.block + k]!;
       const ch = perChannel[m.first + j]!;
       ch.set(m.tensor, (ch.get(m.tensor) ?? 0) + s);
-      any = true;
+      scored = true;
     }
   }
-  if (!any) return undefined;
+  if (!scored) return undefined;
   return Float64Array.from(perChannel, (ch) => reduceValues([...ch.values()].map((v) => (norm === 'l2' ? Math.sqrt(v) : v)), reduce));
 }
 
