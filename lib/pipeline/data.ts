@@ -1,0 +1,46 @@
+/**
+ * The splits a search works on, placed natively once per device and shared by every candidate: the fine-tune
+ * subset of train, the validation rows early stopping watches, and the test split the objectives are measured on.
+ */
+import type { TabularSplit } from '../data/types.js';
+import { DeviceData } from '../device-data.js';
+import type { FinetuneSettings } from './config.js';
+import { subset, type Problem } from './problem.js';
+
+export type SplitName = 'finetune' | 'val' | 'test';
+
+export class SearchData {
+  readonly splits: Readonly<Record<SplitName, TabularSplit>>;
+  readonly #placed = new Map<string, DeviceData>();
+
+  constructor(problem: Problem, finetune: FinetuneSettings, seed: number) {
+    const ds = problem.dataset;
+    this.splits = {
+      finetune: subset(ds.train, finetune.samples, seed + 11),
+      val: subset(ds.val ?? ds.train, finetune.valSamples, seed + 12),
+      test: ds.test,
+    };
+  }
+
+  /** The split as native data on `device` (created on first use, kept until dispose). */
+  on(split: SplitName, device: string): DeviceData {
+    const key = `${split}@${device}`;
+    let d = this.#placed.get(key);
+    if (!d || d.disposed) {
+      d = DeviceData.from(this.splits[split], { device });
+      this.#placed.set(key, d);
+    }
+    return d;
+  }
+
+  rows(split: SplitName): number {
+    return this.splits[split].target.shape[0] ?? 0;
+  }
+
+  dispose(): void {
+    for (const d of this.#placed.values()) d.dispose();
+    this.#placed.clear();
+  }
+
+  [Symbol.dispose](): void { this.dispose(); }
+}

@@ -1,0 +1,153 @@
+/**
+ * The study's evaluator for pipeline genomes: runs the executor on a copy of the baseline, measures the result,
+ * and turns it into objectives, constraint values and the candidate's lineage (genome, seed, every stage's report,
+ * measurements, host fingerprint, model file). Failures — an operator error, NaN, running out of memory — come back
+ * as a failed trial with its reason; candidate-level early stopping comes back as a pruned one. Only an abort of the
+ * whole search propagates.
+ */
+import { createHash } from 'node:crypto';
+import { mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { benchmark } from '../lab/benchmark.js';
+import type { HostFingerprint } from '../lab/fingerprint.js';
+import type { Model } from '../model.js';
+import {
+  candidateStopper, describeGenome, genomeHash,
+  type ConstraintDef, type EvaluationContext, type EvaluationResult, type Evaluator, type ObjectiveDef, type PipelineGenome,
+} from '../search/index.js';
+import type { SearchConfig } from './config.js';
+import type { SearchData } from './data.js';
+import { CandidateStopped, runPipeline, type CandidateCheck, type StageReport } from './executor.js';
+import { measureModel, measureValues, type Lock, type Measurements } from './measure.js';
+import { metricDirectionOf, type QualityMetric } from './objectives.js';
+import type { Recipe } from './problem.js';
+
+/** What a trial stores besides its objective values. */
+export interface Lineage {
+  readonly pipeline: string;
+  readonly genomeKey: string;
+  readonly seed: number;
+  readonly stages: readonly StageReport[];
+  readonly measurements?: Measurements;
+  readonly host: HostFingerprint;
+  /** The saved candidate model (relative to the study file's directory). */
+  readonly modelFile?: string;
+  readonly seconds: number;
+}
+
+export interface CandidateEvents {
+  start?(e: { trial: number; generation: number; pipeline: string }): void;
+  epoch?(e: { trial: number; stage: number; type: string; epoch: number; epochs: number; trainLoss: number; valMetric?: number }): void;
+  stage?(e: { trial: number; index: number; type: string; phase: 'start' | 'end' }): void;
+}
+
+export interface EvaluatorOptions {
+  readonly config: SearchConfig;
+  readonly recipe: Recipe;
+  readonly metric: QualityMetric;
+  readonly data: SearchData;
+  readonly base: Model;
+  readonly objectives: readonly ObjectiveDef[];
+  readonly constraints: readonly ConstraintDef[];
+  /** The baseline's measurements and validation metric (for the candidate stopper's optimistic outcome). */
+  readonly baseline: { readonly measurements: Measurements; readonly valMetric?: number };
+  readonly host: HostFingerprint;
+  readonly lock: Lock;
+  /** Directory of the study file; models are saved under `modelFile(trial)` relative to it. */
+  readonly studyDir?: string;
+  readonly modelFile?: (trial: number) => string;
+  readonly events?: CandidateEvents;
+}
+
+/** The same genome gets the same seed in a study (so a resumed or repeated evaluation repeats). */
+export function candidateSeed(studySeed: number, genome: PipelineGenome): number {
+  const h = createHash('sha256').update(`${studySeed}:${genomeHash(genome)}`).digest();
+  return h.readUInt32BE(0) & 0x7fffffff;
+}
+
+function message(error: unknown): string {
+  if (error instanceof Error) return error.message.split('\n')[0] ?? error.message;
+  return String(error);
+}
+
+export function pipelineEvaluator(o: EvaluatorOptions): Evaluator<PipelineGenome> {
+  const values = (m: Measurements): Record<string, number> => measureValues(m, o.metric);
+  return async (genome: PipelineGenome, ctx: EvaluationContext): Promise<EvaluationResult> => {
+    const started = performance.now();
+    const seed = candidateSeed(o.config.seed, genome);
+    const pipeline = describeGenome(genome);
+    const stages: StageReport[] = [];
+    const lineage = (extra: Partial<Lineage> = {}): Record<string, unknown> => ({
+      pipeline, genomeKey: genomeHash(genome), seed, stages, host: o.host, seconds: (performance.now() - started) / 1000, ...extra,
+    } satisfies Lineage);
+    o.events?.start?.({ trial: ctx.trialId, generation: ctx.generation, pipeline });
+    let step = 0;
+    try {
+      const run = await runPipeline(o.base, genome, {
+        data: o.data, metric: o.metric, recipe: o.recipe, finetune: o.config.finetune, seed, signal: ctx.signal,
+        prepareCandidateCheck: (model) => prepareCheck(model, ctx, o),
+        onStage: (e) => o.events?.stage?.({ trial: ctx.trialId, ...e }),
+        onEpoch: (e) => {
+          ctx.report({ step: step++, ...(e.valMetric !== undefined ? { value: e.valMetric } : {}), stage: e.stage, type: e.type, epoch: e.epoch, trainLoss: e.trainLoss });
+          o.events?.epoch?.({ trial: ctx.trialId, ...e });
+        },
+      }, stages);
+      const model = run.model;
+      try {
+        const file = o.modelFile?.(ctx.trialId);
+        if (file) mkdirSync(dirname(join(o.studyDir ?? '.', file)), { recursive: true });
+        const m = await measureModel(model, o.data.on('test', model.device), {
+          metric: o.metric, settings: o.config.measure, lock: o.lock, ...(file ? { file: join(o.studyDir ?? '.', file) } : {}),
+        });
+        const all = values(m);
+        const constraints = Object.fromEntries(o.constraints.map((c) => [c.name, all[c.name] as number]));
+        return {
+          objectives: Object.fromEntries(o.objectives.map((d) => [d.name, all[d.name] as number])),
+          ...(o.constraints.length ? { constraints } : {}),
+          userAttrs: lineage({ measurements: m, ...(file ? { modelFile: file } : {}) }),
+        };
+      } finally {
+        model.dispose();
+      }
+    } catch (error) {
+      if (ctx.signal.aborted) throw error;
+      if (error instanceof CandidateStopped) return { status: 'pruned', reason: error.message, userAttrs: lineage() };
+      return { status: 'failed', reason: message(error), userAttrs: lineage({ ...(error instanceof Error && error.name ? { error: error.name } : {}) } as Partial<Lineage>) };
+    }
+  };
+}
+
+/**
+ * Candidate-level early stopping (search core's candidateStopper): the candidate's optimistic outcome is its own
+ * latency, throughput and size (measured once, quickly — the architecture no longer changes) with the baseline's
+ * quality, or better if its validation metric already beats the baseline's. When a front member is better in every
+ * objective even so, the fine-tune stops and the candidate is dropped.
+ */
+async function prepareCheck(model: Model, ctx: EvaluationContext, o: EvaluatorOptions): Promise<CandidateCheck | undefined> {
+  const front = ctx.front();
+  if (front.length === 0) return undefined;
+  const quick = await o.lock.run(() => benchmark(model, {
+    batchSizes: [o.config.measure.latencyBatch, o.config.measure.throughputBatch], timeCapMs: Math.min(300, o.config.measure.timeCapMs), targetRelativeCi: 0.05,
+  }));
+  const lat = quick.batches.find((b) => b.batchSize === o.config.measure.latencyBatch)!;
+  const thr = quick.batches.find((b) => b.batchSize === o.config.measure.throughputBatch)!;
+  const dir = mkdtempSync(join(tmpdir(), 'petra-cand-'));
+  let sizeBytes: number;
+  try {
+    await model.save(join(dir, 'm.pt'));
+    sizeBytes = statSync(join(dir, 'm.pt')).size;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  const direction = metricDirectionOf(o.metric);
+  const base = o.baseline.measurements.metric;
+  const stopper = candidateStopper({ minEpochs: 1, directions: o.objectives.map((d) => d.direction) });
+  return (epoch, valMetric) => {
+    const gain = valMetric !== undefined && o.baseline.valMetric !== undefined
+      ? (direction === 'max' ? valMetric - o.baseline.valMetric : o.baseline.valMetric - valMetric) : 0;
+    const metric = direction === 'max' ? base + Math.max(0, gain) : base - Math.max(0, gain);
+    const all: Record<string, number> = { [o.metric]: metric, latencyMs: lat.medianMs, throughput: thr.throughput, sizeBytes };
+    return stopper.check(epoch + 1, o.objectives.map((d) => all[d.name] as number), front);
+  };
+}

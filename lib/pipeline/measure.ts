@@ -1,0 +1,109 @@
+/**
+ * Measures one model the way every candidate and the baseline are measured: the task metric on the held-out test
+ * split, latency (batch 1) and throughput (batch 64) through the lab's timing loop, and size in bytes as saved.
+ * Timing runs under a lock so concurrently evaluated candidates never time each other.
+ */
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { NativeMetrics } from '../binding.js';
+import type { TabularSplit } from '../data/types.js';
+import type { DeviceData } from '../device-data.js';
+import { NumericError } from '../errors.js';
+import { benchmark, type BatchMeasurement } from '../lab/benchmark.js';
+import type { Model } from '../model.js';
+import { evaluate } from '../train.js';
+import type { MeasureSettings } from './config.js';
+import type { QualityMetric } from './objectives.js';
+
+export interface TimingSummary {
+  readonly batchSize: number;
+  readonly medianMs: number;
+  readonly ciLowMs: number;
+  readonly ciHighMs: number;
+  readonly iterations: number;
+  readonly converged: boolean;
+}
+
+export interface Measurements {
+  /** Everything evaluate() reported on the test split. */
+  readonly test: NativeMetrics;
+  /** The chosen quality metric's value. */
+  readonly metric: number;
+  readonly latencyMs: number;
+  readonly throughput: number;
+  /** Bytes of the saved model file (spec + weights as petra writes them). */
+  readonly sizeBytes: number;
+  readonly parameters: number;
+  /** In-memory bytes of parameters and buffers by dtype (Float, QInt8, …). */
+  readonly bytesByDtype: Readonly<Record<string, number>>;
+  readonly device: string;
+  readonly timing: { readonly latency: TimingSummary; readonly throughput: TimingSummary };
+}
+
+/** A FIFO mutex: one holder at a time, in call order. */
+export class Lock {
+  #tail: Promise<void> = Promise.resolve();
+  async run<T>(fn: () => Promise<T>): Promise<T> {
+    const previous = this.#tail;
+    let release!: () => void;
+    this.#tail = new Promise<void>((r) => { release = r; });
+    await previous;
+    try {
+      return await fn();
+    } finally {
+      release();
+    }
+  }
+}
+
+function summary(b: BatchMeasurement): TimingSummary {
+  return { batchSize: b.batchSize, medianMs: b.medianMs, ciLowMs: b.ciLowMs, ciHighMs: b.ciHighMs, iterations: b.iterations, converged: b.converged };
+}
+
+export interface MeasureOptions {
+  readonly metric: QualityMetric;
+  readonly settings: MeasureSettings;
+  /** Where to save the model; its size is the size objective. Default: a temporary file, removed after. */
+  readonly file?: string;
+  readonly lock?: Lock;
+}
+
+export async function measureModel(model: Model, test: TabularSplit | DeviceData, options: MeasureOptions): Promise<Measurements> {
+  const metrics = await evaluate(model, test);
+  const metric = metrics[options.metric];
+  if (metric === undefined || !Number.isFinite(metric)) throw new NumericError(`test ${options.metric} is ${String(metric)}`);
+
+  const { latencyBatch, throughputBatch, timeCapMs } = options.settings;
+  const batchSizes = latencyBatch === throughputBatch ? [latencyBatch] : [latencyBatch, throughputBatch];
+  const time = (): ReturnType<typeof benchmark> => benchmark(model, { batchSizes, timeCapMs, targetRelativeCi: 0.02, warmupIterations: 5 });
+  const report = options.lock ? await options.lock.run(time) : await time();
+  const lat = report.batches.find((b) => b.batchSize === latencyBatch)!;
+  const thr = report.batches.find((b) => b.batchSize === throughputBatch)!;
+
+  const bytesByDtype: Record<string, number> = {};
+  for (const p of model.parameters()) bytesByDtype[p.dtype] = (bytesByDtype[p.dtype] ?? 0) + p.bytes;
+  let sizeBytes: number;
+  if (options.file) {
+    await model.save(options.file);
+    sizeBytes = statSync(options.file).size;
+  } else {
+    const dir = mkdtempSync(join(tmpdir(), 'petra-measure-'));
+    try {
+      const file = join(dir, 'model.pt');
+      await model.save(file);
+      sizeBytes = statSync(file).size;
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+  return {
+    test: metrics, metric, latencyMs: lat.medianMs, throughput: thr.throughput, sizeBytes, parameters: model.parameterCount,
+    bytesByDtype, device: model.device, timing: { latency: summary(lat), throughput: summary(thr) },
+  };
+}
+
+/** The values of the four measures by study name (the evaluator reports all; the study keeps the chosen ones). */
+export function measureValues(m: Measurements, metric: QualityMetric): Record<string, number> {
+  return { [metric]: m.metric, latencyMs: m.latencyMs, throughput: m.throughput, sizeBytes: m.sizeBytes };
+}

@@ -1,0 +1,275 @@
+/**
+ * One search from start to finish (or from where a killed one stopped): check the configuration, load the data,
+ * get the baseline (cached), measure it, create the study file complete, then let the study evolve pipelines with
+ * the evaluator until the budget, the stall rule or an abort ends it. Everything it does is reported as events;
+ * rendering them (progress bar, JSON lines) is the caller's business.
+ */
+import { existsSync } from 'node:fs';
+import { dirname, relative } from 'node:path';
+import type { NativeMetrics } from '../binding.js';
+import { AbortError, ConfigError } from '../errors.js';
+import { hostFingerprint } from '../lab/fingerprint.js';
+import type { Model } from '../model.js';
+import {
+  noImprovementStopper, nsga2, spea2, Study,
+  type ConstraintDef, type FrontMember, type ObjectiveDef, type PipelineGenome, type TrialRecord, type TrialState,
+} from '../search/index.js';
+import { evaluate } from '../train.js';
+import { obtainBaseline, type BaselineRecord } from './baseline.js';
+import { normalizeConfig, type Budget, type SearchConfig, type SearchConfigInput } from './config.js';
+import { SearchData } from './data.js';
+import { pipelineEvaluator, type Lineage } from './evaluator.js';
+import { Lock, measureModel, measureValues, type Measurements } from './measure.js';
+import { constraintDefs, objectiveDefs, type QualityMetric } from './objectives.js';
+import { resolveProblem } from './problem.js';
+import { buildSpace, currentSpaceSettings, seedPipelines } from './space.js';
+import { StudyFile, studyPath, trialModelFile, type StudyMeta } from './study-file.js';
+
+/** A Pareto member with all four measures (not only the objectives). */
+export interface FrontEntry {
+  readonly trial: number;
+  readonly generation: number;
+  readonly pipeline: string;
+  readonly genome: PipelineGenome;
+  /** metric (under its name), latencyMs, throughput, sizeBytes. */
+  readonly measures: Readonly<Record<string, number>>;
+  /** The objective values in the study's order. */
+  readonly values: readonly number[];
+  readonly modelFile?: string;
+}
+
+export interface SearchEvents {
+  phase: { phase: 'loading' | 'baseline' | 'measuring' | 'searching' | 'done'; message: string };
+  baselineEpoch: { epoch: number; epochs: number; trainLoss: number; valMetric?: number; seconds: number };
+  baseline: { cached: boolean; record: BaselineRecord; measurements: Measurements };
+  start: { name: string; file: string; resumed: boolean; objectives: readonly ObjectiveDef[]; constraints: readonly ConstraintDef[]; budget: Budget; done: number; elapsedMs: number };
+  trialStart: { trial: number; generation: number; pipeline: string };
+  epoch: { trial: number; stage: number; type: string; epoch: number; epochs: number; trainLoss: number; valMetric?: number };
+  trial: {
+    trial: number; generation: number; state: TrialState; pipeline: string; reason?: string; seconds: number;
+    measures?: Record<string, number>; feasible: boolean; evaluations: number; elapsedMs: number;
+  };
+  generation: { generation: number; hypervolume: number; evaluations: number; front: readonly FrontEntry[]; elapsedMs: number };
+  front: { front: readonly FrontEntry[] };
+}
+
+export type SearchEventName = keyof SearchEvents;
+export type Emit = <K extends SearchEventName>(event: K, payload: SearchEvents[K]) => void;
+
+export interface SearchOutcome {
+  readonly name: string;
+  readonly file: string;
+  readonly reason: string;
+  readonly status: 'done' | 'stopped';
+  /** Trials told in this run / in the study so far (interrupted and aborted ones not counted). */
+  readonly evaluations: number;
+  readonly totalEvaluations: number;
+  readonly failed: number;
+  readonly generations: number;
+  readonly elapsedMs: number;
+  readonly objectives: readonly ObjectiveDef[];
+  readonly constraints: readonly ConstraintDef[];
+  readonly baseline: Readonly<Record<string, number>>;
+  readonly baselineTest: NativeMetrics;
+  readonly front: readonly FrontEntry[];
+}
+
+export type SearchRequest =
+  | { readonly kind: 'new'; readonly config: SearchConfigInput; readonly studyDir?: string }
+  | { readonly kind: 'resume'; readonly study: string; readonly studyDir?: string; readonly budget?: Budget };
+
+/** Trials that count against the evaluation budget: told, and not cut off by a kill or an abort. */
+export function countedTrials(trials: readonly TrialRecord[]): number {
+  return trials.filter((t) => t.state !== 'running' && !/^(interrupted|aborted)/.test(t.failReason ?? '')).length;
+}
+
+export function frontEntries(members: readonly FrontMember<PipelineGenome>[], trials: readonly TrialRecord[], metric: QualityMetric): FrontEntry[] {
+  const byNumber = new Map(trials.map((t) => [t.number, t] as const));
+  return members.map((m) => {
+    const t = byNumber.get(m.number);
+    const lineage = t?.userAttrs as Partial<Lineage> | undefined;
+    return {
+      trial: m.number, generation: t?.generation ?? 0, pipeline: lineage?.pipeline ?? '', genome: m.genome,
+      measures: lineage?.measurements ? measureValues(lineage.measurements, metric) : {},
+      values: m.values, ...(lineage?.modelFile ? { modelFile: lineage.modelFile } : {}),
+    };
+  }).sort((a, b) => a.trial - b.trial);
+}
+
+/** Runs (or resumes) a search; throws ConfigError / DataError before anything is written when the request is bad. */
+export async function runSearch(request: SearchRequest, emit: Emit, signal?: AbortSignal): Promise<SearchOutcome> {
+  const safeEmit: Emit = (event, payload) => {
+    try { emit(event, payload); } catch { /* a listener's error must not end the search */ }
+  };
+  const checkAbort = (): void => { if (signal?.aborted) throw new AbortError('the search was aborted', { cause: signal.reason }); };
+
+  let config: SearchConfig;
+  let existing: StudyFile | undefined;
+  let file: string;
+  if (request.kind === 'new') {
+    config = normalizeConfig(request.config);
+    file = studyPath(config.name, request.studyDir);
+    if (existsSync(file)) throw new ConfigError(`a study named '${config.name}' already exists (${file}); resume it with \`petra resume ${config.name}\` or choose another --name`, 'name');
+  } else {
+    existing = StudyFile.open(request.study, request.studyDir);
+    file = existing.file;
+    const stored = existing.meta.config;
+    config = request.budget ? { ...stored, budget: { ...request.budget } } : stored;
+  }
+
+  let sf: StudyFile | undefined = existing;
+  let data: SearchData | undefined;
+  let base: Model | undefined;
+  try {
+    safeEmit('phase', { phase: 'loading', message: `loading ${config.task === 'custom' ? config.data?.path : config.task}` });
+    const problem = resolveProblem(config);
+    checkAbort();
+    safeEmit('phase', { phase: 'baseline', message: `baseline: ${problem.description}` });
+    const baseline = await obtainBaseline(problem, {
+      seed: config.seed, device: config.device, ...(config.cacheDir ? { cacheDir: config.cacheDir } : {}), ...(signal ? { signal } : {}),
+      onEpoch: (e, epochs) => safeEmit('baselineEpoch', { epoch: e.epoch, epochs, trainLoss: e.trainLoss, ...(e.valMetric !== undefined ? { valMetric: e.valMetric } : {}), seconds: e.seconds }),
+    });
+    base = baseline.model;
+    data = new SearchData(problem, config.finetune, config.seed);
+    const metric = problem.metric;
+    const lock = new Lock();
+
+    let meta: StudyMeta;
+    if (!existing) {
+      safeEmit('phase', { phase: 'measuring', message: 'measuring the baseline' });
+      const measurements = await measureModel(base, data.on('test', base.device), { metric, settings: config.measure, lock });
+      const valMetric = (await evaluate(base, data.on('val', base.device)))[metric];
+      const objectives = objectiveDefs(config.objectives, metric);
+      const constraints = constraintDefs(config.constraints, metric, { metric: measurements.metric, latencyMs: measurements.latencyMs, throughput: measurements.throughput, sizeBytes: measurements.sizeBytes });
+      checkAbort();
+      meta = {
+        version: 1, config, objectives, constraints, space: currentSpaceSettings(), host: hostFingerprint(config.device), createdAt: new Date().toISOString(),
+        problem: {
+          description: problem.description, modelSource: problem.modelSource, spec: problem.spec, metric, kind: problem.dataset.task.kind,
+          rows: {
+            train: problem.dataset.train.target.shape[0]!, val: problem.dataset.val?.target.shape[0] ?? 0, test: problem.dataset.test.target.shape[0]!,
+            finetune: data.rows('finetune'), finetuneVal: data.rows('val'),
+          },
+        },
+        baseline: { record: baseline.record, measurements, ...(valMetric !== undefined ? { valMetric } : {}), modelFile: `${baseline.dir}/model.pt` },
+      };
+      const space = buildSpace(config, meta.space);
+      sf = StudyFile.create(file, (tmp) => {
+        tmp.set('meta', meta);
+        tmp.set('progress', { status: 'running', elapsedMs: 0, updatedAt: new Date().toISOString(), runs: 0 });
+        // Creating the study record here makes the file complete before the first trial.
+        Study.open({ name: config.name, space, objectives, constraints, storage: tmp.storage, populationSize: config.population, seed: config.seed, selector: selectorOf(config) });
+      });
+    } else {
+      meta = existing.meta;
+      if (meta.baseline.record.key !== baseline.record.key) {
+        throw new ConfigError(`the baseline this study was measured against (${meta.baseline.record.key}) is not the one the cache gives now (${baseline.record.key}); the task data or recipe changed`, 'baseline');
+      }
+    }
+    safeEmit('baseline', { cached: baseline.cached || !!existing, record: baseline.record, measurements: meta.baseline.measurements });
+    const study = sf!;
+
+    const space = buildSpace(config, meta.space);
+    const initial = config.seedPipelines ? seedPipelines(space, meta.space) : [];
+    const s = Study.open<PipelineGenome>({
+      name: config.name, space, objectives: meta.objectives, constraints: meta.constraints, storage: study.storage,
+      populationSize: config.population, seed: config.seed, selector: selectorOf(config), initialGenomes: initial,
+    });
+    const before = study.progress;
+    const elapsedBefore = before?.elapsedMs ?? 0;
+    const runStarted = Date.now();
+    const elapsed = (): number => elapsedBefore + (Date.now() - runStarted);
+    const trialsBefore = study.trials();
+    const doneBefore = countedTrials(trialsBefore);
+    const budget = config.budget;
+    const remaining = {
+      evaluations: budget.evaluations !== undefined ? budget.evaluations - doneBefore : undefined,
+      timeMs: budget.timeMs !== undefined ? budget.timeMs - elapsedBefore : undefined,
+      generations: budget.generations !== undefined ? budget.generations - s.generation : undefined,
+    };
+    study.set('progress', { status: 'running', elapsedMs: elapsedBefore, updatedAt: new Date().toISOString(), runs: (before?.runs ?? 0) + 1 });
+    safeEmit('start', { name: config.name, file, resumed: !!existing, objectives: meta.objectives, constraints: meta.constraints, budget, done: doneBefore, elapsedMs: elapsedBefore });
+    safeEmit('phase', { phase: 'searching', message: `searching (${meta.objectives.map((o) => o.name).join(', ')})` });
+
+    let evaluations = doneBefore;
+    const studyDir = dirname(file);
+    const entries = (): FrontEntry[] => frontEntries(s.front(), study.trials(), metric);
+    const offs = [
+      s.on('evaluation', ({ trial }) => {
+        if (!/^(interrupted|aborted)/.test(trial.failReason ?? '')) evaluations++;
+        const lineage = trial.userAttrs as Partial<Lineage>;
+        study.set('progress', { status: 'running', elapsedMs: elapsed(), updatedAt: new Date().toISOString(), runs: (before?.runs ?? 0) + 1 });
+        safeEmit('trial', {
+          trial: trial.number, generation: trial.generation, state: trial.state, pipeline: lineage.pipeline ?? '',
+          ...(trial.failReason ? { reason: trial.failReason } : {}), seconds: lineage.seconds ?? 0,
+          ...(lineage.measurements ? { measures: measureValues(lineage.measurements, metric) } : {}),
+          feasible: trial.state === 'complete' && (trial.violation ?? 0) <= 0, evaluations, elapsedMs: elapsed(),
+        });
+      }),
+      s.on('frontChanged', () => safeEmit('front', { front: entries() })),
+      s.on('generation', (g) => {
+        const front = entries();
+        study.appendGeneration({ generation: g.generation, hypervolume: g.hypervolume, evaluations: g.evaluations, frontSize: front.length, at: new Date().toISOString() });
+        safeEmit('generation', { generation: g.generation, hypervolume: g.hypervolume, evaluations, front, elapsedMs: elapsed() });
+      }),
+    ];
+
+    let reason: string;
+    let status: 'done' | 'stopped' = 'done';
+    const exhausted = [
+      remaining.evaluations !== undefined && remaining.evaluations <= 0 ? `evaluation budget of ${budget.evaluations} used` : '',
+      remaining.timeMs !== undefined && remaining.timeMs <= 0 ? `time budget used` : '',
+      remaining.generations !== undefined && remaining.generations <= 0 ? `${budget.generations} generations done` : '',
+    ].find(Boolean);
+    try {
+      if (exhausted) {
+        reason = exhausted;
+      } else {
+        const evaluator = pipelineEvaluator({
+          config, recipe: problem.recipe, metric, data, base, objectives: meta.objectives, constraints: meta.constraints,
+          baseline: { measurements: meta.baseline.measurements, ...(meta.baseline.valMetric !== undefined ? { valMetric: meta.baseline.valMetric } : {}) },
+          host: meta.host, lock, studyDir, modelFile: (n) => relative(studyDir, trialModelFile(file, n)),
+          events: {
+            start: (e) => safeEmit('trialStart', e),
+            epoch: (e) => safeEmit('epoch', e),
+          },
+        });
+        const result = await s.optimize(evaluator, {
+          ...(remaining.evaluations !== undefined ? { evaluations: remaining.evaluations } : {}),
+          ...(remaining.timeMs !== undefined ? { timeMs: remaining.timeMs } : {}),
+          ...(remaining.generations !== undefined ? { generations: remaining.generations } : {}),
+          concurrency: config.concurrency,
+          stopper: noImprovementStopper({ generations: config.stallGenerations }),
+          ...(signal ? { signal } : {}),
+        });
+        reason = result.reason;
+        if (signal?.aborted) { status = 'stopped'; reason = 'aborted'; }
+      }
+    } catch (error) {
+      study.set('progress', { status: 'failed', elapsedMs: elapsed(), reason: error instanceof Error ? error.message : String(error), updatedAt: new Date().toISOString(), runs: (before?.runs ?? 0) + 1 });
+      throw error;
+    } finally {
+      for (const off of offs) off();
+    }
+    study.set('progress', { status, elapsedMs: elapsed(), reason, updatedAt: new Date().toISOString(), runs: (before?.runs ?? 0) + 1 });
+    const trials = study.trials();
+    const outcome: SearchOutcome = {
+      name: config.name, file, reason, status, evaluations: countedTrials(trials) - doneBefore, totalEvaluations: countedTrials(trials),
+      failed: trials.filter((t) => t.state === 'failed').length, generations: s.generation, elapsedMs: elapsed(),
+      objectives: meta.objectives, constraints: meta.constraints,
+      baseline: measureValues(meta.baseline.measurements, metric), baselineTest: meta.baseline.measurements.test,
+      front: frontEntries(s.front(), trials, metric),
+    };
+    safeEmit('phase', { phase: 'done', message: reason });
+    return outcome;
+  } finally {
+    data?.dispose();
+    base?.dispose();
+    sf?.close();
+  }
+}
+
+function selectorOf(config: SearchConfig): ReturnType<typeof nsga2> {
+  return config.selector === 'spea2' ? spea2() : nsga2();
+}
+
