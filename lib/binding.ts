@@ -98,6 +98,7 @@ export interface NativeInfo {
 export interface NativeBenchOptions {
   batchSizes?: number[];
   warmupIterations?: number;
+  warmupMs?: number;
   minIterations?: number;
   maxIterations?: number;
   targetRelativeCi?: number;

@@ -26,6 +26,7 @@ using ForwardFn = std::function<void(const std::vector<torch::Tensor>&)>;
 struct BenchOptions {
   std::vector<int64_t> batchSizes{1};
   int64_t warmupIterations = 10;
+  double warmupMs = 150;  // and at least this long: first calls pay for kernel selection and thread-pool start
   int64_t minIterations = 20;
   int64_t maxIterations = 100000;
   double targetRelativeCi = 0.02;  // stop when (ci high - ci low) / median <= this
@@ -113,7 +114,12 @@ BenchResult TimeBatch(const ForwardFn& forward, const std::vector<torch::Tensor>
 #endif
   const double rssBefore = RssBytes();
   double rssPeak = rssBefore;
-  for (int64_t i = 0; i < o.warmupIterations; ++i) timer.Time(call);
+  const auto warmStart = Clock::now();
+  for (int64_t i = 0; i < o.warmupIterations ||
+                      (std::chrono::duration<double, std::milli>(Clock::now() - warmStart).count() < o.warmupMs && i < 100000);
+       ++i) {
+    timer.Time(call);
+  }
   const auto started = Clock::now();
   while (static_cast<int64_t>(r.samplesMs.size()) < o.maxIterations) {
     r.samplesMs.push_back(timer.Time(call));
@@ -210,6 +216,7 @@ BenchOptions OptionsFromJs(const Napi::Value& value) {
     for (int64_t b : o.batchSizes) if (b < 1) Fail(ErrorCode::Config, "batchSizes must be positive integers");
   }
   o.warmupIterations = static_cast<int64_t>(num("warmupIterations", 10));
+  o.warmupMs = num("warmupMs", 150);
   o.minIterations = std::max<int64_t>(1, static_cast<int64_t>(num("minIterations", 20)));
   o.maxIterations = std::max<int64_t>(o.minIterations, static_cast<int64_t>(num("maxIterations", 100000)));
   o.targetRelativeCi = num("targetRelativeCi", 0.02);

@@ -11,6 +11,8 @@ import { summarize, type LatencySummary } from './stats.js';
 export interface BenchmarkOptions {
   batchSizes?: number[];
   warmupIterations?: number;
+  /** Warm up for at least this long too (default 150 ms): first calls pay for kernel selection and thread start. */
+  warmupMs?: number;
   minIterations?: number;
   maxIterations?: number;
   /** Stop once (CI high − CI low) / median ≤ this (default 0.02). */

@@ -50,7 +50,7 @@ export async function compare(baseline: Measurable, candidate: Measurable, optio
   const tolerance = options.tolerance ?? 0.03;
   if (!Number.isInteger(rounds) || rounds < 3) throw new ConfigError('must be an integer ≥ 3', 'rounds');
   if (!(confidence > 0 && confidence < 1)) throw new ConfigError('must lie in (0, 1)', 'confidence');
-  const block: NativeBenchOptions = { batchSizes: [batchSize], warmupIterations: 3, minIterations: iterations, maxIterations: iterations, targetRelativeCi: 0, timeCapMs: 1e9 };
+  const block: NativeBenchOptions = { batchSizes: [batchSize], warmupIterations: 3, warmupMs: 20, minIterations: iterations, maxIterations: iterations, targetRelativeCi: 0, timeCapMs: 1e9 };
   const ratios: number[] = [];
   const aMedians: number[] = [];
   const bMedians: number[] = [];
