@@ -13,11 +13,12 @@ import { benchmark } from '../lab/benchmark.js';
 import type { HostFingerprint } from '../lab/fingerprint.js';
 import type { Model } from '../model.js';
 import {
-  candidateStopper, describeGenome, genomeHash,
+  candidateStopper, genomeHash,
   type ConstraintDef, type EvaluationContext, type EvaluationResult, type Evaluator, type ObjectiveDef, type PipelineGenome,
 } from '../search/index.js';
 import type { SearchConfig } from './config.js';
 import type { SearchData } from './data.js';
+import { describePipeline } from './describe.js';
 import { CandidateStopped, runPipeline, type CandidateCheck, type StageReport } from './executor.js';
 import { measureModel, measureValues, type Lock, type Measurements } from './measure.js';
 import { metricDirectionOf, type QualityMetric } from './objectives.js';
@@ -76,7 +77,7 @@ export function pipelineEvaluator(o: EvaluatorOptions): Evaluator<PipelineGenome
   return async (genome: PipelineGenome, ctx: EvaluationContext): Promise<EvaluationResult> => {
     const started = performance.now();
     const seed = candidateSeed(o.config.seed, genome);
-    const pipeline = describeGenome(genome);
+    const pipeline = describePipeline(genome);
     const stages: StageReport[] = [];
     const lineage = (extra: Partial<Lineage> = {}): Record<string, unknown> => ({
       pipeline, genomeKey: genomeHash(genome), seed, stages, host: o.host, seconds: (performance.now() - started) / 1000, ...extra,

@@ -1,0 +1,28 @@
+/**
+ * The worker_thread side of `search({ worker: true })`: runs the search and posts its events, its outcome or its
+ * error (as plain data) to the host; an 'abort' message aborts it.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { PetraError } from '../errors.js';
+import { runSearch, type SearchRequest } from './runner.js';
+
+const port = parentPort;
+if (!port) throw new Error('lib/pipeline/worker.ts runs inside a worker_thread');
+const controller = new AbortController();
+port.on('message', (m: { type?: string }) => {
+  if (m?.type === 'abort') controller.abort(new Error('aborted by the host'));
+});
+
+const { request } = workerData as { request: SearchRequest };
+try {
+  const outcome = await runSearch(request, (event, payload) => port.postMessage({ type: 'event', event, payload }), controller.signal);
+  port.postMessage({ type: 'done', outcome });
+} catch (error) {
+  const e = error instanceof Error ? error : new Error(String(error));
+  port.postMessage({
+    type: 'error',
+    error: { name: e.name, message: e.message, ...(error instanceof PetraError ? { code: error.code } : {}), ...((error as { path?: string }).path ? { path: (error as { path: string }).path } : {}) },
+  });
+} finally {
+  port.close();
+}

@@ -1,0 +1,133 @@
+/**
+ * A study file read into what reports show: the baseline, every trial with its four measures, the Pareto members,
+ * the failures and their reasons, and the hypervolume of the front after each evaluation.
+ */
+import type { Lineage } from '../pipeline/evaluator.js';
+import { measureValues, type Measurements } from '../pipeline/measure.js';
+import type { MeasureName } from '../pipeline/objectives.js';
+import { describePipeline, shortPipeline } from '../pipeline/describe.js';
+import type { ProgressInfo, StudyMeta } from '../pipeline/study-file.js';
+import { StudyFile } from '../pipeline/study-file.js';
+import {
+  dominates, hypervolume, toMinimization, type ObjectiveDef, type PipelineGenome, type TrialRecord, type TrialState,
+} from '../search/index.js';
+
+export interface ReportTrial {
+  readonly number: number;
+  readonly generation: number;
+  readonly state: TrialState;
+  readonly genome: PipelineGenome;
+  readonly pipeline: string;
+  readonly short: string;
+  /** The four measures (metric under its name, latencyMs, throughput, sizeBytes) for complete trials. */
+  readonly measures?: Readonly<Record<string, number>>;
+  readonly values?: readonly number[];
+  readonly feasible: boolean;
+  readonly pareto: boolean;
+  readonly reason?: string;
+  readonly seconds?: number;
+  readonly lineage?: Partial<Lineage>;
+  readonly finishedAt?: number;
+}
+
+export interface HypervolumePoint {
+  readonly evaluations: number;
+  readonly generation: number;
+  readonly hypervolume: number;
+  readonly elapsedMs: number;
+}
+
+export interface ReportData {
+  readonly name: string;
+  readonly file: string;
+  readonly meta: StudyMeta;
+  readonly progress?: ProgressInfo;
+  readonly objectives: readonly ObjectiveDef[];
+  /** Baseline measures by name. */
+  readonly baseline: Readonly<Record<string, number>>;
+  readonly trials: readonly ReportTrial[];
+  readonly pareto: readonly ReportTrial[];
+  /**
+   * Front hypervolume after each told trial: objectives in minimisation form divided by the baseline's value (so
+   * the baseline sits at ±1 in every objective), reference point the worst value seen (baseline included) plus 10%.
+   */
+  readonly hypervolume: readonly HypervolumePoint[];
+  readonly generatedAt: string;
+}
+
+function measuresOf(t: TrialRecord, meta: StudyMeta): Record<string, number> | undefined {
+  const m = (t.userAttrs as Partial<Lineage>).measurements as Measurements | undefined;
+  return m ? measureValues(m, meta.problem.metric) : undefined;
+}
+
+/** Non-dominated feasible complete trials, in minimisation form. */
+function paretoNumbers(trials: readonly ReportTrial[], objectives: readonly ObjectiveDef[]): Set<number> {
+  const pts = trials.filter((t) => t.state === 'complete' && t.feasible && t.values).map((t) => ({ n: t.number, p: toMinimization(objectives, t.values!) }));
+  const out = new Set<number>();
+  for (const a of pts) if (!pts.some((b) => b !== a && dominates(b.p, a.p))) out.add(a.n);
+  // Equal points: keep the earliest trial only.
+  const seen = new Set<string>();
+  for (const a of pts) {
+    if (!out.has(a.n)) continue;
+    const key = a.p.join(',');
+    if (seen.has(key)) out.delete(a.n); else seen.add(key);
+  }
+  return out;
+}
+
+export function reportData(sf: StudyFile): ReportData {
+  const meta = sf.meta;
+  const objectives = meta.objectives;
+  const raw = sf.trials();
+  const baseline = measureValues(meta.baseline.measurements, meta.problem.metric);
+  let trials: ReportTrial[] = raw.map((t) => {
+    const genome = t.genome as PipelineGenome;
+    const lineage = t.userAttrs as Partial<Lineage>;
+    const measures = measuresOf(t, meta);
+    return {
+      number: t.number, generation: t.generation, state: t.state, genome,
+      pipeline: lineage.pipeline ?? describePipeline(genome), short: shortPipeline(genome),
+      ...(measures ? { measures } : {}), ...(t.values ? { values: t.values } : {}),
+      feasible: t.state === 'complete' && (t.violation ?? 0) <= 0, pareto: false,
+      ...(t.failReason ? { reason: t.failReason } : {}), ...(lineage.seconds !== undefined ? { seconds: lineage.seconds } : {}),
+      lineage, ...(t.finishedAt !== undefined ? { finishedAt: t.finishedAt } : {}),
+    };
+  });
+  const front = paretoNumbers(trials, objectives);
+  trials = trials.map((t) => (front.has(t.number) ? { ...t, pareto: true } : t));
+  return {
+    name: sf.study.name, file: sf.file, meta, ...(sf.progress ? { progress: sf.progress } : {}), objectives, baseline, trials,
+    pareto: trials.filter((t) => t.pareto), hypervolume: hypervolumeSeries(trials, objectives, baseline, sf.study.createdAt), generatedAt: new Date().toISOString(),
+  };
+}
+
+export function loadReportData(study: string, dir?: string): ReportData {
+  const sf = StudyFile.open(study, dir);
+  try {
+    return reportData(sf);
+  } finally {
+    sf.close();
+  }
+}
+
+function hypervolumeSeries(trials: readonly ReportTrial[], objectives: readonly ObjectiveDef[], baseline: Record<string, number>, createdAt: number): HypervolumePoint[] {
+  const scale = objectives.map((o) => Math.abs(baseline[o.name as MeasureName] ?? 1) || 1);
+  const norm = (values: readonly number[]): number[] => toMinimization(objectives, values).map((v, j) => v / scale[j]!);
+  const told = trials.filter((t) => t.state !== 'running').sort((a, b) => (a.finishedAt ?? 0) - (b.finishedAt ?? 0) || a.number - b.number);
+  const feasible = told.filter((t) => t.state === 'complete' && t.feasible && t.values).map((t) => norm(t.values!));
+  const base = norm(objectives.map((o) => baseline[o.name]!));
+  const all = [...feasible, base];
+  const reference = objectives.map((_, j) => {
+    const col = all.map((p) => p[j]!);
+    const hi = Math.max(...col);
+    const lo = Math.min(...col);
+    return hi + 0.1 * (hi - lo) + 1e-9;
+  });
+  const out: HypervolumePoint[] = [];
+  const points: number[][] = [];
+  told.forEach((t, i) => {
+    if (t.state === 'complete' && t.feasible && t.values) points.push(norm(t.values));
+    out.push({ evaluations: i + 1, generation: t.generation, hypervolume: points.length ? hypervolume(points, reference) : 0, elapsedMs: (t.finishedAt ?? createdAt) - createdAt });
+  });
+  return out;
+}

@@ -1,0 +1,158 @@
+/**
+ * The programmatic search for backend services: `search({...})` returns at once with a study handle — events, an
+ * AbortSignal, a `done` promise — while the search runs. Native work runs off the event loop either way; with
+ * `worker: true` the whole search (data loading, bookkeeping included) runs in a worker_thread and only events
+ * cross over, so the host's event loop never waits on it.
+ */
+import { Worker } from 'node:worker_threads';
+import { AbortError, ConfigError, DataError, NumericError, PetraError } from './errors.js';
+import { normalizeConfig, type Budget, type SearchConfigInput } from './pipeline/config.js';
+import {
+  runSearch, type SearchEventName, type SearchEvents, type SearchOutcome, type SearchRequest,
+} from './pipeline/runner.js';
+import { studyPath, StudyFile } from './pipeline/study-file.js';
+import { loadReportData, type ReportData } from './report/data.js';
+import { writeReport } from './report/html.js';
+
+export type { SearchEvents, SearchEventName, SearchOutcome, FrontEntry } from './pipeline/runner.js';
+export type { SearchConfig, SearchConfigInput, Budget, UserData, DataLimits, FinetuneSettings, MeasureSettings } from './pipeline/config.js';
+export type { ObjectiveKey, QualityMetric, ConstraintInput, Bound } from './pipeline/objectives.js';
+export type { ReportData, ReportTrial } from './report/data.js';
+
+export interface SearchOptions extends SearchConfigInput {
+  /** Where study files go (default ./studies). */
+  readonly studyDir?: string;
+  /** Aborting it stops the search (the trial in flight is cut short; `petra resume` continues the study). */
+  readonly signal?: AbortSignal;
+  /** Run the search in a worker_thread; events are relayed to this thread. */
+  readonly worker?: boolean;
+}
+
+export interface ResumeOptions {
+  readonly studyDir?: string;
+  readonly signal?: AbortSignal;
+  /** A new total budget (e.g. more evaluations than the study was started with). */
+  readonly budget?: Budget | string;
+  readonly worker?: boolean;
+}
+
+export interface StudyHandle {
+  readonly name: string;
+  /** The study's SQLite file. */
+  readonly file: string;
+  /** Aborted when `abort()` is called or the caller's signal aborts. */
+  readonly signal: AbortSignal;
+  /** Resolves when the search ends (budget, stall rule or abort); rejects on a bad configuration or data. */
+  readonly done: Promise<SearchOutcome>;
+  on<K extends SearchEventName>(event: K, listener: (payload: SearchEvents[K]) => void): () => void;
+  abort(reason?: unknown): void;
+  /** Writes the HTML report (default petra-out/<name>.html) and returns its path. */
+  report(out?: string): string;
+}
+
+type Listeners = { [K in SearchEventName]?: Array<(p: SearchEvents[K]) => void> };
+
+function makeHandle(name: string, file: string, studyDir: string | undefined, signal: AbortSignal | undefined,
+  start: (emit: <K extends SearchEventName>(e: K, p: SearchEvents[K]) => void, signal: AbortSignal) => Promise<SearchOutcome>): StudyHandle {
+  const controller = new AbortController();
+  if (signal?.aborted) controller.abort(signal.reason);
+  else signal?.addEventListener('abort', () => controller.abort(signal.reason), { once: true });
+  const listeners: Listeners = {};
+  const emit = <K extends SearchEventName>(event: K, payload: SearchEvents[K]): void => {
+    for (const l of (listeners[event] ?? []) as Array<(p: SearchEvents[K]) => void>) l(payload);
+  };
+  // Started on the next microtask, so listeners attached right after search() returns see every event.
+  const done = Promise.resolve().then(() => start(emit, controller.signal));
+  return {
+    name, file, signal: controller.signal, done,
+    on(event, listener) {
+      const list = (listeners[event] ??= []) as Array<typeof listener>;
+      list.push(listener);
+      return () => { const i = list.indexOf(listener); if (i >= 0) list.splice(i, 1); };
+    },
+    abort(reason?: unknown) { controller.abort(reason ?? new AbortError('the search was aborted')); },
+    report(out?: string) { return writeReport(loadReportData(file, studyDir), out ?? `petra-out/${name}.html`); },
+  };
+}
+
+/**
+ * Starts a search. Configuration mistakes (unknown task or objective, contradictory constraints, a bad budget)
+ * throw ConfigError here, synchronously; problems found later (missing data files) reject `done`. Nothing is
+ * written until the baseline is ready and every check has passed.
+ */
+export function search(options: SearchOptions): StudyHandle {
+  const { studyDir, signal, worker, ...input } = options;
+  const config = normalizeConfig(input);
+  const file = studyPath(config.name, studyDir);
+  const request: SearchRequest = { kind: 'new', config, ...(studyDir ? { studyDir } : {}) };
+  return makeHandle(config.name, file, studyDir, signal, (emit, s) => (worker ? inWorker(request, emit, s) : runSearch(request, emit, s)));
+}
+
+/** Continues a study (after a kill, an abort or with a bigger budget) from its file. */
+export function resumeSearch(study: string, options: ResumeOptions = {}): StudyHandle {
+  const sf = StudyFile.open(study, options.studyDir);
+  const name = sf.study.name;
+  const file = sf.file;
+  sf.close();
+  const budget = typeof options.budget === 'string' ? normalizeConfig({ budget: options.budget }).budget : options.budget;
+  const request: SearchRequest = { kind: 'resume', study: file, ...(options.studyDir ? { studyDir: options.studyDir } : {}), ...(budget ? { budget } : {}) };
+  return makeHandle(name, file, options.studyDir, options.signal, (emit, s) => (options.worker ? inWorker(request, emit, s) : runSearch(request, emit, s)));
+}
+
+/** Reads a study file for display: trials, Pareto members, hypervolume series, baseline. */
+export function readStudy(study: string, studyDir?: string): ReportData {
+  return loadReportData(study, studyDir);
+}
+
+// ------------------------------------------------------------------------------------------------- worker mode
+
+interface SerializedError { name: string; message: string; code?: string; path?: string }
+
+/** @internal Rebuilds a PetraError subclass from its serialized form. */
+export function reviveError(e: SerializedError): Error {
+  const message = e.path && e.message.startsWith(`${e.path}: `) ? e.message.slice(e.path.length + 2) : e.message;
+  switch (e.code) {
+    case 'ERR_PETRA_CONFIG': return new ConfigError(message, e.path);
+    case 'ERR_PETRA_DATA': return new DataError(e.message);
+    case 'ERR_PETRA_NUMERIC': return new NumericError(e.message);
+    case 'ERR_PETRA_ABORTED': return new AbortError(e.message);
+    default: return e.code?.startsWith('ERR_PETRA') ? new PetraError(e.message, e.code as PetraError['code']) : Object.assign(new Error(e.message), { name: e.name });
+  }
+}
+
+function workerEntry(): { url: URL; bootstrap?: string } {
+  const here = import.meta.url;
+  if (here.endsWith('.ts')) {
+    // Running from source under tsx: a worker does not inherit the loader, so register it first.
+    const entry = new URL('./pipeline/worker.ts', here);
+    const tsx = import.meta.resolve('tsx/esm/api');
+    return { url: entry, bootstrap: `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(entry.href)}); });` };
+  }
+  return { url: new URL('./pipeline/worker.js', here) };
+}
+
+function inWorker(request: SearchRequest, emit: <K extends SearchEventName>(e: K, p: SearchEvents[K]) => void, signal: AbortSignal): Promise<SearchOutcome> {
+  return new Promise((resolve, reject) => {
+    const entry = workerEntry();
+    const worker = entry.bootstrap
+      ? new Worker(entry.bootstrap, { eval: true, workerData: { request } })
+      : new Worker(entry.url, { workerData: { request } });
+    let settled = false;
+    const onAbort = (): void => worker.postMessage({ type: 'abort' });
+    signal.addEventListener('abort', onAbort, { once: true });
+    if (signal.aborted) onAbort();
+    const finish = (fn: () => void): void => {
+      if (settled) return;
+      settled = true;
+      signal.removeEventListener('abort', onAbort);
+      fn();
+    };
+    worker.on('message', (m: { type: 'event'; event: SearchEventName; payload: never } | { type: 'done'; outcome: SearchOutcome } | { type: 'error'; error: SerializedError }) => {
+      if (m.type === 'event') emit(m.event, m.payload);
+      else if (m.type === 'done') finish(() => resolve(m.outcome));
+      else finish(() => reject(reviveError(m.error)));
+    });
+    worker.on('error', (error) => finish(() => reject(error)));
+    worker.on('exit', (code) => finish(() => reject(new PetraError(`the search worker exited with code ${code} before finishing`))));
+  });
+}
