@@ -41,7 +41,7 @@ export interface FrontEntry {
 export interface SearchEvents {
   phase: { phase: 'loading' | 'baseline' | 'measuring' | 'searching' | 'done'; message: string };
   baselineEpoch: { epoch: number; epochs: number; trainLoss: number; valMetric?: number; seconds: number };
-  baseline: { cached: boolean; record: BaselineRecord; measurements: Measurements };
+  baseline: { cached: boolean; record: BaselineRecord; measurements: Measurements; metric: QualityMetric };
   start: { name: string; file: string; resumed: boolean; objectives: readonly ObjectiveDef[]; constraints: readonly ConstraintDef[]; budget: Budget; done: number; elapsedMs: number };
   trialStart: { trial: number; generation: number; pipeline: string };
   epoch: { trial: number; stage: number; type: string; epoch: number; epochs: number; trainLoss: number; valMetric?: number };
@@ -166,7 +166,7 @@ export async function runSearch(request: SearchRequest, emit: Emit, signal?: Abo
         throw new ConfigError(`the baseline this study was measured against (${meta.baseline.record.key}) is not the one the cache gives now (${baseline.record.key}); the task data or recipe changed`, 'baseline');
       }
     }
-    safeEmit('baseline', { cached: baseline.cached || !!existing, record: baseline.record, measurements: meta.baseline.measurements });
+    safeEmit('baseline', { cached: baseline.cached || !!existing, record: baseline.record, measurements: meta.baseline.measurements, metric });
     const study = sf!;
 
     const space = buildSpace(config, meta.space);

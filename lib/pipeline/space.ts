@@ -16,10 +16,16 @@ export interface SpaceSettings {
   readonly backends: readonly string[];
 }
 
+/**
+ * The quantized engines worth searching on this machine: ONEDNN on x86 (QNNPACK's x86 kernels measured 10–200×
+ * slower there, so searching them wastes evaluations), QNNPACK first on ARM.
+ */
 export function currentSpaceSettings(): SpaceSettings {
-  const engines = info().quantizedEngines.map((e) => e.toLowerCase()).filter((e) => e === 'onednn' || e === 'qnnpack');
-  // ONEDNN first: it is the fast x86 engine (QNNPACK targets ARM).
-  return { backends: engines.sort((a, b) => (a === 'onednn' ? -1 : b === 'onednn' ? 1 : 0)) };
+  const engines: string[] = info().quantizedEngines.map((e) => e.toLowerCase());
+  const arm = process.arch === 'arm64' || process.arch === 'arm';
+  const preferred = arm ? ['qnnpack', 'onednn'] : ['onednn'];
+  const backends = preferred.filter((e) => engines.includes(e));
+  return { backends: backends.length ? backends : engines };
 }
 
 /** Quantized models run int8 inference only, so a quantize stage ends the pipeline. */

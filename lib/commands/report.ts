@@ -1,0 +1,23 @@
+/** `petra report <study>`: writes the self-contained HTML report and prints the Pareto table. */
+import { loadReportData } from '../report/data.js';
+import { writeReport } from '../report/html.js';
+import { paretoTable, sortByQuality } from '../report/table.js';
+
+export interface ReportCommandOptions { out?: string; studyDir: string; json?: boolean; quiet?: boolean }
+
+export async function runReportCommand(study: string, o: ReportCommandOptions): Promise<number> {
+  const data = loadReportData(study, o.studyDir);
+  const file = writeReport(data, o.out ?? `petra-out/${data.name}.html`);
+  const metric = data.meta.problem.metric;
+  const rows = sortByQuality(data.pareto.filter((t) => t.measures).map((t) => ({ trial: t.number, pipeline: t.pipeline, measures: t.measures! })), metric);
+  if (o.json) {
+    console.log(JSON.stringify({ report: file, study: data.file, name: data.name, baseline: data.baseline, objectives: data.objectives, front: rows, trials: data.trials.length, progress: data.progress }));
+    return 0;
+  }
+  if (!o.quiet) {
+    console.log(paretoTable(rows, { metric, baseline: data.baseline }));
+    console.log('');
+  }
+  console.log(`report: ${file}`);
+  return 0;
+}
