@@ -236,6 +236,13 @@ GraphModuleImpl::NodeFn GraphModuleImpl::BuildNode(const NodeSpec& node) {
       return torch::linear(x, FakeQuantWeight(m->weight), m->bias.defined() ? m->bias : torch::Tensor());
     }));
   }
+  if (op == "qgru") {
+    auto m = BuildQuantGru(node);
+    register_module(node.name, m);
+    keep(m);
+    quantizedGru_.push_back(m);
+    return unary([m](const torch::Tensor& x) { return m->forward(x); });
+  }
   if (op == "qlinear" || op == "qconv1d" || op == "qconv2d") {
     auto m = BuildQuantLayer(node);
     register_module(node.name, m);
@@ -367,6 +374,7 @@ torch::Tensor GraphModuleImpl::ForwardObserved(const std::vector<torch::Tensor>&
 
 void GraphModuleImpl::PrepareQuantized() {
   for (auto& m : quantized_) std::static_pointer_cast<QuantLayerImpl>(m)->Prepare();
+  for (auto& m : quantizedGru_) std::static_pointer_cast<QuantGruImpl>(m)->Prepare();
 }
 
 torch::Tensor GraphModuleImpl::RunSteps(const std::vector<torch::Tensor>& inputs, const ValueObserver* observe) {

@@ -68,7 +68,7 @@ class GraphModuleImpl : public torch::nn::Module {
 
   // Packs the int8 weights of q* nodes for the quantized engine; needed after build, load and derive.
   void PrepareQuantized();
-  bool HasQuantizedNodes() const { return !quantized_.empty(); }
+  bool HasQuantizedNodes() const { return !quantized_.empty() || !quantizedGru_.empty(); }
 
   const GraphSpec& spec() const { return spec_; }
 
@@ -101,6 +101,7 @@ class GraphModuleImpl : public torch::nn::Module {
   at::Generator dropoutGenerator_;
   std::vector<std::shared_ptr<LowrankImpl>> lowrank_;
   std::vector<std::shared_ptr<torch::nn::Module>> quantized_;  // QuantLayerImpl (quantize.h)
+  std::vector<std::shared_ptr<torch::nn::Module>> quantizedGru_;  // QuantGruImpl
   // QAT: moving min/max of fake-quantized node outputs, by node name.
   std::map<std::string, std::pair<double, double>> qatRanges_;
   torch::Tensor RunSteps(const std::vector<torch::Tensor>& inputs, const ValueObserver* observe);

@@ -143,6 +143,87 @@ torch::Tensor QuantLayerImpl::forward(const torch::Tensor& input) {
 std::shared_ptr<QuantLayerImpl> BuildQuantLayer(const NodeSpec& node) { return std::make_shared<QuantLayerImpl>(node); }
 
 namespace {
+c10::intrusive_ptr<LinearPackedParamsBase> PackLinear(const torch::Tensor& q, const torch::Tensor& scale, const torch::Tensor& bias, bool perChannel) {
+  torch::Tensor values = q.to(torch::kCPU).contiguous();
+  torch::Tensor scales = scale.to(torch::kCPU).to(torch::kDouble);
+  torch::Tensor qw = perChannel ? at::_make_per_channel_quantized_tensor(values, scales, torch::zeros({values.size(0)}, torch::kLong), 0)
+                                : at::_make_per_tensor_quantized_tensor(values, scales.item<double>(), 0);
+  c10::optional<torch::Tensor> b = bias.to(torch::kCPU).contiguous();
+  return CallBoxed("quantized::linear_prepack", {qw, b}).toCustomClass<LinearPackedParamsBase>();
+}
+}  // namespace
+
+QuantGruImpl::QuantGruImpl(const NodeSpec& node) {
+  inputSize = static_cast<int64_t>(AttrNumber(node, "inputSize", 0));
+  hidden = static_cast<int64_t>(AttrNumber(node, "hiddenSize", 0));
+  layers = static_cast<int64_t>(AttrNumber(node, "numLayers", 1));
+  bidirectional = AttrNumber(node, "bidirectional", 0) != 0;
+  last = AttrText(node, "output", "last") == "last";
+  perChannel = AttrNumber(node, "perChannel", 1) != 0;
+  engine = AttrText(node, "engine", "onednn");
+  if (inputSize < 1 || hidden < 1 || layers < 1) Fail(ErrorCode::Config, "node '" + node.name + "': qgru sizes must be positive");
+  const int64_t dirs = bidirectional ? 2 : 1;
+  for (int64_t l = 0; l < layers; ++l) {
+    for (int64_t d = 0; d < dirs; ++d) {
+      const std::string suffix = "_l" + std::to_string(l) + (d == 1 ? "_reverse" : "");
+      const int64_t in = l == 0 ? inputSize : hidden * dirs;
+      Direction c;
+      c.wih = register_buffer("w_ih" + suffix, torch::zeros({3 * hidden, in}, torch::kInt8));
+      c.wihScale = register_buffer("w_ih_scale" + suffix, torch::ones({perChannel ? 3 * hidden : 1}));
+      c.whh = register_buffer("w_hh" + suffix, torch::zeros({3 * hidden, hidden}, torch::kInt8));
+      c.whhScale = register_buffer("w_hh_scale" + suffix, torch::ones({perChannel ? 3 * hidden : 1}));
+      c.bih = register_buffer("b_ih" + suffix, torch::zeros({3 * hidden}));
+      c.bhh = register_buffer("b_hh" + suffix, torch::zeros({3 * hidden}));
+      cells_.push_back(c);
+    }
+  }
+}
+
+void QuantGruImpl::Prepare() {
+  at::globalContext().setQEngine(EngineByName(engine));
+  for (auto& c : cells_) {
+    c.ih = PackLinear(c.wih, c.wihScale, c.bih, perChannel);
+    c.hh = PackLinear(c.whh, c.whhScale, c.bhh, perChannel);
+  }
+}
+
+torch::Tensor QuantGruImpl::forward(const torch::Tensor& input) {
+  if (!cells_.empty() && !cells_[0].ih) Prepare();
+  torch::Tensor x = (input.is_quantized() ? input.dequantize() : input).contiguous();
+  const int64_t B = x.size(0), T = x.size(1), dirs = bidirectional ? 2 : 1;
+  std::vector<torch::Tensor> finals;
+  for (int64_t l = 0; l < layers; ++l) {
+    std::vector<torch::Tensor> outputs;
+    finals.clear();
+    for (int64_t d = 0; d < dirs; ++d) {
+      Direction& c = cells_[static_cast<size_t>(l * dirs + d)];
+      // All input projections of the sequence in one int8 GEMM; only the hidden projection is sequential.
+      torch::Tensor gi = c.ih->apply_dynamic(x.reshape({B * T, x.size(2)}), false).view({B, T, 3 * hidden});
+      torch::Tensor h = torch::zeros({B, hidden}, x.options());
+      std::vector<torch::Tensor> steps(static_cast<size_t>(T));
+      for (int64_t k = 0; k < T; ++k) {
+        const int64_t t = d == 0 ? k : T - 1 - k;
+        torch::Tensor gh = c.hh->apply_dynamic(h, false);
+        auto i = gi.select(1, t).chunk(3, 1);
+        auto g = gh.chunk(3, 1);
+        torch::Tensor r = torch::sigmoid(i[0] + g[0]);
+        torch::Tensor z = torch::sigmoid(i[1] + g[1]);
+        torch::Tensor n = torch::tanh(i[2] + r * g[2]);
+        h = (1 - z) * n + z * h;
+        steps[static_cast<size_t>(t)] = h;
+      }
+      outputs.push_back(torch::stack(steps, 1));
+      finals.push_back(h);
+    }
+    x = dirs == 1 ? outputs[0] : torch::cat(outputs, 2);
+  }
+  if (!last) return x;
+  return dirs == 1 ? finals[0] : torch::cat(finals, 1);
+}
+
+std::shared_ptr<QuantGruImpl> BuildQuantGru(const NodeSpec& node) { return std::make_shared<QuantGruImpl>(node); }
+
+namespace {
 
 // Calibration: run the float model on a few batches and record each value's range (min-max or moving average,
 // PyTorch's MinMaxObserver / MovingAverageMinMaxObserver with averaging constant 0.01).

@@ -34,6 +34,28 @@ class QuantLayerImpl : public torch::nn::Module {
 
 std::shared_ptr<QuantLayerImpl> BuildQuantLayer(const NodeSpec& node);
 
+// Dynamic int8 GRU (batch first): input and hidden projections through quantized::linear_dynamic, gates in float.
+// Buffers per layer l and direction (suffix "" or "_reverse"): w_ih_l<l>, w_hh_l<l> (int8), their scales, b_ih_l<l>, b_hh_l<l>.
+class QuantGruImpl : public torch::nn::Module {
+ public:
+  explicit QuantGruImpl(const NodeSpec& node);
+  torch::Tensor forward(const torch::Tensor& x);
+  void Prepare();
+
+  int64_t inputSize = 0, hidden = 0, layers = 1;
+  bool bidirectional = false, last = true, perChannel = true;
+  std::string engine;
+
+ private:
+  struct Direction {
+    torch::Tensor wih, wihScale, whh, whhScale, bih, bhh;
+    c10::intrusive_ptr<LinearPackedParamsBase> ih, hh;
+  };
+  std::vector<Direction> cells_;  // layer-major: [l0, l0_reverse, l1, ...]
+};
+
+std::shared_ptr<QuantGruImpl> BuildQuantGru(const NodeSpec& node);
+
 // Symmetric int8 weights: per output channel (dim 0) or per tensor. Returns {int8 values, scales}.
 std::pair<torch::Tensor, torch::Tensor> QuantizeWeight(const torch::Tensor& weight, bool perChannel);
 

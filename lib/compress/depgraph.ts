@@ -122,6 +122,23 @@ export function nodeTensorShapes(node: GraphNode): Record<string, number[]> {
     }
     case 'embedding':
       return { weight: [node.attrs.numEmbeddings, node.attrs.embeddingDim] };
+    case 'qgru': {
+      const { inputSize, hiddenSize: h } = node.attrs;
+      const dirs = node.attrs.bidirectional ? 2 : 1;
+      const ch = node.attrs.perChannel === false ? 1 : 3 * h;
+      const out: Record<string, number[]> = {};
+      for (let l = 0; l < (node.attrs.numLayers ?? 1); l++) {
+        for (const sfx of dirs === 2 ? ['', '_reverse'] : ['']) {
+          out[`w_ih_l${l}${sfx}`] = [3 * h, l === 0 ? inputSize : h * dirs];
+          out[`w_hh_l${l}${sfx}`] = [3 * h, h];
+          out[`w_ih_scale_l${l}${sfx}`] = [ch];
+          out[`w_hh_scale_l${l}${sfx}`] = [ch];
+          out[`b_ih_l${l}${sfx}`] = [3 * h];
+          out[`b_hh_l${l}${sfx}`] = [3 * h];
+        }
+      }
+      return out;
+    }
     case 'gru': {
       const { inputSize, hiddenSize: h } = node.attrs;
       const dirs = node.attrs.bidirectional ? 2 : 1;
@@ -396,6 +413,13 @@ function propagate(P: Propagation, n: GraphNode, ins: Dims[], outShape: number[]
       P.fixAll(x[0]!, why);
       x.slice(1).forEach(mixed);
       return [P.newSpace(n.name, n.attrs.outChannels, why), ...untracked(outShape.slice(1))];
+    }
+    case 'qgru': {
+      const why = `quantized GRU '${n.name}' is not pruned`;
+      P.fixAll(x[1]!, why);
+      mixed(x[0]!);
+      const hidden = P.newSpace(n.name, n.attrs.hiddenSize * (n.attrs.bidirectional ? 2 : 1), why);
+      return (n.attrs.output ?? 'last') === 'last' ? [hidden] : [untracked([outShape[0]!])[0]!, hidden];
     }
     case 'gru': {
       mixed(x[0]!);

@@ -44,7 +44,7 @@ export interface QuantizeReport {
   parametersBefore: number;
 }
 
-const QUANT_OPS = new Set(['qlinear', 'qconv1d', 'qconv2d']);
+const QUANT_OPS = new Set(['qlinear', 'qconv1d', 'qconv2d', 'qgru']);
 
 export function isQuantized(spec: ModelSpec): boolean {
   return spec.nodes.some((n) => QUANT_OPS.has(n.op));
@@ -193,9 +193,17 @@ function quantizedSpec(float: ModelSpec, mode: 'dynamic' | 'static', engine: str
   const quantized: string[] = [];
   for (const node of [...spec.nodes]) {
     if (!['linear', 'conv1d', 'conv2d', 'gru', 'embedding'].includes(node.op)) continue;
+    if (node.op === 'embedding') { layers.push({ name: node.name, kind: 'fp32', reason: 'embedding lookups stay float (no matrix product to quantize)' }); continue; }
+    if (node.op === 'gru') {
+      if (mode !== 'dynamic') { layers.push({ name: node.name, kind: 'fp32', reason: 'a GRU has no static int8 kernel; dynamic mode quantizes it' }); continue; }
+      Object.assign(node, { op: 'qgru', attrs: { ...node.attrs, dynamic: true, perChannel, engine } });
+      layers.push({ name: node.name, kind: 'int8' });
+      quantized.push(node.name);
+      continue;
+    }
     if (mode === 'dynamic') {
       if (node.op !== 'linear') {
-        layers.push({ name: node.name, kind: 'fp32', reason: node.op === 'gru' ? 'no dynamic int8 GRU kernel in this build' : 'dynamic int8 covers linear layers only' });
+        layers.push({ name: node.name, kind: 'fp32', reason: 'dynamic int8 covers linear and GRU layers' });
         continue;
       }
       const a = node.attrs;
@@ -227,6 +235,20 @@ function quantRecipes(float: ModelSpec, names: string[], perChannel: boolean): R
   const recipes: Record<string, NativeTensorRecipe> = {};
   for (const n of names) {
     const node = float.nodes.find((x) => x.name === n)!;
+    if (node.op === 'gru') {
+      const dirs = node.attrs.bidirectional ? ['', '_reverse'] : [''];
+      for (let l = 0; l < (node.attrs.numLayers ?? 1); l++) {
+        for (const d of dirs) {
+          for (const kind of ['ih', 'hh']) {
+            const source = `${n}.weight_${kind}_l${l}${d}`;
+            recipes[`${n}.w_${kind}_l${l}${d}`] = { quantize: { source, part: 'int8', perChannel } };
+            recipes[`${n}.w_${kind}_scale_l${l}${d}`] = { quantize: { source, part: 'scale', perChannel } };
+            recipes[`${n}.b_${kind}_l${l}${d}`] = { source: `${n}.bias_${kind}_l${l}${d}` };
+          }
+        }
+      }
+      continue;
+    }
     const a = node.attrs as { bias?: boolean; outFeatures?: number; outChannels?: number };
     recipes[`${n}.qweight`] = { quantize: { source: `${n}.weight`, part: 'int8', perChannel } };
     recipes[`${n}.wscale`] = { quantize: { source: `${n}.weight`, part: 'scale', perChannel } };

@@ -60,6 +60,8 @@ export interface QuantAttrs {
 export type QLinearAttrs = LinearAttrs & QuantAttrs;
 export type QConv1dAttrs = Conv1dAttrs & QuantAttrs;
 export type QConv2dAttrs = Conv2dAttrs & QuantAttrs;
+/** Dynamic int8 GRU: buffers w_ih_l<k>[_reverse], w_hh_…, their scales w_ih_scale_…, float biases b_ih_…, b_hh_…. */
+export type QGruAttrs = GruAttrs & Pick<QuantAttrs, 'dynamic' | 'perChannel' | 'engine'>;
 export type NoAttrs = Record<string, never>;
 
 /** op → its attributes. Adding an op means adding it here, in validate.ts and in native/graph_module.cc. */
@@ -94,6 +96,7 @@ export interface OpAttrs {
   qlinear: QLinearAttrs;
   qconv1d: QConv1dAttrs;
   qconv2d: QConv2dAttrs;
+  qgru: QGruAttrs;
 }
 
 export type OpName = keyof OpAttrs;
@@ -118,5 +121,5 @@ export const OP_NAMES: readonly OpName[] = [
   'conv1d', 'conv2d', 'batchnorm1d', 'batchnorm2d', 'linear', 'relu', 'gelu', 'sigmoid', 'tanh',
   'maxpool1d', 'maxpool2d', 'avgpool1d', 'avgpool2d', 'adaptiveavgpool1d', 'adaptiveavgpool2d',
   'adaptivemaxpool1d', 'adaptivemaxpool2d', 'add', 'concat', 'flatten', 'dropout', 'embedding', 'gru', 'layernorm',
-  'lowrank_linear', 'lowrank_conv1d', 'lowrank_conv2d', 'qlinear', 'qconv1d', 'qconv2d',
+  'lowrank_linear', 'lowrank_conv1d', 'lowrank_conv2d', 'qlinear', 'qconv1d', 'qconv2d', 'qgru',
 ];

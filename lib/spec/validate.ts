@@ -90,6 +90,13 @@ const OP_RULES: { [K in OpName]: OpRule } = {
   qlinear: { attrs: { ...linearAttrs, ...quantAttrs }, ...UNARY },
   qconv1d: { attrs: { ...conv1dAttrs, ...quantAttrs }, ...UNARY },
   qconv2d: { attrs: { ...conv2dAttrs, ...quantAttrs }, ...UNARY },
+  qgru: {
+    attrs: {
+      inputSize: req('posInt'), hiddenSize: req('posInt'), numLayers: opt('posInt'), bidirectional: opt('bool'),
+      output: opt('gruOutput'), dynamic: opt('bool'), perChannel: opt('bool'), engine: opt('engine'),
+    },
+    ...UNARY,
+  },
 };
 
 const isConvOp = (op: OpName): op is 'conv1d' | 'conv2d' | 'lowrank_conv1d' | 'lowrank_conv2d' =>
@@ -657,7 +664,8 @@ function nodeShape(n: GraphNode, ins: number[][], p: string): number[] {
     }
     case 'embedding':
       return [...x, n.attrs.embeddingDim];
-    case 'gru': {
+    case 'gru':
+    case 'qgru': {
       rank(2, '[T, inputSize]');
       if (x[1] !== n.attrs.inputSize) mismatch('inputSize', x[1]!, n.attrs.inputSize);
       const hd = n.attrs.hiddenSize * (n.attrs.bidirectional ? 2 : 1);

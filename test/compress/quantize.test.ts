@@ -43,7 +43,7 @@ test.serial('static int8 on the Fashion-MNIST CNN loses ≤ 1 point, runs real i
   t.is(model.spec.nodes.length, smallCnn({ inputShape: [1, 28, 28], classes: 10 }).nodes.length, 'the input model is untouched');
 });
 
-test('dynamic int8: linear layers quantized, outputs close to float; GRU stays float with the reason', async (t) => {
+test('dynamic int8: linear and GRU layers quantized, outputs close to float; static leaves the GRU float with the reason', async (t) => {
   using model = Model.build(mlp({ inputShape: [32], hidden: [64, 64], classes: 4 }), { seed: 2 });
   const { model: q, report } = await quantize(model, { mode: 'dynamic' });
   using _q = q;
@@ -54,12 +54,21 @@ test('dynamic int8: linear layers quantized, outputs close to float; GRU stays f
   using g = Model.build(gru, { seed: 1 });
   const { model: gq, report: gr } = await quantize(g, { mode: 'dynamic' });
   using _gq = gq;
-  const gruLayer = gr.layers.find((l) => l.name.includes('gru'))!;
+  t.deepEqual(gr.layers.map((l) => `${l.name}:${l.kind}`), ['mcc_embedding:fp32', 'gru:int8', 'head:int8']);
+  const inputs = [intTensor([4, 8], 20), floatTensor([4, 8, 2])];
+  const [fo, qo] = [await g.forward(inputs), await gq.forward(inputs)];
+  t.deepEqual(qo.shape, [4, 3]);
+  t.log(`GRU classifier: max |int8 − fp32| ${maxAbsDiff(fo.data, qo.data).toFixed(4)}`);
+  t.true(maxAbsDiff(fo.data, qo.data) < 0.05);
+  const path = join(dir, 'gru-int8.pt');
+  await gq.save(path);
+  using back = await Model.load(path);
+  t.deepEqual(Array.from((await back.forward(inputs)).data), Array.from(qo.data));
+  const { model: sq, report: sr } = await quantize(g, { mode: 'static', calibration: { data: { inputs, target: intTensor([4], 3) }, batches: 1 } });
+  using _sq = sq;
+  const gruLayer = sr.layers.find((l) => l.name.includes('gru'))!;
   t.is(gruLayer.kind, 'fp32');
-  t.truthy(gruLayer.reason);
-  t.true(gr.layers.some((l) => l.kind === 'int8'));
-  const out = await gq.forward([intTensor([4, 8], 20), floatTensor([4, 8, 2])]);
-  t.deepEqual(out.shape, [4, 3]);
+  t.regex(gruLayer.reason!, /dynamic/);
 });
 
 test('static int8 runs ResNet (residual adds) and InceptionTime (concat, same padding) close to float', async (t) => {
