@@ -80,6 +80,8 @@ export interface MeasureSettings {
   readonly timeCapMs: number;
   readonly latencyBatch: number;
   readonly throughputBatch: number;
+  /** Timing repeats per candidate; the fastest median is kept (the least disturbed by other work). */
+  readonly repeats: number;
 }
 
 export interface SearchConfig {
@@ -117,7 +119,7 @@ export interface SearchConfig {
 export const STAGE_TYPES = ['train', 'prune', 'lowrank', 'quantize', 'regularize'] as const;
 
 export const DEFAULT_FINETUNE: FinetuneSettings = { maxEpochs: 3, patience: 2 };
-export const DEFAULT_MEASURE: MeasureSettings = { timeCapMs: 1500, latencyBatch: 1, throughputBatch: 64 };
+export const DEFAULT_MEASURE: MeasureSettings = { timeCapMs: 1000, latencyBatch: 1, throughputBatch: 64, repeats: 2 };
 
 /** What users may leave out. */
 export type SearchConfigInput = Partial<Omit<SearchConfig, 'objectives' | 'budget' | 'finetune' | 'measure'>> & {
@@ -182,6 +184,7 @@ export function normalizeConfig(input: SearchConfigInput): SearchConfig {
   if (!(measure.timeCapMs > 0)) throw new ConfigError('must be > 0', 'measure.timeCapMs');
   posInt(measure.latencyBatch, 'measure.latencyBatch');
   posInt(measure.throughputBatch, 'measure.throughputBatch');
+  posInt(measure.repeats, 'measure.repeats');
   if (input.stages) {
     if (input.stages.length === 0) throw new ConfigError('give at least one stage type', 'stages');
     for (const s of input.stages) {

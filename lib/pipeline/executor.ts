@@ -18,6 +18,7 @@ import {
 import { train, type EpochRecord, type TrainOptions } from '../train.js';
 import type { FinetuneSettings } from './config.js';
 import type { SearchData } from './data.js';
+import { weightCount } from './measure.js';
 import { metricDirectionOf, type QualityMetric } from './objectives.js';
 import type { Recipe } from './problem.js';
 
@@ -40,6 +41,7 @@ export interface StageReport {
   readonly type: string;
   readonly params: Readonly<Record<string, unknown>>;
   readonly seconds: number;
+  /** Weights (float or int8 elements) before and after the stage. */
   readonly parametersBefore: number;
   readonly parametersAfter: number;
   readonly device: string;
@@ -90,7 +92,7 @@ export async function runPipeline(
       const stage = genome.stages[i] as Stage;
       const finalShape = !genome.stages.slice(i + 1).some((s) => STRUCTURAL.has(s.type));
       const started = performance.now();
-      const before = model.parameterCount;
+      const before = weightCount(model);
       ctx.onStage?.({ index: i, type: stage.type, phase: 'start' });
       let out: { model: Model; operator?: StageReport['operator']; training?: TrainingSummary[]; note?: string };
       try {
@@ -108,7 +110,7 @@ export async function runPipeline(
       }
       stages.push({
         index: i, type: stage.type, params: { ...stage.params }, seconds: (performance.now() - started) / 1000,
-        parametersBefore: before, parametersAfter: model.parameterCount, device: model.device,
+        parametersBefore: before, parametersAfter: weightCount(model), device: model.device,
         ...(out.operator ? { operator: out.operator } : {}), ...(out.training ? { training: out.training } : {}), ...(out.note ? { note: out.note } : {}),
       });
       ctx.onStage?.({ index: i, type: stage.type, phase: 'end' });

@@ -41,6 +41,19 @@ export interface Measurements {
   readonly timing: { readonly latency: TimingSummary; readonly throughput: TimingSummary };
 }
 
+/**
+ * Weights a model holds, float or int8: elements of its parameters and of the buffers that are weights (a static
+ * int8 model keeps its packed weights as buffers; BatchNorm statistics and quantization scales do not count).
+ */
+export function weightCount(model: Model): number {
+  let n = 0;
+  for (const p of model.parameters()) {
+    if (/(running_mean|running_var|num_batches_tracked|wscale|scale|zero_point)$/.test(p.name)) continue;
+    n += p.shape.reduce((a, b) => a * b, 1);
+  }
+  return n;
+}
+
 /** A FIFO mutex: one holder at a time, in call order. */
 export class Lock {
   #tail: Promise<void> = Promise.resolve();
@@ -67,6 +80,8 @@ export interface MeasureOptions {
   /** Where to save the model; its size is the size objective. Default: a temporary file, removed after. */
   readonly file?: string;
   readonly lock?: Lock;
+  /** Timing repeats; the fastest median of each batch size is kept (default settings.repeats, else 2). */
+  readonly repeats?: number;
 }
 
 export async function measureModel(model: Model, test: TabularSplit | DeviceData, options: MeasureOptions): Promise<Measurements> {
@@ -75,11 +90,24 @@ export async function measureModel(model: Model, test: TabularSplit | DeviceData
   if (metric === undefined || !Number.isFinite(metric)) throw new NumericError(`test ${options.metric} is ${String(metric)}`);
 
   const { latencyBatch, throughputBatch, timeCapMs } = options.settings;
+  const repeats = options.repeats ?? options.settings.repeats ?? 2;
   const batchSizes = latencyBatch === throughputBatch ? [latencyBatch] : [latencyBatch, throughputBatch];
-  const time = (): ReturnType<typeof benchmark> => benchmark(model, { batchSizes, timeCapMs, targetRelativeCi: 0.02, warmupIterations: 5 });
-  const report = options.lock ? await options.lock.run(time) : await time();
-  const lat = report.batches.find((b) => b.batchSize === latencyBatch)!;
-  const thr = report.batches.find((b) => b.batchSize === throughputBatch)!;
+  // Other work on the machine only ever adds time, so of a few repeated measurements the fastest median is the
+  // least disturbed one.
+  const time = async (): Promise<BatchMeasurement[]> => {
+    const best = new Map<number, BatchMeasurement>();
+    for (let r = 0; r < repeats; r++) {
+      const report = await benchmark(model, { batchSizes, timeCapMs, targetRelativeCi: 0.02, warmupIterations: 5 });
+      for (const b of report.batches) {
+        const prev = best.get(b.batchSize);
+        if (!prev || b.medianMs < prev.medianMs) best.set(b.batchSize, b);
+      }
+    }
+    return [...best.values()];
+  };
+  const batches = options.lock ? await options.lock.run(time) : await time();
+  const lat = batches.find((b) => b.batchSize === latencyBatch)!;
+  const thr = batches.find((b) => b.batchSize === throughputBatch)!;
 
   const bytesByDtype: Record<string, number> = {};
   for (const p of model.parameters()) bytesByDtype[p.dtype] = (bytesByDtype[p.dtype] ?? 0) + p.bytes;
@@ -98,7 +126,7 @@ export async function measureModel(model: Model, test: TabularSplit | DeviceData
     }
   }
   return {
-    test: metrics, metric, latencyMs: lat.medianMs, throughput: thr.throughput, sizeBytes, parameters: model.parameterCount,
+    test: metrics, metric, latencyMs: lat.medianMs, throughput: thr.throughput, sizeBytes, parameters: weightCount(model),
     bytesByDtype, device: model.device, timing: { latency: summary(lat), throughput: summary(thr) },
   };
 }

@@ -137,7 +137,7 @@ export async function runSearch(request: SearchRequest, emit: Emit, signal?: Abo
     let meta: StudyMeta;
     if (!existing) {
       safeEmit('phase', { phase: 'measuring', message: 'measuring the baseline' });
-      const measurements = await measureModel(base, data.on('test', base.device), { metric, settings: config.measure, lock });
+      const measurements = await measureModel(base, data.on('test', base.device), { metric, settings: config.measure, lock, repeats: config.measure.repeats + 1 });
       const valMetric = (await evaluate(base, data.on('val', base.device)))[metric];
       const objectives = objectiveDefs(config.objectives, metric);
       const constraints = constraintDefs(config.constraints, metric, { metric: measurements.metric, latencyMs: measurements.latencyMs, throughput: measurements.throughput, sizeBytes: measurements.sizeBytes });
