@@ -78,7 +78,9 @@ export function buildSpace(config: SearchConfig, settings: SpaceSettings): Pipel
  * quantize — and plain quantization; evolution takes it from there. Only those the space allows are kept.
  */
 export function seedPipelines(space: PipelineSpace, settings: SpaceSettings): PipelineGenome[] {
-  const ft = Math.min(2, space.config.stages['prune'] ? (space.config.stages['prune'].params['finetuneEpochs'] as { max: number }).max : 2);
+  // Recovery fine-tunes: 2 epochs on big data, half the cap where epochs are short (small UCR sets).
+  const cap = space.config.stages['prune'] ? (space.config.stages['prune'].params['finetuneEpochs'] as { max: number }).max : 2;
+  const ft = Math.min(cap, Math.max(2, Math.round(cap / 2)));
   const backend = settings.backends[0] ?? 'onednn';
   const q = (mode: string): Stage => ({ type: 'quantize', params: { mode, perChannel: true, calibrationBatches: 16, qatEpochs: 1, backend } });
   const p = (ratio: number, criterion = 'l1'): Stage => ({ type: 'prune', params: { criterion, ratio, scope: 'layerwise', roundTo: 8, steps: 1, finetuneEpochs: ft } });
