@@ -91,7 +91,7 @@ async function reproduce(plan: TaskPlan): Promise<Record<string, unknown>> {
   handle.on('trial', (e) => console.error(`[${plan.task}] #${e.trial} g${e.generation} ${e.state} ${e.pipeline}${e.measures ? ` → ${Object.entries(e.measures).map(([k, v]) => `${k} ${Number(v.toPrecision(4))}`).join(', ')}` : ` (${e.reason})`}`));
   const outcome = await handle.done;
   const data = loadReportData(outcome.file);
-  writeReport(data, join(outDir, `${name}.html`));
+  writeReport(data, join(workDir, `${name}.html`));
   const metric = data.meta.problem.metric as QualityMetric;
   const higher = metric === 'accuracy' || metric === 'macroF1';
   const b = data.baseline;
@@ -134,14 +134,55 @@ async function reproduce(plan: TaskPlan): Promise<Record<string, unknown>> {
   // Rows are in quality order: the first that meets a bar is the best-quality one.
   const pick = (list: Row[]): Row | undefined => list[0];
 
+  const best = pick(target);
+  const bestStretch = pick(stretch);
+  const confident = rows.filter((r) => meetsConfidently(r, higher, 75, 33, 13)).length;
+  const confidentStretch = rows.filter((r) => meetsConfidently(r, higher, 85, 50, 50)).length;
+  const json = {
+    task: plan.task, label: plan.label, study: name, budget, seed, reason: outcome.reason, evaluations: outcome.totalEvaluations, failed: outcome.failed,
+    minutes: (Date.now() - started) / 60e3, metric, baseline: b, baselineRecord: data.meta.baseline.record, host: hostFingerprint('cpu'),
+    config: data.meta.config, rows, comparisons,
+    target: { met: !!best, count: target.length, confident, best: best?.trial ?? null },
+    stretch: { met: !!bestStretch, count: stretch.length, confident: confidentStretch, best: bestStretch?.trial ?? null },
+    testRows: data.meta.problem.rows.test, objectives: data.objectives.map((o) => o.name),
+    hypervolume: data.hypervolume.at(-1)?.hypervolume ?? 0, trials: data.trials.map((t) => ({ number: t.number, generation: t.generation, state: t.state, pipeline: t.pipeline, measures: t.measures, reason: t.reason })),
+  };
+  writeFileSync(join(outDir, `${name}.json`), `${JSON.stringify(json, null, 2)}\n`);
+  const md = render(json as unknown as Result);
+  writeFileSync(join(outDir, `${name}.md`), md);
+  console.log(md);
+  return json;
+}
+
+/** Meets the bar with the whole 95% interval of each timing change beyond it, not only the median. */
+function meetsConfidently(r: Row, higher: boolean, size: number, lat: number, thr: number): boolean {
+  const lossOk = higher ? r.qualityDelta >= -1 : r.qualityDelta <= 1;
+  return lossOk && r.sizeChange <= -size && (r.latencyCi?.[1] ?? Infinity) <= -lat && (r.throughputCi?.[0] ?? -Infinity) >= thr;
+}
+
+interface Result {
+  task: string; label: string; study: string; budget: string; seed: number; reason: string; evaluations: number; failed: number; minutes: number;
+  metric: QualityMetric; baseline: Record<string, number>; baselineRecord: { parameters: number; recipe: { epochs: number } };
+  config: { measure: { latencyBatch: number; throughputBatch: number } }; rows: Row[]; testRows?: number; objectives?: string[];
+  target: { met: boolean; count: number; confident?: number; best: number | null }; stretch: { met: boolean; count: number; confident?: number; best: number | null };
+}
+
+/** The seed's table for one task, from its JSON result. */
+function render(j: Result): string {
+  const metric = j.metric;
+  const higher = metric === 'accuracy' || metric === 'macroF1';
+  const b = j.baseline;
+  const rows = j.rows;
+  const confident = j.target.confident ?? rows.filter((r) => meetsConfidently(r, higher, 75, 33, 13)).length;
+  const confidentStretch = j.stretch.confident ?? rows.filter((r) => meetsConfidently(r, higher, 85, 50, 50)).length;
   const qualityName = metric === 'accuracy' ? 'accuracy' : metric === 'macroF1' ? 'macro-F1' : metric.toUpperCase();
   const qcell = (r: Row): string => higher ? `${r.quality.toFixed(4)} (${r.qualityDelta >= 0 ? '+' : ''}${r.qualityDelta.toFixed(2)} pt, ${fmtPct(r.qualityChange)})` : `${Number(r.quality.toPrecision(4))} (${fmtPct(r.qualityChange)})`;
   const md: string[] = [];
-  md.push(`## ${plan.label}`);
+  md.push(`## ${j.label}`);
   md.push('');
-  md.push(`Study \`${name}\`: ${outcome.totalEvaluations} evaluations (${outcome.failed} failed) in ${((Date.now() - started) / 60e3).toFixed(1)} min, ${outcome.reason}; seed ${seed}; budget ${budget}; objectives ${data.objectives.map((o) => o.name).join(', ')}.`);
-  md.push(`Baseline: ${qualityName} ${higher ? b[metric]!.toFixed(4) : Number(b[metric]!.toPrecision(4))}, ${b['latencyMs']!.toFixed(3)} ms (batch 1), ${Math.round(b['throughput']!)}/s (batch 64), ${formatBytes(b['sizeBytes']!)} (${data.meta.baseline.record.parameters.toLocaleString('en-US')} parameters, ${data.meta.baseline.record.recipe.epochs} epochs).`);
-  md.push(`Latency and throughput changes: median of ${rounds} interleaved rounds against the baseline (lab \`compare\`), 95% bootstrap CI in brackets; size is the saved model file; quality on the test split (${data.meta.problem.rows.test.toLocaleString('en-US')} rows).`);
+  md.push(`Study \`${j.study}\`: ${j.evaluations} evaluations (${j.failed} failed) in ${j.minutes.toFixed(1)} min, ${j.reason}; seed ${j.seed}; budget ${j.budget}${j.objectives ? `; objectives ${j.objectives.join(', ')}` : ''}.`);
+  md.push(`Baseline: ${qualityName} ${higher ? b[metric]!.toFixed(4) : Number(b[metric]!.toPrecision(4))}, ${b['latencyMs']!.toFixed(3)} ms (batch 1), ${Math.round(b['throughput']!)}/s (batch 64), ${formatBytes(b['sizeBytes']!)} (${j.baselineRecord.parameters.toLocaleString('en-US')} parameters, ${j.baselineRecord.recipe.epochs} epochs).`);
+  md.push(`Latency and throughput changes: median of interleaved rounds against the baseline (lab \`compare\`), 95% bootstrap CI in brackets; size is the saved model file; quality on the test split${j.testRows ? ` (${j.testRows.toLocaleString('en-US')} rows)` : ''}.`);
   md.push('');
   md.push(`| trial | pipeline | ${qualityName} final (change) | latency | throughput | size |`);
   md.push('|---|---|---|---|---|---|');
@@ -149,26 +190,21 @@ async function reproduce(plan: TaskPlan): Promise<Record<string, unknown>> {
     md.push(`| #${r.trial} | ${r.short}: ${r.pipeline.replace(/\|/g, '\\|')} | ${qcell(r)} | ${r.latencyMs.toFixed(3)} ms (${fmtPct(r.latencyChange)} [${fmtPct(r.latencyCi![0])}, ${fmtPct(r.latencyCi![1])}]) | ${Math.round(r.throughput).toLocaleString('en-US')}/s (${fmtPct(r.throughputChange)} [${fmtPct(r.throughputCi![0])}, ${fmtPct(r.throughputCi![1])}]) | ${formatBytes(r.sizeBytes)} (${fmtPct(r.sizeChange)}) |`);
   }
   md.push('');
-  const best = pick(target);
-  const bestStretch = pick(stretch);
-  md.push(`Target (≥ 75% smaller, ≥ 33% lower latency, ≥ 13% higher throughput, ≤ 1 ${higher ? 'point' : '%'} quality loss): ${best ? `**met** by ${target.length} candidate(s), e.g. #${best.trial}` : '**not met**'}.`);
-  md.push(`Stretch (85% / 50% / +50%): ${bestStretch ? `**met** by ${stretch.length} candidate(s), e.g. #${bestStretch.trial}` : '**not met**'}.`);
+  md.push(`Target (≥ 75% smaller, ≥ 33% lower latency, ≥ 13% higher throughput, ≤ 1 ${higher ? 'point' : '%'} quality loss): ${j.target.met ? `**met** by ${j.target.count} candidate(s) (${confident} with the whole 95% CI of both timing changes beyond the bar), e.g. #${j.target.best}` : '**not met**'}.`);
+  md.push(`Stretch (85% / 50% / +50%): ${j.stretch.met ? `**met** by ${j.stretch.count} candidate(s) (${confidentStretch} with the whole CI beyond it), e.g. #${j.stretch.best}` : '**not met**'}.`);
   md.push('');
-  const json = {
-    task: plan.task, label: plan.label, study: name, budget, seed, reason: outcome.reason, evaluations: outcome.totalEvaluations, failed: outcome.failed,
-    minutes: (Date.now() - started) / 60e3, metric, baseline: b, baselineRecord: data.meta.baseline.record, host: hostFingerprint('cpu'),
-    config: data.meta.config, rows, comparisons, target: { met: !!best, count: target.length, best: best?.trial ?? null }, stretch: { met: !!bestStretch, count: stretch.length, best: bestStretch?.trial ?? null },
-    hypervolume: data.hypervolume.at(-1)?.hypervolume ?? 0, trials: data.trials.map((t) => ({ number: t.number, generation: t.generation, state: t.state, pipeline: t.pipeline, measures: t.measures, reason: t.reason })),
-  };
-  writeFileSync(join(outDir, `${name}.json`), `${JSON.stringify(json, null, 2)}\n`);
-  writeFileSync(join(outDir, `${name}.md`), `${md.join('\n')}\n`);
-  console.log(md.join('\n'));
-  return json;
+  return `${md.join('\n')}\n`;
 }
 
 mkdirSync(outDir, { recursive: true });
 mkdirSync(workDir, { recursive: true });
-for (const task of tasks) {
+if (process.argv.includes('--render')) {
+  // Re-render the tables from the JSON results (no search).
+  for (const task of tasks) {
+    const j = JSON.parse(readFileSync(join(outDir, `reproduce-${task}.json`), 'utf8')) as Result;
+    writeFileSync(join(outDir, `reproduce-${task}.md`), render(j));
+  }
+} else for (const task of tasks) {
   const plan = PLANS[task];
   if (!plan) throw new Error(`unknown task '${task}' (known: ${Object.keys(PLANS).join(', ')})`);
   await reproduce(plan);

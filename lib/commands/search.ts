@@ -5,7 +5,7 @@
  */
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { MultiBar, Presets, type SingleBar } from 'cli-progress';
-import { ConfigError } from '../errors.js';
+import { AbortError, ConfigError } from '../errors.js';
 import { inferDataFormat, type UserData } from '../pipeline/config.js';
 import {
   formatMeasure, labelOf, parseLatency, parseMetricBound, parseMetricDrop, parseSize, parseThroughput,
@@ -231,6 +231,13 @@ export async function runHandle(handle: StudyHandle, o: OutputOptions, metric?: 
     stop();
     printOutcome(handle, outcome, o, metric);
     return outcome.status === 'stopped' ? 130 : 0;
+  } catch (error) {
+    if (error instanceof AbortError && handle.signal.aborted) {
+      stop();
+      process.stderr.write(`petra: stopped before the search started${existsSync(handle.file) ? `; resume with \`petra resume ${handle.name}\`` : ' (nothing was written)'}\n`);
+      return 130;
+    }
+    throw error;
   } finally {
     stop();
     unhook();

@@ -121,6 +121,20 @@ export const STAGE_TYPES = ['train', 'prune', 'lowrank', 'quantize', 'regularize
 export const DEFAULT_FINETUNE: FinetuneSettings = { maxEpochs: 3, patience: 2 };
 export const DEFAULT_MEASURE: MeasureSettings = { timeCapMs: 1000, latencyBatch: 1, throughputBatch: 64, repeats: 2 };
 
+/**
+ * Per-task defaults for the fine-tunes (users' settings override them): big image and sequence sets fine-tune on a
+ * seeded subset so a candidate costs seconds, not minutes; small UCR sets use all rows but need more epochs.
+ */
+export const TASK_FINETUNE_DEFAULTS: Readonly<Record<string, Partial<FinetuneSettings>>> = {
+  'fashion-mnist': { samples: 20_000, valSamples: 3_000, maxEpochs: 3 },
+  'fashion-mnist-resnet': { samples: 10_000, valSamples: 2_000, maxEpochs: 2 },
+  transactions: { samples: 8_000, valSamples: 1_200, maxEpochs: 3 },
+  gunpoint: { maxEpochs: 30, patience: 6 },
+  basicmotions: { maxEpochs: 30, patience: 6 },
+  tecator: { maxEpochs: 30, patience: 6 },
+  covid3month: { maxEpochs: 30, patience: 6 },
+};
+
 /** What users may leave out. */
 export type SearchConfigInput = Partial<Omit<SearchConfig, 'objectives' | 'budget' | 'finetune' | 'measure'>> & {
   readonly objectives?: readonly ObjectiveKey[] | string;
@@ -175,7 +189,7 @@ export function normalizeConfig(input: SearchConfigInput): SearchConfig {
   posInt(stallGenerations, 'stallGenerations');
   const limits = input.limits ?? {};
   for (const [k, v] of Object.entries(limits)) if (v !== undefined) posInt(v, `limits.${k}`, 2);
-  const finetune = { ...DEFAULT_FINETUNE, ...input.finetune };
+  const finetune = { ...DEFAULT_FINETUNE, ...TASK_FINETUNE_DEFAULTS[task], ...stripUndefined(input.finetune ?? {}) };
   posInt(finetune.maxEpochs, 'finetune.maxEpochs');
   posInt(finetune.patience, 'finetune.patience');
   if (finetune.samples !== undefined) posInt(finetune.samples, 'finetune.samples', 2);
@@ -202,6 +216,10 @@ export function normalizeConfig(input: SearchConfigInput): SearchConfig {
     ...(input.baselineEpochs !== undefined ? { baselineEpochs: input.baselineEpochs } : {}),
     ...(input.cacheDir ? { cacheDir: input.cacheDir } : {}),
   };
+}
+
+function stripUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
 function checkUserData(d: UserData): void {

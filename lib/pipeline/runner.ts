@@ -162,6 +162,11 @@ export async function runSearch(request: SearchRequest, emit: Emit, signal?: Abo
       });
     } else {
       meta = existing.meta;
+      if (request.kind === 'resume' && request.budget) {
+        // The new budget is the study's from now on (a later plain resume keeps it).
+        meta = { ...meta, config: { ...meta.config, budget: { ...request.budget } } };
+        existing.set('meta', meta);
+      }
       if (meta.baseline.record.key !== baseline.record.key) {
         throw new ConfigError(`the baseline this study was measured against (${meta.baseline.record.key}) is not the one the cache gives now (${baseline.record.key}); the task data or recipe changed`, 'baseline');
       }

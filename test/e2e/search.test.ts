@@ -112,7 +112,7 @@ test.serial('the HTML report renders in headless Chromium: plots and table, no c
   }
 });
 
-test.serial('a failing candidate (unknown stage, NaN loss) is recorded as failed with its reason; others are measured', async (t) => {
+test.serial('a failing candidate (unknown stage, NaN loss) is recorded as failed with its reason; a dominated one is stopped early', async (t) => {
   const config = normalizeConfig({ ...tinySearch(dir), name: 'failures' });
   const problem = resolveProblem(config);
   const baseline = await obtainBaseline(problem, { seed: config.seed, device: 'cpu', cacheDir: config.cacheDir! });
@@ -133,5 +133,10 @@ test.serial('a failing candidate (unknown stage, NaN loss) is recorded as failed
   t.regex((nan as { reason: string }).reason, /NaN|Inf|diverged|finite/i);
   const ok = await evaluator({ stages: [{ type: 'prune', params: { criterion: 'l2', ratio: 0.25, scope: 'layerwise', roundTo: 8, steps: 1, finetuneEpochs: 0 } }] }, ctx);
   t.true('objectives' in ok);
+  // Candidate-level early stopping: against a front that beats even a full recovery, the fine-tune is cut short.
+  const unbeatable: EvaluationContext = { ...ctx, trialId: 1, front: () => [[1, 1e-6]] };
+  const stopped = await evaluator({ stages: [{ type: 'train', params: { epochs: 1, lr: 0.01, optimizer: 'sgd', schedule: 'constant', batchSize: 64 } }] }, unbeatable);
+  t.true('status' in stopped && stopped.status === 'pruned', JSON.stringify(stopped).slice(0, 300));
+  t.regex((stopped as { reason: string }).reason, /dominated by front point/);
   baseline.model.dispose();
 });
