@@ -1,8 +1,10 @@
 // The other task families end to end, tiny: UCR regression (RMSE, minimised), event sequences (GRU), and users'
 // own data (a UCR file) with their own model spec JSON.
 import test from 'ava';
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { encodeIdx } from '../../lib/data/idx.js';
+import { createRng } from '../../lib/data/split.js';
 import { search } from '../../lib/search-api.js';
 import { cnn1d } from '../../lib/spec/builders.js';
 import { UCR_DIR } from '../helpers/tiny.js';
@@ -43,4 +45,42 @@ test('your own data and model: a UCR file and a spec JSON', async (t) => {
   const data = (await import('../../lib/search-api.js')).readStudy(outcome.file);
   t.regex(data.meta.problem.description, /GunPoint/);
   t.regex(data.meta.problem.modelSource, /fcn\.json/);
+});
+
+test('your own CSV (tabular classification, MLP by default)', async (t) => {
+  const dir = tempDir('csv');
+  const rng = createRng(5);
+  const lines = ['id,x1,x2,x3,x4,label'];
+  for (let i = 0; i < 600; i++) {
+    const y = i % 3;
+    const f = [0, 1, 2, 3].map((k) => (rng.normal() + (k === y ? 2 : 0)).toFixed(4));
+    lines.push(`${i},${f.join(',')},${['a', 'b', 'c'][y]}`);
+  }
+  const file = join(dir, 'data.csv');
+  writeFileSync(file, `${lines.join('\n')}\n`);
+  const outcome = await search({ ...small(dir), data: { format: 'csv', path: file, target: 'label', kind: 'classification' }, baselineEpochs: 5, budget: '2evals' }).done;
+  t.is(outcome.totalEvaluations, 2);
+  t.true(outcome.baseline['accuracy']! > 0.5);
+});
+
+test('your own IDX images (MNIST layout, small CNN by default)', async (t) => {
+  const dir = tempDir('idx');
+  const data = join(dir, 'images');
+  mkdirSync(data);
+  const rng = createRng(9);
+  const write = (stem: string, n: number): void => {
+    const labels = new Uint8Array(n).map((_, i) => i % 2);
+    const pixels = new Uint8Array(n * 12 * 12).map((_, k) => {
+      const i = Math.floor(k / 144);
+      const col = k % 12;
+      return Math.min(255, Math.round(rng.next() * 60 + (labels[i] === 1 && col < 6 ? 150 : 0)));
+    });
+    writeFileSync(join(data, `${stem}-images-idx3-ubyte`), encodeIdx({ dtype: 'uint8', shape: [n, 12, 12], data: pixels }));
+    writeFileSync(join(data, `${stem}-labels-idx1-ubyte`), encodeIdx({ dtype: 'uint8', shape: [n], data: labels }));
+  };
+  write('train', 400);
+  write('t10k', 100);
+  const outcome = await search({ ...small(dir), data: { format: 'idx', path: data }, baselineEpochs: 2, budget: '2evals' }).done;
+  t.is(outcome.totalEvaluations, 2);
+  t.true(outcome.baseline['accuracy']! > 0.8);
 });
