@@ -181,17 +181,15 @@ Napi::Value SingularValues(Napi::Env env, ModelState& state, const Napi::Value& 
 
 namespace {
 
-class TaylorWorker : public PromiseWorker {
+class TaylorWorker : public ModelDataWorker {
  public:
   TaylorWorker(Napi::Env env, std::shared_ptr<ModelState> model, std::shared_ptr<DatasetState> data, int64_t batches, int64_t batchSize, uint64_t seed)
-      : PromiseWorker(env, "petra.taylorScores"), model_(std::move(model)), data_(std::move(data)), batches_(batches), batchSize_(batchSize), seed_(seed) {}
+      : ModelDataWorker(env, "petra.taylorScores", std::move(model), std::move(data)), batches_(batches), batchSize_(batchSize), seed_(seed) {}
 
  protected:
   void Run() override {
+    auto lock = Begin(/*withTarget=*/true);
     ModelState& model = *model_;
-    std::lock_guard<std::mutex> lock(model.mutex);
-    CheckInputs(model.spec, data_->inputs);
-    CheckTarget(model.spec, data_->target, data_->size);
     // Eval mode: scoring must not move BatchNorm statistics or draw dropout masks — the model stays untouched.
     const bool wasTraining = model.module->is_training();
     model.module->eval();
@@ -225,8 +223,6 @@ class TaylorWorker : public PromiseWorker {
   }
 
  private:
-  std::shared_ptr<ModelState> model_;
-  std::shared_ptr<DatasetState> data_;
   int64_t batches_, batchSize_;
   uint64_t seed_;
   std::map<std::string, torch::Tensor> scores_;

@@ -154,9 +154,7 @@ torch::Tensor Forward(ModelState& state, const std::vector<torch::Tensor>& input
   std::vector<torch::Tensor> outs;
   for (int64_t start = 0; start < n; start += batchSize) {
     const int64_t len = std::min(batchSize, n - start);
-    std::vector<torch::Tensor> batch;
-    for (const auto& t : inputs) batch.push_back(t.narrow(0, start, len).to(state.device, /*non_blocking=*/false));
-    outs.push_back(state.module->forward(batch));
+    outs.push_back(state.module->forward(SliceRows(inputs, start, len, state.device)));
   }
   if (outs.empty()) Fail(ErrorCode::Data, "forward: no samples");
   return outs.size() == 1 ? outs[0] : torch::cat(outs, 0);
@@ -365,6 +363,13 @@ GraphSpec GraphSpecFromJs(const Napi::Object& spec) {
   Napi::Value width = taskObject.Get(out.classification ? "classes" : "targets");
   if (!width.IsNumber()) Fail(ErrorCode::Config, std::string("spec.task.") + (out.classification ? "classes" : "targets") + ": required");
   out.outputWidth = width.As<Napi::Number>().Int64Value();
+  return out;
+}
+
+std::vector<torch::Tensor> SliceRows(const std::vector<torch::Tensor>& tensors, int64_t start, int64_t len, const torch::Device& device) {
+  std::vector<torch::Tensor> out;
+  out.reserve(tensors.size());
+  for (const auto& t : tensors) out.push_back(t.narrow(0, start, len).to(device));
   return out;
 }
 

@@ -41,6 +41,25 @@ Napi::Value ExportTensors(Napi::Env env, ModelState& state, const Napi::Value& n
 Napi::Value SingularValues(Napi::Env env, ModelState& state, const Napi::Value& names);
 Napi::Value TaylorScores(Napi::Env env, std::shared_ptr<ModelState> state, const Napi::Value& data, const Napi::Value& options);
 
+// Rows [start, start + len) of each tensor, on `device`.
+std::vector<torch::Tensor> SliceRows(const std::vector<torch::Tensor>& tensors, int64_t start, int64_t len, const torch::Device& device);
+
+// Base of the workers that run a model over a dataset (evaluate, Taylor scores, calibration).
+class ModelDataWorker : public PromiseWorker {
+ protected:
+  ModelDataWorker(Napi::Env env, const char* name, std::shared_ptr<ModelState> model, std::shared_ptr<DatasetState> data)
+      : PromiseWorker(env, name), model_(std::move(model)), data_(std::move(data)) {}
+  // Takes the model's lock and checks that the data fits it (inputs; the target too when `withTarget`).
+  std::unique_lock<std::mutex> Begin(bool withTarget) {
+    std::unique_lock<std::mutex> lock(model_->mutex);
+    CheckInputs(model_->spec, data_->inputs);
+    if (withTarget) CheckTarget(model_->spec, data_->target, data_->size);
+    return lock;
+  }
+  std::shared_ptr<ModelState> model_;
+  std::shared_ptr<DatasetState> data_;
+};
+
 void InitModel(Napi::Env env, Napi::Object exports);
 void InitDataset(Napi::Env env, Napi::Object exports);
 

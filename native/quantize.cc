@@ -227,24 +227,21 @@ namespace {
 
 // Calibration: run the float model on a few batches and record each value's range (min-max or moving average,
 // PyTorch's MinMaxObserver / MovingAverageMinMaxObserver with averaging constant 0.01).
-class CalibrateWorker : public PromiseWorker {
+class CalibrateWorker : public ModelDataWorker {
  public:
   CalibrateWorker(Napi::Env env, std::shared_ptr<ModelState> model, std::shared_ptr<DatasetState> data, int64_t batches, int64_t batchSize, bool movingAverage)
-      : PromiseWorker(env, "petra.calibrate"), model_(std::move(model)), data_(std::move(data)), batches_(batches), batchSize_(batchSize), moving_(movingAverage) {}
+      : ModelDataWorker(env, "petra.calibrate", std::move(model), std::move(data)), batches_(batches), batchSize_(batchSize), moving_(movingAverage) {}
 
  protected:
   void Run() override {
+    auto lock = Begin(/*withTarget=*/false);
     ModelState& model = *model_;
-    std::lock_guard<std::mutex> lock(model.mutex);
-    CheckInputs(model.spec, data_->inputs);
     c10::InferenceMode guard;
     model.module->eval();
     const int64_t n = std::min(data_->size, batches_ * batchSize_);
     for (int64_t start = 0; start < n; start += batchSize_) {
       const int64_t len = std::min(batchSize_, n - start);
-      std::vector<torch::Tensor> inputs;
-      for (const auto& t : data_->inputs) inputs.push_back(t.narrow(0, start, len).to(model.device));
-      model.module->ForwardObserved(inputs, [this](const std::string& name, const torch::Tensor& t) {
+      model.module->ForwardObserved(SliceRows(data_->inputs, start, len, model.device), [this](const std::string& name, const torch::Tensor& t) {
         if (!t.is_floating_point() || t.numel() == 0) return;
         const auto mm = torch::aminmax(t.detach().to(torch::kFloat32));
         const double lo = std::get<0>(mm).item<double>(), hi = std::get<1>(mm).item<double>();
@@ -273,8 +270,6 @@ class CalibrateWorker : public PromiseWorker {
   }
 
  private:
-  std::shared_ptr<ModelState> model_;
-  std::shared_ptr<DatasetState> data_;
   int64_t batches_, batchSize_;
   bool moving_;
   std::map<std::string, std::pair<double, double>> ranges_;

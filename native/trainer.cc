@@ -330,17 +330,15 @@ struct Metrics {
   int64_t samples = 0;
 };
 
-class EvaluateWorker : public PromiseWorker {
+class EvaluateWorker : public ModelDataWorker {
  public:
   EvaluateWorker(Napi::Env env, std::shared_ptr<ModelState> model, std::shared_ptr<DatasetState> data, int64_t batchSize)
-      : PromiseWorker(env, "petra.evaluate"), model_(std::move(model)), data_(std::move(data)), batchSize_(batchSize) {}
+      : ModelDataWorker(env, "petra.evaluate", std::move(model), std::move(data)), batchSize_(batchSize) {}
 
  protected:
   void Run() override {
+    auto lock = Begin(/*withTarget=*/true);
     ModelState& model = *model_;
-    std::lock_guard<std::mutex> lock(model.mutex);
-    CheckInputs(model.spec, data_->inputs);
-    CheckTarget(model.spec, data_->target, data_->size);
     c10::InferenceMode guard;
     model.module->eval();
     const int64_t n = data_->size;
@@ -351,10 +349,8 @@ class EvaluateWorker : public PromiseWorker {
     if (model.spec.classification) confusion = torch::zeros({classes * classes}, torch::TensorOptions().dtype(torch::kInt64).device(model.device));
     for (int64_t start = 0; start < n; start += batchSize_) {
       const int64_t len = std::min(batchSize_, n - start);
-      std::vector<torch::Tensor> inputs;
-      for (const auto& t : data_->inputs) inputs.push_back(t.narrow(0, start, len).to(model.device));
       torch::Tensor target = data_->target.narrow(0, start, len).to(model.device);
-      torch::Tensor output = model.module->forward(inputs);
+      torch::Tensor output = model.module->forward(SliceRows(data_->inputs, start, len, model.device));
       if (model.spec.classification) {
         lossSum += torch::nn::functional::cross_entropy(output, target,
                                                         torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
@@ -400,8 +396,6 @@ class EvaluateWorker : public PromiseWorker {
   }
 
  private:
-  std::shared_ptr<ModelState> model_;
-  std::shared_ptr<DatasetState> data_;
   int64_t batchSize_;
   Metrics metrics_;
 };
