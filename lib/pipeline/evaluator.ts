@@ -100,6 +100,7 @@ export function pipelineEvaluator(o: EvaluatorOptions): Evaluator<PipelineGenome
         if (file) mkdirSync(dirname(join(o.studyDir ?? '.', file)), { recursive: true });
         const m = await measureModel(model, o.data.on('test', model.device), {
           metric: o.metric, settings: o.config.measure, lock: o.lock, ...(file ? { file: join(o.studyDir ?? '.', file) } : {}),
+          reference: { model: o.base, latencyMs: o.baseline.measurements.latencyMs, throughput: o.baseline.measurements.throughput },
         });
         const all = values(m);
         const constraints = Object.fromEntries(o.constraints.map((c) => [c.name, all[c.name] as number]));
@@ -128,11 +129,20 @@ export function pipelineEvaluator(o: EvaluatorOptions): Evaluator<PipelineGenome
 async function prepareCheck(model: Model, ctx: EvaluationContext, o: EvaluatorOptions): Promise<CandidateCheck | undefined> {
   const front = ctx.front();
   if (front.length === 0) return undefined;
-  const quick = await o.lock.run(() => benchmark(model, {
-    batchSizes: [o.config.measure.latencyBatch, o.config.measure.throughputBatch], timeCapMs: Math.min(300, o.config.measure.timeCapMs), targetRelativeCi: 0.05,
-  }));
-  const lat = quick.batches.find((b) => b.batchSize === o.config.measure.latencyBatch)!;
-  const thr = quick.batches.find((b) => b.batchSize === o.config.measure.throughputBatch)!;
+  const sizes = [o.config.measure.latencyBatch, o.config.measure.throughputBatch];
+  const cap = Math.min(300, o.config.measure.timeCapMs);
+  // Paired with the baseline, like the full measurement, so the front's values and these are comparable.
+  const [quick, ref] = await o.lock.run(async () => [
+    await benchmark(model, { batchSizes: sizes, timeCapMs: cap, targetRelativeCi: 0.05 }),
+    await benchmark(o.base, { batchSizes: sizes, timeCapMs: cap, targetRelativeCi: 0.05 }),
+  ] as const);
+  const pick = (r: typeof quick, b: number) => r.batches.find((x) => x.batchSize === b)!;
+  const scale = (own: number, reference: number, known: number): number => known * (own / reference);
+  const lat = pick(quick, sizes[0]!);
+  const thr = pick(quick, sizes[1]!);
+  const rLat = pick(ref, sizes[0]!);
+  const rThr = pick(ref, sizes[1]!);
+  const base = o.baseline.measurements;
   const dir = mkdtempSync(join(tmpdir(), 'petra-cand-'));
   let sizeBytes: number;
   try {
@@ -142,15 +152,18 @@ async function prepareCheck(model: Model, ctx: EvaluationContext, o: EvaluatorOp
     rmSync(dir, { recursive: true, force: true });
   }
   const direction = metricDirectionOf(o.metric);
-  const base = o.baseline.measurements.metric;
+  const baseMetric = base.metric;
   const stopper = candidateStopper({ minEpochs: 1, directions: o.objectives.map((d) => d.direction) });
   return (epoch, valMetric) => {
     const gain = valMetric !== undefined && o.baseline.valMetric !== undefined
       ? (direction === 'max' ? valMetric - o.baseline.valMetric : o.baseline.valMetric - valMetric) : 0;
-    const metric = direction === 'max' ? base + Math.max(0, gain) : base - Math.max(0, gain);
+    const metric = direction === 'max' ? baseMetric + Math.max(0, gain) : baseMetric - Math.max(0, gain);
     // Optimistic timing too: the low end of the quick measurement's confidence interval.
     const all: Record<string, number> = {
-      [o.metric]: metric, latencyMs: Math.min(lat.medianMs, lat.ciLowMs), throughput: Math.max(thr.throughput, thr.batchSize / (thr.ciLowMs / 1000)), sizeBytes,
+      [o.metric]: metric,
+      latencyMs: scale(Math.min(lat.medianMs, lat.ciLowMs), rLat.medianMs, base.latencyMs),
+      throughput: scale(Math.max(thr.throughput, thr.batchSize / (thr.ciLowMs / 1000)), rThr.throughput, base.throughput),
+      sizeBytes,
     };
     return stopper.check(epoch + 1, o.objectives.map((d) => all[d.name] as number), front);
   };

@@ -39,6 +39,11 @@ export interface Measurements {
   readonly bytesByDtype: Readonly<Record<string, number>>;
   readonly device: string;
   readonly timing: { readonly latency: TimingSummary; readonly throughput: TimingSummary };
+  /**
+   * Paired timing (see MeasureOptions.reference): the reference's medians measured alongside, and this model's own
+   * raw numbers; `latencyMs` and `throughput` above are then the reference's known values scaled by the ratios.
+   */
+  readonly paired?: { readonly latencyMs: number; readonly throughput: number; readonly ownLatencyMs: number; readonly ownThroughput: number };
 }
 
 /**
@@ -82,6 +87,12 @@ export interface MeasureOptions {
   readonly lock?: Lock;
   /** Timing repeats; the fastest median of each batch size is kept (default settings.repeats, else 2). */
   readonly repeats?: number;
+  /**
+   * Paired timing against a reference (the baseline) with known latency and throughput: the two are timed
+   * alternately and this model's values are reported as the reference's × the measured ratios, so load that drifts
+   * over a long search (other processes, thermal state) cancels out of the comparison.
+   */
+  readonly reference?: { readonly model: Model; readonly latencyMs: number; readonly throughput: number };
 }
 
 export async function measureModel(model: Model, test: TabularSplit | DeviceData, options: MeasureOptions): Promise<Measurements> {
@@ -92,22 +103,37 @@ export async function measureModel(model: Model, test: TabularSplit | DeviceData
   const { latencyBatch, throughputBatch, timeCapMs } = options.settings;
   const repeats = options.repeats ?? options.settings.repeats ?? 2;
   const batchSizes = latencyBatch === throughputBatch ? [latencyBatch] : [latencyBatch, throughputBatch];
+  const ref = options.reference;
   // Other work on the machine only ever adds time, so of a few repeated measurements the fastest median is the
-  // least disturbed one.
-  const time = async (): Promise<BatchMeasurement[]> => {
-    const best = new Map<number, BatchMeasurement>();
-    for (let r = 0; r < repeats; r++) {
-      const report = await benchmark(model, { batchSizes, timeCapMs, targetRelativeCi: 0.02, warmupIterations: 5 });
-      for (const b of report.batches) {
-        const prev = best.get(b.batchSize);
-        if (!prev || b.medianMs < prev.medianMs) best.set(b.batchSize, b);
+  // least disturbed one; the reference is timed alternately with the model, under the same load.
+  const time = async (): Promise<{ own: Map<number, BatchMeasurement>; reference: Map<number, BatchMeasurement> }> => {
+    const own = new Map<number, BatchMeasurement>();
+    const reference = new Map<number, BatchMeasurement>();
+    const keep = (into: Map<number, BatchMeasurement>, batches: BatchMeasurement[]): void => {
+      for (const b of batches) {
+        const prev = into.get(b.batchSize);
+        if (!prev || b.medianMs < prev.medianMs) into.set(b.batchSize, b);
       }
+    };
+    for (let r = 0; r < repeats; r++) {
+      keep(own, (await benchmark(model, { batchSizes, timeCapMs, targetRelativeCi: 0.02, warmupIterations: 5 })).batches);
+      if (ref) keep(reference, (await benchmark(ref.model, { batchSizes, timeCapMs, targetRelativeCi: 0.02, warmupIterations: 5 })).batches);
     }
-    return [...best.values()];
+    return { own, reference };
   };
-  const batches = options.lock ? await options.lock.run(time) : await time();
-  const lat = batches.find((b) => b.batchSize === latencyBatch)!;
-  const thr = batches.find((b) => b.batchSize === throughputBatch)!;
+  const timed = options.lock ? await options.lock.run(time) : await time();
+  const lat = timed.own.get(latencyBatch)!;
+  const thr = timed.own.get(throughputBatch)!;
+  let latencyMs = lat.medianMs;
+  let throughput = thr.throughput;
+  let paired: Measurements['paired'];
+  if (ref) {
+    const rl = timed.reference.get(latencyBatch)!;
+    const rt = timed.reference.get(throughputBatch)!;
+    latencyMs = ref.latencyMs * (lat.medianMs / rl.medianMs);
+    throughput = ref.throughput * (thr.throughput / rt.throughput);
+    paired = { latencyMs: rl.medianMs, throughput: rt.throughput, ownLatencyMs: lat.medianMs, ownThroughput: thr.throughput };
+  }
 
   const bytesByDtype: Record<string, number> = {};
   for (const p of model.parameters()) bytesByDtype[p.dtype] = (bytesByDtype[p.dtype] ?? 0) + p.bytes;
@@ -126,8 +152,8 @@ export async function measureModel(model: Model, test: TabularSplit | DeviceData
     }
   }
   return {
-    test: metrics, metric, latencyMs: lat.medianMs, throughput: thr.throughput, sizeBytes, parameters: weightCount(model),
-    bytesByDtype, device: model.device, timing: { latency: summary(lat), throughput: summary(thr) },
+    test: metrics, metric, latencyMs, throughput, sizeBytes, parameters: weightCount(model),
+    bytesByDtype, device: model.device, timing: { latency: summary(lat), throughput: summary(thr) }, ...(paired ? { paired } : {}),
   };
 }
 
