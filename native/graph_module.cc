@@ -155,7 +155,8 @@ GraphModuleImpl::GraphModuleImpl(const GraphSpec& spec) : spec_(spec), dropoutGe
     step.fn = BuildNode(node);
     static const std::set<std::string> quantAware = {"relu", "maxpool1d", "maxpool2d", "adaptiveavgpool1d", "adaptiveavgpool2d",
                                                      "flatten", "qlinear", "qconv1d", "qconv2d"};
-    step.acceptsQuantized = quantAware.count(node.op) > 0;
+    step.acceptsQuantized = quantAware.count(node.op) > 0 ||
+                            ((node.op == "add" || node.op == "concat") && node.attrs.count("outScale") > 0);
     valueIndex[node.name] = spec_.inputs.size() + k;
     steps_.push_back(std::move(step));
   }
@@ -281,6 +282,12 @@ GraphModuleImpl::NodeFn GraphModuleImpl::BuildNode(const NodeSpec& node) {
   }
   if (op == "add") {
     if (node.inputs.size() < 2) Fail(ErrorCode::Config, "node '" + node.name + "' (add) needs at least two inputs");
+    if (FindAttr(node, "outScale") != nullptr) {  // int8 residual join (lib/compress/quantize.ts)
+      const double scale = Num(node, "outScale");
+      const int64_t zp = Int(node, "outZeroPoint", 0);
+      const bool relu = Bool(node, "relu", false);
+      return [scale, zp, relu](std::vector<torch::Tensor>& a) { return QuantizedAdd(a, scale, zp, relu); };
+    }
     return [](std::vector<torch::Tensor>& a) {
       torch::Tensor sum = a[0] + a[1];
       for (size_t i = 2; i < a.size(); ++i) sum.add_(a[i]);
@@ -290,6 +297,11 @@ GraphModuleImpl::NodeFn GraphModuleImpl::BuildNode(const NodeSpec& node) {
   if (op == "concat") {
     if (node.inputs.size() < 2) Fail(ErrorCode::Config, "node '" + node.name + "' (concat) needs at least two inputs");
     const int64_t dim = Int(node, "dim", 1);
+    if (FindAttr(node, "outScale") != nullptr) {
+      const double scale = Num(node, "outScale");
+      const int64_t zp = Int(node, "outZeroPoint", 0);
+      return [dim, scale, zp](std::vector<torch::Tensor>& a) { return QuantizedCat(a, dim, scale, zp); };
+    }
     return [dim](std::vector<torch::Tensor>& a) { return torch::cat(a, dim); };
   }
   if (op == "flatten") {

@@ -47,6 +47,27 @@ c10::List<int64_t> List(const std::vector<int64_t>& v) { return c10::List<int64_
 
 }  // namespace
 
+namespace {
+torch::Tensor AsQuantized(const torch::Tensor& t, double scale, int64_t zeroPoint) {
+  return t.is_quantized() ? t : at::quantize_per_tensor(t.contiguous(), scale, zeroPoint, torch::kQUInt8);
+}
+}  // namespace
+
+torch::Tensor QuantizedAdd(const std::vector<torch::Tensor>& inputs, double scale, int64_t zeroPoint, bool relu) {
+  torch::Tensor sum = AsQuantized(inputs[0], scale, zeroPoint);
+  for (size_t i = 1; i < inputs.size(); ++i) {
+    const bool last = i + 1 == inputs.size();
+    sum = CallBoxed(relu && last ? "quantized::add_relu" : "quantized::add", {sum, AsQuantized(inputs[i], scale, zeroPoint), scale, zeroPoint}).toTensor();
+  }
+  return sum;
+}
+
+torch::Tensor QuantizedCat(const std::vector<torch::Tensor>& inputs, int64_t dim, double scale, int64_t zeroPoint) {
+  c10::List<torch::Tensor> list;
+  for (const auto& t : inputs) list.push_back(AsQuantized(t, scale, zeroPoint));
+  return CallBoxed("quantized::cat", {list, dim, c10::optional<double>(scale), c10::optional<int64_t>(zeroPoint)}).toTensor();
+}
+
 std::pair<torch::Tensor, torch::Tensor> QuantizeWeight(const torch::Tensor& weight, bool perChannel) {
   torch::NoGradGuard noGrad;
   torch::Tensor w = weight.detach().to(torch::kCPU).to(torch::kFloat32);

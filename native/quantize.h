@@ -59,6 +59,11 @@ std::shared_ptr<QuantGruImpl> BuildQuantGru(const NodeSpec& node);
 // Symmetric int8 weights: per output channel (dim 0) or per tensor. Returns {int8 values, scales}.
 std::pair<torch::Tensor, torch::Tensor> QuantizeWeight(const torch::Tensor& weight, bool perChannel);
 
+// Residual adds and concats that stay int8 between quantized layers (quantized::add / add_relu / cat). Inputs
+// that are not quantized yet are quantized to the output's scale first.
+torch::Tensor QuantizedAdd(const std::vector<torch::Tensor>& inputs, double scale, int64_t zeroPoint, bool relu);
+torch::Tensor QuantizedCat(const std::vector<torch::Tensor>& inputs, int64_t dim, double scale, int64_t zeroPoint);
+
 // QAT: the weight with int8 rounding in the forward pass and a straight-through gradient.
 torch::Tensor FakeQuantWeight(const torch::Tensor& weight);
 

@@ -192,6 +192,15 @@ function quantizedSpec(float: ModelSpec, mode: 'dynamic' | 'static', engine: str
   const fused: string[] = [];
   const quantized: string[] = [];
   for (const node of [...spec.nodes]) {
+    if (mode === 'static' && (node.op === 'add' || node.op === 'concat')) {
+      // Keep residual adds and inception concats in int8 between int8 layers (else: dequantize, float op, requantize).
+      const readers = consumers(spec, node.name);
+      const relu = node.op === 'add' && readers.length === 1 && readers[0]!.op === 'relu' && spec.output !== node.name ? readers[0]! : undefined;
+      const output = affine(ranges[relu ? relu.name : node.name]);
+      Object.assign(node.attrs, { outScale: output.scale, outZeroPoint: output.zeroPoint, ...(node.op === 'add' ? { relu: relu !== undefined } : {}) });
+      if (relu) { bypass(spec, relu); fused.push(relu.name); }
+      continue;
+    }
     if (!['linear', 'conv1d', 'conv2d', 'gru', 'embedding'].includes(node.op)) continue;
     if (node.op === 'embedding') { layers.push({ name: node.name, kind: 'fp32', reason: 'embedding lookups stay float (no matrix product to quantize)' }); continue; }
     if (node.op === 'gru') {

@@ -25,7 +25,10 @@ export interface BatchNormAttrs { numFeatures: number; eps?: number; momentum?: 
 export interface LinearAttrs { inFeatures: number; outFeatures: number; bias?: boolean; fakeQuant?: boolean }
 export interface PoolAttrs { kernelSize: number | [number, number]; stride?: number | [number, number]; padding?: number | [number, number] }
 export interface AdaptivePoolAttrs { outputSize: number | [number, number] }
-export interface ConcatAttrs { dim?: number }
+/** outScale/outZeroPoint (set by int8 quantization): the join stays int8 (quantized::cat). */
+export interface ConcatAttrs { dim?: number; outScale?: number; outZeroPoint?: number }
+/** outScale/outZeroPoint/relu (set by int8 quantization): an int8 residual join (quantized::add / add_relu). */
+export interface AddAttrs { outScale?: number; outZeroPoint?: number; relu?: boolean }
 export interface FlattenAttrs { startDim?: number }
 export interface DropoutAttrs { p: number }
 export interface EmbeddingAttrs { numEmbeddings: number; embeddingDim: number }
@@ -83,7 +86,7 @@ export interface OpAttrs {
   adaptiveavgpool2d: AdaptivePoolAttrs;
   adaptivemaxpool1d: AdaptivePoolAttrs;
   adaptivemaxpool2d: AdaptivePoolAttrs;
-  add: NoAttrs;
+  add: AddAttrs;
   concat: ConcatAttrs;
   flatten: FlattenAttrs;
   dropout: DropoutAttrs;
