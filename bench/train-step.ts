@@ -3,7 +3,7 @@
 // Usage: node --import=tsx bench/train-step.ts [--pairs 10] [--threads 2] [--python /usr/bin/python3]
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { iqr, median, table } from './lib/stats.js';
 
 const arg = (name: string, fallback: string): string => {
@@ -23,15 +23,20 @@ const configs = [
   { model: 'mlp', optimizer: 'adam', steps: 1500, warmup: 100 },
 ];
 
+// --clock cpu: process CPU time per step (meaningful with --threads 1 on a shared machine); default wall time.
+const clock = arg('clock', 'wall');
+type StepResult = { msPerStep: number; cpuMsPerStep: number };
+const pick = (r: StepResult): number => (clock === 'cpu' ? r.cpuMsPerStep : r.msPerStep);
 function petra(c: typeof configs[number]): number {
   const o = execFileSync(process.execPath, ['--import=tsx', 'bench/train-step/petra-step.ts', c.model, c.optimizer, String(c.steps), String(c.warmup)], { env }).toString();
-  return (JSON.parse(o.trim().split('\n').pop()!) as { msPerStep: number }).msPerStep;
+  return pick(JSON.parse(o.trim().split('\n').pop()!) as StepResult);
 }
 function torch(c: typeof configs[number]): number {
   const o = execFileSync(python, ['bench/train-step/torch_step.py', c.model, c.optimizer, String(c.steps), String(c.warmup), threads], { env }).toString();
-  return (JSON.parse(o.trim().split('\n').pop()!) as { msPerStep: number }).msPerStep;
+  return pick(JSON.parse(o.trim().split('\n').pop()!) as StepResult);
 }
 
+const loadBefore = loadavg();
 const rows = [];
 for (const c of configs) {
   const p: number[] = [];
@@ -44,8 +49,10 @@ for (const c of configs) {
   console.error(`${c.model}/${c.optimizer}: petra ${median(p).toFixed(3)} ms, PyTorch ${median(t).toFixed(3)} ms`);
 }
 const result = {
-  bench: 'train-step', date: new Date().toISOString(), host: { cpu: cpus()[0]?.model, cores: cpus().length }, threads: Number(threads), batch: 64, pairs,
+  bench: 'train-step', clock, date: new Date().toISOString(), host: { cpu: cpus()[0]?.model, cores: cpus().length }, threads: Number(threads), batch: 64, pairs,
   note: 'ms per SGD/Adam step (shuffle, index_select batch, zero_grad, forward, cross-entropy, backward, step, loss read); OPENBLAS_NUM_THREADS=1',
+  loadavgBefore: loadBefore,
+  loadavgAfter: loadavg(),
   rows,
 };
 mkdirSync('bench/results', { recursive: true });

@@ -59,10 +59,12 @@ def main():
     epoch(warmup, 0)
     sync()
     start = time.perf_counter()
+    cpu_start = time.process_time()
     epoch(steps, warmup)
     sync()
     elapsed = time.perf_counter() - start
-    print(json.dumps({"msPerStep": elapsed * 1000 / steps, "torch": torch.__version__, "threads": torch.get_num_threads(), "device": str(device)}))
+    cpu = time.process_time() - cpu_start
+    print(json.dumps({"msPerStep": elapsed * 1000 / steps, "cpuMsPerStep": cpu * 1000 / steps, "torch": torch.__version__, "threads": torch.get_num_threads(), "device": str(device)}))
 
 
 if __name__ == '__main__':
