@@ -95,13 +95,17 @@ export interface NativeInfo {
   cuda: { available: boolean; compiled: boolean; devices: NativeCudaDevice[]; driverVersion?: number; runtimeVersion?: number };
 }
 
+/** The native timing loop's options (lib/lab/benchmark.ts re-exports them as BenchmarkOptions). */
 export interface NativeBenchOptions {
   batchSizes?: number[];
   warmupIterations?: number;
+  /** Warm up for at least this long too (default 150 ms): first calls pay for kernel selection and thread start. */
   warmupMs?: number;
   minIterations?: number;
   maxIterations?: number;
+  /** Stop once (CI high − CI low) / median ≤ this (default 0.02; 0: run to the iteration or time limit). */
   targetRelativeCi?: number;
+  /** Per batch size (default 3000 ms). */
   timeCapMs?: number;
 }
 export interface NativeBenchResult {

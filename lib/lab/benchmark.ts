@@ -8,18 +8,7 @@ import type { Model } from '../model.js';
 import { hostFingerprint, type HostFingerprint } from './fingerprint.js';
 import { summarize, type LatencySummary } from './stats.js';
 
-export interface BenchmarkOptions {
-  batchSizes?: number[];
-  warmupIterations?: number;
-  /** Warm up for at least this long too (default 150 ms): first calls pay for kernel selection and thread start. */
-  warmupMs?: number;
-  minIterations?: number;
-  maxIterations?: number;
-  /** Stop once (CI high − CI low) / median ≤ this (default 0.02). */
-  targetRelativeCi?: number;
-  /** Per batch size (default 3000 ms). */
-  timeCapMs?: number;
-}
+export type BenchmarkOptions = NativeBenchOptions;
 
 export interface BatchMeasurement extends LatencySummary {
   batchSize: number;
