@@ -3,7 +3,8 @@
 // at batch 64 ≥ 5× faster than fp32, and 50% channel pruning ≥ 40% lower latency. Key ratios come from the lab's
 // interleaved compare() (re-run when the machine is noisy); per-row latencies are benchmark() medians.
 // Usage: node --import=tsx bench/compression.ts [--resnet-train 15000] [--models cnn,resnet] [--quick] [--out bench/results/compression]
-//        [--cache DIR] [--latency-only]   (the second re-measures latency on the models the last full run cached: ~4 min)
+//        [--cache DIR] [--latency-only] [--threads N]   (--latency-only re-measures latency on the models the last full run
+//        cached: ~4 min)
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,6 +17,7 @@ import { benchmark, compare, hostFingerprint, modelSize, type Comparison } from 
 import { Model } from '../lib/model.js';
 import { mlp, resnetCifar, smallCnn } from '../lib/spec/builders.js';
 import type { ModelSpec } from '../lib/spec/types.js';
+import { setThreads } from '../lib/info.js';
 import { evaluate, train, type TrainOptions } from '../lib/train.js';
 import { median, table } from './lib/stats.js';
 
@@ -30,6 +32,9 @@ const out = arg('out', quick ? '/tmp/petra-compression-quick' : 'bench/results/c
 /** Every row's model is saved here, so `--latency-only` can re-measure latency on a quieter machine without retraining. */
 const cacheDir = arg('cache', join(tmpdir(), quick ? 'petra-compression-cache-quick' : 'petra-compression-cache'));
 const latencyOnly = process.argv.includes('--latency-only');
+// LibTorch intra-op threads (default: the library's, i.e. the cores). On this 2-vCPU VM two threads are at times
+// 2–3× slower than one at batch 1 (every op ends in a barrier across both vCPUs); `--threads 1` shows that.
+if (process.argv.includes('--threads')) setThreads(Number(arg('threads', '0')));
 
 const started = performance.now();
 const elapsed = (): string => `${((performance.now() - started) / 1000).toFixed(0)}s`;
@@ -91,9 +96,13 @@ interface Row {
   accuracy: number;
   /** Seconds spent compressing and fine-tuning (not measuring). */
   seconds: number;
-  /** compare(baseline, this) at batch 1: ratio < 1 is faster. */
+  /** compare(baseline, this) at batch 1 and 64: ratio < 1 is faster. */
   vsBaselineB1?: Omit<Comparison, 'host'>;
-  change?: { parameters: number; fileBytes: number; latencyB1: number; latencyB64: number; accuracyPoints: number };
+  vsBaselineB64?: Omit<Comparison, 'host'>;
+  change?: {
+    parameters: number; fileBytes: number; latencyB1: number; latencyB64: number;
+    latencyB1FromMedians: number; latencyB64FromMedians: number; accuracyPoints: number;
+  };
   report?: AnyReport[];
 }
 
@@ -290,8 +299,10 @@ async function runSuite(s: Suite, test: DeviceData): Promise<SuiteResult> {
     noteLoad(`${s.key} compare`);
     const baseRow = rows[0]!;
     for (let i = 1; i < rows.length; i++) {
-      const { host: _h, ...c } = await compare(copies.b1[0]!, copies.b1[i]!, compareOptions(1, baseRow.latencyMs.b1));
-      rows[i]!.vsBaselineB1 = c;
+      const { host: _h, ...c1 } = await compare(copies.b1[0]!, copies.b1[i]!, compareOptions(1, baseRow.latencyMs.b1));
+      const { host: _h64, ...c64 } = await compare(copies.b64[0]!, copies.b64[i]!, compareOptions(64, baseRow.latencyMs.b64));
+      rows[i]!.vsBaselineB1 = c1;
+      rows[i]!.vsBaselineB64 = c64;
     }
     log(`${s.title}: pruning target (50% channels)`);
     const prune50 = {
@@ -301,7 +312,9 @@ async function runSuite(s: Suite, test: DeviceData): Promise<SuiteResult> {
     for (const r of rows) {
       r.change = {
         parameters: pct(baseRow.parameters, r.parameters), fileBytes: pct(baseRow.fileBytes, r.fileBytes),
-        latencyB1: pct(baseRow.latencyMs.b1, r.latencyMs.b1), latencyB64: pct(baseRow.latencyMs.b64, r.latencyMs.b64),
+        // From the interleaved compare() ratios; the ratio of the two pass medians is kept alongside.
+        latencyB1: r.vsBaselineB1 ? (r.vsBaselineB1.ratio - 1) * 100 : 0, latencyB64: r.vsBaselineB64 ? (r.vsBaselineB64.ratio - 1) * 100 : 0,
+        latencyB1FromMedians: pct(baseRow.latencyMs.b1, r.latencyMs.b1), latencyB64FromMedians: pct(baseRow.latencyMs.b64, r.latencyMs.b64),
         accuracyPoints: (r.accuracy - baseRow.accuracy) * 100,
       };
     }
@@ -422,18 +435,25 @@ const targets = [
 ];
 
 const signed = (v: number, digits = 1): string => `${v >= 0 ? '+' : ''}${v.toFixed(digits)}`;
-const headers = ['row', 'what', 'weights', 'Δ', 'file kB', 'Δ', 'b1 ms', 'Δ', 'b64 ms', 'Δ', 'b1 vs base (compare)', 'test acc %', 'Δ pt'];
+const headers = ['row', 'what', 'weights', 'Δ', 'file kB', 'Δ', 'b1 ms', 'b64 ms', 'b1 vs base (compare)', 'b64 vs base (compare)', 'test acc %', 'Δ pt'];
+const verdict = (c: Omit<Comparison, 'host'> | undefined): string =>
+  (c ? `×${c.ratio.toFixed(2)} [${c.ci.map((v) => v.toFixed(2)).join('–')}] ${c.verdict}` : '—');
 const cells = (r: Row): string[] => [
   r.name, r.detail, String(r.parameters), `${signed(r.change!.parameters)}%`, (r.fileBytes / 1024).toFixed(1), `${signed(r.change!.fileBytes)}%`,
-  r.latencyMs.b1.toFixed(3), `${signed(r.change!.latencyB1)}%`, r.latencyMs.b64.toFixed(2), `${signed(r.change!.latencyB64)}%`,
-  r.vsBaselineB1 ? `×${r.vsBaselineB1.ratio.toFixed(2)} [${r.vsBaselineB1.ci.map((v) => v.toFixed(2)).join('–')}] ${r.vsBaselineB1.verdict}` : '—',
+  r.latencyMs.b1.toFixed(3), r.latencyMs.b64.toFixed(2), verdict(r.vsBaselineB1), verdict(r.vsBaselineB64),
   (r.accuracy * 100).toFixed(2), signed(r.change!.accuracyPoints, 2),
 ];
 
 const host = hostFingerprint();
 const seconds = (performance.now() - started) / 1000;
+// The full run's duration and load travel with the cached models, so a --latency-only result still reports them.
+const metaPath = join(cacheDir, 'run.json');
+const fullRun: { seconds: number; date: string; load: typeof loads } | undefined = latencyOnly
+  ? (existsSync(metaPath) ? JSON.parse(readFileSync(metaPath, 'utf8')) : undefined)
+  : { seconds, date: new Date().toISOString(), load: loads };
+if (!latencyOnly) writeFileSync(metaPath, JSON.stringify(fullRun));
 const result = {
-  bench: 'compression', date: new Date().toISOString(), quick, latencyOnly, seconds, host, load: loads,
+  bench: 'compression', date: new Date().toISOString(), quick, latencyOnly, seconds, host, load: loads, fullRun,
   note: `CPU inference, LibTorch intra-op threads = cores; latency = median over ${PASSES} round-robin passes (all rows of a model, `
     + 'then again) of benchmark()\'s median per batch size (time cap 0.7 s per batch size and pass); "b1 vs base" and the targets use '
     + 'the interleaved compare() (median of per-round ratios candidate/baseline, 95% bootstrap CI); key ratios re-measured (up to 3×) '
@@ -449,9 +469,9 @@ const md: string[] = [
   '# Compression bench', '',
   `${result.date.slice(0, 10)} · ${host.cpu}, ${host.cores} cores, ${host.threads} LibTorch threads, LibTorch ${host.libtorch}, int8 engine ${host.quantizedEngine} · `
   + `${(seconds / 60).toFixed(1)} min · load average ${loads.map((l) => l.loadavg[0]).join(' → ')} (shared machine)`, '',
-  ...(latencyOnly ? ['Latency columns and compare() ratios re-measured with `--latency-only` on the models the full run cached; accuracy, size and fine-tune times are from that run.', ''] : []),
-  `Command: \`node --import=tsx bench/compression.ts\`; JSON: \`${out}.json\`. Δ = change vs the baseline row; `
-  + `weights = stored weight values (trainable parameters + int8 weights and biases; \`parameterCount\` counts only the float ones); b1/b64 = latency at batch 1/64 (median of ${PASSES} round-robin passes of benchmark() medians, each batch size on a fresh clone() that first runs at that batch size); "b1 vs base" = compare() ratio (candidate / baseline, < 1 faster) with 95% CI and verdict.`, '',
+  ...(latencyOnly ? [`Latency columns and compare() ratios re-measured with \`--latency-only\` on the models the full run cached; accuracy, size and fine-tune times are from that run${fullRun ? ` (${fullRun.date.slice(0, 16)}, ${(fullRun.seconds / 60).toFixed(1)} min, load average ${fullRun.load.map((l) => l.loadavg[0]).join(' → ')})` : ''}.`, ''] : []),
+  `Command: \`node --import=tsx bench/compression.ts\`; JSON: \`${out}.json\`. Δ = change vs the baseline row (for latency: the compare() ratio, interleaved with the baseline — more robust on this shared machine than the difference of two medians taken minutes apart); `
+  + `weights = stored weight values (trainable parameters + int8 weights and biases; \`parameterCount\` counts only the float ones); b1/b64 = latency at batch 1/64 (median of ${PASSES} round-robin passes of benchmark() medians, each batch size on a fresh clone() that first runs at that batch size); "b1/b64 vs base" = compare() ratio (candidate / baseline, < 1 faster) with 95% CI and verdict.`, '',
 ];
 for (const r of results) {
   md.push(`## ${r.title}`, '', `Data: ${r.data}. Baseline: ${r.train.epochs} epochs SGD lr ${r.train.lr} momentum ${r.train.momentum} cosine. `
