@@ -7,6 +7,7 @@
         "native/bench.cc",
         "native/common.cc",
         "native/compress.cc",
+        "native/compute_thread.cc",
         "native/dataset.cc",
         "native/graph_module.cc",
         "native/model.cc",

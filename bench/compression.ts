@@ -3,8 +3,10 @@
 // at batch 64 ≥ 5× faster than fp32, and 50% channel pruning ≥ 40% lower latency. Key ratios come from the lab's
 // interleaved compare() (re-run when the machine is noisy); per-row latencies are benchmark() medians.
 // Usage: node --import=tsx bench/compression.ts [--resnet-train 15000] [--models cnn,resnet] [--quick] [--out bench/results/compression]
-//        [--cache DIR] [--latency-only] [--threads N]   (--latency-only re-measures latency on the models the last full run
-//        cached: ~4 min)
+//        [--cache DIR] [--latency-only] [--threads 1,2]
+// --latency-only re-measures latency on the models the last full run cached (~4 min per thread count). --threads: the
+// LibTorch intra-op thread counts to measure at (default: the library's, i.e. the cores), one child process each.
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,7 +19,7 @@ import { benchmark, compare, hostFingerprint, modelSize, type Comparison } from 
 import { Model } from '../lib/model.js';
 import { mlp, resnetCifar, smallCnn } from '../lib/spec/builders.js';
 import type { ModelSpec } from '../lib/spec/types.js';
-import { setThreads } from '../lib/info.js';
+import { info, setThreads } from '../lib/info.js';
 import { evaluate, train, type TrainOptions } from '../lib/train.js';
 import { median, table } from './lib/stats.js';
 
@@ -32,9 +34,14 @@ const out = arg('out', quick ? '/tmp/petra-compression-quick' : 'bench/results/c
 /** Every row's model is saved here, so `--latency-only` can re-measure latency on a quieter machine without retraining. */
 const cacheDir = arg('cache', join(tmpdir(), quick ? 'petra-compression-cache-quick' : 'petra-compression-cache'));
 const latencyOnly = process.argv.includes('--latency-only');
-// LibTorch intra-op threads (default: the library's, i.e. the cores). On this 2-vCPU VM two threads are at times
-// 2–3× slower than one at batch 1 (every op ends in a barrier across both vCPUs); `--threads 1` shows that.
-if (process.argv.includes('--threads')) setThreads(Number(arg('threads', '0')));
+/**
+ * The parent process runs one child per thread count and merges their JSON, so each count is measured in a fresh
+ * process (allocator and kernel caches start cold alike). Async native work runs on petra's compute thread
+ * (native/compute_thread.h), which is what makes sequential latency stable on 2 cores.
+ */
+const partOut = process.env.PETRA_BENCH_PART;
+const threadCounts = process.argv.includes('--threads') ? arg('threads', '').split(',').map(Number) : [info().threads.intraOp];
+if (partOut) setThreads(threadCounts[0]!);
 
 const started = performance.now();
 const elapsed = (): string => `${((performance.now() - started) / 1000).toFixed(0)}s`;
@@ -283,13 +290,27 @@ async function loadRows(s: Suite, rows: Row[], keep: Model[]): Promise<void> {
   log(`${s.title}: ${rows.length} cached models from ${dir}`);
 }
 
-async function runSuite(s: Suite, test: DeviceData): Promise<SuiteResult> {
+interface Prepared { s: Suite; rows: Row[]; keep: Model[] }
+
+async function prepareSuite(s: Suite, test: DeviceData): Promise<Prepared> {
   const rows: Row[] = [];
   const keep: Model[] = [];
-  let copies: Copies | undefined;
   try {
     if (latencyOnly) await loadRows(s, rows, keep);
     else await buildRows(s, test, rows, keep);
+  } catch (error) {
+    for (const m of keep) m.dispose();
+    throw error;
+  }
+  return { s, rows, keep };
+}
+
+/** Latency, compare() verdicts and the pruning target of one suite at the current thread count. */
+async function measureSuite(prepared: Prepared): Promise<SuiteResult> {
+  const { s, keep } = prepared;
+  const rows: Row[] = structuredClone(prepared.rows);
+  let copies: Copies | undefined;
+  try {
     copies = freshCopies(keep); // keep[i] is rows[i]'s model
     const p50 = rows.findIndex((r) => r.name === 'prune 50%');
     // Latency passes, batch-1 verdicts against the baseline (interleaved), and the pruning target at batch 1 and 64.
@@ -324,7 +345,6 @@ async function runSuite(s: Suite, test: DeviceData): Promise<SuiteResult> {
       pruning: 'l1 magnitude, layerwise scope (every coupled channel group loses the same fraction), roundTo 1', rows, prune50,
     };
   } finally {
-    for (const m of keep) m.dispose();
     if (copies) disposeCopies(copies);
   }
 }
@@ -376,46 +396,64 @@ async function microLinear(): Promise<Record<string, unknown>> {
 
 // ---------------------------------------------------------------------------------------------------------------
 
-const ds = loadFashionMnist(quick ? { limitTrain: 2048, limitTest: 512 } : {});
-const test = DeviceData.from(ds.test);
-const subset = (split: TabularSplit, n: number): TabularSplit => {
-  const x = split.inputs[0]!;
-  const per = x.data.length / x.shape[0]!;
-  const m = Math.min(n, x.shape[0]!);
-  return { inputs: [{ data: x.data.subarray(0, m * per), shape: [m, ...x.shape.slice(1)] }], target: { data: split.target.data.subarray(0, m), shape: [m] } };
-};
-const baseTrain: TrainOptions = { epochs: quick ? 1 : 2, optimizer: 'sgd', lr: 0.05, momentum: 0.9, schedule: 'cosine', seed: 1 };
-const finetune: TrainOptions = { epochs: 1, optimizer: 'sgd', lr: 0.01, momentum: 0.9, seed: 2 };
-const suites: Suite[] = [];
-if (only.includes('cnn')) {
-  suites.push({
-    key: 'smallCnn', title: 'Fashion-MNIST small CNN', data: `Fashion-MNIST, full train set (${ds.train.target.shape[0]}), test ${ds.test.target.shape[0]}`,
-    spec: smallCnn({ inputShape: [1, 28, 28], classes: 10 }), train: baseTrain, finetune, trainSplit: ds.train,
-  });
-}
-if (only.includes('resnet')) {
-  const n = Math.min(resnetTrain, ds.train.target.shape[0]!);
-  suites.push({
-    key: 'resnet20', title: 'ResNet-20 on Fashion-MNIST', data: `Fashion-MNIST 28×28, first ${n} train images (time budget), test ${ds.test.target.shape[0]}`,
-    spec: resnetCifar({ depth: 20, inputShape: [1, 28, 28], classes: 10 }), train: baseTrain, finetune, trainSplit: subset(ds.train, n),
-  });
-}
+async function childMain(): Promise<void> {
+  const ds = loadFashionMnist(quick ? { limitTrain: 2048, limitTest: 512 } : {});
+  const test = DeviceData.from(ds.test);
+  const subset = (split: TabularSplit, n: number): TabularSplit => {
+    const x = split.inputs[0]!;
+    const per = x.data.length / x.shape[0]!;
+    const m = Math.min(n, x.shape[0]!);
+    return { inputs: [{ data: x.data.subarray(0, m * per), shape: [m, ...x.shape.slice(1)] }], target: { data: split.target.data.subarray(0, m), shape: [m] } };
+  };
+  const baseTrain: TrainOptions = { epochs: quick ? 1 : 2, optimizer: 'sgd', lr: 0.05, momentum: 0.9, schedule: 'cosine', seed: 1 };
+  const finetune: TrainOptions = { epochs: 1, optimizer: 'sgd', lr: 0.01, momentum: 0.9, seed: 2 };
+  const suites: Suite[] = [];
+  if (only.includes('cnn')) {
+    suites.push({
+      key: 'smallCnn', title: 'Fashion-MNIST small CNN', data: `Fashion-MNIST, full train set (${ds.train.target.shape[0]}), test ${ds.test.target.shape[0]}`,
+      spec: smallCnn({ inputShape: [1, 28, 28], classes: 10 }), train: baseTrain, finetune, trainSplit: ds.train,
+    });
+  }
+  if (only.includes('resnet')) {
+    const n = Math.min(resnetTrain, ds.train.target.shape[0]!);
+    suites.push({
+      key: 'resnet20', title: 'ResNet-20 on Fashion-MNIST', data: `Fashion-MNIST 28×28, first ${n} train images (time budget), test ${ds.test.target.shape[0]}`,
+      spec: resnetCifar({ depth: 20, inputShape: [1, 28, 28], classes: 10 }), train: baseTrain, finetune, trainSplit: subset(ds.train, n),
+    });
+  }
 
-const micro = await microLinear();
-const results: SuiteResult[] = [];
-try {
-  for (const s of suites) results.push(await runSuite(s, test));
-} finally {
-  test.dispose();
+  const prepared: Prepared[] = [];
+  const byThreads: ThreadResult[] = [];
+  try {
+    for (const s of suites) prepared.push(await prepareSuite(s, test));
+    const threads = threadCounts[0]!; // set before any native work (top of the module)
+    log(`latency at ${threads} LibTorch thread${threads === 1 ? '' : 's'}`);
+    noteLoad('latency');
+    const micro = await microLinear();
+    const results: SuiteResult[] = [];
+    for (const p of prepared) results.push(await measureSuite(p));
+    byThreads.push({ threads, micro, suites: results, targets: targetsOf(micro, results) });
+  } finally {
+    for (const p of prepared) for (const m of p.keep) m.dispose();
+    test.dispose();
+  }
+  noteLoad('end');
+  const seconds = (performance.now() - started) / 1000;
+  const part: Part = { seconds, host: hostFingerprint(), load: loads, byThreads };
+  writeFileSync(partOut!, JSON.stringify(part));
 }
-noteLoad('end');
 
 // ---------------------------------------------------------------------------------------------------------------
-// Targets, table, files
+// Targets, tables, files (parent process)
 // ---------------------------------------------------------------------------------------------------------------
 
-const speedup = (c: KeyRatio): number => 1 / c.ratio;
-const targets = [
+interface ThreadResult { threads: number; micro: Record<string, unknown>; suites: SuiteResult[]; targets: Target[] }
+interface Part { seconds: number; host: ReturnType<typeof hostFingerprint>; load: typeof loads; byThreads: ThreadResult[] }
+
+interface Target { target: string; measured: string; value: number; met: boolean; confident: boolean }
+function targetsOf(micro: Record<string, unknown>, results: SuiteResult[]): Target[] {
+  const speedup = (c: KeyRatio): number => 1 / c.ratio;
+  return [
   ...['staticB64', 'dynamicB64'].map((k) => {
     const c = micro[k] as KeyRatio;
     return {
@@ -432,7 +470,8 @@ const targets = [
       value: 1 - c.ratio, met: 1 - c.ratio >= 0.4, confident: 1 - c.ci[1] >= 0.4,
     };
   })),
-];
+  ];
+}
 
 const signed = (v: number, digits = 1): string => `${v >= 0 ? '+' : ''}${v.toFixed(digits)}`;
 const headers = ['row', 'what', 'weights', 'Δ', 'file kB', 'Δ', 'b1 ms', 'b64 ms', 'b1 vs base (compare)', 'b64 vs base (compare)', 'test acc %', 'Δ pt'];
@@ -443,57 +482,93 @@ const cells = (r: Row): string[] => [
   r.latencyMs.b1.toFixed(3), r.latencyMs.b64.toFixed(2), verdict(r.vsBaselineB1), verdict(r.vsBaselineB64),
   (r.accuracy * 100).toFixed(2), signed(r.change!.accuracyPoints, 2),
 ];
+const met = (t: Target): string => (t.met ? (t.confident ? 'met' : 'met (CI crosses the bar)') : 'not met');
+const plural = (n: number): string => `${n} LibTorch thread${n === 1 ? '' : 's'}`;
 
-const host = hostFingerprint();
-const seconds = (performance.now() - started) / 1000;
-// The full run's duration and load travel with the cached models, so a --latency-only result still reports them.
-const metaPath = join(cacheDir, 'run.json');
-const fullRun: { seconds: number; date: string; load: typeof loads } | undefined = latencyOnly
-  ? (existsSync(metaPath) ? JSON.parse(readFileSync(metaPath, 'utf8')) : undefined)
-  : { seconds, date: new Date().toISOString(), load: loads };
-if (!latencyOnly) writeFileSync(metaPath, JSON.stringify(fullRun));
-const result = {
-  bench: 'compression', date: new Date().toISOString(), quick, latencyOnly, seconds, host, load: loads, fullRun,
-  note: `CPU inference, LibTorch intra-op threads = cores; latency = median over ${PASSES} round-robin passes (all rows of a model, `
-    + 'then again) of benchmark()\'s median per batch size (time cap 0.7 s per batch size and pass); "b1 vs base" and the targets use '
-    + 'the interleaved compare() (median of per-round ratios candidate/baseline, 95% bootstrap CI); key ratios re-measured (up to 3×) '
-    + 'when their CI is wider than ±5%. Every batch size is measured on its own fresh clone() whose first forward is at that batch '
-    + 'size (LibTorch\'s oneDNN int8 conv caches the primitive of the first input shape it sees). The machine is shared: see load.',
-  micro, suites: results, targets,
-};
-mkdirSync('bench/results', { recursive: true });
-mkdirSync(out.slice(0, out.lastIndexOf('/')), { recursive: true });
-writeFileSync(`${out}.json`, JSON.stringify(result, null, 2));
+async function parentMain(): Promise<void> {
+  const parts: Part[] = [];
+  const args = process.argv.slice(2).filter((a, i, all) => a !== '--threads' && all[i - 1] !== '--threads');
+  for (let i = 0; i < threadCounts.length; i++) {
+    const t = threadCounts[i]!;
+    const file = join(tmpdir(), `petra-compression-part-${process.pid}-${t}.json`);
+    // The first child trains (unless --latency-only); the others re-measure its cached models.
+    const childArgs = [...args, '--threads', String(t), ...(i > 0 && !latencyOnly ? ['--latency-only'] : [])];
+    console.error(`[parent] ${plural(t)}: ${childArgs.join(' ')}`);
+    const child = spawnSync(process.execPath, [...process.execArgv, process.argv[1]!, ...childArgs], {
+      stdio: 'inherit', env: { ...process.env, PETRA_BENCH_PART: file },
+    });
+    if (child.status !== 0) process.exit(child.status ?? 1);
+    parts.push(JSON.parse(readFileSync(file, 'utf8')) as Part);
+    rmSync(file, { force: true });
+  }
+  const byThreads = parts.flatMap((p) => p.byThreads);
+  const host = parts[0]!.host;
+  const seconds = (performance.now() - started) / 1000;
+  // The full run's duration and load travel with the cached models, so a --latency-only result still reports them.
+  const metaPath = join(cacheDir, 'run.json');
+  const fullRun: { seconds: number; date: string; load: typeof loads } | undefined = latencyOnly
+    ? (existsSync(metaPath) ? JSON.parse(readFileSync(metaPath, 'utf8')) : undefined)
+    : { seconds: parts[0]!.seconds, date: new Date().toISOString(), load: parts[0]!.load };
+  if (!latencyOnly) writeFileSync(metaPath, JSON.stringify(fullRun));
+  const load = parts.flatMap((p, i) => p.load.map((l) => ({ ...l, at: `${plural(byThreads[i]!.threads)}: ${l.at}` })));
+  const result = {
+    bench: 'compression', date: new Date().toISOString(), quick, latencyOnly, seconds, host: { ...host, threads: threadCounts },
+    load, fullRun,
+    note: `CPU inference at LibTorch intra-op threads ${threadCounts.join(' and ')} (one child process each); `
+      + `latency = median over ${PASSES} round-robin passes (all rows of a model, then again) of benchmark()'s median per batch size `
+      + '(time cap 0.7 s per batch size and pass); "vs base" columns, Δ latency and the targets use the interleaved compare() (median of '
+      + 'per-round ratios candidate/baseline, 95% bootstrap CI); key ratios re-measured (up to 3×) when their CI is wider than ±5%. '
+      + 'Every batch size is measured on its own fresh clone() whose first forward is at that batch size (LibTorch\'s oneDNN int8 conv '
+      + 'caches the primitive of the first input shape it sees). The machine is shared: see load.',
+    byThreads,
+  };
+  mkdirSync(out.slice(0, out.lastIndexOf('/')), { recursive: true });
+  writeFileSync(`${out}.json`, JSON.stringify(result, null, 2));
 
-const md: string[] = [
-  '# Compression bench', '',
-  `${result.date.slice(0, 10)} · ${host.cpu}, ${host.cores} cores, ${host.threads} LibTorch threads, LibTorch ${host.libtorch}, int8 engine ${host.quantizedEngine} · `
-  + `${(seconds / 60).toFixed(1)} min · load average ${loads.map((l) => l.loadavg[0]).join(' → ')} (shared machine)`, '',
-  ...(latencyOnly ? [`Latency columns and compare() ratios re-measured with \`--latency-only\` on the models the full run cached; accuracy, size and fine-tune times are from that run${fullRun ? ` (${fullRun.date.slice(0, 16)}, ${(fullRun.seconds / 60).toFixed(1)} min, load average ${fullRun.load.map((l) => l.loadavg[0]).join(' → ')})` : ''}.`, ''] : []),
-  `Command: \`node --import=tsx bench/compression.ts\`; JSON: \`${out}.json\`. Δ = change vs the baseline row (for latency: the compare() ratio, interleaved with the baseline — more robust on this shared machine than the difference of two medians taken minutes apart); `
-  + `weights = stored weight values (trainable parameters + int8 weights and biases; \`parameterCount\` counts only the float ones); b1/b64 = latency at batch 1/64 (median of ${PASSES} round-robin passes of benchmark() medians, each batch size on a fresh clone() that first runs at that batch size); "b1/b64 vs base" = compare() ratio (candidate / baseline, < 1 faster) with 95% CI and verdict.`, '',
-];
-for (const r of results) {
-  md.push(`## ${r.title}`, '', `Data: ${r.data}. Baseline: ${r.train.epochs} epochs SGD lr ${r.train.lr} momentum ${r.train.momentum} cosine. `
-    + `Fine-tune after pruning / low-rank: ${r.finetune.epochs} epoch SGD lr ${r.finetune.lr} momentum ${r.finetune.momentum}. Pruning: ${r.pruning}.`, '');
-  md.push(`| ${headers.join(' | ')} |`, `|${headers.map(() => '---').join('|')}|`);
-  for (const row of r.rows) md.push(`| ${cells(row).join(' | ')} |`);
+  const md: string[] = [
+    '# Compression bench', '',
+    `${result.date.slice(0, 10)} · ${host.cpu}, ${host.cores} cores, LibTorch ${host.libtorch}, int8 engine ${host.quantizedEngine}, latency at ${threadCounts.map(plural).join(' and at ')} · `
+    + `${(seconds / 60).toFixed(1)} min · load average ${load.map((l) => l.loadavg[0]).join(' → ')} (shared machine)`, '',
+    ...(latencyOnly ? [`Latency columns and compare() ratios re-measured with \`--latency-only\` on the models the full run cached; accuracy, size and fine-tune times are from that run${fullRun ? ` (${fullRun.date.slice(0, 16)}, ${(fullRun.seconds / 60).toFixed(1)} min, load average ${fullRun.load.map((l) => l.loadavg[0]).join(' → ')})` : ''}.`, ''] : []),
+    `Command: \`node --import=tsx bench/compression.ts${process.argv.slice(2).length ? ` ${process.argv.slice(2).join(' ')}` : ''}\`; JSON: \`${out}.json\`. `
+    + 'Δ = change vs the baseline row; weights = stored weight values (trainable parameters + int8 weights and biases; `parameterCount` counts only the float ones); '
+    + `b1/b64 = latency at batch 1/64 (median of ${PASSES} round-robin passes of benchmark() medians, each batch size on a fresh clone() that first runs at that batch size); `
+    + '"b1/b64 vs base" = compare() ratio (candidate / baseline, < 1 faster; interleaved with the baseline, so more robust on this shared machine than two medians taken minutes apart) with 95% CI and verdict.', '',
+  ];
+  md.push('## Targets', '', `| target | ${threadCounts.map((t) => `${plural(t)}: measured (compare) | met`).join(' | ')} |`,
+    `|---|${threadCounts.map(() => '---|---').join('|')}|`);
+  byThreads[0]!.targets.forEach((t, i) => md.push(`| ${t.target} | ${byThreads.map((b) => `${b.targets[i]!.measured} | ${met(b.targets[i]!)}`).join(' | ')} |`));
   md.push('');
-}
-const m = micro as { medians: Record<string, { b1: number; b64: number }>; engine: string };
-md.push('## int8 Linear(1024×1024) micro-benchmark', '', `${String(micro.spec)}; engine ${m.engine}; static calibrated on random N(0, 1) inputs.`, '',
-  '| model | b1 ms | b64 ms |', '|---|---|---|',
-  ...Object.entries(m.medians).map(([k, v]) => `| ${k} | ${v.b1.toFixed(3)} | ${v.b64.toFixed(3)} |`), '');
-md.push('## Targets', '', '| target | measured (compare) | met |', '|---|---|---|',
-  ...targets.map((t) => `| ${t.target} | ${t.measured} | ${t.met ? (t.confident ? 'met' : 'met (CI crosses the bar)') : 'not met'} |`), '');
-writeFileSync(`${out}.md`, md.join('\n'));
+  for (const b of byThreads) {
+    md.push(`## ${plural(b.threads)}`, '');
+    for (const r of b.suites) {
+      md.push(`### ${r.title}`, '', `Data: ${r.data}. Baseline: ${r.train.epochs} epochs SGD lr ${r.train.lr} momentum ${r.train.momentum} cosine. `
+        + `Fine-tune after pruning / low-rank: ${r.finetune.epochs} epoch SGD lr ${r.finetune.lr} momentum ${r.finetune.momentum}. Pruning: ${r.pruning}.`, '');
+      md.push(`| ${headers.join(' | ')} |`, `|${headers.map(() => '---').join('|')}|`);
+      for (const row of r.rows) md.push(`| ${cells(row).join(' | ')} |`);
+      md.push('');
+    }
+    const m = b.micro as { medians: Record<string, { b1: number; b64: number }>; engine: string; spec: string };
+    md.push('### int8 Linear(1024×1024) micro-benchmark', '', `${m.spec}; engine ${m.engine}; static calibrated on random N(0, 1) inputs.`, '',
+      '| model | b1 ms | b64 ms |', '|---|---|---|',
+      ...Object.entries(m.medians).map(([k, v]) => `| ${k} | ${v.b1.toFixed(3)} | ${v.b64.toFixed(3)} |`), '');
+  }
+  writeFileSync(`${out}.md`, md.join('\n'));
 
-for (const r of results) {
-  console.log(`\n${r.title} — ${r.data}`);
-  console.log(table(headers, r.rows.map(cells)));
+  for (const b of byThreads) {
+    console.log(`\n===== ${plural(b.threads)} =====`);
+    for (const r of b.suites) {
+      console.log(`\n${r.title} — ${r.data}`);
+      console.log(table(headers, r.rows.map(cells)));
+    }
+    const m = b.micro as { medians: Record<string, { b1: number; b64: number }>; engine: string };
+    console.log(`\nint8 micro-benchmark (${m.engine}):`);
+    console.log(table(['model', 'b1 ms', 'b64 ms'], Object.entries(m.medians).map(([k, v]) => [k, v.b1.toFixed(3), v.b64.toFixed(3)])));
+    console.log('\nTargets:');
+    console.log(table(['target', 'measured', 'met'], b.targets.map((t) => [t.target, t.measured, met(t)])));
+  }
+  console.log(`\n${(seconds / 60).toFixed(1)} min; wrote ${out}.json and ${out}.md`);
 }
-console.log(`\nint8 micro-benchmark (${m.engine}):`);
-console.log(table(['model', 'b1 ms', 'b64 ms'], Object.entries(m.medians).map(([k, v]) => [k, v.b1.toFixed(3), v.b64.toFixed(3)])));
-console.log('\nTargets:');
-console.log(table(['target', 'measured', 'met'], targets.map((t) => [t.target, t.measured, t.met ? (t.confident ? 'met' : 'met (CI crosses)') : 'not met'])));
-console.log(`\n${(seconds / 60).toFixed(1)} min; wrote ${out}.json and ${out}.md`);
+
+if (partOut) await childMain();
+else await parentMain();

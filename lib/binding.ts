@@ -135,7 +135,8 @@ export interface NativeAddon {
   /** Value ranges ([min, max]) of every graph input and node output over `batches` batches (int8 calibration). */
   calibrate(model: NativeModel, data: NativeDataset, options: { batches: number; batchSize: number; observer: 'minmax' | 'moving_average' }): Promise<Record<string, [number, number]>>;
   info(): NativeInfo;
-  setThreads(n: number): void;
+  /** Intra-op threads of the compute thread that runs every async operation; `onlyIfUnset` installs a default. */
+  setThreads(n: number, onlyIfUnset?: boolean): void;
   setQuantizedEngine(name: string): void;
   setErrorFactory(factory: (code: string, message: string) => Error): void;
 }
@@ -147,9 +148,10 @@ export function binding(): NativeAddon {
   if (!loaded) {
     loaded = loadAddon<NativeAddon>();
     loaded.addon.setErrorFactory(errorFromCode);
-    // LibTorch starts with 1 intra-op thread on small machines; use the cores we were given.
+    // LibTorch starts with 1 intra-op thread on small machines; use the cores we were given. The count is
+    // process-wide (one compute thread), so a worker_thread loading petra must not undo the user's setThreads().
     const threads = Number(process.env.PETRA_THREADS) || availableParallelism();
-    loaded.addon.setThreads(threads);
+    loaded.addon.setThreads(threads, true);
   }
   return loaded.addon;
 }

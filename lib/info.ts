@@ -10,7 +10,10 @@ export function info(): PetraInfo {
   return { ...native, addonPath: bindingPath(), node: process.version, openblasThreads: process.env.OPENBLAS_NUM_THREADS };
 }
 
-/** LibTorch intra-op threads for this process (defaults to the available cores; PETRA_THREADS overrides). */
+/**
+ * LibTorch intra-op threads for this process's compute thread, which runs every async operation (defaults to the available
+ * cores; PETRA_THREADS overrides). Takes effect from the next operation; synchronous calls use one thread.
+ */
 export function setThreads(n: number): void {
   if (!Number.isInteger(n) || n < 1) throw new ConfigError('must be a positive integer', 'threads');
   binding().setThreads(n);

@@ -41,7 +41,7 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
   out.Set("libtorchVersion", std::string(TORCH_VERSION));
   out.Set("napiVersion", Napi::Number::New(env, NAPI_VERSION));
   Napi::Object threads = Napi::Object::New(env);
-  threads.Set("intraOp", Napi::Number::New(env, at::get_num_threads()));
+  threads.Set("intraOp", Napi::Number::New(env, ComputeThreads()));
   threads.Set("interOp", Napi::Number::New(env, at::get_num_interop_threads()));
   threads.Set("hardware", Napi::Number::New(env, std::thread::hardware_concurrency()));
   out.Set("threads", threads);
@@ -89,7 +89,8 @@ Napi::Value SetThreads(const Napi::CallbackInfo& info) {
     if (!info[0].IsNumber()) Fail(ErrorCode::Config, "setThreads: a positive integer is required");
     const int64_t n = info[0].As<Napi::Number>().Int64Value();
     if (n < 1 || n > 1024) Fail(ErrorCode::Config, "setThreads: a positive integer is required, got " + std::to_string(n));
-    at::set_num_threads(static_cast<int>(n));
+    // Applied on the compute thread before its next operation (see compute_thread.h).
+    SetComputeThreads(static_cast<int>(n), info[1].IsBoolean() && info[1].As<Napi::Boolean>().Value());
     return info.Env().Undefined();
   });
 }
@@ -119,6 +120,7 @@ Napi::Value SetQuantizedEngine(const Napi::CallbackInfo& info) {
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   env.SetInstanceData(new AddonData());  // freed by node-addon-api when this environment is torn down
+  UseSingleThreadOnJsThread();
   InitModel(env, exports);
   InitDataset(env, exports);
   InitTrainer(env, exports);

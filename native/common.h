@@ -6,6 +6,8 @@
 #include <napi.h>
 #include <torch/torch.h>
 
+#include "compute_thread.h"
+
 #include <atomic>
 #include <functional>
 #include <memory>
@@ -59,6 +61,7 @@ template <typename Fn>
 auto Guarded(Napi::Env env, Fn&& fn) -> decltype(fn()) {
   CaughtError caught;
   try {
+    UseSingleThreadOnJsThread();
     return fn();
   } catch (const Napi::Error&) {
     throw;
@@ -68,7 +71,8 @@ auto Guarded(Napi::Env env, Fn&& fn) -> decltype(fn()) {
   throw MakeError(env, caught);
 }
 
-// AsyncWorker + Promise. Subclasses implement Run() (worker thread; no N-API) and Resolve() (JS thread).
+// AsyncWorker + Promise. Subclasses implement Run() (on the compute thread, see compute_thread.h; no N-API) and
+// Resolve() (JS thread).
 class PromiseWorker : public Napi::AsyncWorker {
  public:
   explicit PromiseWorker(Napi::Env env, const char* name)
@@ -85,7 +89,7 @@ class PromiseWorker : public Napi::AsyncWorker {
  private:
   void Execute() final {
     try {
-      Run();
+      RunOnComputeThread([this] { Run(); });
     } catch (...) {
       error_ = Classify(std::current_exception());
       SetError(error_.message);

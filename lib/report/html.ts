@@ -28,7 +28,7 @@ h1 { font-size: 22px; margin: 0 0 4px; } h2 { font-size: 17px; margin: 32px 0 10
 .tick { font-size: 10px; fill: var(--muted); } .axis-label { font-size: 12px; fill: var(--fg); }
 .pt-dominated { fill: #b7bdc8; opacity: .75; } .pt-infeasible { fill: none; stroke: var(--bad); stroke-width: 1.5; }
 .pt-pareto { fill: var(--accent); stroke: #fff; stroke-width: 1.2; } .pt-baseline { fill: #111; }
-.pt-label { font-size: 10px; fill: var(--accent); }
+.pt-label { font-size: 10px; fill: var(--accent); pointer-events: none; } /* a label never hides a neighbouring point from the pointer */
 .hv { stroke: var(--accent); stroke-width: 2; } .hv-dot { fill: var(--accent); } .gen-marker { stroke: #e3e6ec; stroke-dasharray: 3 3; }
 .legend { color: var(--muted); font-size: 12px; margin: 6px 0 0; }
 .legend span { display: inline-flex; align-items: center; gap: 4px; margin-right: 14px; }

@@ -109,7 +109,8 @@ export function scatterSvg(opts: { x: Axis; y: Axis; points: readonly ScatterPoi
       mark = `<circle cx="${cx}" cy="${cy}" r="${p.kind === 'pareto' ? 5.5 : 4}" class="pt-${p.kind}">${title}</circle>`;
     }
     const label = p.label ? `<text x="${Number(cx) + 7}" y="${Number(cy) - 6}" class="pt-label">${escapeXml(p.label)}</text>` : '';
-    return p.href ? `<a href="${escapeXml(p.href)}">${mark}${label}</a>` : `${mark}${label}`;
+    // The label stays outside the link: the link's box is the mark alone, and labels never take the pointer.
+    return `${p.href ? `<a href="${escapeXml(p.href)}">${mark}</a>` : mark}${label}`;
   });
   return `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${WIDTH} ${HEIGHT}" width="${WIDTH}" height="${HEIGHT}" role="img" aria-label="${escapeXml(opts.title)}" class="chart scatter">`
     + frame(opts.x, opts.y, sx, sy) + marks.join('') + '</svg>';

@@ -1,0 +1,143 @@
+#include "compute_thread.h"
+
+#include <ATen/Parallel.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <exception>
+#include <mutex>
+#include <thread>
+
+namespace petra {
+namespace {
+
+std::atomic<int> requestedThreads{0};  // 0: not set yet (LibTorch's default)
+std::atomic<bool> explicitlySet{false};
+// at::set_num_threads also writes process-wide state (the count new threads start with, QNNPACK's pthreadpool), so
+// after a JS thread calls it the compute thread re-applies its own count before its next task.
+std::atomic<unsigned> globalWrites{0};
+thread_local bool onComputeThread = false;
+
+int Wanted() {
+  const int n = requestedThreads.load();
+  return n > 0 ? n : at::intraop_default_num_threads();
+}
+
+void ApplyThreads() {
+  at::get_num_threads();  // runs LibTorch's lazy per-thread init first, so it cannot undo the count below later
+  at::set_num_threads(Wanted());
+}
+
+struct Task {
+  const std::function<void()>* fn;
+  std::exception_ptr error;
+  bool done = false;
+  void Run() {
+    try {
+      (*fn)();
+    } catch (...) {
+      error = std::current_exception();
+    }
+  }
+};
+
+class ComputeThread {
+ public:
+  ComputeThread() : thread_([this] { Loop(); }) {}
+
+  void Run(const std::function<void()>& fn) {
+    if (onComputeThread) {
+      fn();
+      return;
+    }
+    Task task{&fn};
+    std::unique_lock<std::mutex> lock(mutex_);
+    if (current_ == nullptr) {
+      current_ = &task;
+      wake_.notify_one();
+      finished_.wait(lock, [&] { return task.done; });
+    } else {
+      lock.unlock();
+      std::thread overflow([&task] {
+        onComputeThread = true;
+        try {
+          ApplyThreads();
+        } catch (...) {
+        }
+        task.Run();
+      });
+      overflow.join();
+    }
+    if (task.error) std::rethrow_exception(task.error);
+  }
+
+ private:
+  void Loop() {
+    onComputeThread = true;
+    int applied = -1;
+    unsigned seenWrites = ~0u;
+    std::unique_lock<std::mutex> lock(mutex_);
+    for (;;) {
+      wake_.wait(lock, [&] { return current_ != nullptr; });
+      Task* task = current_;
+      lock.unlock();
+      const int want = Wanted();
+      const unsigned writes = globalWrites.load();
+      if (want != applied || writes != seenWrites) {
+        try {
+          ApplyThreads();
+        } catch (...) {
+        }
+        applied = want;
+        seenWrites = globalWrites.load();
+      }
+      task->Run();
+      lock.lock();
+      task->done = true;
+      current_ = nullptr;
+      finished_.notify_all();
+    }
+  }
+
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::condition_variable finished_;
+  Task* current_ = nullptr;
+  std::thread thread_;
+};
+
+ComputeThread& Instance() {
+  // Never destroyed: a joinable std::thread's destructor would terminate the process at exit.
+  static ComputeThread* instance = new ComputeThread();
+  return *instance;
+}
+
+}  // namespace
+
+void RunOnComputeThread(const std::function<void()>& fn) { Instance().Run(fn); }
+
+void SetComputeThreads(int n, bool onlyIfUnset) {
+  if (onlyIfUnset) {
+    if (explicitlySet.load()) return;
+    int expected = 0;
+    requestedThreads.compare_exchange_strong(expected, n);
+    return;
+  }
+  explicitlySet.store(true);
+  requestedThreads.store(n);
+}
+
+int ComputeThreads() { return Wanted(); }
+
+void UseSingleThreadOnJsThread() {
+  thread_local bool done = false;
+  if (done || onComputeThread) return;
+  done = true;
+  at::get_num_threads();  // lazy per-thread init first (see ApplyThreads)
+  if (at::get_num_threads() != 1) {
+    at::set_num_threads(1);
+    globalWrites.fetch_add(1);
+  }
+}
+
+}  // namespace petra
