@@ -59,6 +59,9 @@ std::shared_ptr<QuantGruImpl> BuildQuantGru(const NodeSpec& node);
 // Symmetric int8 weights: per output channel (dim 0) or per tensor. Returns {int8 values, scales}.
 std::pair<torch::Tensor, torch::Tensor> QuantizeWeight(const torch::Tensor& weight, bool perChannel);
 
+// float → quint8 with a per-tensor scale and zero point (what at::quantize_per_tensor computes, vectorized).
+torch::Tensor QuantizeActivation(const torch::Tensor& x, double scale, int64_t zeroPoint);
+
 // Residual adds and concats that stay int8 between quantized layers (quantized::add / add_relu / cat). Inputs
 // that are not quantized yet are quantized to the output's scale first.
 torch::Tensor QuantizedAdd(const std::vector<torch::Tensor>& inputs, double scale, int64_t zeroPoint, bool relu);
