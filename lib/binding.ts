@@ -92,7 +92,8 @@ export interface NativeInfo {
   quantizedEngines: string[];
   quantizedEngine: string;
   blas: string;
-  cuda: { available: boolean; compiled: boolean; devices: NativeCudaDevice[]; driverVersion?: number; runtimeVersion?: number };
+  /** int8Gemm: CUDA int8 GEMM (torch._int_mm, LibTorch ≥ 2.1) is compiled in. */
+  cuda: { available: boolean; compiled: boolean; int8Gemm: boolean; devices: NativeCudaDevice[]; driverVersion?: number; runtimeVersion?: number };
 }
 
 /** The native timing loop's options (lib/lab/benchmark.ts re-exports them as BenchmarkOptions). */
@@ -107,6 +108,8 @@ export interface NativeBenchOptions {
   targetRelativeCi?: number;
   /** Per batch size (default 3000 ms). */
   timeCapMs?: number;
+  /** CUDA only: capture the forward in a CUDA graph once and time its replays (no CPU launch overhead). */
+  cudaGraph?: boolean;
 }
 export interface NativeBenchResult {
   batchSize: number;

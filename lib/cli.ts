@@ -68,6 +68,7 @@ export function buildProgram(): Command {
     .option('--batch <sizes>', 'batch sizes, comma-separated (overrides the batch of --input)')
     .option('--device <device>', 'cpu or cuda:N', 'cpu')
     .option('--time-cap <ms>', 'time cap per batch size', '3000')
+    .option('--cuda-graph', 'CUDA: capture the forward once and time CUDA-graph replays (no CPU launch overhead)')
     .option('--json', 'print JSON')
     .action(runBenchCommand);
 

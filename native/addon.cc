@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "model.h"
+#include "quantize.h"
 
 #ifdef PETRA_WITH_CUDA
 #include <cuda_runtime_api.h>
@@ -80,6 +81,11 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
   cuda.Set("compiled", false);
 #endif
   cuda.Set("devices", devices);
+#ifdef PETRA_WITH_CUDA
+  cuda.Set("int8Gemm", IntMmOnCuda());  // quantize({ backend: 'cuda' }) has torch._int_mm
+#else
+  cuda.Set("int8Gemm", false);
+#endif
   out.Set("cuda", cuda);
   return out;
 }

@@ -12,7 +12,9 @@
 #include "model.h"
 
 #ifdef PETRA_WITH_CUDA
+#include <ATen/cuda/CUDAGraph.h>
 #include <c10/cuda/CUDACachingAllocator.h>
+#include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
 #include <cuda_runtime_api.h>
 #endif
@@ -31,6 +33,7 @@ struct BenchOptions {
   int64_t maxIterations = 100000;
   double targetRelativeCi = 0.02;  // stop when (ci high - ci low) / median <= this
   double timeCapMs = 3000;          // per batch size
+  bool cudaGraph = false;           // CUDA: capture the forward once, time graph replays (no CPU launch overhead)
 };
 
 struct BenchResult {
@@ -104,13 +107,13 @@ class Timer {
 };
 
 BenchResult TimeBatch(const ForwardFn& forward, const std::vector<torch::Tensor>& inputs, const torch::Device& device,
-                      const BenchOptions& o, int64_t batchSize) {
+                      const BenchOptions& o, int64_t batchSize, bool resetPeak = true) {
   BenchResult r;
   r.batchSize = batchSize;
   Timer timer(device);
   auto call = [&] { forward(inputs); };
 #ifdef PETRA_WITH_CUDA
-  if (device.is_cuda()) c10::cuda::CUDACachingAllocator::resetPeakStats(device.index());
+  if (device.is_cuda() && resetPeak) c10::cuda::CUDACachingAllocator::resetPeakStats(device.index());
 #endif
   const double rssBefore = RssBytes();
   double rssPeak = rssBefore;
@@ -156,6 +159,40 @@ BenchResult TimeBatch(const ForwardFn& forward, const std::vector<torch::Tensor>
   return r;
 }
 
+#ifdef PETRA_WITH_CUDA
+// CUDA-graph mode: the forward is captured once and every timed iteration replays the graph, so the measurement is
+// the GPU's time without per-kernel CPU launch overhead (what a deployment that uses CUDA graphs sees). Capture needs
+// a side stream, and a warm-up there first so cuBLAS/cuDNN choose algorithms and allocate workspaces outside it.
+BenchResult TimeBatchCudaGraph(const ForwardFn& forward, const std::vector<torch::Tensor>& inputs, const torch::Device& device,
+                               const BenchOptions& o, int64_t batchSize) {
+  c10::cuda::CUDAGuard deviceGuard(device);
+  c10::cuda::CUDAStream side = c10::cuda::getStreamFromPool(false, device.index());
+  c10::cuda::CUDAStreamGuard streamGuard(side);
+  c10::cuda::CUDACachingAllocator::resetPeakStats(device.index());  // the graph's private pool counts in the peak
+  for (int i = 0; i < 3; ++i) forward(inputs);
+  side.synchronize();
+  at::cuda::CUDAGraph graph;
+  try {
+    graph.capture_begin();
+    forward(inputs);
+    graph.capture_end();
+  } catch (...) {
+    // Leave the stream out of capture mode, or every later CUDA call on it fails.
+    cudaStreamCaptureStatus status = cudaStreamCaptureStatusNone;
+    if (cudaStreamIsCapturing(side.stream(), &status) == cudaSuccess && status != cudaStreamCaptureStatusNone) {
+      cudaGraph_t broken = nullptr;
+      cudaStreamEndCapture(side.stream(), &broken);
+      if (broken != nullptr) cudaGraphDestroy(broken);
+    }
+    cudaGetLastError();
+    CaughtError e = Classify(std::current_exception());
+    Fail(ErrorCode::Device, "this model cannot be captured in a CUDA graph (host synchronization or a CPU op in its forward?): " + e.message);
+  }
+  ForwardFn replay = [&graph](const std::vector<torch::Tensor>&) { graph.replay(); };
+  return TimeBatch(replay, inputs, device, o, batchSize, /*resetPeak=*/false);
+}
+#endif
+
 class BenchWorker : public PromiseWorker {
  public:
   using InputMaker = std::function<std::vector<torch::Tensor>(int64_t batch)>;
@@ -168,8 +205,15 @@ class BenchWorker : public PromiseWorker {
   void Run() override {
     std::lock_guard<std::mutex> guard(*lock_);
     c10::InferenceMode inference;
+    if (options_.cudaGraph && !device_.is_cuda()) Fail(ErrorCode::Config, "cudaGraph: CUDA-graph mode needs a model on a CUDA device");
     for (int64_t batch : options_.batchSizes) {
       std::vector<torch::Tensor> inputs = makeInputs_(batch);
+#ifdef PETRA_WITH_CUDA
+      if (options_.cudaGraph) {
+        results_.push_back(TimeBatchCudaGraph(forward_, inputs, device_, options_, batch));
+        continue;
+      }
+#endif
       results_.push_back(TimeBatch(forward_, inputs, device_, options_, batch));
     }
   }
@@ -221,6 +265,7 @@ BenchOptions OptionsFromJs(const Napi::Value& value) {
   o.maxIterations = std::max<int64_t>(o.minIterations, static_cast<int64_t>(num("maxIterations", 100000)));
   o.targetRelativeCi = num("targetRelativeCi", 0.02);
   o.timeCapMs = num("timeCapMs", 3000);
+  o.cudaGraph = obj.Get("cudaGraph").IsBoolean() && obj.Get("cudaGraph").As<Napi::Boolean>().Value();
   return o;
 }
 

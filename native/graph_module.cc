@@ -152,7 +152,7 @@ GraphModuleImpl::GraphModuleImpl(const GraphSpec& spec) : spec_(spec), dropoutGe
     step.name = node.name;
     for (const auto& src : node.inputs) step.args.push_back(valueIndex.at(src));
     if (step.args.empty()) Fail(ErrorCode::Config, "node '" + node.name + "' has no inputs");
-    step.fn = BuildNode(node);
+    step.fn = WithComputeDtype(node, BuildNode(node));
     static const std::set<std::string> quantAware = {"relu", "maxpool1d", "maxpool2d", "adaptiveavgpool1d", "adaptiveavgpool2d",
                                                      "flatten", "qlinear", "qconv1d", "qconv2d"};
     step.acceptsQuantized = quantAware.count(node.op) > 0 ||
@@ -169,6 +169,26 @@ GraphModuleImpl::GraphModuleImpl(const GraphSpec& spec) : spec_(spec), dropoutGe
   for (size_t v = 0; v < lastReader.size(); ++v) {
     if (lastReader[v] != SIZE_MAX && v != outputIndex_) steps_[lastReader[v]].releaseAfter.push_back(v);
   }
+}
+
+// attrs.dtype 'float16' / 'bfloat16': the layer's weights are stored and run in that precision, its float inputs cast
+// on the way in and its output back to float32. It is how a layer with no int8 kernel on CUDA (convolutions, GRU)
+// still gets cheaper under quantize({ backend: 'cuda' }), reported as such rather than as int8.
+GraphModuleImpl::NodeFn GraphModuleImpl::WithComputeDtype(const NodeSpec& node, NodeFn inner) {
+  const Attr* attr = FindAttr(node, "dtype");
+  if (attr == nullptr) return inner;
+  if (!attr->isText || (attr->text != "float16" && attr->text != "bfloat16")) {
+    Fail(ErrorCode::Config, "node '" + node.name + "' attrs.dtype must be 'float16' or 'bfloat16'");
+  }
+  auto module = NodeModule(node.name);
+  if (!module) Fail(ErrorCode::Config, "node '" + node.name + "' (" + node.op + ") has no weights: attrs.dtype applies to layers");
+  const torch::ScalarType dtype = attr->text == "float16" ? torch::kFloat16 : torch::kBFloat16;
+  module->to(dtype);
+  return [inner = std::move(inner), dtype](std::vector<torch::Tensor>& args) {
+    for (auto& t : args) if (t.is_floating_point()) t = t.to(dtype);
+    torch::Tensor y = inner(args);
+    return y.is_floating_point() ? y.to(torch::kFloat32) : y;
+  };
 }
 
 GraphModuleImpl::NodeFn GraphModuleImpl::BuildNode(const NodeSpec& node) {

@@ -93,6 +93,7 @@ class GraphModuleImpl : public torch::nn::Module {
     std::vector<size_t> releaseAfter;  // values no later step reads: freed early to save memory
   };
   NodeFn BuildNode(const NodeSpec& node);
+  NodeFn WithComputeDtype(const NodeSpec& node, NodeFn inner);
 
   GraphSpec spec_;
   std::vector<Step> steps_;

@@ -1,12 +1,26 @@
 #include "quantize.h"
 
 #include <ATen/core/dispatch/Dispatcher.h>
+#include <torch/version.h>
 
 #include <cmath>
 
 #include "model.h"
 
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 1)
+#define PETRA_HAS_INT_MM 1
+#endif
+
 namespace petra {
+
+bool IntMmOnCuda() {
+#ifdef PETRA_HAS_INT_MM
+  return true;
+#else
+  return false;
+#endif
+}
+
 namespace {
 
 double AttrNumber(const NodeSpec& node, const std::string& key, double fallback) {
@@ -106,6 +120,8 @@ QuantLayerImpl::QuantLayerImpl(const NodeSpec& node) {
   outScale = AttrNumber(node, "outScale", 1);
   outZeroPoint = static_cast<int64_t>(AttrNumber(node, "outZeroPoint", 0));
   engine = AttrText(node, "engine", "onednn");
+  intmm = engine == "intmm";
+  if (intmm && kind != Kind::Linear) Fail(ErrorCode::Config, "node '" + node.name + "': engine intmm (int8 GEMM) covers linear layers only");
   if (dynamic && kind != Kind::Linear) Fail(ErrorCode::Config, "node '" + node.name + "': dynamic int8 exists for linear layers only");
   if (!(inScale > 0) || !(outScale > 0)) Fail(ErrorCode::Config, "node '" + node.name + "': quantization scales must be positive");
   std::vector<int64_t> wshape;
@@ -139,6 +155,7 @@ QuantLayerImpl::QuantLayerImpl(const NodeSpec& node) {
 }
 
 void QuantLayerImpl::Prepare() {
+  if (intmm) return;  // nothing to pack: the int8 weight is the GEMM operand
   at::globalContext().setQEngine(EngineByName(engine));
   torch::Tensor q = qweight.to(torch::kCPU).contiguous();
   torch::Tensor scales = wscale.to(torch::kCPU).to(torch::kDouble);
@@ -155,7 +172,45 @@ void QuantLayerImpl::Prepare() {
   }
 }
 
+namespace {
+// int8 × int8 → int32, exact. `weight` is [out, in]; its transpose is the column-major operand cuBLASLt wants.
+torch::Tensor IntGemm(const torch::Tensor& a, const torch::Tensor& weight) {
+  if (a.is_cuda()) {
+#ifdef PETRA_HAS_INT_MM
+    const int64_t m = a.size(0);
+    if (m <= 16) {  // torch._int_mm needs more than 16 rows: pad with zero rows and drop their results
+      torch::Tensor padded = torch::zeros({32, a.size(1)}, a.options());
+      padded.narrow(0, 0, m).copy_(a);
+      return at::_int_mm(padded, weight.t()).narrow(0, 0, m);
+    }
+    return at::_int_mm(a, weight.t());
+#else
+    Fail(ErrorCode::Device, std::string("int8 GEMM on CUDA needs LibTorch >= 2.1 (torch._int_mm); this is LibTorch ") + TORCH_VERSION);
+#endif
+  }
+  return at::mm(a.to(torch::kInt32), weight.t().to(torch::kInt32));
+}
+}  // namespace
+
+torch::Tensor QuantLayerImpl::IntMmForward(const torch::Tensor& input) {
+  torch::Tensor x = (input.is_quantized() ? input.dequantize() : input).to(torch::kFloat32);
+  if (x.size(-1) != in) Fail(ErrorCode::Shape, "qlinear expects " + std::to_string(in) + " input features, got " + ShapeString(x.sizes()));
+  if (x.is_cuda() && (in % 8 != 0 || out % 8 != 0)) {
+    Fail(ErrorCode::Config, "int8 GEMM on CUDA needs in and out features that are multiples of 8, got " + std::to_string(in) + "→" + std::to_string(out));
+  }
+  std::vector<int64_t> outShape = x.sizes().vec();
+  outShape.back() = out;
+  torch::Tensor rows = x.reshape({-1, in});
+  // Per-row symmetric scales, so one outlier sample does not coarsen the others' codes.
+  torch::Tensor rowScale = rows.abs().amax(1, /*keepdim=*/true).div_(127.0).clamp_min_(1e-12);
+  torch::Tensor codes = (rows / rowScale).round_().clamp_(-127, 127).to(torch::kInt8);
+  torch::Tensor y = IntGemm(codes, qweight).to(torch::kFloat32).mul_(rowScale).mul_(wscale.view({1, -1})).add_(bias);
+  if (relu) y.relu_();
+  return y.view(outShape);
+}
+
 torch::Tensor QuantLayerImpl::forward(const torch::Tensor& input) {
+  if (intmm) return IntMmForward(input);
   if (!linearPacked_ && !convPacked_) Prepare();
   if (dynamic) {
     torch::Tensor x = input.is_quantized() ? input.dequantize() : input;

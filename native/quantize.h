@@ -1,5 +1,7 @@
 // int8 execution of petra graphs: q* nodes (qlinear, qconv1d, qconv2d) hold int8 weights as buffers (so save/load
-// and the file size see int8) and pack them for the quantized engine (ONEDNN or QNNPACK on CPU).
+// and the file size see int8) and pack them for the quantized engine (ONEDNN or QNNPACK on CPU). Engine "intmm"
+// (qlinear only) is the CUDA recipe: int8 GEMM with per-output-channel weight scales and per-row activation scales,
+// torch._int_mm on CUDA (LibTorch >= 2.1), an exact int32 GEMM on the CPU (a reference, not a fast path).
 #pragma once
 
 #include <ATen/native/quantized/PackedParams.h>
@@ -17,7 +19,7 @@ class QuantLayerImpl : public torch::nn::Module {
   void Prepare();
 
   Kind kind;
-  bool dynamic = false, perChannel = true, relu = false;
+  bool dynamic = false, perChannel = true, relu = false, intmm = false;
   double inScale = 1, outScale = 1;
   int64_t inZeroPoint = 0, outZeroPoint = 0;
   int64_t in = 0, out = 0, groups = 1;
@@ -28,6 +30,8 @@ class QuantLayerImpl : public torch::nn::Module {
   torch::Tensor bias;     // float [out]
 
  private:
+  torch::Tensor IntMmForward(const torch::Tensor& x);
+
   c10::intrusive_ptr<LinearPackedParamsBase> linearPacked_;
   c10::intrusive_ptr<ConvPackedParamsBase<2>> convPacked_;
 };
@@ -55,6 +59,9 @@ class QuantGruImpl : public torch::nn::Module {
 };
 
 std::shared_ptr<QuantGruImpl> BuildQuantGru(const NodeSpec& node);
+
+// Whether this build can run engine "intmm" on CUDA (torch._int_mm exists from LibTorch 2.1).
+bool IntMmOnCuda();
 
 // Symmetric int8 weights: per output channel (dim 0) or per tensor. Returns {int8 values, scales}.
 std::pair<torch::Tensor, torch::Tensor> QuantizeWeight(const torch::Tensor& weight, bool perChannel);

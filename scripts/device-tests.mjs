@@ -17,6 +17,7 @@ const { mlp, smallCnn } = await lib('spec/builders');
 const { loadSyntheticImages } = await lib('data/synthetic');
 const { benchmark, compare, TorchScriptModel } = await lib('lab/index');
 const { createRng } = await lib('data/split');
+const { quantize } = await lib('compress/quantize');
 
 const results = { date: new Date().toISOString(), checks: [], benches: {} };
 let failed = 0;
@@ -91,6 +92,19 @@ await check(`benchmark on ${device} (CUDA events, peak memory)`, async () => {
   return { medianMs: r.batches.map((b) => b.medianMs), peakBytes: r.batches.map((b) => b.peakBytes), selfRatio: self.ratio, selfVerdict: self.verdict };
 });
 
+await check('CUDA-graph mode: replays of the captured forward, faster than eager launches at batch 1', async () => {
+  if (!cuda) return 'skip';
+  const model = Model.build(smallCnn({ inputShape: [3, 32, 32], classes: 10 }), { device, seed: 1 });
+  const eager = await benchmark(model, { batchSizes: [1, 64], timeCapMs: 1500 });
+  const graph = await benchmark(model, { batchSizes: [1, 64], timeCapMs: 1500, cudaGraph: true });
+  model.dispose();
+  if (!graph.cudaGraph) throw new Error('report does not say cudaGraph');
+  const rows = eager.batches.map((b, k) => ({ batch: b.batchSize, eagerMs: b.medianMs, graphMs: graph.batches[k].medianMs, ratio: graph.batches[k].medianMs / b.medianMs }));
+  results.benches.cudaGraph = rows;
+  if (!(rows[0].ratio < 1)) throw new Error(`graph replay not faster at batch 1: ${JSON.stringify(rows[0])}`);
+  return rows;
+});
+
 await check('TorchScript on the GPU: petra median vs torch.utils.benchmark (target ≤ 1.05×)', async () => {
   if (!cuda) return 'skip';
   const ref = JSON.parse(execFileSync('python3', ['bench/gpu/torchscript_ref.py', out, device]).toString().trim().split('\n').pop());
@@ -124,6 +138,51 @@ await check(`train-step on ${device}: petra vs PyTorch, same model and batch`, a
   }
   results.benches.trainStep = rows;
   return rows.map((r) => ({ model: r.model, optimizer: r.optimizer, ratio: Number(r.ratio.toFixed(3)) }));
+});
+
+await check(`int8 GEMM on ${device} (quantize backend ${cuda ? 'cuda: torch._int_mm' : 'intmm: CPU reference'})`, async () => {
+  const spec = mlp({ inputShape: [1024], hidden: [1024, 1024], classes: 16 });
+  const model = Model.build(spec, { device, seed: 1 });
+  const { model: q, report } = await quantize(model, { mode: 'dynamic', ...(cuda ? {} : { backend: 'intmm' }) });
+  if (report.engine !== 'intmm' || !report.layers.every((l) => l.kind === 'int8')) throw new Error(JSON.stringify(report.layers));
+  if (cuda && !/_int_mm/.test(report.kernel)) throw new Error(report.kernel);
+  const rng = createRng(3);
+  for (const batch of [4, 64]) { // 4: below torch._int_mm's 17-row minimum (padded)
+    const x = { data: Float32Array.from({ length: batch * 1024 }, () => rng.normal()), shape: [batch, 1024] };
+    const [a, b] = [await model.forward(x), await q.forward(x)];
+    let diff = 0, scale = 0;
+    for (let k = 0; k < a.data.length; k++) { diff = Math.max(diff, Math.abs(a.data[k] - b.data[k])); scale = Math.max(scale, Math.abs(a.data[k])); }
+    if (!(diff < 0.05 * scale + 1e-3)) throw new Error(`batch ${batch}: max |int8 − fp32| ${diff} (outputs up to ${scale})`);
+  }
+  const row = { kernel: report.kernel };
+  if (cuda) {
+    // Large enough for int8 tensor cores to matter: Linear(4096×4096) at batch 1024.
+    const big = Model.build(mlp({ inputShape: [4096], hidden: [4096], classes: 16 }), { device, seed: 1 });
+    const { model: bq } = await quantize(big, { mode: 'dynamic' });
+    const c = await compare(big, bq, { batchSize: 1024, rounds: 10 });
+    const lat = await benchmark(bq, { batchSizes: [1, 64, 1024] });
+    const base = await benchmark(big, { batchSizes: [1, 64, 1024] });
+    results.benches.int8Gemm = { model: 'mlp 4096→4096→16', compare: c, int8: lat, fp32: base };
+    Object.assign(row, { ratioB1024: c.ratio, ci: c.ci, verdict: c.verdict, int8Ms: lat.batches.map((b) => b.medianMs), fp32Ms: base.batches.map((b) => b.medianMs) });
+    big.dispose(); bq.dispose();
+  }
+  model.dispose(); q.dispose();
+  return row;
+});
+
+await check(`quantize backend cuda on the small CNN: convs fp16 with the reason, linear int8, accuracy kept`, async () => {
+  if (!cuda) return 'skip';
+  const ds = loadSyntheticImages({ trainSize: 4000, testSize: 1000, seed: 2 });
+  const model = Model.build(smallCnn({ inputShape: [3, 32, 32], classes: ds.task.classes }), { device, seed: 1 });
+  await train(model, { train: ds.train }, { epochs: 3, batchSize: 64, optimizer: 'adam', lr: 2e-3 });
+  const { model: q, report } = await quantize(model, { mode: 'static' });
+  const kinds = Object.fromEntries(report.layers.map((l) => [l.name, l.kind]));
+  if (kinds.block1_conv !== 'fp16' || kinds.fc1 !== 'int8') throw new Error(JSON.stringify(report.layers));
+  const [fa, qa] = [(await evaluate(model, ds.test)).accuracy, (await evaluate(q, ds.test)).accuracy];
+  if (fa - qa > 0.02) throw new Error(`accuracy ${fa} → ${qa}`);
+  const c = await compare(model, q, { batchSize: 256, rounds: 8 });
+  model.dispose(); q.dispose();
+  return { accuracy: [fa, qa], layers: report.layers, ratioB256: c.ratio, verdict: c.verdict };
 });
 
 writeFileSync(join(out, 'device-results.json'), JSON.stringify(results, null, 2));

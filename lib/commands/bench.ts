@@ -3,7 +3,7 @@ import { ConfigError } from '../errors.js';
 import { benchmark, parseInputShape, TorchScriptModel, type BenchmarkReport } from '../lab/benchmark.js';
 import { Model } from '../model.js';
 
-export interface BenchCommandOptions { input?: string[]; device: string; batch?: string; timeCap: string; json?: boolean }
+export interface BenchCommandOptions { input?: string[]; device: string; batch?: string; timeCap: string; cudaGraph?: boolean; json?: boolean }
 
 function isPetraModel(path: string): boolean {
   try {
@@ -15,7 +15,7 @@ function isPetraModel(path: string): boolean {
 }
 
 export function formatReport(r: BenchmarkReport): string {
-  const lines = [`device ${r.device} · ${r.host.cpu} · ${r.host.threads} threads · LibTorch ${r.host.libtorch}${r.host.cuda ? ` · ${r.host.cuda.device}` : ''}`];
+  const lines = [`device ${r.device}${r.cudaGraph ? ' (CUDA-graph replays)' : ''} · ${r.host.cpu} · ${r.host.threads} threads · LibTorch ${r.host.libtorch}${r.host.cuda ? ` · ${r.host.cuda.device}` : ''}`];
   lines.push('batch   median ms   95% CI ms            p5      p95     p99     MAD     iters  throughput/s');
   for (const b of r.batches) {
     lines.push([
@@ -32,16 +32,17 @@ export async function runBenchCommand(path: string, opts: BenchCommandOptions): 
   const timeCapMs = Number(opts.timeCap);
   if (!(timeCapMs > 0)) throw new ConfigError('must be a positive number of milliseconds', 'time-cap');
   const extraBatches = opts.batch ? opts.batch.split(',').map((b) => Number(b)) : [];
+  const graph = opts.cudaGraph ? { cudaGraph: true } : {};
   let report: BenchmarkReport;
   if (isPetraModel(path)) {
     using model = await Model.load(path, { device: opts.device });
-    report = await benchmark(model, { batchSizes: extraBatches.length ? extraBatches : [1, 64], timeCapMs });
+    report = await benchmark(model, { batchSizes: extraBatches.length ? extraBatches : [1, 64], timeCapMs, ...graph });
   } else {
     if (!opts.input?.length) throw new ConfigError('a TorchScript model needs --input NxCxHxW (batch first), once per input', 'input');
     const parsed = opts.input.map(parseInputShape);
     using script = TorchScriptModel.load(path, { device: opts.device });
     const batches = extraBatches.length ? extraBatches : [parsed[0]!.batch];
-    report = await script.benchmark(parsed.map((p) => p.shape), { batchSizes: batches, timeCapMs });
+    report = await script.benchmark(parsed.map((p) => p.shape), { batchSizes: batches, timeCapMs, ...graph });
   }
   console.log(opts.json ? JSON.stringify(report, null, 2) : formatReport(report));
 }

@@ -1,7 +1,8 @@
 /**
  * int8 quantization: dynamic (linear layers; activations quantized on the fly), static post-training (observers
  * calibrated on N batches, conv + BatchNorm folded, ReLU fused, real quantized::conv/linear kernels) and QAT (fake
- * quantization for k fine-tuning epochs, then the static conversion). CPU engines ONEDNN (default) or QNNPACK.
+ * quantization for k fine-tuning epochs, then the static conversion). CPU engines ONEDNN (default) or QNNPACK; on
+ * CUDA, int8 GEMM (torch._int_mm) for linear layers and fp16 for layers with no int8 CUDA kernel, each with its reason.
  *
  * Before quantizing, the float graph is normalized: lowrank_* layers are composed into two plain layers (so
  * factorized models quantize too) and BatchNorm is folded into the conv/linear before it.
@@ -17,12 +18,21 @@ import { train } from '../train.js';
 import { deriveModel } from './derive.js';
 
 export type QuantizeMode = 'dynamic' | 'static' | 'qat';
+export type QuantizeBackend = 'onednn' | 'qnnpack' | 'cuda' | 'intmm';
+type Engine = 'onednn' | 'qnnpack' | 'intmm';
 
 export interface QuantizeOptions {
   mode: QuantizeMode;
   /** Per-output-channel symmetric weights (default true); per-tensor otherwise. */
   perChannel?: boolean;
-  backend?: 'onednn' | 'qnnpack' | 'cuda';
+  /**
+   * CPU engines 'onednn' (default on CPU) and 'qnnpack'. 'cuda' (default for a model on a CUDA device): linear layers
+   * run an int8 GEMM (torch._int_mm; int8 weights with per-output-channel scales, activations quantized per row at
+   * run time), layers with no int8 CUDA kernel (convolutions, GRU, linear sizes not multiples of 8) run in fp16, each
+   * listed with its reason. 'intmm': the same recipe on any device; on the CPU it is an exact int32 GEMM — slow, but
+   * it checks a CUDA plan's accuracy without a GPU (layers without an int8 path stay fp32 there).
+   */
+  backend?: QuantizeBackend;
   observer?: 'minmax' | 'moving_average';
   /** static / qat: data whose ranges calibrate the activations. */
   calibration?: { data: TabularSplit | DeviceData; batches?: number; batchSize?: number };
@@ -30,13 +40,20 @@ export interface QuantizeOptions {
   qat?: { data: TabularSplit | DeviceData; epochs: number; lr?: number; batchSize?: number; seed?: number; signal?: AbortSignal };
 }
 
-export interface QuantizedLayer { name: string; kind: 'int8' | 'fp32'; reason?: string }
+/** How a layer runs after quantize(): int8, or fp16 / fp32 with the reason it has no int8 path. Never int8 while running float. */
+export interface QuantizedLayer { name: string; kind: 'int8' | 'fp16' | 'fp32'; reason?: string }
 
 export interface QuantizeReport {
   operator: 'quantize';
   mode: QuantizeMode;
   engine: string;
+  /** What computes the int8 products, e.g. 'quantized::linear / quantized::conv2d (ONEDNN)' or 'torch._int_mm (CUDA)'. */
+  kernel: string;
+  /** Activation scales: 'per-tensor, calibrated' (static, QAT), 'per-tensor, at run time' (dynamic) or 'per-row, at run time'. */
+  activationScales: string;
+  device: string;
   perChannel: boolean;
+  notes: string[];
   layers: QuantizedLayer[];
   foldedBatchNorms: string[];
   composedLowrank: string[];
@@ -46,8 +63,9 @@ export interface QuantizeReport {
 
 const QUANT_OPS = new Set(['qlinear', 'qconv1d', 'qconv2d', 'qgru']);
 
+/** int8 layers, or half-precision layers a CUDA quantization left: either way a model for inference, not to quantize again. */
 export function isQuantized(spec: ModelSpec): boolean {
-  return spec.nodes.some((n) => QUANT_OPS.has(n.op));
+  return spec.nodes.some((n) => QUANT_OPS.has(n.op) || (n.attrs as { dtype?: string }).dtype !== undefined);
 }
 
 function consumers(spec: ModelSpec, value: string): GraphNode[] {
@@ -159,14 +177,65 @@ function affine(range: [number, number] | undefined): { scale: number; zeroPoint
   return { scale, zeroPoint: Math.min(255, Math.max(0, Math.round(-lo / scale))) };
 }
 
-function chooseEngine(backend: QuantizeOptions['backend']): 'onednn' | 'qnnpack' {
-  const engines = info().quantizedEngines.map((e) => e.toLowerCase());
-  if (backend === 'cuda') {
-    throw new ConfigError('int8 on CUDA needs LibTorch 2.x (torch._int_mm); this build quantizes on the CPU engines ONEDNN/QNNPACK — move the model to cpu', 'backend');
+function chooseEngine(backend: QuantizeBackend | undefined, device: string): Engine {
+  if (backend !== undefined && !['onednn', 'qnnpack', 'cuda', 'intmm'].includes(backend)) {
+    throw new ConfigError(`unknown backend '${String(backend)}': onednn, qnnpack, cuda or intmm`, 'backend');
   }
+  const i = info();
+  if (device !== 'cpu') {
+    if (backend === 'onednn' || backend === 'qnnpack') {
+      throw new ConfigError(`backend '${backend}' is a CPU engine and the model is on ${device}: use backend 'cuda', or move the model to cpu first`, 'backend');
+    }
+    if (!i.cuda.int8Gemm) {
+      throw new ConfigError(`int8 on CUDA needs LibTorch ≥ 2.1 (torch._int_mm); this build has LibTorch ${i.libtorchVersion} — move the model to cpu for the ONEDNN/QNNPACK engines`, 'backend');
+    }
+    return 'intmm';
+  }
+  if (backend === 'cuda') {
+    throw new ConfigError("backend 'cuda' quantizes a model on a CUDA device and this one is on cpu: move it with model.to('cuda:0'), or use backend 'intmm' to run the same recipe on the CPU", 'backend');
+  }
+  if (backend === 'intmm') return 'intmm';
+  const engines = i.quantizedEngines.map((e) => e.toLowerCase());
   const wanted = backend ?? (engines.includes('onednn') ? 'onednn' : 'qnnpack');
   if (!engines.includes(wanted)) throw new ConfigError(`quantized engine '${wanted}' is not in this LibTorch build (has: ${engines.join(', ')})`, 'backend');
   return wanted;
+}
+
+/**
+ * The int8-GEMM plan (engine intmm): linear layers whose sizes suit torch._int_mm become int8 qlinear (a following
+ * ReLU fused); every other layer with weights runs in fp16 on CUDA (attrs.dtype), or stays fp32 on the CPU.
+ */
+function intmmSpec(float: ModelSpec, perChannel: boolean, onCuda: boolean): { spec: ModelSpec; layers: QuantizedLayer[]; fused: string[]; quantized: string[] } {
+  const spec = structuredClone(float);
+  const layers: QuantizedLayer[] = [];
+  const fused: string[] = [];
+  const quantized: string[] = [];
+  const reduced = (node: GraphNode, reason: string): void => {
+    if (onCuda) {
+      (node.attrs as { dtype?: string }).dtype = 'float16';
+      layers.push({ name: node.name, kind: 'fp16', reason });
+    } else {
+      layers.push({ name: node.name, kind: 'fp32', reason: `${reason} (on CUDA it would run in fp16)` });
+    }
+  };
+  for (const node of [...spec.nodes]) {
+    if (node.op === 'embedding') { layers.push({ name: node.name, kind: 'fp32', reason: 'embedding lookups stay float (no matrix product to quantize)' }); continue; }
+    if (node.op === 'conv1d' || node.op === 'conv2d') { reduced(node, 'LibTorch has no int8 convolution kernel on CUDA (torch._int_mm covers matrix products)'); continue; }
+    if (node.op === 'gru') { reduced(node, 'LibTorch has no int8 GRU kernel on CUDA'); continue; }
+    if (node.op !== 'linear') continue;
+    const a = node.attrs;
+    if (a.inFeatures % 8 !== 0 || a.outFeatures % 8 !== 0) {
+      reduced(node, `torch._int_mm needs in and out features that are multiples of 8 (this layer: ${a.inFeatures}→${a.outFeatures})`);
+      continue;
+    }
+    const readers = consumers(spec, node.name);
+    const relu = readers.length === 1 && readers[0]!.op === 'relu' && spec.output !== node.name ? readers[0]! : undefined;
+    Object.assign(node, { op: 'qlinear', attrs: { inFeatures: a.inFeatures, outFeatures: a.outFeatures, bias: true, dynamic: true, perChannel, relu: relu !== undefined, engine: 'intmm' } });
+    if (relu) { bypass(spec, relu); fused.push(relu.name); }
+    layers.push({ name: node.name, kind: 'int8' });
+    quantized.push(node.name);
+  }
+  return { spec, layers, fused, quantized };
 }
 
 /** Why a layer stays float under static int8, or undefined when it can be quantized. */
@@ -185,7 +254,7 @@ function staticBlocker(node: GraphNode): string | undefined {
   return 'no int8 rule for this op';
 }
 
-function quantizedSpec(float: ModelSpec, mode: 'dynamic' | 'static', engine: string, perChannel: boolean,
+function quantizedSpec(float: ModelSpec, mode: 'dynamic' | 'static', engine: Engine, perChannel: boolean,
   ranges: Record<string, [number, number]>): { spec: ModelSpec; layers: QuantizedLayer[]; fused: string[]; quantized: string[] } {
   const spec = structuredClone(float);
   const layers: QuantizedLayer[] = [];
@@ -276,18 +345,21 @@ async function calibrate(model: Model, calibration: NonNullable<QuantizeOptions[
   }
 }
 
-/** Quantizes a float model to int8; returns a new model (CPU) and a report. The input model is untouched. */
+/** Quantizes a float model to int8; returns a new model (on the input's device) and a report. The input model is untouched. */
 export async function quantize(model: Model, options: QuantizeOptions): Promise<{ model: Model; report: QuantizeReport }> {
   if (isQuantized(model.spec)) throw new ConfigError('the model is already quantized; quantize a float model', 'mode');
   if (!['dynamic', 'static', 'qat'].includes(options.mode)) throw new ConfigError(`unknown mode '${String(options.mode)}': dynamic, static or qat`, 'mode');
-  if (model.device !== 'cpu') throw new ConfigError(`int8 kernels run on the CPU; move the model to cpu first (it is on ${model.device})`, 'device');
-  const engine = chooseEngine(options.backend);
-  binding().setQuantizedEngine(engine);
+  const engine = chooseEngine(options.backend, model.device);
+  if (engine !== 'intmm') binding().setQuantizedEngine(engine);
   const perChannel = options.perChannel ?? true;
   const observer = options.observer ?? (options.mode === 'qat' ? 'moving_average' : 'minmax');
-  if (options.mode !== 'dynamic' && !options.calibration && !options.qat) {
+  // int8 GEMM scales activations per row at run time: nothing to calibrate.
+  const calibrates = engine !== 'intmm' && options.mode !== 'dynamic';
+  if (calibrates && !options.calibration && !options.qat) {
     throw new ConfigError(`${options.mode} quantization needs calibration data`, 'calibration');
   }
+  const notes: string[] = [];
+  if (engine === 'intmm' && options.mode === 'static') notes.push('int8 GEMM scales activations per row at run time, so static mode needs no calibration' + (options.calibration ? ' (the calibration data was not used)' : ''));
   if (options.mode === 'qat' && !options.qat) throw new ConfigError('qat needs { data, epochs }', 'qat');
   const normalized = normalizeForQuantization(model);
   let source = normalized.model;
@@ -302,14 +374,25 @@ export async function quantize(model: Model, options: QuantizeOptions): Promise<
       const q = options.qat!;
       await train(source, { train: q.data }, { epochs: q.epochs, optimizer: 'adam', lr: q.lr ?? 1e-4, batchSize: q.batchSize ?? 64, seed: q.seed ?? 0, ...(q.signal ? { signal: q.signal } : {}) });
     }
-    if (options.mode !== 'dynamic') ranges = await calibrate(source, options.calibration ?? { data: options.qat!.data }, observer);
+    if (calibrates) ranges = await calibrate(source, options.calibration ?? { data: options.qat!.data }, observer);
     const floatSpec = structuredClone(source.spec);
     for (const n of floatSpec.nodes) delete (n.attrs as { fakeQuant?: boolean }).fakeQuant;
-    const { spec, layers, fused, quantized } = quantizedSpec(floatSpec, options.mode === 'dynamic' ? 'dynamic' : 'static', engine, perChannel, ranges);
+    const onCuda = model.device !== 'cpu';
+    const { spec, layers, fused, quantized } = engine === 'intmm'
+      ? intmmSpec(floatSpec, perChannel, onCuda)
+      : quantizedSpec(floatSpec, options.mode === 'dynamic' ? 'dynamic' : 'static', engine, perChannel, ranges);
+    if (!layers.some((l) => l.kind === 'int8')) notes.push('no layer has an int8 path here: nothing runs in int8');
     const out = deriveModel(source, spec, quantRecipes(floatSpec, quantized, perChannel));
+    const kernel = engine === 'intmm'
+      ? (onCuda ? 'torch._int_mm (cuBLASLt int8 GEMM, int32 accumulation)' : 'exact int32 GEMM on the CPU (reference for the CUDA recipe, not a fast path)')
+      : `quantized::linear${options.mode === 'dynamic' ? '_dynamic' : ' / quantized::conv'} (${engine.toUpperCase()})`;
+    const activationScales = engine === 'intmm' ? 'per-row, at run time' : options.mode === 'dynamic' ? 'per-tensor, at run time' : 'per-tensor, calibrated';
     return {
       model: out,
-      report: { operator: 'quantize', mode: options.mode, engine, perChannel, layers, foldedBatchNorms: normalized.folded, composedLowrank: normalized.composed, fusedRelu: fused, parametersBefore: model.parameterCount },
+      report: {
+        operator: 'quantize', mode: options.mode, engine, kernel, activationScales, device: model.device, perChannel, layers, notes,
+        foldedBatchNorms: normalized.folded, composedLowrank: normalized.composed, fusedRelu: fused, parametersBefore: model.parameterCount,
+      },
     };
   } finally {
     for (const m of disposables) m.dispose();

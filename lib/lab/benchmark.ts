@@ -23,11 +23,14 @@ export interface BatchMeasurement extends LatencySummary {
 
 export interface BenchmarkReport {
   device: string;
+  /** Timed as CUDA-graph replays (options.cudaGraph). */
+  cudaGraph: boolean;
   batches: BatchMeasurement[];
   host: HostFingerprint;
 }
 
-function checkOptions(o: BenchmarkOptions): NativeBenchOptions {
+function checkOptions(o: BenchmarkOptions, device: string): NativeBenchOptions {
+  if (o.cudaGraph && !device.startsWith('cuda')) throw new ConfigError(`CUDA-graph mode needs a model on a CUDA device (this one is on ${device})`, 'cudaGraph');
   for (const b of o.batchSizes ?? []) if (!Number.isInteger(b) || b < 1) throw new ConfigError('must be positive integers', 'batchSizes');
   if (o.targetRelativeCi !== undefined && !(o.targetRelativeCi >= 0)) throw new ConfigError('must be ≥ 0 (0: run to the iteration or time limit)', 'targetRelativeCi');
   if (o.minIterations !== undefined && !(o.minIterations >= 1)) throw new ConfigError('must be ≥ 1', 'minIterations');
@@ -41,8 +44,8 @@ export function toMeasurement(r: NativeBenchResult): BatchMeasurement {
 
 /** Measures a petra model's inference latency per batch size (inputs synthesised from its spec). */
 export async function benchmark(model: Model, options: BenchmarkOptions = {}): Promise<BenchmarkReport> {
-  const results = await binding().benchmarkModel(model.native, checkOptions(options));
-  return { device: model.device, batches: results.map(toMeasurement), host: hostFingerprint(model.device) };
+  const results = await binding().benchmarkModel(model.native, checkOptions(options, model.device));
+  return { device: model.device, cudaGraph: options.cudaGraph === true, batches: results.map(toMeasurement), host: hostFingerprint(model.device) };
 }
 
 /** Any TorchScript `.pt` (torch.jit.save), benchmarked with the same loop. */
@@ -62,8 +65,8 @@ export class TorchScriptModel {
 
   /** `inputShapes`: one per-sample shape per input, e.g. [[3, 224, 224]]. */
   async benchmark(inputShapes: number[][], options: BenchmarkOptions = {}): Promise<BenchmarkReport> {
-    const results = await this.native.benchmark(inputShapes, checkOptions(options));
-    return { device: this.device, batches: results.map(toMeasurement), host: hostFingerprint(this.device) };
+    const results = await this.native.benchmark(inputShapes, checkOptions(options, this.device));
+    return { device: this.device, cudaGraph: options.cudaGraph === true, batches: results.map(toMeasurement), host: hostFingerprint(this.device) };
   }
   dispose(): void { this.#native?.dispose(); this.#native = undefined; }
   [Symbol.dispose](): void { this.dispose(); }

@@ -4,6 +4,7 @@
  * orthogonality / Hoyer regularizers, then rank pruning), quantize — and says what each stage did. It measures
  * nothing and decides nothing about the search; the evaluator (evaluator.ts) does that.
  */
+import { info } from '../info.js';
 import { decompose, truncateRanks } from '../compress/lowrank.js';
 import { prune } from '../compress/prune.js';
 import { quantize } from '../compress/quantize.js';
@@ -192,19 +193,21 @@ async function applyStage(
   }
   if (isStage(stage, 'quantize')) {
     const p = stage.params;
-    // int8 kernels run on the CPU: a model trained on a GPU is copied there first.
-    const source = model.device === 'cpu' ? model : model.clone().to('cpu');
+    // On CUDA with backend 'cuda' and a LibTorch that has torch._int_mm, int8 GEMM runs on the GPU; otherwise the int8
+    // CPU engines take a copy of the model.
+    const onGpu = model.device !== 'cpu' && p.backend === 'cuda' && info().cuda.int8Gemm;
+    const source = model.device === 'cpu' || onGpu ? model : model.clone().to('cpu');
     try {
-      const calibration = { data: ctx.data.on('finetune', 'cpu'), batches: p.calibrationBatches, batchSize: 64 };
+      const calibration = { data: ctx.data.on('finetune', source.device), batches: p.calibrationBatches, batchSize: 64 };
       const qatEpochs = Math.min(p.qatEpochs, ctx.finetune.maxEpochs);
       const r = await quantize(source, {
         mode: p.mode, perChannel: p.perChannel, ...(p.backend !== 'cuda' ? { backend: p.backend } : {}),
         ...(p.mode !== 'dynamic' ? { calibration } : {}),
-        ...(p.mode === 'qat' ? { qat: { data: ctx.data.on('finetune', 'cpu'), epochs: qatEpochs, lr: 1e-4, seed, ...(ctx.signal ? { signal: ctx.signal } : {}) } } : {}),
+        ...(p.mode === 'qat' ? { qat: { data: ctx.data.on('finetune', source.device), epochs: qatEpochs, lr: 1e-4, seed, ...(ctx.signal ? { signal: ctx.signal } : {}) } } : {}),
       });
       const note = [
-        model.device !== 'cpu' ? `moved from ${model.device} to cpu for int8 kernels` : '',
-        p.backend === 'cuda' ? 'backend cuda requested: int8 runs on the CPU engines in this build' : '',
+        source !== model ? `moved from ${model.device} to cpu for int8 kernels` : '',
+        p.backend === 'cuda' && !onGpu ? (model.device === 'cpu' ? 'backend cuda requested for a model on the cpu: int8 ran on the CPU engines' : 'backend cuda requested but this LibTorch has no torch._int_mm: int8 ran on the CPU engines') : '',
         pending && p.mode === 'qat' ? 'pending regularizers are not applied to QAT' : '',
       ].filter(Boolean).join('; ');
       return { model: r.model, operator: [r.report], ...(note ? { note } : {}) };

@@ -18,11 +18,16 @@ export interface GraphInput {
   dtype: InputDtype;
 }
 
-/** `fakeQuant` (conv/linear): quantization-aware training — int8 rounding of weights and outputs in the forward pass. */
-export interface Conv1dAttrs { inChannels: number; outChannels: number; kernelSize: number; stride?: number; padding?: number | 'same'; dilation?: number; groups?: number; bias?: boolean; fakeQuant?: boolean }
-export interface Conv2dAttrs { inChannels: number; outChannels: number; kernelSize: number | [number, number]; stride?: number | [number, number]; padding?: number | [number, number] | 'same'; dilation?: number; groups?: number; bias?: boolean; fakeQuant?: boolean }
+/**
+ * `fakeQuant` (conv/linear): quantization-aware training — int8 rounding of weights and outputs in the forward pass.
+ * `dtype` (conv/linear/gru): weights stored and run in half precision, output cast back to float32 — what
+ * quantize({ backend: 'cuda' }) gives layers that have no int8 kernel on CUDA. Inference only.
+ */
+export type ComputeDtype = 'float16' | 'bfloat16';
+export interface Conv1dAttrs { inChannels: number; outChannels: number; kernelSize: number; stride?: number; padding?: number | 'same'; dilation?: number; groups?: number; bias?: boolean; fakeQuant?: boolean; dtype?: ComputeDtype }
+export interface Conv2dAttrs { inChannels: number; outChannels: number; kernelSize: number | [number, number]; stride?: number | [number, number]; padding?: number | [number, number] | 'same'; dilation?: number; groups?: number; bias?: boolean; fakeQuant?: boolean; dtype?: ComputeDtype }
 export interface BatchNormAttrs { numFeatures: number; eps?: number; momentum?: number }
-export interface LinearAttrs { inFeatures: number; outFeatures: number; bias?: boolean; fakeQuant?: boolean }
+export interface LinearAttrs { inFeatures: number; outFeatures: number; bias?: boolean; fakeQuant?: boolean; dtype?: ComputeDtype }
 export interface PoolAttrs { kernelSize: number | [number, number]; stride?: number | [number, number]; padding?: number | [number, number] }
 export interface AdaptivePoolAttrs { outputSize: number | [number, number] }
 /** outScale/outZeroPoint (set by int8 quantization): the join stays int8 (quantized::cat). */
@@ -33,7 +38,7 @@ export interface FlattenAttrs { startDim?: number }
 export interface DropoutAttrs { p: number }
 export interface EmbeddingAttrs { numEmbeddings: number; embeddingDim: number }
 /** Batch-first GRU. `output: 'last'` yields (B, H·dirs) — the final hidden state of the last layer. */
-export interface GruAttrs { inputSize: number; hiddenSize: number; numLayers?: number; bidirectional?: boolean; output?: 'last' | 'sequence' }
+export interface GruAttrs { inputSize: number; hiddenSize: number; numLayers?: number; bidirectional?: boolean; output?: 'last' | 'sequence'; dtype?: ComputeDtype }
 export interface LayerNormAttrs { normalizedShape: number[]; eps?: number }
 /**
  * Low-rank factorized layers, W = U·diag(S)·Vh kept as three parameters so training can regularize them
@@ -58,7 +63,8 @@ export interface QuantAttrs {
   inZeroPoint?: number;
   outScale?: number;
   outZeroPoint?: number;
-  engine?: 'onednn' | 'qnnpack';
+  /** 'intmm': int8 GEMM with per-row activation scales (qlinear; torch._int_mm on CUDA, an exact int32 GEMM on CPU). */
+  engine?: 'onednn' | 'qnnpack' | 'intmm';
 }
 export type QLinearAttrs = LinearAttrs & QuantAttrs;
 export type QConv1dAttrs = Conv1dAttrs & QuantAttrs;

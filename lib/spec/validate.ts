@@ -26,7 +26,8 @@ type AttrKind =
   | 'posIntArray' // non-empty array of integers ≥ 1
   | 'gruOutput' // 'last' | 'sequence'
   | 'zeroPoint' // integer in [0, 255]
-  | 'engine'; // 'onednn' | 'qnnpack'
+  | 'engine' // 'onednn' | 'qnnpack' | 'intmm'
+  | 'computeDtype'; // 'float16' | 'bfloat16'
 
 interface AttrRule { kind: AttrKind; required: boolean }
 interface OpRule { attrs: Record<string, AttrRule>; minInputs: number; maxInputs: number }
@@ -41,17 +42,20 @@ const noAttrs: OpRule = { attrs: {}, ...UNARY };
 
 const conv1dAttrs: Record<string, AttrRule> = {
   inChannels: req('posInt'), outChannels: req('posInt'), kernelSize: req('posInt'), stride: opt('posInt'),
-  padding: opt('padding1d'), dilation: opt('posInt'), groups: opt('posInt'), bias: opt('bool'), fakeQuant: opt('bool'),
+  padding: opt('padding1d'), dilation: opt('posInt'), groups: opt('posInt'), bias: opt('bool'), fakeQuant: opt('bool'), dtype: opt('computeDtype'),
 };
 const conv2dAttrs: Record<string, AttrRule> = {
   inChannels: req('posInt'), outChannels: req('posInt'), kernelSize: req('posInt2'), stride: opt('posInt2'),
-  padding: opt('padding2d'), dilation: opt('posInt'), groups: opt('posInt'), bias: opt('bool'), fakeQuant: opt('bool'),
+  padding: opt('padding2d'), dilation: opt('posInt'), groups: opt('posInt'), bias: opt('bool'), fakeQuant: opt('bool'), dtype: opt('computeDtype'),
 };
 const quantAttrs: Record<string, AttrRule> = {
   dynamic: opt('bool'), perChannel: opt('bool'), relu: opt('bool'), inScale: opt('posNum'), inZeroPoint: opt('zeroPoint'),
   outScale: opt('posNum'), outZeroPoint: opt('zeroPoint'), engine: opt('engine'),
 };
-const linearAttrs: Record<string, AttrRule> = { inFeatures: req('posInt'), outFeatures: req('posInt'), bias: opt('bool'), fakeQuant: opt('bool') };
+const linearAttrs: Record<string, AttrRule> = { inFeatures: req('posInt'), outFeatures: req('posInt'), bias: opt('bool'), fakeQuant: opt('bool'), dtype: opt('computeDtype') };
+
+/** int8 layers keep their own precision rules: attrs.dtype (half-precision layers) is for float layers only. */
+const noDtype = (attrs: Record<string, AttrRule>): Record<string, AttrRule> => Object.fromEntries(Object.entries(attrs).filter(([k]) => k !== 'dtype'));
 
 const OP_RULES: { [K in OpName]: OpRule } = {
   conv1d: { attrs: conv1dAttrs, ...UNARY },
@@ -79,7 +83,7 @@ const OP_RULES: { [K in OpName]: OpRule } = {
   gru: {
     attrs: {
       inputSize: req('posInt'), hiddenSize: req('posInt'), numLayers: opt('posInt'), bidirectional: opt('bool'),
-      output: opt('gruOutput'),
+      output: opt('gruOutput'), dtype: opt('computeDtype'),
     },
     ...UNARY,
   },
@@ -87,9 +91,9 @@ const OP_RULES: { [K in OpName]: OpRule } = {
   lowrank_linear: { attrs: { inFeatures: req('posInt'), outFeatures: req('posInt'), rank: req('posInt'), bias: opt('bool') }, ...UNARY },
   lowrank_conv1d: { attrs: { ...conv1dAttrs, rank: req('posInt') }, ...UNARY },
   lowrank_conv2d: { attrs: { ...conv2dAttrs, rank: req('posInt') }, ...UNARY },
-  qlinear: { attrs: { ...linearAttrs, ...quantAttrs }, ...UNARY },
-  qconv1d: { attrs: { ...conv1dAttrs, ...quantAttrs }, ...UNARY },
-  qconv2d: { attrs: { ...conv2dAttrs, ...quantAttrs }, ...UNARY },
+  qlinear: { attrs: noDtype({ ...linearAttrs, ...quantAttrs }), ...UNARY },
+  qconv1d: { attrs: noDtype({ ...conv1dAttrs, ...quantAttrs }), ...UNARY },
+  qconv2d: { attrs: noDtype({ ...conv2dAttrs, ...quantAttrs }), ...UNARY },
   qgru: {
     attrs: {
       inputSize: req('posInt'), hiddenSize: req('posInt'), numLayers: opt('posInt'), bidirectional: opt('bool'),
@@ -121,7 +125,8 @@ const KIND_TEXT: Record<AttrKind, string> = {
   posIntArray: 'a non-empty array of positive integers',
   gruOutput: "'last' or 'sequence'",
   zeroPoint: 'an integer in [0, 255]',
-  engine: "'onednn' or 'qnnpack'",
+  engine: "'onednn', 'qnnpack' or 'intmm'",
+  computeDtype: "'float16' or 'bfloat16'",
 };
 
 function checkAttr(kind: AttrKind, v: unknown): boolean {
@@ -139,7 +144,8 @@ function checkAttr(kind: AttrKind, v: unknown): boolean {
     case 'posIntArray': return Array.isArray(v) && v.length > 0 && v.every(isPosInt);
     case 'gruOutput': return v === 'last' || v === 'sequence';
     case 'zeroPoint': return isInt(v) && v >= 0 && v <= 255;
-    case 'engine': return v === 'onednn' || v === 'qnnpack';
+    case 'engine': return v === 'onednn' || v === 'qnnpack' || v === 'intmm';
+    case 'computeDtype': return v === 'float16' || v === 'bfloat16';
   }
 }
 

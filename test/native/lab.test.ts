@@ -1,4 +1,5 @@
 import test from 'ava';
+import { binding } from '../../lib/binding.js';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -105,6 +106,9 @@ test.serial('bad inputs are typed errors: wrong shape, missing file, not TorchSc
   t.throws(() => TorchScriptModel.load(FIXTURE, { device: 'gpu7' }), { instanceOf: DeviceError });
   using model = Model.build(chain(1));
   await t.throwsAsync(benchmark(model, { batchSizes: [0] }), { instanceOf: ConfigError });
+  await t.throwsAsync(benchmark(model, { cudaGraph: true }), { instanceOf: ConfigError, message: /CUDA device/ });
+  // The native check too (a caller that skips lib/lab): a rejected promise with a typed error, not an abort.
+  await t.throwsAsync(binding().benchmarkModel(model.native, { cudaGraph: true }), { instanceOf: ConfigError, message: /CUDA device/ });
   const cli = spawnSync(process.execPath, ['bin/petra.js', 'bench', FIXTURE, '--input', 'banana'], { encoding: 'utf8' });
   t.not(cli.status, 0);
   t.regex(cli.stderr, /not a shape/);
