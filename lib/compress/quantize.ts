@@ -122,36 +122,68 @@ function composeLowrank(spec: ModelSpec, tensors: Tensors, recipes: Record<strin
   return composed;
 }
 
-/** conv/linear → BatchNorm (the BN its only reader): fold BN's affine and running statistics into the layer. */
+/**
+ * Folds BatchNorm channels [offset, offset + out of `layer`) into `layer`: its weight rows and bias absorb BN's affine
+ * and running statistics.
+ */
+function foldInto(layer: GraphNode, bn: GraphNode & { op: 'batchnorm1d' | 'batchnorm2d' }, offset: number, tensors: Tensors, recipes: Record<string, NativeTensorRecipe>): void {
+  const weightName = `${layer.name}.weight`;
+  const w = (recipes[weightName]?.data?.data ?? tensors[weightName]!.data) as Float32Array;
+  const out = (layer.attrs as { outChannels?: number; outFeatures?: number }).outChannels ?? (layer.attrs as { outFeatures: number }).outFeatures;
+  const per = w.length / out;
+  const gamma = tensors[`${bn.name}.weight`]!.data as Float32Array;
+  const beta = tensors[`${bn.name}.bias`]!.data as Float32Array;
+  const mean = tensors[`${bn.name}.running_mean`]!.data as Float32Array;
+  const variance = tensors[`${bn.name}.running_var`]!.data as Float32Array;
+  const eps = bn.attrs.eps ?? 1e-5;
+  const hasBias = (layer.attrs as { bias?: boolean }).bias !== false;
+  const b0 = hasBias ? (tensors[`${layer.name}.bias`]!.data as Float32Array) : new Float32Array(out);
+  const wf = new Float32Array(w.length);
+  const bf = new Float32Array(out);
+  for (let c = 0; c < out; c++) {
+    const b = offset + c;
+    const k = gamma[b]! / Math.sqrt(variance[b]! + eps);
+    for (let j = 0; j < per; j++) wf[c * per + j] = w[c * per + j]! * k;
+    bf[c] = (b0[c]! - mean[b]!) * k + beta[b]!;
+  }
+  const shape = tensors[weightName]?.shape ?? [out, per];
+  recipes[weightName] = { data: { data: wf, shape: recipes[weightName]?.data?.shape ?? shape } };
+  recipes[`${layer.name}.bias`] = { data: { data: bf, shape: [out] } };
+  (layer.attrs as { bias?: boolean }).bias = true;
+}
+
+/** A conv/linear layer whose output only `reader` reads (so folding into it changes nothing else). */
+function soleFeeder(spec: ModelSpec, name: string, reader: GraphNode): GraphNode | undefined {
+  const node = spec.nodes.find((n) => n.name === name);
+  if (!node || (node.op !== 'conv1d' && node.op !== 'conv2d' && node.op !== 'linear')) return undefined;
+  const readers = consumers(spec, name);
+  return readers.length === 1 && readers[0] === reader && spec.output !== name ? node : undefined;
+}
+
+/**
+ * BatchNorm folding: conv/linear → BN (the BN its only reader), and concat-of-convs → BN (InceptionTime's blocks:
+ * each conv takes the BN channels at its offset in the concat). Folded, the whole block can stay int8.
+ */
 function foldBatchNorm(spec: ModelSpec, tensors: Tensors, recipes: Record<string, NativeTensorRecipe>): string[] {
   const folded: string[] = [];
   for (const bn of [...spec.nodes]) {
     if (bn.op !== 'batchnorm1d' && bn.op !== 'batchnorm2d') continue;
     const prev = spec.nodes.find((n) => n.name === bn.inputs[0]);
-    if (!prev || (prev.op !== 'conv1d' && prev.op !== 'conv2d' && prev.op !== 'linear')) continue;
-    if (consumers(spec, prev.name).length !== 1 || spec.output === prev.name) continue;
-    const weightName = `${prev.name}.weight`;
-    const w = (recipes[weightName]?.data?.data ?? tensors[weightName]!.data) as Float32Array;
-    const out = bn.attrs.numFeatures;
-    const per = w.length / out;
-    const gamma = tensors[`${bn.name}.weight`]!.data as Float32Array;
-    const beta = tensors[`${bn.name}.bias`]!.data as Float32Array;
-    const mean = tensors[`${bn.name}.running_mean`]!.data as Float32Array;
-    const variance = tensors[`${bn.name}.running_var`]!.data as Float32Array;
-    const eps = bn.attrs.eps ?? 1e-5;
-    const hasBias = (prev.attrs as { bias?: boolean }).bias !== false;
-    const b0 = hasBias ? (tensors[`${prev.name}.bias`]!.data as Float32Array) : new Float32Array(out);
-    const wf = new Float32Array(w.length);
-    const bf = new Float32Array(out);
-    for (let c = 0; c < out; c++) {
-      const k = gamma[c]! / Math.sqrt(variance[c]! + eps);
-      for (let j = 0; j < per; j++) wf[c * per + j] = w[c * per + j]! * k;
-      bf[c] = (b0[c]! - mean[c]!) * k + beta[c]!;
+    if (!prev) continue;
+    if (prev.op === 'concat') {
+      if ((prev.attrs.dim ?? 1) !== 1 || consumers(spec, prev.name).length !== 1 || spec.output === prev.name) continue;
+      if (new Set(prev.inputs).size !== prev.inputs.length) continue;
+      const parts = prev.inputs.map((i) => soleFeeder(spec, i, prev));
+      if (parts.some((p) => p === undefined || p.op === 'linear')) continue;
+      const widths = parts.map((p) => (p!.attrs as { outChannels: number }).outChannels);
+      if (widths.reduce((a, b) => a + b, 0) !== bn.attrs.numFeatures) continue;
+      let offset = 0;
+      parts.forEach((p, i) => { foldInto(p!, bn, offset, tensors, recipes); offset += widths[i]!; });
+    } else {
+      const layer = soleFeeder(spec, prev.name, bn);
+      if (!layer) continue;
+      foldInto(layer, bn, 0, tensors, recipes);
     }
-    const shape = tensors[weightName]?.shape ?? [out, per];
-    recipes[weightName] = { data: { data: wf, shape: recipes[weightName]?.data?.shape ?? shape } };
-    recipes[`${prev.name}.bias`] = { data: { data: bf, shape: [out] } };
-    (prev.attrs as { bias?: boolean }).bias = true;
     bypass(spec, bn);
     folded.push(bn.name);
   }

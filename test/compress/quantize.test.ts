@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Model } from '../../lib/model.js';
 import { evaluate, train } from '../../lib/train.js';
-import { quantize } from '../../lib/compress/quantize.js';
+import { normalizeForQuantization, quantize } from '../../lib/compress/quantize.js';
 import { modelSize } from '../../lib/lab/size.js';
 import { ConfigError } from '../../lib/errors.js';
 import { gruSequenceClassifier, inceptionTime, mlp, resnetCifar, smallCnn } from '../../lib/spec/builders.js';
@@ -86,6 +86,25 @@ test('static int8 runs ResNet (residual adds) and InceptionTime (concat, same pa
     t.log(`${spec.name}: max |int8 − fp32| ${maxAbsDiff(a.data, b.data).toFixed(4)} (outputs up to ${scale.toFixed(3)})`);
     t.true(maxAbsDiff(a.data, b.data) < 0.15 * scale + 0.05);
   }
+});
+
+test('BatchNorm after a concat of convs (InceptionTime) folds into each conv at its channel offset; the blocks stay int8', async (t) => {
+  const spec = inceptionTime({ inputShape: [2, 64], classes: 3, depth: 3, filters: 8 });
+  using model = Model.build(spec, { seed: 1 });
+  const input = floatTensor([32, 2, 64], 2);
+  await train(model, { train: { inputs: [input], target: intTensor([32], 3, 4) } }, { epochs: 1, batchSize: 8 }); // real BN statistics
+  const normalized = normalizeForQuantization(model);
+  using folded = normalized.model;
+  t.deepEqual([...normalized.folded].sort(), ['inception0_bn', 'inception1_bn', 'inception2_bn', 'residual0_bn']);
+  t.false(folded.spec.nodes.some((n) => n.op.startsWith('batchnorm')));
+  const [a, b] = [await model.forward(input), await folded.forward(input)];
+  const scale = Math.max(...Array.from(a.data).map(Math.abs));
+  t.true(maxAbsDiff(a.data, b.data) <= 1e-4 * Math.max(1, scale), `folded float model differs by ${maxAbsDiff(a.data, b.data)}`);
+  const { model: q, report } = await quantize(model, { mode: 'static', calibration: { data: { inputs: [input], target: intTensor([32], 3, 4) }, batches: 4, batchSize: 8 } });
+  using _q = q;
+  t.true(report.layers.every((l) => l.kind === 'int8'), report.layers.filter((l) => l.kind !== 'int8').map((l) => l.name).join(', '));
+  const concat = q.spec.nodes.find((n) => n.name === 'inception0_concat')!;
+  t.truthy((concat.attrs as { outScale?: number }).outScale, 'the concat joins int8 branches without dequantizing');
 });
 
 test('QAT fine-tunes with fake quantization, then converts to int8', async (t) => {
