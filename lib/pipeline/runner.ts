@@ -143,7 +143,7 @@ export async function runSearch(request: SearchRequest, emit: Emit, signal?: Abo
       const constraints = constraintDefs(config.constraints, metric, { metric: measurements.metric, latencyMs: measurements.latencyMs, throughput: measurements.throughput, sizeBytes: measurements.sizeBytes });
       checkAbort();
       meta = {
-        version: 1, config, objectives, constraints, space: currentSpaceSettings(), host: hostFingerprint(config.device), createdAt: new Date().toISOString(),
+        version: 1, config, objectives, constraints, space: currentSpaceSettings(config.device), host: hostFingerprint(config.device), createdAt: new Date().toISOString(),
         problem: {
           description: problem.description, modelSource: problem.modelSource, spec: problem.spec, metric, kind: problem.dataset.task.kind,
           rows: {

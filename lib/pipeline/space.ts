@@ -17,11 +17,15 @@ export interface SpaceSettings {
 }
 
 /**
- * The quantized engines worth searching on this machine: ONEDNN on x86 (QNNPACK's x86 kernels measured 10–200×
- * slower there, so searching them wastes evaluations), QNNPACK first on ARM.
+ * The quantized engines worth searching on this machine: for a search on a CUDA device whose LibTorch has
+ * torch._int_mm, 'cuda' (int8 GEMM on the GPU, so every candidate is measured on the device the search targets);
+ * otherwise ONEDNN on x86 (QNNPACK's x86 kernels measured 10–200× slower there, so searching them wastes
+ * evaluations), QNNPACK first on ARM.
  */
-export function currentSpaceSettings(): SpaceSettings {
-  const engines: string[] = info().quantizedEngines.map((e) => e.toLowerCase());
+export function currentSpaceSettings(device = 'cpu'): SpaceSettings {
+  const i = info();
+  if (device !== 'cpu' && i.cuda.int8Gemm) return { backends: ['cuda'] };
+  const engines: string[] = i.quantizedEngines.map((e) => e.toLowerCase());
   const arm = process.arch === 'arm64' || process.arch === 'arm';
   const preferred = arm ? ['qnnpack', 'onednn'] : ['onednn'];
   const backends = preferred.filter((e) => engines.includes(e));
