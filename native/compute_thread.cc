@@ -3,6 +3,8 @@
 #include <ATen/Parallel.h>
 
 #include <atomic>
+#include <cstdlib>
+#include <string>
 #include <condition_variable>
 #include <exception>
 #include <mutex>
@@ -114,7 +116,30 @@ ComputeThread& Instance() {
 
 }  // namespace
 
-void RunOnComputeThread(const std::function<void()>& fn) { Instance().Run(fn); }
+// PETRA_COMPUTE_THREAD=0 runs each operation on whichever libuv thread picked it up (the behaviour before the compute
+// thread existed), for bench/compute-thread.ts and for anyone who wants to compare on their machine.
+static bool ComputeThreadDisabled() {
+  static const bool disabled = [] {
+    const char* v = std::getenv("PETRA_COMPUTE_THREAD");
+    return v != nullptr && std::string(v) == "0";
+  }();
+  return disabled;
+}
+
+void RunOnComputeThread(const std::function<void()>& fn) {
+  if (ComputeThreadDisabled()) {
+    thread_local int applied = -1;
+    thread_local unsigned seenWrites = ~0u;
+    if (applied != Wanted() || seenWrites != globalWrites.load()) {
+      ApplyThreads();
+      applied = Wanted();
+      seenWrites = globalWrites.load();
+    }
+    fn();
+    return;
+  }
+  Instance().Run(fn);
+}
 
 void SetComputeThreads(int n, bool onlyIfUnset) {
   if (onlyIfUnset) {

@@ -15,7 +15,7 @@
 namespace petra {
 
 // Runs fn on the compute thread if it is idle, else on a fresh thread, and waits; rethrows what fn threw.
-// Called from a compute thread it runs fn inline.
+// Called from a compute thread it runs fn inline. PETRA_COMPUTE_THREAD=0 runs fn on the calling (libuv) thread.
 void RunOnComputeThread(const std::function<void()>& fn);
 
 // Intra-op threads for compute threads (validated by the caller). `onlyIfUnset` lets every JS environment (main
