@@ -3,11 +3,11 @@
 #include <ATen/Parallel.h>
 
 #include <atomic>
-#include <cstdlib>
-#include <string>
 #include <condition_variable>
+#include <cstdlib>
 #include <exception>
 #include <mutex>
+#include <string>
 #include <thread>
 
 namespace petra {
@@ -25,9 +25,18 @@ int Wanted() {
   return n > 0 ? n : at::intraop_default_num_threads();
 }
 
-void ApplyThreads() {
+// Brings the calling thread's intra-op count to the requested one when it, or a JS thread's write, changed since
+// this thread last applied it. Every thread that runs operations (compute, overflow, libuv when disabled) calls it.
+void ApplyThreadsIfChanged() {
+  thread_local int applied = -1;
+  thread_local unsigned seenWrites = ~0u;
+  const int want = Wanted();
+  const unsigned writes = globalWrites.load();
+  if (want == applied && writes == seenWrites) return;
   at::get_num_threads();  // runs LibTorch's lazy per-thread init first, so it cannot undo the count below later
-  at::set_num_threads(Wanted());
+  at::set_num_threads(want);
+  applied = want;
+  seenWrites = writes;
 }
 
 struct Task {
@@ -36,6 +45,7 @@ struct Task {
   bool done = false;
   void Run() {
     try {
+      ApplyThreadsIfChanged();
       (*fn)();
     } catch (...) {
       error = std::current_exception();
@@ -62,10 +72,6 @@ class ComputeThread {
       lock.unlock();
       std::thread overflow([&task] {
         onComputeThread = true;
-        try {
-          ApplyThreads();
-        } catch (...) {
-        }
         task.Run();
       });
       overflow.join();
@@ -76,23 +82,11 @@ class ComputeThread {
  private:
   void Loop() {
     onComputeThread = true;
-    int applied = -1;
-    unsigned seenWrites = ~0u;
     std::unique_lock<std::mutex> lock(mutex_);
     for (;;) {
       wake_.wait(lock, [&] { return current_ != nullptr; });
       Task* task = current_;
       lock.unlock();
-      const int want = Wanted();
-      const unsigned writes = globalWrites.load();
-      if (want != applied || writes != seenWrites) {
-        try {
-          ApplyThreads();
-        } catch (...) {
-        }
-        applied = want;
-        seenWrites = globalWrites.load();
-      }
       task->Run();
       lock.lock();
       task->done = true;
@@ -128,13 +122,7 @@ static bool ComputeThreadDisabled() {
 
 void RunOnComputeThread(const std::function<void()>& fn) {
   if (ComputeThreadDisabled()) {
-    thread_local int applied = -1;
-    thread_local unsigned seenWrites = ~0u;
-    if (applied != Wanted() || seenWrites != globalWrites.load()) {
-      ApplyThreads();
-      applied = Wanted();
-      seenWrites = globalWrites.load();
-    }
+    ApplyThreadsIfChanged();
     fn();
     return;
   }
@@ -158,7 +146,7 @@ void UseSingleThreadOnJsThread() {
   thread_local bool done = false;
   if (done || onComputeThread) return;
   done = true;
-  at::get_num_threads();  // lazy per-thread init first (see ApplyThreads)
+  at::get_num_threads();  // lazy per-thread init first (see ApplyThreadsIfChanged)
   if (at::get_num_threads() != 1) {
     at::set_num_threads(1);
     globalWrites.fetch_add(1);
