@@ -42,27 +42,26 @@ const noAttrs: OpRule = { attrs: {}, ...UNARY };
 
 const conv1dAttrs: Record<string, AttrRule> = {
   inChannels: req('posInt'), outChannels: req('posInt'), kernelSize: req('posInt'), stride: opt('posInt'),
-  padding: opt('padding1d'), dilation: opt('posInt'), groups: opt('posInt'), bias: opt('bool'), fakeQuant: opt('bool'), dtype: opt('computeDtype'),
+  padding: opt('padding1d'), dilation: opt('posInt'), groups: opt('posInt'), bias: opt('bool'), fakeQuant: opt('bool'),
 };
 const conv2dAttrs: Record<string, AttrRule> = {
   inChannels: req('posInt'), outChannels: req('posInt'), kernelSize: req('posInt2'), stride: opt('posInt2'),
-  padding: opt('padding2d'), dilation: opt('posInt'), groups: opt('posInt'), bias: opt('bool'), fakeQuant: opt('bool'), dtype: opt('computeDtype'),
+  padding: opt('padding2d'), dilation: opt('posInt'), groups: opt('posInt'), bias: opt('bool'), fakeQuant: opt('bool'),
 };
 const quantAttrs: Record<string, AttrRule> = {
   dynamic: opt('bool'), perChannel: opt('bool'), relu: opt('bool'), inScale: opt('posNum'), inZeroPoint: opt('zeroPoint'),
   outScale: opt('posNum'), outZeroPoint: opt('zeroPoint'), engine: opt('engine'),
 };
-const linearAttrs: Record<string, AttrRule> = { inFeatures: req('posInt'), outFeatures: req('posInt'), bias: opt('bool'), fakeQuant: opt('bool'), dtype: opt('computeDtype') };
-
-/** int8 layers keep their own precision rules: attrs.dtype (half-precision layers) is for float layers only. */
-const noDtype = (attrs: Record<string, AttrRule>): Record<string, AttrRule> => Object.fromEntries(Object.entries(attrs).filter(([k]) => k !== 'dtype'));
+const linearAttrs: Record<string, AttrRule> = { inFeatures: req('posInt'), outFeatures: req('posInt'), bias: opt('bool'), fakeQuant: opt('bool') };
+/** Float layers with weights may run in half precision (attrs.dtype); int8 layers have their own precision rules. */
+const halfPrecision: Record<string, AttrRule> = { dtype: opt('computeDtype') };
 
 const OP_RULES: { [K in OpName]: OpRule } = {
-  conv1d: { attrs: conv1dAttrs, ...UNARY },
-  conv2d: { attrs: conv2dAttrs, ...UNARY },
+  conv1d: { attrs: { ...conv1dAttrs, ...halfPrecision }, ...UNARY },
+  conv2d: { attrs: { ...conv2dAttrs, ...halfPrecision }, ...UNARY },
   batchnorm1d: bnRule,
   batchnorm2d: bnRule,
-  linear: { attrs: linearAttrs, ...UNARY },
+  linear: { attrs: { ...linearAttrs, ...halfPrecision }, ...UNARY },
   relu: noAttrs,
   gelu: noAttrs,
   sigmoid: noAttrs,
@@ -83,17 +82,17 @@ const OP_RULES: { [K in OpName]: OpRule } = {
   gru: {
     attrs: {
       inputSize: req('posInt'), hiddenSize: req('posInt'), numLayers: opt('posInt'), bidirectional: opt('bool'),
-      output: opt('gruOutput'), dtype: opt('computeDtype'),
+      output: opt('gruOutput'), ...halfPrecision,
     },
     ...UNARY,
   },
   layernorm: { attrs: { normalizedShape: req('posIntArray'), eps: opt('posNum') }, ...UNARY },
   lowrank_linear: { attrs: { inFeatures: req('posInt'), outFeatures: req('posInt'), rank: req('posInt'), bias: opt('bool') }, ...UNARY },
-  lowrank_conv1d: { attrs: { ...conv1dAttrs, rank: req('posInt') }, ...UNARY },
-  lowrank_conv2d: { attrs: { ...conv2dAttrs, rank: req('posInt') }, ...UNARY },
-  qlinear: { attrs: noDtype({ ...linearAttrs, ...quantAttrs }), ...UNARY },
-  qconv1d: { attrs: noDtype({ ...conv1dAttrs, ...quantAttrs }), ...UNARY },
-  qconv2d: { attrs: noDtype({ ...conv2dAttrs, ...quantAttrs }), ...UNARY },
+  lowrank_conv1d: { attrs: { ...conv1dAttrs, ...halfPrecision, rank: req('posInt') }, ...UNARY },
+  lowrank_conv2d: { attrs: { ...conv2dAttrs, ...halfPrecision, rank: req('posInt') }, ...UNARY },
+  qlinear: { attrs: { ...linearAttrs, ...quantAttrs }, ...UNARY },
+  qconv1d: { attrs: { ...conv1dAttrs, ...quantAttrs }, ...UNARY },
+  qconv2d: { attrs: { ...conv2dAttrs, ...quantAttrs }, ...UNARY },
   qgru: {
     attrs: {
       inputSize: req('posInt'), hiddenSize: req('posInt'), numLayers: opt('posInt'), bidirectional: opt('bool'),
