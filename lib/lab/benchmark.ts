@@ -42,10 +42,16 @@ export function toMeasurement(r: NativeBenchResult): BatchMeasurement {
   return { batchSize: r.batchSize, ...s, ciLowMs: r.ciLowMs, ciHighMs: r.ciHighMs, converged: r.converged, throughput: r.batchSize / (s.medianMs / 1000), peakBytes: r.peakBytes, peakKind: r.peakKind };
 }
 
+/** Runs the native timing loop for a model on `device` and turns its samples into a report. */
+async function measure(device: string, options: BenchmarkOptions, run: (o: NativeBenchOptions) => Promise<NativeBenchResult[]>): Promise<BenchmarkReport> {
+  const results = await run(checkOptions(options, device));
+  return { device, cudaGraph: options.cudaGraph === true, batches: results.map(toMeasurement), host: hostFingerprint(device) };
+}
+
 /** Measures a petra model's inference latency per batch size (inputs synthesised from its spec). */
 export async function benchmark(model: Model, options: BenchmarkOptions = {}): Promise<BenchmarkReport> {
-  const results = await binding().benchmarkModel(model.native, checkOptions(options, model.device));
-  return { device: model.device, cudaGraph: options.cudaGraph === true, batches: results.map(toMeasurement), host: hostFingerprint(model.device) };
+  const native = model.native;
+  return measure(model.device, options, (o) => binding().benchmarkModel(native, o));
 }
 
 /** Any TorchScript `.pt` (torch.jit.save), benchmarked with the same loop. */
@@ -65,8 +71,8 @@ export class TorchScriptModel {
 
   /** `inputShapes`: one per-sample shape per input, e.g. [[3, 224, 224]]. */
   async benchmark(inputShapes: number[][], options: BenchmarkOptions = {}): Promise<BenchmarkReport> {
-    const results = await this.native.benchmark(inputShapes, checkOptions(options, this.device));
-    return { device: this.device, cudaGraph: options.cudaGraph === true, batches: results.map(toMeasurement), host: hostFingerprint(this.device) };
+    const native = this.native;
+    return measure(this.device, options, (o) => native.benchmark(inputShapes, o));
   }
   dispose(): void { this.#native?.dispose(); this.#native = undefined; }
   [Symbol.dispose](): void { this.dispose(); }
