@@ -10,6 +10,7 @@
         "native/compute_thread.cc",
         "native/dataset.cc",
         "native/graph_module.cc",
+        "native/int8_recurrence.cc",
         "native/model.cc",
         "native/quantize.cc",
         "native/trainer.cc"
@@ -27,7 +28,7 @@
         "<!@(node scripts/find-libtorch.mjs --gyp-defines)"
       ],
       "cflags_cc!": ["-fno-rtti", "-fno-exceptions", "-std=gnu++17", "-std=gnu++20"],
-      "cflags_cc": ["-std=c++17", "-frtti", "-fexceptions", "-O2", "-fvisibility=hidden"],
+      "cflags_cc": ["-std=c++17", "-frtti", "-fexceptions", "-O3", "-fvisibility=hidden"],
       "ldflags": ["<!@(node scripts/find-libtorch.mjs --gyp-ldflags)"],
       "libraries": ["<!@(node scripts/find-libtorch.mjs --gyp-libs)"]
     }

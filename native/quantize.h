@@ -7,6 +7,8 @@
 #include <ATen/native/quantized/PackedParams.h>
 #include <torch/torch.h>
 
+#include "int8_recurrence.h"
+
 #include "graph_module.h"
 
 namespace petra {
@@ -38,8 +40,9 @@ class QuantLayerImpl : public torch::nn::Module {
 
 std::shared_ptr<QuantLayerImpl> BuildQuantLayer(const NodeSpec& node);
 
-// Dynamic int8 GRU (batch first): input and hidden projections through quantized::linear_dynamic, gates in float.
-// Buffers per layer l and direction (suffix "" or "_reverse"): w_ih_l<l>, w_hh_l<l> (int8), their scales, b_ih_l<l>, b_hh_l<l>.
+// Dynamic int8 GRU (batch first): input projections of the whole sequence in one quantized::linear_dynamic call;
+// the recurrence either per step through quantized::linear_dynamic with gates as ATen ops, or through
+// Int8Recurrence's fused loop with the same arithmetic (attr recurrence "fused"; "auto" while PreferFusedRecurrence). Buffers per layer l and direction (suffix "" or "_reverse"): w_ih_l<l>, w_hh_l<l> (int8), their scales, b_ih_l<l>, b_hh_l<l>.
 class QuantGruImpl : public torch::nn::Module {
  public:
   explicit QuantGruImpl(const NodeSpec& node);
@@ -49,12 +52,15 @@ class QuantGruImpl : public torch::nn::Module {
   int64_t inputSize = 0, hidden = 0, layers = 1;
   bool bidirectional = false, last = true, perChannel = true;
   std::string engine;
+  std::string recurrence;  // "auto" | "fused" | "linear_dynamic"
 
  private:
   struct Direction {
     torch::Tensor wih, wihScale, whh, whhScale, bih, bhh;
     c10::intrusive_ptr<LinearPackedParamsBase> ih, hh;
+    std::shared_ptr<Int8Recurrence> fused;
   };
+  torch::Tensor RecurPacked(Direction& c, const torch::Tensor& gi, bool reverse, torch::Tensor& final) const;
   std::vector<Direction> cells_;  // layer-major: [l0, l0_reverse, l1, ...]
 };
 

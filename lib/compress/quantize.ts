@@ -34,6 +34,12 @@ export interface QuantizeOptions {
    */
   backend?: QuantizeBackend;
   observer?: 'minmax' | 'moving_average';
+  /**
+   * dynamic GRU layers: how the sequential hidden projection runs (same int8 arithmetic either way). 'auto' (default):
+   * petra's fused int8 loop (one pass per step, no per-op dispatch) while batch × hiddenSize² ≤ 2¹⁸, above that
+   * quantized::linear_dynamic plus ATen gate ops per step; 'fused' or 'linear_dynamic' force one.
+   */
+  gruRecurrence?: 'auto' | 'fused' | 'linear_dynamic';
   /** static / qat: data whose ranges calibrate the activations. */
   calibration?: { data: TabularSplit | DeviceData; batches?: number; batchSize?: number };
   /** qat: fine-tuning with fake quantization before conversion. */
@@ -287,7 +293,7 @@ function staticBlocker(node: GraphNode): string | undefined {
 }
 
 function quantizedSpec(float: ModelSpec, mode: 'dynamic' | 'static', engine: Engine, perChannel: boolean,
-  ranges: Record<string, [number, number]>): { spec: ModelSpec; layers: QuantizedLayer[]; fused: string[]; quantized: string[] } {
+  ranges: Record<string, [number, number]>, gruRecurrence: 'auto' | 'fused' | 'linear_dynamic'): { spec: ModelSpec; layers: QuantizedLayer[]; fused: string[]; quantized: string[] } {
   const spec = structuredClone(float);
   const layers: QuantizedLayer[] = [];
   const fused: string[] = [];
@@ -306,7 +312,7 @@ function quantizedSpec(float: ModelSpec, mode: 'dynamic' | 'static', engine: Eng
     if (node.op === 'embedding') { layers.push({ name: node.name, kind: 'fp32', reason: 'embedding lookups stay float (no matrix product to quantize)' }); continue; }
     if (node.op === 'gru') {
       if (mode !== 'dynamic') { layers.push({ name: node.name, kind: 'fp32', reason: 'a GRU has no static int8 kernel; dynamic mode quantizes it' }); continue; }
-      Object.assign(node, { op: 'qgru', attrs: { ...node.attrs, dynamic: true, perChannel, engine } });
+      Object.assign(node, { op: 'qgru', attrs: { ...node.attrs, dynamic: true, perChannel, engine, recurrence: gruRecurrence } });
       layers.push({ name: node.name, kind: 'int8' });
       quantized.push(node.name);
       continue;
@@ -377,6 +383,12 @@ async function calibrate(model: Model, calibration: NonNullable<QuantizeOptions[
   }
 }
 
+const GRU_RECURRENCE_NOTE = {
+  auto: 'GRU: input projections in one quantized::linear_dynamic call; the recurrence runs petra\'s fused int8 loop while batch × hidden² ≤ 2^18, quantized::linear_dynamic per step above',
+  fused: 'GRU: input projections in one quantized::linear_dynamic call; the recurrence runs petra\'s fused int8 loop at every batch size',
+  linear_dynamic: 'GRU: input projections in one quantized::linear_dynamic call; the recurrence calls quantized::linear_dynamic per step',
+} as const;
+
 /** Quantizes a float model to int8; returns a new model (on the input's device) and a report. The input model is untouched. */
 export async function quantize(model: Model, options: QuantizeOptions): Promise<{ model: Model; report: QuantizeReport }> {
   if (isQuantized(model.spec)) throw new ConfigError('the model is already quantized; quantize a float model', 'mode');
@@ -393,6 +405,8 @@ export async function quantize(model: Model, options: QuantizeOptions): Promise<
   const notes: string[] = [];
   if (engine === 'intmm' && options.mode === 'static') notes.push('int8 GEMM scales activations per row at run time, so static mode needs no calibration' + (options.calibration ? ' (the calibration data was not used)' : ''));
   if (options.mode === 'qat' && !options.qat) throw new ConfigError('qat needs { data, epochs }', 'qat');
+  const gruRecurrence = options.gruRecurrence ?? 'auto';
+  if (!['auto', 'fused', 'linear_dynamic'].includes(gruRecurrence)) throw new ConfigError(`unknown gruRecurrence '${String(gruRecurrence)}': auto, fused or linear_dynamic`, 'gruRecurrence');
   const normalized = normalizeForQuantization(model);
   let source = normalized.model;
   const disposables: Model[] = [source];
@@ -412,12 +426,13 @@ export async function quantize(model: Model, options: QuantizeOptions): Promise<
     const onCuda = model.device !== 'cpu';
     const { spec, layers, fused, quantized } = engine === 'intmm'
       ? intmmSpec(floatSpec, perChannel, onCuda)
-      : quantizedSpec(floatSpec, options.mode === 'dynamic' ? 'dynamic' : 'static', engine, perChannel, ranges);
+      : quantizedSpec(floatSpec, options.mode === 'dynamic' ? 'dynamic' : 'static', engine, perChannel, ranges, gruRecurrence);
     if (!layers.some((l) => l.kind === 'int8')) notes.push('no layer has an int8 path here: nothing runs in int8');
     const out = deriveModel(source, spec, quantRecipes(floatSpec, quantized, perChannel));
     const kernel = engine === 'intmm'
       ? (onCuda ? 'torch._int_mm (cuBLASLt int8 GEMM, int32 accumulation)' : 'exact int32 GEMM on the CPU (reference for the CUDA recipe, not a fast path)')
       : `quantized::linear${options.mode === 'dynamic' ? '_dynamic' : ' / quantized::conv'} (${engine.toUpperCase()})`;
+    if (spec.nodes.some((n) => n.op === 'qgru')) notes.push(GRU_RECURRENCE_NOTE[gruRecurrence]);
     const activationScales = engine === 'intmm' ? 'per-row, at run time' : options.mode === 'dynamic' ? 'per-tensor, at run time' : 'per-tensor, calibrated';
     return {
       model: out,

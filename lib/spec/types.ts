@@ -70,7 +70,16 @@ export type QLinearAttrs = LinearAttrs & QuantAttrs;
 export type QConv1dAttrs = Conv1dAttrs & QuantAttrs;
 export type QConv2dAttrs = Conv2dAttrs & QuantAttrs;
 /** Dynamic int8 GRU: buffers w_ih_l<k>[_reverse], w_hh_…, their scales w_ih_scale_…, float biases b_ih_…, b_hh_…. */
-export type QGruAttrs = GruAttrs & Pick<QuantAttrs, 'dynamic' | 'perChannel' | 'engine'>;
+export type QGruAttrs = GruAttrs & Pick<QuantAttrs, 'dynamic' | 'perChannel' | 'engine'> & {
+  /**
+   * How the sequential hidden projection runs. Both quantize the hidden state per tensor to uint8 and multiply it
+   * with the int8 weights in exact integer arithmetic. 'linear_dynamic': one quantized::linear_dynamic call plus
+   * ATen gate ops per step; 'fused': petra's one-loop recurrence (no per-op dispatch: the fast path for small
+   * batches); 'auto' (default): fused while batch × hiddenSize² ≤ 2¹⁸ (hidden 64: batch ≤ 64, 128: ≤ 16, 256: ≤ 4),
+   * linear_dynamic (a threaded GEMM) above.
+   */
+  recurrence?: 'auto' | 'fused' | 'linear_dynamic';
+};
 export type NoAttrs = Record<string, never>;
 
 /** op → its attributes. Adding an op means adding it here, in validate.ts and in native/graph_module.cc. */

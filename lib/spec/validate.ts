@@ -27,7 +27,8 @@ type AttrKind =
   | 'gruOutput' // 'last' | 'sequence'
   | 'zeroPoint' // integer in [0, 255]
   | 'engine' // 'onednn' | 'qnnpack' | 'intmm'
-  | 'computeDtype'; // 'float16' | 'bfloat16'
+  | 'computeDtype' // 'float16' | 'bfloat16'
+  | 'recurrence'; // 'auto' | 'fused' | 'linear_dynamic'
 
 interface AttrRule { kind: AttrKind; required: boolean }
 interface OpRule { attrs: Record<string, AttrRule>; minInputs: number; maxInputs: number }
@@ -97,6 +98,7 @@ const OP_RULES: { [K in OpName]: OpRule } = {
     attrs: {
       inputSize: req('posInt'), hiddenSize: req('posInt'), numLayers: opt('posInt'), bidirectional: opt('bool'),
       output: opt('gruOutput'), dynamic: opt('bool'), perChannel: opt('bool'), engine: opt('engine'),
+      recurrence: opt('recurrence'),
     },
     ...UNARY,
   },
@@ -126,6 +128,7 @@ const KIND_TEXT: Record<AttrKind, string> = {
   zeroPoint: 'an integer in [0, 255]',
   engine: "'onednn', 'qnnpack' or 'intmm'",
   computeDtype: "'float16' or 'bfloat16'",
+  recurrence: "'auto', 'fused' or 'linear_dynamic'",
 };
 
 function checkAttr(kind: AttrKind, v: unknown): boolean {
@@ -145,6 +148,7 @@ function checkAttr(kind: AttrKind, v: unknown): boolean {
     case 'zeroPoint': return isInt(v) && v >= 0 && v <= 255;
     case 'engine': return v === 'onednn' || v === 'qnnpack' || v === 'intmm';
     case 'computeDtype': return v === 'float16' || v === 'bfloat16';
+    case 'recurrence': return v === 'auto' || v === 'fused' || v === 'linear_dynamic';
   }
 }
 

@@ -1,0 +1,192 @@
+// Dynamic int8 GRU: petra's fused recurrence against quantized::linear_dynamic per step (the same quantization
+// arithmetic), on synthetic card transactions.
+import test from 'ava';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Model } from '../../lib/model.js';
+import { evaluate, train } from '../../lib/train.js';
+import { quantize } from '../../lib/compress/quantize.js';
+import { ConfigError } from '../../lib/errors.js';
+import { validateSpec } from '../../lib/spec/validate.js';
+import { gruSequenceClassifier } from '../../lib/spec/builders.js';
+import { loadSyntheticTransactions, transactionFeatures } from '../../lib/data/synthetic.js';
+import type { TabularSplit, TensorData } from '../../lib/data/types.js';
+import { floatTensor, intTensor } from '../helpers/tiny.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'petra-qgru-'));
+const maxAbsDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => {
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
+  return m;
+};
+/** Share of elements that differ by more than float rounding. */
+const shareDiffering = (a: ArrayLike<number>, b: ArrayLike<number>, tolerance = 1e-5) => {
+  let n = 0;
+  for (let i = 0; i < a.length; i++) if (Math.abs(a[i]! - b[i]!) > tolerance) n++;
+  return n / a.length;
+};
+/** Round half to even, as std::nearbyint. */
+const roundEven = (x: number) => {
+  const r = Math.round(x);
+  return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
+};
+/**
+ * Reference for quantized::linear_dynamic (reduce_range off), written from its definition: the input quantized per
+ * tensor to uint8 (range widened to include 0, scale (max − min) / 255, zero point from the end with the smaller
+ * rounding error), exact integer products with the int8 weights, then x scale · w scale[j] and the float bias.
+ */
+function dynamicLinear(x: ArrayLike<number>, rows: number, inF: number, w: ArrayLike<number>, wScale: ArrayLike<number>, bias: ArrayLike<number>): Float64Array {
+  let lo = 0, hi = 0;
+  for (let i = 0; i < rows * inF; i++) { lo = Math.min(lo, x[i]!); hi = Math.max(hi, x[i]!); }
+  let scale = Math.fround((hi - lo) / 255);
+  if (scale === 0) scale = Math.fround(0.1);
+  const errorMin = -Math.abs(lo / scale), errorMax = 255 - Math.abs(hi / scale);
+  const z0 = errorMin < errorMax ? -lo / scale : 255 - hi / scale;
+  const zp = z0 < 0 ? 0 : z0 > 255 ? 255 : roundEven(z0);
+  const inverse = Math.fround(1 / scale);
+  const outF = bias.length;
+  const y = new Float64Array(rows * outF);
+  for (let r = 0; r < rows; r++) {
+    const codes = Array.from({ length: inF }, (_, i) => Math.min(255, Math.max(0, roundEven(Math.fround(x[r * inF + i]! * inverse)) + zp)) - zp);
+    for (let j = 0; j < outF; j++) {
+      let acc = 0;
+      for (let i = 0; i < inF; i++) acc += codes[i]! * w[j * inF + i]!;
+      y[r * outF + j] = acc * scale * wScale[wScale.length === 1 ? 0 : j]! + bias[j]!;
+    }
+  }
+  return y;
+}
+const sigmoid = (v: number) => 1 / (1 + Math.exp(-v));
+
+/** Rows [start, start + count) of every input. */
+const rows = (inputs: TensorData[], start: number, count: number): TensorData[] => inputs.map((x) => {
+  const per = x.shape.slice(1).reduce((a, b) => a * b, 1);
+  return { ...x, data: x.data.slice(start * per, (start + count) * per), shape: [count, ...x.shape.slice(1)] } as TensorData;
+});
+
+test('fused int8 recurrence = quantized::linear_dynamic per step on a trained 2-layer bidirectional GRU; accuracy kept', async (t) => {
+  const T = 32;
+  const ds = loadSyntheticTransactions({ clients: 1500, seqLen: T, seed: 3, valFraction: 0.1, testFraction: 0.3 });
+  const spec = gruSequenceClassifier({ seqLen: T, ...transactionFeatures, hiddenSize: 32, numLayers: 2, bidirectional: true, classes: 4 });
+  using model = Model.build(spec, { seed: 1 });
+  await train(model, { train: ds.train }, { epochs: 3, batchSize: 64, optimizer: 'adam', lr: 3e-3, seed: 1 });
+  const { model: fused, report } = await quantize(model, { mode: 'dynamic', gruRecurrence: 'fused' });
+  using _f = fused;
+  const { model: perStep } = await quantize(model, { mode: 'dynamic', gruRecurrence: 'linear_dynamic' });
+  using _p = perStep;
+  t.true(report.layers.some((l) => l.name === 'gru' && l.kind === 'int8'));
+  t.true(report.notes.some((n) => /fused int8 loop at every batch size/.test(n)), report.notes.join('; '));
+
+  const test1: TabularSplit = ds.test;
+  const [a, b, f] = [await fused.forward(test1.inputs), await perStep.forward(test1.inputs), await model.forward(test1.inputs)];
+  const same = maxAbsDiff(a.data, b.data);
+  const toFloat = maxAbsDiff(b.data, f.data);
+  const differing = shareDiffering(a.data, b.data);
+  t.log(`logits over ${test1.target.shape[0]} clients: max |fused − linear_dynamic| ${same.toExponential(2)} (${(differing * 100).toFixed(1)}% beyond 1e-5), max |linear_dynamic − fp32| ${toFloat.toFixed(4)}`);
+  // The same codes give the same logits to float rounding; where a hidden value sits on a rounding boundary, the two
+  // paths' float rounding can pick neighbouring codes, a difference of one quantization step that later steps carry.
+  t.true(same < toFloat / 5, 'the two int8 paths agree far more closely than int8 agrees with float');
+  t.true(differing < 0.5, 'most logits agree to float rounding');
+  for (const start of [0, 7, 100]) {
+    const one = rows(test1.inputs, start, 1);
+    t.true(maxAbsDiff((await fused.forward(one)).data, (await perStep.forward(one)).data) < toFloat / 5, `batch 1, client ${start}`);
+  }
+  const [fp32, q1, q2] = [await evaluate(model, test1), await evaluate(fused, test1), await evaluate(perStep, test1)];
+  t.log(`accuracy fp32 ${(fp32.accuracy! * 100).toFixed(2)}%, int8 fused ${(q1.accuracy! * 100).toFixed(2)}%, int8 linear_dynamic ${(q2.accuracy! * 100).toFixed(2)}%`);
+  t.true(fp32.accuracy! > 0.4, 'the GRU learned something (chance is 25%)');
+  t.true(Math.abs(q1.accuracy! - fp32.accuracy!) <= 0.01);
+  t.true(Math.abs(q1.accuracy! - q2.accuracy!) <= 0.005);
+
+  const path = join(dir, 'gru-fused.pt');
+  await fused.save(path);
+  using back = await Model.load(path);
+  t.is(back.spec.nodes.find((n) => n.name === 'gru')!.attrs.recurrence, 'fused');
+  t.deepEqual(Array.from((await back.forward(test1.inputs)).data), Array.from(a.data));
+});
+
+test('the fused int8 recurrence computes the dynamic-int8 GRU arithmetic of an independent reference (exact gates)', async (t) => {
+  const [B, T, I, H] = [6, 5, 7, 16];
+  const spec = {
+    format: 'petra.graph/1' as const,
+    inputs: [{ name: 'x', shape: [T, I], dtype: 'float32' as const }],
+    nodes: [
+      { name: 'gru', op: 'gru' as const, inputs: ['x'], attrs: { inputSize: I, hiddenSize: H, output: 'last' as const } },
+      { name: 'head', op: 'linear' as const, inputs: ['gru'], attrs: { inFeatures: H, outFeatures: 3 } },
+    ],
+    output: 'head',
+    task: { kind: 'classification' as const, classes: 3 },
+  };
+  using model = Model.build(spec, { seed: 8 });
+  const { model: q } = await quantize(model, { mode: 'dynamic', gruRecurrence: 'fused' });
+  using _q = q;
+  const w = q.native.tensors();
+  const x = floatTensor([B, T, I], 12);
+  const gi = dynamicLinear(x.data, B * T, I, w['gru.w_ih_l0']!.data, w['gru.w_ih_scale_l0']!.data, w['gru.b_ih_l0']!.data);
+  const h = new Float64Array(B * H);
+  for (let step = 0; step < T; step++) {
+    const gh = dynamicLinear(h, B, H, w['gru.w_hh_l0']!.data, w['gru.w_hh_scale_l0']!.data, w['gru.b_hh_l0']!.data);
+    for (let b = 0; b < B; b++) {
+      const g = (k: number) => gi[(b * T + step) * 3 * H + k]!;
+      const u = (k: number) => gh[b * 3 * H + k]!;
+      for (let i = 0; i < H; i++) {
+        const r = sigmoid(g(i) + u(i)), z = sigmoid(g(H + i) + u(H + i));
+        const n = Math.tanh(g(2 * H + i) + r * u(2 * H + i));
+        h[b * H + i] = (1 - z) * n + z * h[b * H + i]!;
+      }
+    }
+  }
+  const expected = dynamicLinear(h, B, H, w['head.qweight']!.data, w['head.wscale']!.data, w['head.bias']!.data);
+  const actual = (await q.forward(x)).data;
+  const fp32 = (await model.forward(x)).data;
+  t.log(`max |petra fused − reference| ${maxAbsDiff(actual, expected).toExponential(2)}, max |int8 − fp32| ${maxAbsDiff(actual, fp32).toFixed(4)}`);
+  t.true(maxAbsDiff(actual, expected) < 1e-4);
+});
+
+test("recurrence 'auto' computes what both forced recurrences compute, on each side of batch × hidden² = 2^18", async (t) => {
+  // Which side 'auto' takes only changes speed (bench/qgru.ts shows it taking the faster one); here: the same logits.
+  const spec = gruSequenceClassifier({ seqLen: 4, categorical: [{ name: 'mcc', cardinality: 20, embeddingDim: 4 }], numericFeatures: 2, hiddenSize: 16, classes: 3 });
+  using model = Model.build(spec, { seed: 4 });
+  const variants = await Promise.all((['auto', 'fused', 'linear_dynamic'] as const).map((r) => quantize(model, { mode: 'dynamic', gruRecurrence: r })));
+  using auto = variants[0]!.model;
+  using fused = variants[1]!.model;
+  using perStep = variants[2]!.model;
+  t.true(variants[0]!.report.notes.some((n) => /while batch × hidden² ≤ 2\^18/.test(n)));
+  for (const batch of [3, 1024, 1025]) { // 16² · 1024 = 2^18
+    const inputs = [intTensor([batch, 4], 20, batch), floatTensor([batch, 4, 2], batch)];
+    const run = (m: Model) => m.forward(inputs, { batchSize: batch }); // one native call: the batch the rule sees
+    const [a, f, p, fp32] = [await run(auto), await run(fused), await run(perStep), await run(model)];
+    t.true(maxAbsDiff(a.data, f.data) < 1e-5 && maxAbsDiff(a.data, p.data) < 1e-5, `batch ${batch}`);
+    t.true(maxAbsDiff(a.data, fp32.data) < 0.05);
+  }
+});
+
+test('stacked int8 GRUs (a bidirectional one returning every step) match across recurrences; bad values are ConfigErrors', async (t) => {
+  const spec = {
+    format: 'petra.graph/1' as const,
+    inputs: [{ name: 'x', shape: [12, 6], dtype: 'float32' as const }],
+    nodes: [
+      { name: 'seq', op: 'gru' as const, inputs: ['x'], attrs: { inputSize: 6, hiddenSize: 24, bidirectional: true, output: 'sequence' as const } },
+      { name: 'last', op: 'gru' as const, inputs: ['seq'], attrs: { inputSize: 48, hiddenSize: 16, output: 'last' as const } },
+      { name: 'head', op: 'linear' as const, inputs: ['last'], attrs: { inFeatures: 16, outFeatures: 3 } },
+    ],
+    output: 'head',
+    task: { kind: 'classification' as const, classes: 3 },
+  };
+  using model = Model.build(spec, { seed: 5 });
+  const x = floatTensor([5, 12, 6], 9);
+  const { model: fused, report } = await quantize(model, { mode: 'dynamic', gruRecurrence: 'fused' });
+  using _f = fused;
+  const { model: perStep } = await quantize(model, { mode: 'dynamic', gruRecurrence: 'linear_dynamic' });
+  using _p = perStep;
+  t.deepEqual(report.layers.map((l) => `${l.name}:${l.kind}`), ['seq:int8', 'last:int8', 'head:int8']);
+  const [a, b, f] = [await fused.forward(x), await perStep.forward(x), await model.forward(x)];
+  t.deepEqual(a.shape, [5, 3]);
+  t.log(`max |fused − linear_dynamic| ${maxAbsDiff(a.data, b.data).toExponential(2)}, max |int8 − fp32| ${maxAbsDiff(a.data, f.data).toFixed(4)}`);
+  t.true(maxAbsDiff(a.data, b.data) < maxAbsDiff(b.data, f.data) / 5);
+  t.true(maxAbsDiff(a.data, f.data) < 0.05);
+  await t.throwsAsync(quantize(model, { mode: 'dynamic', gruRecurrence: 'sometimes' as never }), { instanceOf: ConfigError, message: /gruRecurrence/ });
+  const bad = structuredClone(fused.spec);
+  (bad.nodes[0]!.attrs as Record<string, unknown>).recurrence = 'unrolled';
+  t.throws(() => validateSpec(bad), { instanceOf: ConfigError, message: /'auto', 'fused' or 'linear_dynamic'/ });
+});
