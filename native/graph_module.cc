@@ -280,7 +280,11 @@ GraphModuleImpl::NodeFn GraphModuleImpl::BuildNode(const NodeSpec& node) {
     auto s = Ints(node, "stride", 1, k);
     auto p = Ints(node, "padding", 1, {0});
     // Explicit dilation: the quantized kernels read dilation[1] and do not expand a 1-element default.
-    if (op == "maxpool1d") return unary([k, s, p](const torch::Tensor& x) { return torch::max_pool1d(x, k, s, p, {1}); });
+    if (op == "maxpool1d") {
+      return unary([k, s, p](const torch::Tensor& x) {
+        return x.is_quantized() ? QuantizedMaxPool1d(x, k[0], s[0], p[0]) : torch::max_pool1d(x, k, s, p, {1});
+      });
+    }
     return unary([k, s, p](const torch::Tensor& x) { return torch::avg_pool1d(x, k, s, p); });
   }
   if (op == "maxpool2d" || op == "avgpool2d") {

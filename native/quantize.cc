@@ -3,7 +3,9 @@
 #include <ATen/core/dispatch/Dispatcher.h>
 #include <torch/version.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstring>
 
 #include "model.h"
 
@@ -86,10 +88,82 @@ torch::Tensor QuantizedAdd(const std::vector<torch::Tensor>& inputs, double scal
   return sum;
 }
 
+namespace {
+bool CarriesParams(const torch::Tensor& t, double scale, int64_t zeroPoint) {
+  return t.is_quantized() && t.is_cpu() && t.qscheme() == torch::kPerTensorAffine && t.scalar_type() == torch::kQUInt8 &&
+         t.q_scale() == scale && t.q_zero_point() == zeroPoint;
+}
+}  // namespace
+
 torch::Tensor QuantizedCat(const std::vector<torch::Tensor>& inputs, int64_t dim, double scale, int64_t zeroPoint) {
+  // Inputs that already carry the output's scale and zero point (quantize.ts gives a concat's int8 producers its
+  // parameters, as PyTorch's FX quantization shares a cat's observer with its inputs) concatenate as bytes:
+  // quantized::cat requantizes element by element, 1.9 ms for 4 × [64, 16, 100] where the copy takes ~0.02 ms.
+  if (std::all_of(inputs.begin(), inputs.end(), [&](const torch::Tensor& t) { return CarriesParams(t, scale, zeroPoint); })) {
+    const int64_t rank = inputs[0].dim();
+    const int64_t d = dim < 0 ? dim + rank : dim;
+    std::vector<int64_t> shape = inputs[0].sizes().vec();
+    int64_t joined = 0;
+    for (const auto& t : inputs) {
+      if (t.dim() != rank) Fail(ErrorCode::Shape, "concat inputs differ in rank");
+      for (int64_t i = 0; i < rank; ++i) {
+        if (i != d && t.size(i) != shape[static_cast<size_t>(i)]) Fail(ErrorCode::Shape, "concat inputs differ outside dim " + std::to_string(d) + ": " + ShapeString(t.sizes()));
+      }
+      joined += t.size(d);
+    }
+    shape[static_cast<size_t>(d)] = joined;
+    torch::Tensor out = at::_empty_affine_quantized(shape, at::device(torch::kCPU).dtype(torch::kQUInt8), scale, zeroPoint);
+    int64_t outer = 1;
+    for (int64_t i = 0; i < d; ++i) outer *= shape[static_cast<size_t>(i)];
+    const int64_t outRow = out.numel() / std::max<int64_t>(outer, 1);
+    auto* dst = reinterpret_cast<uint8_t*>(out.data_ptr<c10::quint8>());
+    int64_t offset = 0;
+    for (const auto& t : inputs) {
+      const torch::Tensor c = t.contiguous();
+      const int64_t row = c.numel() / std::max<int64_t>(outer, 1);
+      const auto* src = reinterpret_cast<const uint8_t*>(c.data_ptr<c10::quint8>());
+      for (int64_t o = 0; o < outer; ++o) std::memcpy(dst + o * outRow + offset, src + o * row, static_cast<size_t>(row));
+      offset += row;
+    }
+    return out;
+  }
   c10::List<torch::Tensor> list;
   for (const auto& t : inputs) list.push_back(AsQuantized(t, scale, zeroPoint));
   return CallBoxed("quantized::cat", {list, dim, c10::optional<double>(scale), c10::optional<int64_t>(zeroPoint)}).toTensor();
+}
+
+torch::Tensor QuantizedMaxPool1d(const torch::Tensor& x, int64_t kernel, int64_t stride, int64_t padding) {
+  // ATen's quantized max_pool1d runs as a scalar NCHW 2-D pool (0.36 ms for [64, 64, 100], k 3, 6× the float pool).
+  // Max commutes with the affine map to codes (scale > 0), so pooling the uint8 codes is exact; code 0 is the
+  // smallest, so it stands in for the padding's −∞ (a window never lies wholly in padding: padding ≤ kernel / 2).
+  if (!(x.is_cpu() && x.dim() == 3 && x.qscheme() == torch::kPerTensorAffine && x.scalar_type() == torch::kQUInt8 && padding <= kernel / 2)) {
+    return torch::max_pool1d(x, {kernel}, {stride}, {padding}, {1});
+  }
+  const torch::Tensor in = x.contiguous();
+  const int64_t rows = in.size(0) * in.size(1), L = in.size(2);
+  const int64_t outLen = (L + 2 * padding - kernel) / stride + 1;
+  if (outLen < 1) Fail(ErrorCode::Shape, "maxpool1d: kernel " + std::to_string(kernel) + " is longer than the padded input " + ShapeString(x.sizes()));
+  torch::Tensor out = at::_empty_affine_quantized({in.size(0), in.size(1), outLen}, at::device(torch::kCPU).dtype(torch::kQUInt8), in.q_scale(), in.q_zero_point());
+  const auto* src = reinterpret_cast<const uint8_t*>(in.data_ptr<c10::quint8>());
+  auto* dst = reinterpret_cast<uint8_t*>(out.data_ptr<c10::quint8>());
+  for (int64_t r = 0; r < rows; ++r) {
+    const uint8_t* a = src + r * L;
+    uint8_t* o = dst + r * outLen;
+    std::fill(o, o + outLen, uint8_t{0});
+    if (stride == 1) {  // one pass per window offset over contiguous runs: vectorizes
+      for (int64_t j = 0; j < kernel; ++j) {
+        const int64_t lo = std::max<int64_t>(0, padding - j), hi = std::min<int64_t>(outLen, L + padding - j);
+        const uint8_t* shifted = a - padding + j;
+        for (int64_t i = lo; i < hi; ++i) o[i] = shifted[i] > o[i] ? shifted[i] : o[i];
+      }
+    } else {
+      for (int64_t i = 0; i < outLen; ++i) {
+        const int64_t start = i * stride - padding;
+        for (int64_t j = std::max<int64_t>(0, start); j < std::min<int64_t>(L, start + kernel); ++j) o[i] = a[j] > o[i] ? a[j] : o[i];
+      }
+    }
+  }
+  return out;
 }
 
 std::pair<torch::Tensor, torch::Tensor> QuantizeWeight(const torch::Tensor& weight, bool perChannel) {

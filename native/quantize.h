@@ -79,6 +79,8 @@ torch::Tensor QuantizeActivation(const torch::Tensor& x, double scale, int64_t z
 // that are not quantized yet are quantized to the output's scale first.
 torch::Tensor QuantizedAdd(const std::vector<torch::Tensor>& inputs, double scale, int64_t zeroPoint, bool relu);
 torch::Tensor QuantizedCat(const std::vector<torch::Tensor>& inputs, int64_t dim, double scale, int64_t zeroPoint);
+// max_pool1d of a quint8 [N, C, L] tensor on its codes (exact); other inputs go to torch::max_pool1d.
+torch::Tensor QuantizedMaxPool1d(const torch::Tensor& x, int64_t kernel, int64_t stride, int64_t padding);
 
 // QAT: the weight with int8 rounding in the forward pass and a straight-through gradient.
 torch::Tensor FakeQuantWeight(const torch::Tensor& weight);

@@ -343,7 +343,31 @@ function quantizedSpec(float: ModelSpec, mode: 'dynamic' | 'static', engine: Eng
     layers.push({ name: node.name, kind: 'int8' });
     quantized.push(node.name);
   }
+  if (mode === 'static') shareConcatParams(spec, ranges, fused);
   return { spec, layers, fused, quantized };
+}
+
+/**
+ * An int8 concat whose inputs all come straight from int8 conv/linear layers (an inception block's branches) gives
+ * those layers its own output scale and zero point — PyTorch's FX quantization shares a cat's observer with its
+ * inputs the same way — so the native concat copies bytes instead of requantizing every element (quantized::cat:
+ * 1.9 ms for 4 × [64, 16, 100]). A ReLU after the concat moves into the layers (relu(cat(a, b)) = cat(relu(a),
+ * relu(b))), which also halves the scale when the concat's range had a negative side.
+ */
+function shareConcatParams(spec: ModelSpec, ranges: Record<string, [number, number]>, fused: string[]): void {
+  for (const node of [...spec.nodes]) {
+    if (node.op !== 'concat' || (node.attrs as { outScale?: number }).outScale === undefined) continue;
+    const producers = node.inputs.map((name) => spec.nodes.find((n) => n.name === name));
+    const direct = producers.every((p) => p !== undefined && ['qconv1d', 'qconv2d', 'qlinear'].includes(p.op) && (p.attrs as { dynamic?: boolean }).dynamic === false &&
+      spec.output !== p.name && consumers(spec, p.name).every((c) => c === node));
+    if (!direct) continue;
+    const readers = consumers(spec, node.name);
+    const relu = readers.length === 1 && readers[0]!.op === 'relu' && spec.output !== node.name ? readers[0]! : undefined;
+    const output = affine(ranges[relu ? relu.name : node.name]);
+    Object.assign(node.attrs, { outScale: output.scale, outZeroPoint: output.zeroPoint });
+    for (const p of producers) Object.assign(p!.attrs, { outScale: output.scale, outZeroPoint: output.zeroPoint, ...(relu ? { relu: true } : {}) });
+    if (relu) { bypass(spec, relu); fused.push(relu.name); }
+  }
 }
 
 /** int8 weights and scales from the float weights; the float bias, or zeros for a layer that had none. */
