@@ -49,7 +49,7 @@ async function petraRound(): Promise<void> {
       output: 'head',
       task: { kind: 'classification', classes: 4 },
     }, { seed: 1 });
-    const models: [string, InstanceType<typeof Model>][] = [['fp32', fp32]];
+    const models: [string, typeof fp32][] = [['fp32', fp32]];
     for (const r of ['auto', 'fused', 'linear_dynamic'] as const) models.push([`int8 ${r}`, (await quantize(fp32, { mode: 'dynamic', gruRecurrence: r })).model]);
     for (const [name, model] of models) {
       const report = await benchmark(model, { batchSizes: batches, timeCapMs: 500 });

@@ -101,7 +101,7 @@ test('fused int8 recurrence = quantized::linear_dynamic per step on a trained 2-
   const path = join(dir, 'gru-fused.pt');
   await fused.save(path);
   using back = await Model.load(path);
-  t.is(back.spec.nodes.find((n) => n.name === 'gru')!.attrs.recurrence, 'fused');
+  t.is((back.spec.nodes.find((n) => n.name === 'gru')!.attrs as { recurrence?: string }).recurrence, 'fused');
   t.deepEqual(Array.from((await back.forward(test1.inputs)).data), Array.from(a.data));
 });
 
