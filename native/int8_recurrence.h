@@ -37,11 +37,12 @@ class Int8Recurrence {
 // b_hh, gi [B, T, 3H] input projections with b_ih, h [B, H] updated in place and copied to out [B, T, H] at t.
 void GruGateRows(const float* gh, const float* gi, int64_t B, int64_t T, int64_t t, int64_t H, float* h, float* out);
 
-// Recurrence "auto" runs the fused loop while batch × H² stays within this: the loop is one thread, so past it
-// quantized::linear_dynamic's threaded GEMM (with the same vectorized gates) wins despite its per-call cost.
-// Measured crossovers (bench/qgru.ts, 2-core EPYC, 2 threads): H 64 near batch 48, H 256 near batch 7.
-constexpr int64_t kFusedRecurrenceMaxWork = int64_t{1} << 18;
+// Recurrence "auto" runs the fused loop while batch × H² stays within FusedRecurrenceMaxWork(): the loop is one
+// thread, so past it quantized::linear_dynamic's threaded GEMM (with the same vectorized gates) wins despite its
+// per-call cost. Measured crossovers (bench/qgru.ts, 2-core EPYC, 2 threads): with the AVX2 loop H 64 near batch 48,
+// H 128 near 30, H 256 near 7 (2^18); with the AVX-512 loop H 64 past 64, H 128 near 36, H 256 near 18 (2^19).
+int64_t FusedRecurrenceMaxWork();
 
-inline bool PreferFusedRecurrence(int64_t batch, int64_t hidden) { return batch * hidden * hidden <= kFusedRecurrenceMaxWork; }
+inline bool PreferFusedRecurrence(int64_t batch, int64_t hidden) { return batch * hidden * hidden <= FusedRecurrenceMaxWork(); }
 
 }  // namespace petra

@@ -36,7 +36,7 @@ export interface QuantizeOptions {
   observer?: 'minmax' | 'moving_average';
   /**
    * dynamic GRU layers: how the sequential hidden projection runs (same int8 arithmetic either way). 'auto' (default):
-   * petra's fused int8 loop (one pass per step, no per-op dispatch) while batch × hiddenSize² ≤ 2¹⁸, above that
+   * petra's fused int8 loop (one pass per step, no per-op dispatch) while batch × hiddenSize² ≤ 2¹⁸ (2¹⁹ on AVX-512 CPUs), above that
    * quantized::linear_dynamic plus ATen gate ops per step; 'fused' or 'linear_dynamic' force one.
    */
   gruRecurrence?: 'auto' | 'fused' | 'linear_dynamic';
@@ -408,7 +408,7 @@ async function calibrate(model: Model, calibration: NonNullable<QuantizeOptions[
 }
 
 const GRU_RECURRENCE_NOTE = {
-  auto: 'GRU: input projections in one quantized::linear_dynamic call; the recurrence runs petra\'s fused int8 loop while batch × hidden² ≤ 2^18, quantized::linear_dynamic per step above',
+  auto: 'GRU: input projections in one quantized::linear_dynamic call; the recurrence runs petra\'s fused int8 loop while batch × hidden² ≤ 2^18 (2^19 on AVX-512 CPUs), quantized::linear_dynamic per step above',
   fused: 'GRU: input projections in one quantized::linear_dynamic call; the recurrence runs petra\'s fused int8 loop at every batch size',
   linear_dynamic: 'GRU: input projections in one quantized::linear_dynamic call; the recurrence calls quantized::linear_dynamic per step',
 } as const;

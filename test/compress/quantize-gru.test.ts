@@ -143,8 +143,9 @@ test('the fused int8 recurrence computes the dynamic-int8 GRU arithmetic of an i
   t.true(maxAbsDiff(actual, expected) < 1e-4);
 });
 
-test("recurrence 'auto' computes what both forced recurrences compute, on each side of batch × hidden² = 2^18", async (t) => {
-  // Which side 'auto' takes only changes speed (bench/qgru.ts shows it taking the faster one); here: the same logits.
+test("recurrence 'auto' computes what both forced recurrences compute, on each side of batch × hidden² = 2^18 and 2^19", async (t) => {
+  // Which side 'auto' takes only changes speed (bench/qgru.ts shows it taking the faster one); here: the same logits
+  // as one of the forced paths, and the two paths within one quantization step of each other.
   const spec = gruSequenceClassifier({ seqLen: 4, categorical: [{ name: 'mcc', cardinality: 20, embeddingDim: 4 }], numericFeatures: 2, hiddenSize: 16, classes: 3 });
   using model = Model.build(spec, { seed: 4 });
   const variants = await Promise.all((['auto', 'fused', 'linear_dynamic'] as const).map((r) => quantize(model, { mode: 'dynamic', gruRecurrence: r })));
@@ -152,11 +153,12 @@ test("recurrence 'auto' computes what both forced recurrences compute, on each s
   using fused = variants[1]!.model;
   using perStep = variants[2]!.model;
   t.true(variants[0]!.report.notes.some((n) => /while batch × hidden² ≤ 2\^18/.test(n)));
-  for (const batch of [3, 1024, 1025]) { // 16² · 1024 = 2^18
+  for (const batch of [3, 1024, 1025, 2048, 2049]) { // 16² · 1024 = 2^18 (AVX2 machines), 16² · 2048 = 2^19 (AVX-512)
     const inputs = [intTensor([batch, 4], 20, batch), floatTensor([batch, 4, 2], batch)];
     const run = (m: Model) => m.forward(inputs, { batchSize: batch }); // one native call: the batch the rule sees
     const [a, f, p, fp32] = [await run(auto), await run(fused), await run(perStep), await run(model)];
-    t.true(maxAbsDiff(a.data, f.data) < 1e-5 && maxAbsDiff(a.data, p.data) < 1e-5, `batch ${batch}`);
+    t.is(Math.min(maxAbsDiff(a.data, f.data), maxAbsDiff(a.data, p.data)), 0, `batch ${batch}: auto runs one of the two`);
+    t.true(maxAbsDiff(f.data, p.data) < 5e-3, `batch ${batch}: the two agree up to a rounding-boundary code`);
     t.true(maxAbsDiff(a.data, fp32.data) < 0.05);
   }
 });
