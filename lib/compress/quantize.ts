@@ -5,7 +5,9 @@
  * CUDA, int8 GEMM (torch._int_mm) for linear layers and fp16 for layers with no int8 CUDA kernel, each with its reason.
  *
  * Before quantizing, the float graph is normalized: lowrank_* layers are composed into two plain layers (so
- * factorized models quantize too) and BatchNorm is folded into the conv/linear before it.
+ * factorized models quantize too) and BatchNorm is folded into the conv/linear before it. Static graphs stay int8
+ * between int8 layers: residual adds and concats get calibrated output parameters (a concat's producers share them,
+ * so it copies bytes), ReLU fuses into the layer or join before it, pooling runs on the codes.
  */
 import { binding, type NativeTensorRecipe } from '../binding.js';
 import type { TabularSplit } from '../data/types.js';
