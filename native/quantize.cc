@@ -166,19 +166,28 @@ torch::Tensor QuantizedMaxPool1d(const torch::Tensor& x, int64_t kernel, int64_t
   return out;
 }
 
+namespace {
+// Symmetric int8 scales of a 2-D tensor, one per row or one for all ([rows, 1] or [1, 1]): max |x| / 127, so codes
+// round(x / scale) stay within ±127; floored so an all-zero row divides by something finite. Weights, fake-quantized
+// weights and intmm's per-row activations all use it (activations with a lower floor: they can be legitimately tiny).
+torch::Tensor SymmetricScales(const torch::Tensor& rows, bool perRow, double floor) {
+  torch::Tensor amax = perRow ? rows.abs().amax(1, /*keepdim=*/true) : rows.abs().max().reshape({1, 1});
+  return amax.div_(127.0).clamp_min_(floor);
+}
+constexpr double kWeightScaleFloor = 1e-8;
+}  // namespace
+
 std::pair<torch::Tensor, torch::Tensor> QuantizeWeight(const torch::Tensor& weight, bool perChannel) {
   torch::NoGradGuard noGrad;
   torch::Tensor w = weight.detach().to(torch::kCPU).to(torch::kFloat32);
   torch::Tensor flat = w.reshape({w.size(0), -1});
-  torch::Tensor scale = perChannel ? flat.abs().amax(1) : flat.abs().max().reshape({1});
-  scale = (scale / 127.0).clamp_min(1e-8);
-  torch::Tensor q = perChannel ? (flat / scale.unsqueeze(1)) : (flat / scale);
-  q = q.round().clamp(-128, 127).to(torch::kInt8).reshape(w.sizes());
-  return {q, scale};
+  torch::Tensor scale = SymmetricScales(flat, perChannel, kWeightScaleFloor);
+  torch::Tensor q = (flat / scale).round_().clamp_(-127, 127).to(torch::kInt8).reshape(w.sizes());
+  return {q, scale.reshape({-1})};
 }
 
 torch::Tensor FakeQuantWeight(const torch::Tensor& weight) {
-  torch::Tensor scale = (weight.detach().reshape({weight.size(0), -1}).abs().amax(1) / 127.0).clamp_min(1e-8);
+  torch::Tensor scale = SymmetricScales(weight.detach().reshape({weight.size(0), -1}), /*perRow=*/true, kWeightScaleFloor).reshape({-1});
   torch::Tensor zero = torch::zeros({weight.size(0)}, torch::TensorOptions().dtype(torch::kInt).device(weight.device()));
   return torch::fake_quantize_per_channel_affine(weight, scale, zero, 0, -128, 127);
 }
@@ -276,7 +285,7 @@ torch::Tensor QuantLayerImpl::IntMmForward(const torch::Tensor& input) {
   outShape.back() = out;
   torch::Tensor rows = x.reshape({-1, in});
   // Per-row symmetric scales, so one outlier sample does not coarsen the others' codes.
-  torch::Tensor rowScale = rows.abs().amax(1, /*keepdim=*/true).div_(127.0).clamp_min_(1e-12);
+  torch::Tensor rowScale = SymmetricScales(rows, /*perRow=*/true, 1e-12);
   torch::Tensor codes = (rows / rowScale).round_().clamp_(-127, 127).to(torch::kInt8);
   torch::Tensor y = IntGemm(codes, qweight).to(torch::kFloat32).mul_(rowScale).mul_(wscale.view({1, -1})).add_(bias);
   if (relu) y.relu_();
