@@ -38,8 +38,9 @@ export interface QuantizeOptions {
   observer?: 'minmax' | 'moving_average';
   /**
    * dynamic GRU layers: how the sequential hidden projection runs (same int8 arithmetic either way). 'auto' (default):
-   * petra's fused int8 loop (one pass per step, no per-op dispatch) while batch × hiddenSize² ≤ 2¹⁸ (2¹⁹ on AVX-512 CPUs), above that
-   * quantized::linear_dynamic plus ATen gate ops per step; 'fused' or 'linear_dynamic' force one.
+   * petra's fused int8 loop (one pass per step, no per-op dispatch) while batch × hiddenSize² ≤ 2¹⁸ (2¹⁹ on AVX-512
+   * CPUs), above that quantized::linear_dynamic's threaded GEMM per step with the same vectorized gates; 'fused' or
+   * 'linear_dynamic' force one.
    */
   gruRecurrence?: 'auto' | 'fused' | 'linear_dynamic';
   /** static / qat: data whose ranges calibrate the activations. */
@@ -160,6 +161,12 @@ function foldInto(layer: GraphNode, bn: GraphNode & { op: 'batchnorm1d' | 'batch
   (layer.attrs as { bias?: boolean }).bias = true;
 }
 
+/** The ReLU that is `node`'s only reader (and `node` is not the graph output), so it can fuse into `node`. */
+function fusableRelu(spec: ModelSpec, node: GraphNode): GraphNode | undefined {
+  const readers = consumers(spec, node.name);
+  return readers.length === 1 && readers[0]!.op === 'relu' && spec.output !== node.name ? readers[0]! : undefined;
+}
+
 /** A conv/linear layer whose output only `reader` reads (so folding into it changes nothing else). */
 function soleFeeder(spec: ModelSpec, name: string, reader: GraphNode): GraphNode | undefined {
   const node = spec.nodes.find((n) => n.name === name);
@@ -268,8 +275,7 @@ function intmmSpec(float: ModelSpec, perChannel: boolean, onCuda: boolean): { sp
       reduced(node, `torch._int_mm needs in and out features that are multiples of 8 (this layer: ${a.inFeatures}→${a.outFeatures})`);
       continue;
     }
-    const readers = consumers(spec, node.name);
-    const relu = readers.length === 1 && readers[0]!.op === 'relu' && spec.output !== node.name ? readers[0]! : undefined;
+    const relu = fusableRelu(spec, node);
     Object.assign(node, { op: 'qlinear', attrs: { inFeatures: a.inFeatures, outFeatures: a.outFeatures, bias: true, dynamic: true, perChannel, relu: relu !== undefined, engine: 'intmm' } });
     if (relu) { bypass(spec, relu); fused.push(relu.name); }
     layers.push({ name: node.name, kind: 'int8' });
@@ -303,8 +309,7 @@ function quantizedSpec(float: ModelSpec, mode: 'dynamic' | 'static', engine: Eng
   for (const node of [...spec.nodes]) {
     if (mode === 'static' && (node.op === 'add' || node.op === 'concat')) {
       // Keep residual adds and inception concats in int8 between int8 layers (else: dequantize, float op, requantize).
-      const readers = consumers(spec, node.name);
-      const relu = node.op === 'add' && readers.length === 1 && readers[0]!.op === 'relu' && spec.output !== node.name ? readers[0]! : undefined;
+      const relu = node.op === 'add' ? fusableRelu(spec, node) : undefined;
       const output = affine(ranges[relu ? relu.name : node.name]);
       Object.assign(node.attrs, { outScale: output.scale, outZeroPoint: output.zeroPoint, ...(node.op === 'add' ? { relu: relu !== undefined } : {}) });
       if (relu) { bypass(spec, relu); fused.push(relu.name); }
@@ -332,8 +337,7 @@ function quantizedSpec(float: ModelSpec, mode: 'dynamic' | 'static', engine: Eng
     }
     const blocker = staticBlocker(node);
     if (blocker) { layers.push({ name: node.name, kind: 'fp32', reason: blocker }); continue; }
-    const readers = consumers(spec, node.name);
-    const relu = readers.length === 1 && readers[0]!.op === 'relu' && spec.output !== node.name ? readers[0]! : undefined;
+    const relu = fusableRelu(spec, node);
     const input = affine(ranges[node.inputs[0]!]);
     const output = affine(ranges[relu ? relu.name : node.name]);
     const { fakeQuant: _fq, ...attrs } = node.attrs as Record<string, unknown>;
@@ -363,8 +367,7 @@ function shareConcatParams(spec: ModelSpec, ranges: Record<string, [number, numb
     const direct = producers.every((p) => p !== undefined && ['qconv1d', 'qconv2d', 'qlinear'].includes(p.op) && (p.attrs as { dynamic?: boolean }).dynamic === false &&
       spec.output !== p.name && consumers(spec, p.name).every((c) => c === node));
     if (!direct) continue;
-    const readers = consumers(spec, node.name);
-    const relu = readers.length === 1 && readers[0]!.op === 'relu' && spec.output !== node.name ? readers[0]! : undefined;
+    const relu = fusableRelu(spec, node);
     const output = affine(ranges[relu ? relu.name : node.name]);
     Object.assign(node.attrs, { outScale: output.scale, outZeroPoint: output.zeroPoint });
     for (const p of producers) Object.assign(p!.attrs, { outScale: output.scale, outZeroPoint: output.zeroPoint, ...(relu ? { relu: true } : {}) });

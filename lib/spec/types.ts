@@ -73,10 +73,11 @@ export type QConv2dAttrs = Conv2dAttrs & QuantAttrs;
 export type QGruAttrs = GruAttrs & Pick<QuantAttrs, 'dynamic' | 'perChannel' | 'engine'> & {
   /**
    * How the sequential hidden projection runs. Both quantize the hidden state per tensor to uint8 and multiply it
-   * with the int8 weights in exact integer arithmetic. 'linear_dynamic': one quantized::linear_dynamic call plus
-   * ATen gate ops per step; 'fused': petra's one-loop recurrence (no per-op dispatch: the fast path for small
-   * batches); 'auto' (default): fused while batch × hiddenSize² ≤ 2¹⁸, 2¹⁹ on AVX-512 CPUs (hidden 64: batch ≤ 64 / 128, 128: ≤ 16 / 32, 256: ≤ 4 / 8),
-   * linear_dynamic (a threaded GEMM) above.
+   * with the int8 weights in exact integer arithmetic, then run the gates in one vectorized pass.
+   * 'linear_dynamic': one quantized::linear_dynamic call (a threaded GEMM) per step; 'fused': petra's one-loop
+   * recurrence (no per-op dispatch: the fast path for small batches); 'auto' (default): fused while
+   * batch × hiddenSize² ≤ 2¹⁸, 2¹⁹ on AVX-512 CPUs (hidden 64: batch ≤ 64 / 128, 128: ≤ 16 / 32, 256: ≤ 4 / 8),
+   * linear_dynamic above.
    */
   recurrence?: 'auto' | 'fused' | 'linear_dynamic';
 };
