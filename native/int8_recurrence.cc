@@ -177,7 +177,7 @@ std::pair<torch::Tensor, torch::Tensor> Int8Recurrence::Run(const torch::Tensor&
   // and "auto" hands large batches to the threaded GEMM anyway.
   std::vector<int16_t> codes(static_cast<size_t>(H));
   std::vector<int32_t> acc(static_cast<size_t>(G));
-  std::vector<float> gh(static_cast<size_t>(G));
+  std::vector<float> gh(static_cast<size_t>(B * G));
   for (int64_t k = 0; k < T; ++k) {
     const int64_t t = reverse ? T - 1 - k : k;
     // One scale for the whole batch, as linear_dynamic quantizes its input tensor.
@@ -185,13 +185,11 @@ std::pair<torch::Tensor, torch::Tensor> Int8Recurrence::Run(const torch::Tensor&
     const Affine q = ChooseUint8(*lo, *hi);
     const float inverse = 1.f / q.scale;
     for (int64_t b = 0; b < B; ++b) {
-      float* state = h + b * H;
-      CentredCodes(state, H, inverse, static_cast<float>(q.zeroPoint), codes.data());
+      CentredCodes(h + b * H, H, inverse, static_cast<float>(q.zeroPoint), codes.data());
       IntMatVec(codes.data(), weight_.data(), G, H, acc.data());
-      Dequantize(acc.data(), scale_.data(), bias_.data(), q.scale, G, gh.data());
-      GateRow(gh.data(), in + (b * T + t) * G, H, state);
-      std::copy(state, state + H, out + (b * T + t) * H);
+      Dequantize(acc.data(), scale_.data(), bias_.data(), q.scale, G, gh.data() + b * G);
     }
+    GruGateRows(gh.data(), in, B, T, t, H, h, out);
   }
   return {outputs, final};
 }

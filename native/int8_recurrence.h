@@ -24,8 +24,6 @@ class Int8Recurrence {
   // (step order reversed for the reverse direction, written at their time index) and the final state [B, H].
   std::pair<torch::Tensor, torch::Tensor> Run(const torch::Tensor& gi, bool reverse) const;
 
-  int64_t hidden() const { return hidden_; }
-
  private:
   int64_t hidden_;
   std::vector<int16_t> weight_;  // widened once so the dot product maps to (v)pmaddwd

@@ -361,7 +361,7 @@ void QuantGruImpl::Prepare() {
   }
 }
 
-torch::Tensor QuantGruImpl::RecurPacked(Direction& c, const torch::Tensor& gi, bool reverse, torch::Tensor& final) const {
+std::pair<torch::Tensor, torch::Tensor> QuantGruImpl::RecurPacked(Direction& c, const torch::Tensor& gi, bool reverse) const {
   const int64_t B = gi.size(0), T = gi.size(1);
   const torch::Tensor inputs = gi.contiguous();
   torch::Tensor outputs = torch::empty({B, T, hidden});
@@ -372,8 +372,7 @@ torch::Tensor QuantGruImpl::RecurPacked(Direction& c, const torch::Tensor& gi, b
     const torch::Tensor gh = c.hh->apply_dynamic(h, false).contiguous();
     GruGateRows(gh.data_ptr<float>(), inputs.data_ptr<float>(), B, T, t, hidden, h.data_ptr<float>(), outputs.data_ptr<float>());
   }
-  final = h;
-  return outputs;
+  return {outputs, h};
 }
 
 torch::Tensor QuantGruImpl::forward(const torch::Tensor& input) {
@@ -389,15 +388,9 @@ torch::Tensor QuantGruImpl::forward(const torch::Tensor& input) {
       Direction& c = cells_[static_cast<size_t>(l * dirs + d)];
       // All input projections of the sequence in one int8 GEMM; only the hidden projection is sequential.
       torch::Tensor gi = c.ih->apply_dynamic(x.reshape({B * T, x.size(2)}), false).view({B, T, 3 * hidden});
-      torch::Tensor final;
-      if (fused) {
-        auto [steps, state] = c.fused->Run(gi, d == 1);
-        outputs.push_back(steps);
-        final = state;
-      } else {
-        outputs.push_back(RecurPacked(c, gi, d == 1, final));
-      }
-      finals.push_back(final);
+      auto [steps, state] = fused ? c.fused->Run(gi, d == 1) : RecurPacked(c, gi, d == 1);
+      outputs.push_back(steps);
+      finals.push_back(state);
     }
     x = dirs == 1 ? outputs[0] : torch::cat(outputs, 2);
   }

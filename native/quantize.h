@@ -41,8 +41,10 @@ class QuantLayerImpl : public torch::nn::Module {
 std::shared_ptr<QuantLayerImpl> BuildQuantLayer(const NodeSpec& node);
 
 // Dynamic int8 GRU (batch first): input projections of the whole sequence in one quantized::linear_dynamic call;
-// the recurrence either per step through quantized::linear_dynamic with gates as ATen ops, or through
-// Int8Recurrence's fused loop with the same arithmetic (attr recurrence "fused"; "auto" while PreferFusedRecurrence). Buffers per layer l and direction (suffix "" or "_reverse"): w_ih_l<l>, w_hh_l<l> (int8), their scales, b_ih_l<l>, b_hh_l<l>.
+// the recurrence either per step through quantized::linear_dynamic, or through Int8Recurrence's fused loop with the
+// same arithmetic (attr recurrence "fused"; "auto" while PreferFusedRecurrence), the gates by GruGateRows either way.
+// Buffers per layer l and direction (suffix "" or "_reverse"): w_ih_l<l>, w_hh_l<l> (int8), their scales, b_ih_l<l>,
+// b_hh_l<l>.
 class QuantGruImpl : public torch::nn::Module {
  public:
   explicit QuantGruImpl(const NodeSpec& node);
@@ -60,7 +62,8 @@ class QuantGruImpl : public torch::nn::Module {
     c10::intrusive_ptr<LinearPackedParamsBase> ih, hh;
     std::shared_ptr<Int8Recurrence> fused;
   };
-  torch::Tensor RecurPacked(Direction& c, const torch::Tensor& gi, bool reverse, torch::Tensor& final) const;
+  // The recurrence through quantized::linear_dynamic: {hidden states [B, T, H], final state [B, H]}, as Int8Recurrence::Run.
+  std::pair<torch::Tensor, torch::Tensor> RecurPacked(Direction& c, const torch::Tensor& gi, bool reverse) const;
   std::vector<Direction> cells_;  // layer-major: [l0, l0_reverse, l1, ...]
 };
 
