@@ -196,13 +196,20 @@ export function parseTs(text: string, source = '<ts>', opts: ParseTsOptions = {}
   return out;
 }
 
-/** Reads and parses a `.ts` file; a missing file is a `DataError` naming the path. */
+/** What a user should do when a `.ts` file is not where it was looked for. */
+const MISSING_TS_HINT = 'petra carries GunPoint, ItalyPowerDemand, BasicMotions, Tecator and Covid3Month in its datasets/ucr '
+  + '(the default directory unless $PETRA_UCR_DIR is set); for other data sets, download NAME_TRAIN.ts and NAME_TEST.ts '
+  + 'from the UCR/UEA or Monash archive into one directory and pass it as dir (or --data DIR/NAME_TRAIN.ts)';
+
+/** Reads and parses a `.ts` file; a missing file is a `DataError` naming the path and how to get the file. */
 export function readTs(path: string, opts: ParseTsOptions = {}): ParsedTs {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
   } catch (cause) {
-    throw new DataError(`${path}: cannot read .ts file (${(cause as NodeJS.ErrnoException).code ?? (cause as Error).message})`, { cause });
+    const code = (cause as NodeJS.ErrnoException).code;
+    const hint = code === 'ENOENT' ? `; ${MISSING_TS_HINT}` : '';
+    throw new DataError(`${path}: cannot read .ts file (${code ?? (cause as Error).message})${hint}`, { cause });
   }
   return parseTs(text, path, opts);
 }

@@ -22,9 +22,12 @@ export interface TaskDefinition {
   training: Omit<TrainOptions, 'signal' | 'onEpoch' | 'onProgress' | 'stopper'>;
 }
 
-/** Where UCR files are found when no directory is given: $PETRA_UCR_DIR, else ../shared/datasets/ucr beside the checkout. */
+/**
+ * Where UCR files are found when no directory is given: $PETRA_UCR_DIR, else the package's own datasets/ucr, which
+ * carries the files the built-in tasks use (see its README for provenance and licence).
+ */
 export function defaultUcrDir(): string {
-  return process.env.PETRA_UCR_DIR ?? join(packageRoot(), '..', 'shared', 'datasets', 'ucr');
+  return process.env.PETRA_UCR_DIR ?? join(packageRoot(), 'datasets', 'ucr');
 }
 
 function ucrTask(name: string, file: string, kind: 'classification' | 'regression', epochs: number): TaskDefinition {

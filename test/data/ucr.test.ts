@@ -1,16 +1,17 @@
 import test from 'ava';
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DataError } from '../../lib/errors.js';
 import { loadUcr, parseTs } from '../../lib/data/ucr.js';
 import type { TensorData } from '../../lib/data/types.js';
+import { defaultUcrDir } from '../../lib/tasks/index.js';
+import { UCR_DIR } from '../helpers/tiny.js';
 
 const sum = (a: ArrayLike<number>): number => { let s = 0; for (let i = 0; i < a.length; i++) s += a[i]!; return s; };
 
-const UCR = '/work/shared/datasets/ucr';
-const have = existsSync(join(UCR, 'GunPoint_TRAIN.ts'));
-const maybe = have ? test : test.skip;
+const UCR = UCR_DIR;
 
 const expected = [
   { name: 'GunPoint', train: 50, test: 150, c: 1, t: 150, classes: 2 },
@@ -20,7 +21,7 @@ const expected = [
   { name: 'Covid3Month', train: 140, test: 61, c: 1, t: 84, classes: 0 },
 ];
 
-maybe('all shared UCR datasets parse with the right N, C, T and classes', (t) => {
+test('all carried UCR datasets parse with the right N, C, T and classes', (t) => {
   for (const e of expected) {
     const ds = loadUcr({ dir: UCR, name: e.name });
     t.deepEqual(ds.train.inputs[0]!.shape, [e.train, e.c, e.t], e.name);
@@ -39,7 +40,7 @@ maybe('all shared UCR datasets parse with the right N, C, T and classes', (t) =>
   }
 });
 
-maybe('class labels follow @classLabel order; global normalization uses train stats', (t) => {
+test('class labels follow @classLabel order; global normalization uses train stats', (t) => {
   const ds = loadUcr({ dir: UCR, name: 'BasicMotions' });
   t.deepEqual(ds.task.kind === 'classification' && ds.task.labels, ['Standing', 'Running', 'Walking', 'Badminton']);
   const x = ds.train.inputs[0]!;
@@ -60,6 +61,22 @@ maybe('class labels follow @classLabel order; global normalization uses train st
   const raw = loadUcr({ dir: UCR, name: 'Tecator', normalize: 'none' });
   const y0 = raw.test.target.data[0]!;
   t.true(Math.abs(reg.test.target.data[0]! * meta.targetStd[0]! + meta.targetMean[0]! - y0) < 1e-3);
+});
+
+test('the package carries its UCR files: the default directory is inside it and every file matches SHA256SUMS', (t) => {
+  const saved = process.env.PETRA_UCR_DIR;
+  delete process.env.PETRA_UCR_DIR;
+  try {
+    t.is(defaultUcrDir().replace(/\/?$/, '/'), UCR_DIR);
+  } finally {
+    if (saved !== undefined) process.env.PETRA_UCR_DIR = saved;
+  }
+  const sums = readFileSync(join(UCR, 'SHA256SUMS'), 'utf8').trim().split('\n');
+  t.is(sums.length, 10);
+  for (const line of sums) {
+    const [sum, file] = line.split(/\s+/) as [string, string];
+    t.is(createHash('sha256').update(readFileSync(join(UCR, file))).digest('hex'), sum, file);
+  }
 });
 
 const head = (extra = '') => `# comment\n@problemName Toy\n@timeStamps false\n@missing true\n@univariate false\n@dimensions 2\n${extra}@classLabel true a b c\n@data\n`;
@@ -101,7 +118,7 @@ test('malformed .ts content is a DataError with file and line', (t) => {
   t.throws(() => parseTs(head() + '1,2:3:a\n', 'f.ts'), { instanceOf: DataError, message: /different lengths/ });
   t.throws(() => parseTs('@problemName x\n1,2:a\n', 'f.ts'), { instanceOf: DataError });
   t.throws(() => parseTs('@problemName x\n@data\n1,2:a\n', 'f.ts'), { instanceOf: DataError, message: /classLabel|targetLabel/ });
-  t.throws(() => loadUcr({ dir: '/nonexistent', name: 'X' }), { instanceOf: DataError, message: /X_TRAIN\.ts/ });
+  t.throws(() => loadUcr({ dir: '/nonexistent', name: 'X' }), { instanceOf: DataError, message: /X_TRAIN\.ts.*ENOENT.*datasets\/ucr.*NAME_TEST\.ts/ });
   const r = parseTs('@targetLabel true\n@data\n1,2,3:0.5\n4,5,6:-1.5\n', 'r.ts');
   t.deepEqual([...r.y.data], [0.5, -1.5]);
   t.deepEqual(r.y.shape, [2, 1]);

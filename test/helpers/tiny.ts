@@ -30,4 +30,5 @@ export function blobs(n: number, features: number, seed = 1): TabularSplit {
   return { inputs: [{ data: x, shape: [n, features] }], target: { data: y, shape: [n] } };
 }
 
-export const UCR_DIR = new URL('../../../shared/datasets/ucr/', import.meta.url).pathname;
+/** The UCR/UEA files the package carries (datasets/ucr), never a path outside the checkout. */
+export const UCR_DIR = new URL('../../datasets/ucr/', import.meta.url).pathname;
