@@ -12,6 +12,7 @@ import { runExportCommand } from './commands/export.js';
 import { runReportCommand } from './commands/report.js';
 import { runResumeCommand } from './commands/resume.js';
 import { runSearchCommand } from './commands/search.js';
+import { runWorkerCommand } from './commands/worker.js';
 import { MODEL_BUILDERS } from './pipeline/problem.js';
 import { TASKS } from './tasks/index.js';
 
@@ -124,6 +125,7 @@ export function buildProgram(): Command {
     .option('--max-epochs <n>', 'cap on any stage\'s fine-tune epochs', '3')
     .option('--baseline-epochs <n>', 'baseline epochs (default: the task\'s recipe)')
     .option('--time-cap <ms>', 'timing cap per batch size when measuring')
+    .option('--queue <url>', 'evaluate candidates on `petra worker`s through BullMQ on this Redis (redis://host:6379, rediss:// for TLS)')
     .option('--report <file>', 'HTML report path (default petra-out/<name>.html)')
     .option('--no-report', 'do not write the HTML report')
     .option('--json', 'JSON lines on stdout (events, then the result)')
@@ -134,11 +136,22 @@ export function buildProgram(): Command {
     .description('continue a study (after a kill or Ctrl-C, or with a bigger --budget)')
     .option('--budget <budget>', 'a new total budget')
     .option(...STUDY_DIR)
+    .option('--queue <url>', 'evaluate on `petra worker`s through this Redis (re-attaches to the jobs already queued)')
     .option('--report <file>', 'HTML report path (default petra-out/<name>.html)')
     .option('--no-report', 'do not write the HTML report')
     .option('--json', 'JSON lines on stdout')
     .option('--quiet', 'no progress output')
     .action(withCode(runResumeCommand));
+
+  program.command('worker')
+    .description('evaluate candidates of searches started with --queue (one worker per GPU; --concurrency for CPU workers)')
+    .requiredOption('--queue <url>', 'the Redis the coordinator uses (redis://[user:password@]host:6379, rediss:// for TLS)')
+    .option('--device <device>', 'cpu or cuda:N (a cuda worker takes CUDA studies\' candidates)', 'cpu')
+    .option('--concurrency <n>', 'candidates evaluated at once in this process (timing is serialized)', positiveInt, 1)
+    .option('--lock-duration <ms>', 'a job whose worker has not renewed its lock for this long is handed to another worker', positiveInt, 30_000)
+    .option('--json', 'JSON lines on stdout')
+    .option('--quiet', 'print only errors')
+    .action(withCode(runWorkerCommand));
 
   program.command('report <study>')
     .description('write a study\'s self-contained HTML report (Pareto fronts, candidates, hypervolume) and print its Pareto table')

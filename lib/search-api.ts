@@ -5,6 +5,7 @@
  * cross over, so the host's event loop never waits on it.
  */
 import { Worker } from 'node:worker_threads';
+import { parseQueueUrl } from './distributed/connection.js';
 import { AbortError, ConfigError, DataError, NumericError, PetraError } from './errors.js';
 import { normalizeConfig, type Budget, type SearchConfigInput } from './pipeline/config.js';
 import {
@@ -26,6 +27,11 @@ export interface SearchOptions extends SearchConfigInput {
   readonly signal?: AbortSignal;
   /** Run the search in a worker_thread; events are relayed to this thread. */
   readonly worker?: boolean;
+  /**
+   * Evaluate candidates on `petra worker` processes through a BullMQ queue on this Redis (`redis://host:6379`,
+   * `rediss://…` for TLS, a password in the URL); this process keeps the study and its journal.
+   */
+  readonly queue?: string;
 }
 
 export interface ResumeOptions {
@@ -34,6 +40,8 @@ export interface ResumeOptions {
   /** A new total budget (e.g. more evaluations than the study was started with). */
   readonly budget?: Budget | string;
   readonly worker?: boolean;
+  /** As in SearchOptions: a resumed coordinator re-attaches to the jobs its predecessor queued. */
+  readonly queue?: string;
 }
 
 export interface StudyHandle {
@@ -81,10 +89,11 @@ function makeHandle(name: string, file: string, studyDir: string | undefined, si
  * written until the baseline is ready and every check has passed.
  */
 export function search(options: SearchOptions): StudyHandle {
-  const { studyDir, signal, worker, ...input } = options;
+  const { studyDir, signal, worker, queue, ...input } = options;
   const config = normalizeConfig(input);
+  if (queue !== undefined) parseQueueUrl(queue);
   const file = studyPath(config.name, studyDir);
-  const request: SearchRequest = { kind: 'new', config, ...(studyDir ? { studyDir } : {}) };
+  const request: SearchRequest = { kind: 'new', config, ...(studyDir ? { studyDir } : {}), ...(queue ? { queue: { url: queue } } : {}) };
   return makeHandle(config.name, file, studyDir, signal, (emit, s) => (worker ? inWorker(request, emit, s) : runSearch(request, emit, s)));
 }
 
@@ -95,7 +104,11 @@ export function resumeSearch(study: string, options: ResumeOptions = {}): StudyH
   const file = sf.file;
   sf.close();
   const budget = typeof options.budget === 'string' ? normalizeConfig({ budget: options.budget }).budget : options.budget;
-  const request: SearchRequest = { kind: 'resume', study: file, ...(options.studyDir ? { studyDir: options.studyDir } : {}), ...(budget ? { budget } : {}) };
+  if (options.queue !== undefined) parseQueueUrl(options.queue);
+  const request: SearchRequest = {
+    kind: 'resume', study: file, ...(options.studyDir ? { studyDir: options.studyDir } : {}), ...(budget ? { budget } : {}),
+    ...(options.queue ? { queue: { url: options.queue } } : {}),
+  };
   return makeHandle(name, file, options.studyDir, options.signal, (emit, s) => (options.worker ? inWorker(request, emit, s) : runSearch(request, emit, s)));
 }
 

@@ -2,9 +2,9 @@
 import { resumeSearch } from '../search-api.js';
 import { runHandle, type OutputOptions } from './search.js';
 
-export interface ResumeCommandOptions extends OutputOptions { budget?: string; studyDir: string }
+export interface ResumeCommandOptions extends OutputOptions { budget?: string; studyDir: string; queue?: string }
 
 export async function runResumeCommand(study: string, o: ResumeCommandOptions): Promise<number> {
-  const handle = resumeSearch(study, { studyDir: o.studyDir, ...(o.budget ? { budget: o.budget } : {}) });
+  const handle = resumeSearch(study, { studyDir: o.studyDir, ...(o.budget ? { budget: o.budget } : {}), ...(o.queue ? { queue: o.queue } : {}) });
   return runHandle(handle, o);
 }

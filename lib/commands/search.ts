@@ -24,7 +24,7 @@ export interface SearchCommandOptions extends OutputOptions {
   maxLatency?: string; minLatency?: string; maxSize?: string; minSize?: string; minThroughput?: string; maxThroughput?: string;
   maxMetricDrop?: string; minMetric?: string; maxMetric?: string;
   limitTrain?: string; limitVal?: string; limitTest?: string; finetuneSamples?: string; finetuneVal?: string; maxEpochs?: string;
-  baselineEpochs?: string; timeCap?: string; stages?: string; seedPipelines?: boolean;
+  baselineEpochs?: string; timeCap?: string; stages?: string; seedPipelines?: boolean; queue?: string;
 }
 
 function int(value: string | undefined, flag: string): number | undefined {
@@ -85,6 +85,7 @@ export function searchOptionsFrom(o: SearchCommandOptions): SearchOptions {
     ...(o.seedPipelines === false ? { seedPipelines: false } : {}),
     baselineEpochs: int(o.baselineEpochs, 'baseline-epochs'),
     ...(o.name ? { name: o.name } : {}), studyDir: o.studyDir, ...(o.cacheDir ? { cacheDir: o.cacheDir } : {}),
+    ...(o.queue ? { queue: o.queue } : {}),
   });
 }
 
@@ -108,7 +109,7 @@ function shortMeasures(measures: Readonly<Record<string, number>> | undefined, n
 export function attachProgress(handle: StudyHandle, o: OutputOptions): () => void {
   const offs: Array<() => void> = [];
   if (o.json) {
-    const events: SearchEventName[] = ['phase', 'baseline', 'start', 'trialStart', 'trial', 'generation'];
+    const events: SearchEventName[] = ['phase', 'baseline', 'start', 'trialStart', 'trial', 'generation', 'queue'];
     for (const e of events) offs.push(handle.on(e, (p) => process.stdout.write(`${JSON.stringify({ event: e, ...jsonSafe(e, p) })}\n`)));
     return () => offs.forEach((f) => f());
   }
@@ -166,6 +167,7 @@ export function attachProgress(handle: StudyHandle, o: OutputOptions): () => voi
     }
   }));
   offs.push(handle.on('front', (f) => { frontSize = f.front.length; }));
+  offs.push(handle.on('queue', (q) => log(`petra: ${q.message}`)));
   offs.push(handle.on('generation', (g) => {
     frontSize = g.front.length;
     const best = g.front.length ? sortByQuality(g.front.map((m) => ({ ...m, measures: m.measures })), names[0] as QualityMetric)[0] : undefined;

@@ -52,7 +52,7 @@ export interface EvaluatorOptions {
   readonly objectives: readonly ObjectiveDef[];
   readonly constraints: readonly ConstraintDef[];
   /** The baseline's measurements and validation metric (for the candidate stopper's optimistic outcome). */
-  readonly baseline: { readonly measurements: Measurements; readonly valMetric?: number };
+  readonly baseline: { readonly measurements: Pick<Measurements, 'metric' | 'latencyMs' | 'throughput'>; readonly valMetric?: number };
   readonly host: HostFingerprint;
   readonly lock: Lock;
   /** Directory of the study file; models are saved under `modelFile(trial)` relative to it. */

@@ -24,6 +24,7 @@ import { constraintDefs, objectiveDefs, type QualityMetric } from './objectives.
 import { resolveProblem } from './problem.js';
 import { buildSpace, currentSpaceSettings, seedPipelines } from './space.js';
 import { StudyFile, studyPath, trialModelFile, type StudyMeta } from './study-file.js';
+import { CandidateQueue, queueEvaluator, type QueueStatus } from '../distributed/coordinator.js';
 
 /** A Pareto member with all four measures (not only the objectives). */
 export interface FrontEntry {
@@ -51,6 +52,8 @@ export interface SearchEvents {
   };
   generation: { generation: number; hypervolume: number; evaluations: number; front: readonly FrontEntry[]; elapsedMs: number };
   front: { front: readonly FrontEntry[] };
+  /** The candidate queue's connection: up (connected, or back after an outage) or down (waiting for Redis). */
+  queue: QueueStatus;
 }
 
 export type SearchEventName = keyof SearchEvents;
@@ -74,9 +77,16 @@ export interface SearchOutcome {
   readonly front: readonly FrontEntry[];
 }
 
+/** Where candidates are evaluated when not in this process: a BullMQ queue on Redis that `petra worker`s serve. */
+export interface QueueRunOptions {
+  readonly url: string;
+  /** How often awaited jobs and the connection are checked (default 1000 ms). */
+  readonly watchdogMs?: number;
+}
+
 export type SearchRequest =
-  | { readonly kind: 'new'; readonly config: SearchConfigInput; readonly studyDir?: string }
-  | { readonly kind: 'resume'; readonly study: string; readonly studyDir?: string; readonly budget?: Budget };
+  | { readonly kind: 'new'; readonly config: SearchConfigInput; readonly studyDir?: string; readonly queue?: QueueRunOptions }
+  | { readonly kind: 'resume'; readonly study: string; readonly studyDir?: string; readonly budget?: Budget; readonly queue?: QueueRunOptions };
 
 /** Trials that count against the evaluation budget: told, and not cut off by a kill or an abort. */
 export function countedTrials(trials: readonly TrialRecord[]): number {
@@ -120,6 +130,7 @@ export async function runSearch(request: SearchRequest, emit: Emit, signal?: Abo
   let sf: StudyFile | undefined = existing;
   let data: SearchData | undefined;
   let base: Model | undefined;
+  let queue: CandidateQueue | undefined;
   try {
     safeEmit('phase', { phase: 'loading', message: `loading ${config.task === 'custom' ? config.data?.path : config.task}` });
     const problem = resolveProblem(config);
@@ -230,7 +241,10 @@ export async function runSearch(request: SearchRequest, emit: Emit, signal?: Abo
       if (exhausted) {
         reason = exhausted;
       } else {
-        const evaluator = pipelineEvaluator({
+        if (request.queue) {
+          queue = await CandidateQueue.open({ url: request.queue.url, device: config.device, onStatus: (st) => safeEmit('queue', st), ...(request.queue.watchdogMs ? { watchdogMs: request.queue.watchdogMs } : {}) });
+        }
+        const evaluator = queue ? queueEvaluator(queue, { file, meta, space, onStart: (e) => safeEmit('trialStart', e) }) : pipelineEvaluator({
           config, recipe: problem.recipe, metric, data, base, objectives: meta.objectives, constraints: meta.constraints,
           baseline: { measurements: meta.baseline.measurements, ...(meta.baseline.valMetric !== undefined ? { valMetric: meta.baseline.valMetric } : {}) },
           host: meta.host, lock, studyDir, modelFile: (n) => relative(studyDir, trialModelFile(file, n)),
@@ -243,7 +257,8 @@ export async function runSearch(request: SearchRequest, emit: Emit, signal?: Abo
           ...(remaining.evaluations !== undefined ? { evaluations: remaining.evaluations } : {}),
           ...(remaining.timeMs !== undefined ? { timeMs: remaining.timeMs } : {}),
           ...(remaining.generations !== undefined ? { generations: remaining.generations } : {}),
-          concurrency: config.concurrency,
+          // Through a queue a whole generation is handed out at once; the workers' number sets the parallelism.
+          concurrency: queue ? config.population : config.concurrency,
           stopper: noImprovementStopper({ generations: config.stallGenerations }),
           ...(signal ? { signal } : {}),
         });
@@ -268,6 +283,7 @@ export async function runSearch(request: SearchRequest, emit: Emit, signal?: Abo
     safeEmit('phase', { phase: 'done', message: reason });
     return outcome;
   } finally {
+    await queue?.close();
     data?.dispose();
     base?.dispose();
     sf?.close();

@@ -57,7 +57,12 @@ export interface EvaluationContext {
   readonly signal: AbortSignal;
   /** Records an intermediate result (e.g. per fine-tuning epoch). */
   report(intermediate: IntermediateReport): void;
-  /** Objective vectors (own units and directions) of the current front, for the candidate-level stopper. */
+  /**
+   * Objective vectors (own units and directions) of the front as it stood when this trial's generation began, for
+   * the candidate-level stopper. Frozen per generation, so what stops a candidate does not depend on which of its
+   * generation's trials happened to finish first: the same seed gives the same study at any concurrency, in one
+   * process or across many workers.
+   */
   front(): number[][];
 }
 
@@ -127,6 +132,8 @@ export class Study<G> {
   private toldSlots = new Set<number>();
   private readonly seenKeys = new Set<string>();
   private archive: Member<G>[] = [];
+  /** The archive's objective vectors when the current generation began (see EvaluationContext.front). */
+  private generationFront: number[][] = [];
   private reference: number[] | undefined;
   private evaluations = 0;
 
@@ -260,12 +267,13 @@ export class Study<G> {
       if (budget.generations !== undefined && this.generationIndex - startGeneration >= budget.generations && !reason) reason = `${budget.generations} generations done`;
     });
     const run = (trial: Trial<G>): Promise<void> => {
+      const front = this.generationFront;
       const ctx: EvaluationContext = {
         trialId: trial.number,
         generation: trial.generation,
         signal: controller.signal,
         report: (r) => this.report(trial.number, r),
-        front: () => this.archive.map((m) => [...m.values]),
+        front: () => front.map((v) => [...v]),
       };
       return Promise.resolve()
         .then(() => evaluator(trial.genome, ctx))
@@ -391,6 +399,7 @@ export class Study<G> {
       }
     }
     this.batch = batch;
+    this.generationFront = this.archive.map((m) => [...m.values]);
     this.pendingSlots = batch.map((_, i) => i);
     this.told = [];
     this.toldSlots = new Set();
