@@ -42,12 +42,12 @@ for (let i = 0; i < 3; i++) { const p = randomPoints(10_000, 4); for (const f of
 record('sort+crowding 10000×4 (uniform random)', time(9, () => {
   const p = randomPoints(10_000, 4);
   return () => { for (const f of nonDominatedSort(p)) crowdingDistance(p, f); };
-}), 'ENS-BS sort + crowding distance, target < 50 ms');
+}), 'divide-and-conquer sort + crowding distance, target < 50 ms');
 
 record('sort+crowding 10000×4 (one front: sphere)', time(5, () => {
   const p = spherePoints(10_000, 4);
   return () => { for (const f of nonDominatedSort(p)) crowdingDistance(p, f); };
-}), 'worst case for ENS: all points mutually non-dominated');
+}), 'all points mutually non-dominated (ENS-BS, the sort before, took ~227 ms here), target < 50 ms');
 
 record('hypervolume 200×4 (sphere front)', time(9, () => {
   const p = spherePoints(200, 4);

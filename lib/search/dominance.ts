@@ -2,10 +2,10 @@
  * Pareto dominance, non-dominated sorting and crowding distance. Everything here minimises: callers turn 'max'
  * objectives into 'min' first (see objectives.ts).
  *
- * The sort is ENS-BS (Zhang et al. 2015, "An Efficient Approach to Nondominated Sorting"): points are visited in
- * lexicographic order, so a point can only be dominated by points already placed, and the front of each point is
- * found by a binary search over fronts. Worst case O(M·N²), in practice far less; no pairwise N² matrix is built.
+ * The sort ranks the distinct points by divide and conquer (nds.ts, O(N·log^(M−1) N) for M ≥ 2 objectives) and
+ * lists each front's members in lexicographic order of their objectives, ties by index.
  */
+import { divideAndConquerRanks } from './nds.js';
 
 export type Point = ArrayLike<number>;
 
@@ -50,70 +50,35 @@ export function sortFlat(data: Float64Array, n: number, m: number): number[][] {
   const order = Array.from({ length: n }, (_, i) => i);
   order.sort((a, b) => {
     for (let j = 0; j < m; j++) {
-      const d = (data[a * m + j] as number) - (data[b * m + j] as number);
-      if (d !== 0) return d;
+      // Compared rather than subtracted: ∞ − ∞ is NaN, which would leave infinite rows out of lexicographic order.
+      const x = data[a * m + j] as number;
+      const y = data[b * m + j] as number;
+      if (x < y) return -1;
+      if (x > y) return 1;
     }
     return a - b;
   });
 
-  // Each front keeps its members' objectives 1..m-1 contiguously. q precedes p lexicographically and equal rows are
-  // adjacent (handled below), so q dominates p iff q ≤ p in objectives 1..m-1; objective 0 needs no test.
-  const w = m - 1;
-  const fronts: number[][] = [];
-  const frontValues: Float64Array[] = [];
-  const row = new Float64Array(w);
-  const dominatedByFront = (f: number): boolean => {
-    const values = frontValues[f] as Float64Array;
-    const size = (fronts[f] as number[]).length;
-    if (w === 2 || w === 3) {
-      // Unrolled for the common 3- and 4-objective cases (the hot loop of the whole search).
-      const r0 = row[0] as number;
-      const r1 = row[1] as number;
-      const r2 = w === 3 ? (row[2] as number) : Infinity;
-      for (let k = (size - 1) * w; k >= 0; k -= w) {
-        if ((values[k] as number) <= r0 && (values[k + 1] as number) <= r1 && (w === 2 || (values[k + 2] as number) <= r2)) return true;
-      }
-      return false;
-    }
-    outer: for (let k = (size - 1) * w; k >= 0; k -= w) {
-      for (let j = 0; j < w; j++) if ((values[k + j] as number) > (row[j] as number)) continue outer;
-      return true;
-    }
-    return false;
-  };
-  const append = (f: number, p: number): void => {
-    if (f === fronts.length) { fronts.push([]); frontValues.push(new Float64Array(Math.max(16, w * 16))); }
-    const members = fronts[f] as number[];
-    let values = frontValues[f] as Float64Array;
-    if ((members.length + 1) * w > values.length) {
-      const grown = new Float64Array(values.length * 2);
-      grown.set(values);
-      frontValues[f] = values = grown;
-    }
-    values.set(row, members.length * w);
-    members.push(p);
-  };
+  // The ranking wants distinct rows in lexicographic order; equal rows are adjacent in `order` and share one row.
+  const rowOf = new Int32Array(n);
+  const distinct = new Float64Array(n * m);
+  let rows = 0;
+  for (let k = 0; k < n; k++) {
+    const p = order[k] as number;
+    if (k > 0 && sameRow(data, order[k - 1] as number, p, m)) { rowOf[p] = rows - 1; continue; }
+    distinct.set(data.subarray(p * m, p * m + m), rows * m);
+    rowOf[p] = rows++;
+  }
+  const rank = m <= 1
+    ? Int32Array.from({ length: rows }, (_, i) => i) // one objective: every distinct value is its own front
+    : divideAndConquerRanks(distinct, rows, m);
 
-  let previous = -1;
-  let previousFront = -1;
+  // Members of a front in lexicographic order (ties by index), as NSGA-II's tie-breaks have always seen them.
+  const fronts: number[][] = [];
   for (const p of order) {
-    for (let j = 0; j < w; j++) row[j] = data[p * m + 1 + j] as number;
-    if (previous >= 0 && sameRow(data, previous, p, m)) {
-      append(previousFront, p);
-      previous = p;
-      continue;
-    }
-    let lo = 0;
-    let hi = fronts.length; // the answer lies in [lo, hi]; fronts.length means "a new front"
-    if (w === 0) lo = hi; // one objective: every distinct value is its own front
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (dominatedByFront(mid)) lo = mid + 1;
-      else hi = mid;
-    }
-    append(lo, p);
-    previous = p;
-    previousFront = lo;
+    const r = rank[rowOf[p] as number] as number;
+    while (fronts.length <= r) fronts.push([]);
+    (fronts[r] as number[]).push(p);
   }
   return fronts;
 }
