@@ -53,3 +53,19 @@ export function connectionOptions(url: string): ConnectionOptions {
     retryStrategy: (times: number) => Math.min(100 * 2 ** Math.min(times, 5), 2000),
   };
 }
+
+/**
+ * Connection errors that waiting cannot cure — a refused password, a certificate this process does not trust —
+ * turned into what to do about them; undefined for the ones that go away when Redis comes back.
+ */
+export function fatalConnectionHint(error: unknown, url: string): string | undefined {
+  const message = error instanceof Error ? error.message : String(error);
+  const where = describeQueue(url);
+  if (/WRONGPASS|NOAUTH|invalid password|invalid username-password/i.test(message)) {
+    return `Redis at ${where} refused the credentials (${message.split('\n')[0]}); put the password in the URL: redis://:PASSWORD@host:port (or redis://USER:PASSWORD@…)`;
+  }
+  if (/certificate|self[- ]signed|SSL|TLS|wrong version number|ERR_SSL/i.test(message)) {
+    return `TLS to ${where} failed (${message.split('\n')[0]}); for a private CA start petra with NODE_EXTRA_CA_CERTS=/path/to/ca.pem, and use rediss:// only for a TLS port`;
+  }
+  return undefined;
+}

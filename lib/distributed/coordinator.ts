@@ -9,11 +9,11 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Job, Queue, QueueEvents } from 'bullmq';
-import { AbortError } from '../errors.js';
+import { AbortError, ConfigError } from '../errors.js';
 import { describePipeline } from '../pipeline/describe.js';
 import type { StudyMeta } from '../pipeline/study-file.js';
 import { genomeHash, type EvaluationResult, type Evaluator, type PipelineGenome, type PipelineSpace } from '../search/index.js';
-import { connectionOptions, describeQueue, queueName } from './connection.js';
+import { connectionOptions, describeQueue, fatalConnectionHint, queueName } from './connection.js';
 import { absoluteConfig, candidateJobId, JOB_VERSION, type CandidateJob, type CandidateResult } from './job.js';
 
 export interface QueueStatus {
@@ -51,6 +51,7 @@ export class CandidateQueue {
   private timer: NodeJS.Timeout | undefined;
   private client: { readonly status: string } | undefined;
   private sweeping = false;
+  private failStartup: (e: Error) => void = () => undefined;
   private down = false;
   private closed = false;
 
@@ -60,9 +61,14 @@ export class CandidateQueue {
     const connection = connectionOptions(options.url);
     this.queue = new Queue(this.name, { connection });
     this.events = new QueueEvents(this.name, { connection });
-    // Connection errors are reported by the watchdog; an 'error' without a listener would end the process.
-    this.queue.on('error', () => undefined);
-    this.events.on('error', () => undefined);
+    // Outages are reported by the watchdog; credentials and TLS errors end the start-up (see open). An 'error'
+    // without a listener would end the process.
+    const onError = (error: Error): void => {
+      const hint = fatalConnectionHint(error, options.url);
+      if (hint) this.failStartup(new ConfigError(hint, 'queue'));
+    };
+    this.queue.on('error', onError);
+    this.events.on('error', onError);
     this.events.on('completed', ({ jobId }) => { void this.collect(jobId); });
     this.events.on('failed', ({ jobId }) => { void this.collect(jobId); });
   }
@@ -71,8 +77,13 @@ export class CandidateQueue {
   static async open(options: CandidateQueueOptions): Promise<CandidateQueue> {
     const q = new CandidateQueue(options);
     const slow = setTimeout(() => q.status('down', `waiting for Redis at ${describeQueue(options.url)}…`), 2000);
+    const fatal = new Promise<never>((_, reject) => { q.failStartup = reject; });
+    fatal.catch(() => undefined);
     try {
-      await Promise.all([q.queue.waitUntilReady(), q.events.waitUntilReady()]);
+      await Promise.race([Promise.all([q.queue.waitUntilReady(), q.events.waitUntilReady()]), fatal]);
+    } catch (error) {
+      await Promise.allSettled([q.events.close(), q.queue.close()]);
+      throw error;
     } finally {
       clearTimeout(slow);
     }

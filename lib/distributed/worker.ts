@@ -10,6 +10,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, relative } from 'node:path';
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
+import { ConfigError } from '../errors.js';
 import { hostFingerprint, type HostFingerprint } from '../lab/fingerprint.js';
 import { Model } from '../model.js';
 import { SearchData } from '../pipeline/data.js';
@@ -19,8 +20,8 @@ import { constraintDefs, objectiveDefs } from '../pipeline/objectives.js';
 import { resolveProblem, type Problem } from '../pipeline/problem.js';
 import { buildSpace } from '../pipeline/space.js';
 import { trialModelFile } from '../pipeline/study-file.js';
-import type { ConstraintDef, ObjectiveDef, PipelineGenome, PipelineSpace } from '../search/index.js';
-import { connectionOptions, describeQueue, deviceClass, queueName } from './connection.js';
+import type { ConstraintDef, ObjectiveDef, PipelineGenome } from '../search/index.js';
+import { connectionOptions, describeQueue, deviceClass, fatalConnectionHint, queueName } from './connection.js';
 import { JobPayloadError, parseCandidateJob, type CandidateJob, type CandidateResult } from './job.js';
 
 export interface QueueWorkerOptions {
@@ -39,7 +40,7 @@ export interface QueueWorkerOptions {
 }
 
 export type WorkerEvent =
-  | { readonly type: 'ready'; readonly message: string }
+  | { readonly type: 'ready'; readonly id: string; readonly message: string }
   | { readonly type: 'redis'; readonly state: 'up' | 'down'; readonly message: string }
   | { readonly type: 'study'; readonly message: string }
   | { readonly type: 'job'; readonly phase: 'start' | 'done' | 'failed'; readonly jobId: string; readonly trial?: number; readonly study?: string; readonly message: string };
@@ -50,7 +51,6 @@ interface StudyContext {
   readonly problem: Problem;
   readonly data: SearchData;
   readonly base: Model;
-  readonly space: PipelineSpace;
   readonly objectives: readonly ObjectiveDef[];
   readonly constraints: readonly ConstraintDef[];
   readonly lock: Lock;
@@ -109,19 +109,19 @@ export async function startQueueWorker(options: QueueWorkerOptions): Promise<Que
       if (deviceClass(payload.config.device) !== deviceClass(device)) {
         throw new JobPayloadError('config.device', `a ${payload.config.device} study's job reached a ${device} worker`);
       }
+      // Checked against the study's space before any file is opened or anything is loaded.
+      try {
+        genome = buildSpace({ ...payload.config, device }, payload.space).parse(payload.genome);
+      } catch (error) {
+        throw new JobPayloadError('genome', error instanceof Error ? error.message : String(error), { cause: error });
+      }
     } catch (error) {
       // Malformed: failed at once, never retried, never run.
-      emit({ type: 'job', phase: 'failed', jobId: job.id ?? '?', message: error instanceof Error ? error.message : String(error) });
-      throw new UnrecoverableError(error instanceof Error ? `${error.name}: ${error.message}` : String(error));
-    }
-    const ctx = await contextFor(payload);
-    try {
-      genome = ctx.space.parse(payload.genome);
-    } catch (error) {
-      const message = `JobPayloadError: job.genome: ${error instanceof Error ? error.message : String(error)}`;
-      emit({ type: 'job', phase: 'failed', jobId: job.id ?? '?', trial: payload.trial, study: payload.study.name, message });
+      const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+      emit({ type: 'job', phase: 'failed', jobId: job.id ?? '?', message });
       throw new UnrecoverableError(message);
     }
+    const ctx = await contextFor(payload);
     ctx.active++;
     emit({ type: 'job', phase: 'start', jobId: job.id ?? '?', trial: payload.trial, study: payload.study.name, message: `study ${payload.study.name} trial ${payload.trial}` });
     try {
@@ -157,11 +157,23 @@ export async function startQueueWorker(options: QueueWorkerOptions): Promise<Que
     autorun: false,
   });
   let down = false;
+  let failStartup: (e: Error) => void = () => undefined;
+  const fatal = new Promise<never>((_, reject) => { failStartup = reject; });
+  fatal.catch(() => undefined);
   worker.on('error', (error) => {
+    const hint = fatalConnectionHint(error, options.url);
+    if (hint) { failStartup(new ConfigError(hint, 'queue')); return; }
     if (down) return;
     down = true;
     emit({ type: 'redis', state: 'down', message: `Redis at ${describeQueue(options.url)}: ${error.message}; waiting for it to come back` });
   });
+  try {
+    await Promise.race([worker.waitUntilReady(), fatal]);
+  } catch (error) {
+    await worker.close(true).catch(() => undefined);
+    throw error;
+  }
+  const running = worker.run();
   const client = await worker.getBackend().client;
   const watch = setInterval(() => {
     if (down && client.status === 'ready') {
@@ -169,9 +181,7 @@ export async function startQueueWorker(options: QueueWorkerOptions): Promise<Que
       emit({ type: 'redis', state: 'up', message: `Redis at ${describeQueue(options.url)} is back` });
     }
   }, 1000);
-  const running = worker.run();
-  await worker.waitUntilReady();
-  emit({ type: 'ready', message: `worker ${id} on ${device} takes ${queueName(device)} from ${describeQueue(options.url)}` });
+  emit({ type: 'ready', id, message: `worker ${id} on ${device} takes ${queueName(device)} from ${describeQueue(options.url)}` });
 
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> => (closing ??= (async () => {
@@ -205,7 +215,6 @@ async function loadContext(job: CandidateJob, key: string, device: string): Prom
   const data = new SearchData(problem, config.finetune, config.seed);
   return {
     key, problem, data, base, active: 0, lock: new Lock(),
-    space: buildSpace(config, job.space),
     objectives: objectiveDefs(config.objectives, problem.metric),
     constraints: constraintDefs(config.constraints, problem.metric, job.baseline),
   };
