@@ -5,7 +5,7 @@ cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
 SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
 need=""
-for pkg in libtorch-dev libopenblas0-pthread dataset-fashion-mnist cmake g++ make python3 ninja-build chromium; do
+for pkg in libtorch-dev libopenblas0-pthread dataset-fashion-mnist cmake g++ make python3 ninja-build chromium redis-server openssl; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need="$need $pkg"
 done
 if [ -n "$need" ]; then
