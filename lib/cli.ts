@@ -110,6 +110,7 @@ export function buildProgram(): Command {
     .option('--seed <n>', 'seed', '1')
     .option('--device <device>', 'cpu or cuda:N', 'cpu')
     .option('--selector <name>', 'nsga2 | spea2', 'nsga2')
+    .option('--schedule <schedule>', 'generational (same seed, same study) | steady-state (no generation barrier: for many --queue workers)')
     .option('--concurrency <n>', 'candidates evaluated at once (timing is always serialized)', '1')
     .option('--stall <n>', 'stop after n generations without hypervolume gain', '10')
     .option('--name <name>', 'study name (default <task>-<date>-<time>)')

@@ -24,7 +24,7 @@ export interface SearchCommandOptions extends OutputOptions {
   maxLatency?: string; minLatency?: string; maxSize?: string; minSize?: string; minThroughput?: string; maxThroughput?: string;
   maxMetricDrop?: string; minMetric?: string; maxMetric?: string;
   limitTrain?: string; limitVal?: string; limitTest?: string; finetuneSamples?: string; finetuneVal?: string; maxEpochs?: string;
-  baselineEpochs?: string; timeCap?: string; stages?: string; seedPipelines?: boolean; queue?: string;
+  baselineEpochs?: string; timeCap?: string; stages?: string; seedPipelines?: boolean; queue?: string; schedule?: string;
 }
 
 function int(value: string | undefined, flag: string): number | undefined {
@@ -78,7 +78,7 @@ export function searchOptionsFrom(o: SearchCommandOptions): SearchOptions {
     ...(task ? { task } : {}), ...(data ? { data } : {}), ...(o.model ? { model: o.model } : {}),
     ...(o.metric ? { metric: o.metric as QualityMetric } : {}),
     objectives: o.objectives, budget: o.budget, population: int(o.population, 'population'), seed: int(o.seed, 'seed'), device: o.device,
-    selector: o.selector as 'nsga2' | 'spea2', concurrency: int(o.concurrency, 'concurrency'), stallGenerations: int(o.stall, 'stall'),
+    selector: o.selector as 'nsga2' | 'spea2', ...(o.schedule ? { schedule: o.schedule as 'generational' | 'steady-state' } : {}), concurrency: int(o.concurrency, 'concurrency'), stallGenerations: int(o.stall, 'stall'),
     constraints: constraintsFrom(o), limits: strip(limits), finetune: strip(finetune),
     ...(timeCap !== undefined ? { measure: { timeCapMs: timeCap } } : {}),
     ...(o.stages ? { stages: o.stages.split(',').map((s) => s.trim()).filter(Boolean) } : {}),

@@ -99,6 +99,11 @@ export interface SearchConfig {
   readonly seed: number;
   readonly device: string;
   readonly selector: 'nsga2' | 'spea2';
+  /**
+   * 'generational' (default; the same seed gives the same study) or 'steady-state' (asynchronous: no generation
+   * barrier, for many workers on a queue). See StudyOptions.schedule.
+   */
+  readonly schedule?: 'generational' | 'steady-state';
   /** Candidates evaluated at once (measurements are serialized whatever this is). */
   readonly concurrency: number;
   /** Stop after this many generations without hypervolume gain (the seed's rule; default 10). */
@@ -183,6 +188,8 @@ export function normalizeConfig(input: SearchConfigInput): SearchConfig {
   if (!/^(cpu|cuda(:\d+)?)$/.test(device)) throw new ConfigError(`'${device}' is not a device (cpu, cuda, cuda:N)`, 'device');
   const selector = input.selector ?? 'nsga2';
   if (selector !== 'nsga2' && selector !== 'spea2') throw new ConfigError(`unknown selector '${String(selector)}' (nsga2, spea2)`, 'selector');
+  const schedule = input.schedule ?? 'generational';
+  if (schedule !== 'generational' && schedule !== 'steady-state') throw new ConfigError(`unknown schedule '${String(schedule)}' (generational, steady-state)`, 'schedule');
   const concurrency = input.concurrency ?? 1;
   posInt(concurrency, 'concurrency');
   const stallGenerations = input.stallGenerations ?? 10;
@@ -211,7 +218,8 @@ export function normalizeConfig(input: SearchConfigInput): SearchConfig {
   return {
     name, task, ...(input.data ? { data: input.data } : {}), ...(input.model ? { model: input.model } : {}),
     ...(input.metric ? { metric: input.metric } : {}),
-    objectives, constraints, budget, population, seed, device, selector, concurrency, stallGenerations, limits, finetune, measure,
+    objectives, constraints, budget, population, seed, device, selector, ...(schedule !== 'generational' ? { schedule } : {}),
+    concurrency, stallGenerations, limits, finetune, measure,
     ...(input.stages ? { stages: [...input.stages] } : {}), seedPipelines: input.seedPipelines ?? true,
     ...(input.baselineEpochs !== undefined ? { baselineEpochs: input.baselineEpochs } : {}),
     ...(input.cacheDir ? { cacheDir: input.cacheDir } : {}),

@@ -169,7 +169,7 @@ export async function runSearch(request: SearchRequest, emit: Emit, signal?: Abo
         tmp.set('meta', meta);
         tmp.set('progress', { status: 'running', elapsedMs: 0, updatedAt: new Date().toISOString(), runs: 0 });
         // Creating the study record here makes the file complete before the first trial.
-        Study.open({ name: config.name, space, objectives, constraints, storage: tmp.storage, populationSize: config.population, seed: config.seed, selector: selectorOf(config) });
+        Study.open({ name: config.name, space, objectives, constraints, storage: tmp.storage, populationSize: config.population, seed: config.seed, selector: selectorOf(config), ...scheduleOf(config) });
       });
     } else {
       meta = existing.meta;
@@ -189,7 +189,7 @@ export async function runSearch(request: SearchRequest, emit: Emit, signal?: Abo
     const initial = config.seedPipelines ? seedPipelines(space, meta.space) : [];
     const s = Study.open<PipelineGenome>({
       name: config.name, space, objectives: meta.objectives, constraints: meta.constraints, storage: study.storage,
-      populationSize: config.population, seed: config.seed, selector: selectorOf(config), initialGenomes: initial,
+      populationSize: config.population, seed: config.seed, selector: selectorOf(config), initialGenomes: initial, ...scheduleOf(config),
     });
     const before = study.progress;
     const elapsedBefore = before?.elapsedMs ?? 0;
@@ -288,6 +288,10 @@ export async function runSearch(request: SearchRequest, emit: Emit, signal?: Abo
     base?.dispose();
     sf?.close();
   }
+}
+
+function scheduleOf(config: SearchConfig): { schedule?: 'steady-state' } {
+  return config.schedule === 'steady-state' ? { schedule: 'steady-state' } : {};
 }
 
 function selectorOf(config: SearchConfig): ReturnType<typeof nsga2> {

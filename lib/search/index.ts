@@ -47,7 +47,7 @@ export {
 export {
   Study,
   type EvaluationContext, type EvaluationResult, type Evaluator, type FrontMember, type OptimizeBudget,
-  type OptimizeResult, type StudyEvents, type StudyOptions, type Trial,
+  type OptimizeResult, type Schedule, type StudyEvents, type StudyOptions, type Trial,
 } from './study.js';
 export {
   InMemoryStorage,

@@ -39,7 +39,17 @@ export interface StudyOptions<G> {
   readonly dedupAttempts?: number;
   /** Hypervolume reference in the objectives' own units and directions. Default: derived from generation 0. */
   readonly referencePoint?: readonly number[];
+  /**
+   * 'generational' (default): each generation is made, evaluated and selected whole, so the same seed gives the same
+   * study whatever the evaluation order. 'steady-state' (asynchronous NSGA-II): after generation 0 is asked, every
+   * ask makes one offspring of the current population and every told trial enters survival at once ((μ+1)
+   * selection), so parallel evaluators never wait at a generation barrier; the study then depends on the order in
+   * which results arrive. Generation numbers count populationSize tells.
+   */
+  readonly schedule?: Schedule;
 }
+
+export type Schedule = 'generational' | 'steady-state';
 
 export interface Trial<G> {
   readonly number: number;
@@ -136,6 +146,11 @@ export class Study<G> {
   private generationFront: number[][] = [];
   private reference: number[] | undefined;
   private evaluations = 0;
+  private readonly steady: boolean;
+  /** Steady-state: trials told so far (interrupted ones not counted), offspring made, trials to ask again. */
+  private steadyTold = 0;
+  private offspringMade = 0;
+  private reasks: Array<{ genome: G; generation: number; slot: number }> = [];
 
   /** Creates the study, or reopens the one of that name in `storage` and rebuilds its state. */
   static open<G>(options: StudyOptions<G>): Study<G> {
@@ -153,6 +168,7 @@ export class Study<G> {
     this.populationSize = options.populationSize ?? 20;
     if (!(Number.isInteger(this.populationSize) && this.populationSize >= 2)) throw new ConfigError('populationSize must be an integer ≥ 2', 'populationSize');
     this.seed = options.seed ?? 0;
+    this.steady = (options.schedule ?? 'generational') === 'steady-state';
     this.name = options.name ?? `study-${process.pid}-${Date.now()}-${unnamed++}`;
     if (options.referencePoint) {
       if (options.referencePoint.length !== this.objectives.length) throw new ConfigError('the reference point needs one value per objective', 'referencePoint');
@@ -163,14 +179,15 @@ export class Study<G> {
       this.checkCompatible(existing);
       this.record = existing;
       this.startGeneration();
-      this.replay(this.storage.trials(existing.id));
+      if (this.steady) this.replaySteady(this.storage.trials(existing.id));
+      else this.replay(this.storage.trials(existing.id));
       this.evaluations = this.storage.trials(existing.id).filter((t) => t.state !== 'running').length;
     } else {
       this.record = this.storage.createStudy({
         name: this.name,
         objectives: this.objectives,
         constraints: this.constraints,
-        userAttrs: { seed: this.seed, populationSize: this.populationSize, selector: this.selector.name },
+        userAttrs: { seed: this.seed, populationSize: this.populationSize, selector: this.selector.name, ...(this.steady ? { schedule: 'steady-state' } : {}) },
       });
       this.startGeneration();
     }
@@ -186,14 +203,35 @@ export class Study<G> {
     return () => { const i = list.indexOf(listener); if (i >= 0) list.splice(i, 1); };
   }
 
-  /** The next trial of the current generation, or undefined while the generation waits for results (tell them). */
+  /**
+   * The next trial: of the current generation, or (steady-state, once generation 0 is asked) an offspring of the
+   * current population. Undefined while nothing can be asked until results are told.
+   */
   ask(): Trial<G> | undefined {
+    const again = this.reasks.shift();
+    if (again) return this.asked(again.genome, again.generation, again.slot);
     const slot = this.pendingSlots.shift();
-    if (slot === undefined) return undefined;
-    const genome = this.batch[slot] as G;
-    const t = this.storage.createTrial(this.record.id, { generation: this.generationIndex, slot, genome: this.space.encode(genome), key: this.space.key(genome) });
+    if (slot !== undefined) return this.asked(this.batch[slot] as G, this.steady ? 0 : this.generationIndex, slot);
+    return this.steady ? this.offspring() : undefined;
+  }
+
+  private asked(genome: G, generation: number, slot: number): Trial<G> {
+    const t = this.storage.createTrial(this.record.id, { generation, slot, genome: this.space.encode(genome), key: this.space.key(genome) });
     this.inFlight.set(t.number, { slot, genome });
-    return { number: t.number, generation: this.generationIndex, genome };
+    return { number: t.number, generation, genome };
+  }
+
+  /** Steady-state: one child of two parents of the current population, from the offspring's own random stream. */
+  private offspring(): Trial<G> | undefined {
+    if (this.population.length < 2) return undefined;
+    const k = this.offspringMade++;
+    const rng = new Rng(this.seed, 'offspring', k);
+    const [i, j] = this.selector.selectParents(this.population, 2, rng) as [number, number];
+    const a = (this.population[i] as Member<G>).genome;
+    const b = (this.population[j] as Member<G>).genome;
+    const [child] = rng.bool(this.options.crossoverProbability ?? 0.9) ? this.space.crossover(a, b, rng) : [a];
+    const genome = this.fresh(() => (rng.bool(this.options.mutationProbability ?? 1) ? this.space.mutate(child, rng) : child));
+    return this.asked(genome, this.generationIndex, this.populationSize + k);
   }
 
   /**
@@ -216,10 +254,12 @@ export class Study<G> {
     this.storage.finishTrial(this.record.id, number, outcome);
     this.inFlight.delete(number);
     this.evaluations++;
-    this.accept(flight.slot, member);
+    if (this.steady) this.acceptSteady(member);
+    else this.accept(flight.slot, member);
     const trial = this.storage.trial(this.record.id, number) as TrialRecord;
     this.emit('evaluation', { trial, genome: flight.genome });
-    this.maybeFinishGeneration(true);
+    if (this.steady) this.maybeCountGeneration(true);
+    else this.maybeFinishGeneration(true);
   }
 
   /** Records intermediate results of a running trial. */
@@ -267,7 +307,8 @@ export class Study<G> {
       if (budget.generations !== undefined && this.generationIndex - startGeneration >= budget.generations && !reason) reason = `${budget.generations} generations done`;
     });
     const run = (trial: Trial<G>): Promise<void> => {
-      const front = this.generationFront;
+      // Steady-state has no generation to freeze the front for: the stopper sees the front as it is at the ask.
+      const front = this.steady ? this.archive.map((m) => [...m.values]) : this.generationFront;
       const ctx: EvaluationContext = {
         trialId: trial.number,
         generation: trial.generation,
@@ -328,6 +369,9 @@ export class Study<G> {
     const same = JSON.stringify(existing.objectives) === JSON.stringify(this.objectives);
     if (!same) throw new ConfigError(`study "${this.name}" was created with objectives ${JSON.stringify(existing.objectives)}`, 'objectives');
     const attrs = existing.userAttrs;
+    if ((attrs['schedule'] ?? 'generational') !== (this.steady ? 'steady-state' : 'generational')) {
+      throw new ConfigError(`study "${this.name}" was created with the ${String(attrs['schedule'] ?? 'generational')} schedule`, 'schedule');
+    }
     if (attrs['seed'] !== this.seed || attrs['populationSize'] !== this.populationSize) {
       throw new ConfigError(`study "${this.name}" was created with seed ${String(attrs['seed'])} and population ${String(attrs['populationSize'])}`, 'seed');
     }
@@ -337,11 +381,34 @@ export class Study<G> {
     this.toldSlots.add(slot);
     if (!member) return;
     this.told.push(member);
+    this.archiveMember(member);
+  }
+
+  private archiveMember(member: Member<G>): void {
     if (member.violation > 0) return;
     if (this.archive.some((a) => dominates(a.objectives, member.objectives))) return;
     this.archive = this.archive.filter((a) => !dominates(member.objectives, a.objectives));
     this.archive.push(member);
     this.emit('frontChanged', { front: this.front() });
+  }
+
+  /** Steady-state survival: the told member competes with the population at once ((μ+1) selection). */
+  private acceptSteady(member: Member<G> | undefined): void {
+    this.steadyTold++;
+    if (!member) return;
+    this.archiveMember(member);
+    const pool = [...this.population, member];
+    this.population = this.selector.survive(pool, this.populationSize).map((i) => pool[i] as Member<G>);
+  }
+
+  /** Steady-state: a generation is populationSize tells; its end feeds the stopper and the hypervolume series. */
+  private maybeCountGeneration(live: boolean): void {
+    if (this.steadyTold < (this.generationIndex + 1) * this.populationSize) return;
+    if (!this.reference) this.reference = this.deriveReference(this.population);
+    const finished = this.generationIndex++;
+    if (live) {
+      this.emit('generation', { generation: finished, populationSize: this.population.length, front: this.front(), hypervolume: this.hypervolume(), evaluations: this.evaluations });
+    }
   }
 
   private maybeFinishGeneration(live: boolean): boolean {
@@ -374,14 +441,8 @@ export class Study<G> {
   private startGeneration(): void {
     const rng = new Rng(this.seed, 'generation', this.generationIndex);
     const size = this.populationSize;
-    const attempts = this.options.dedupAttempts ?? 10;
     const batch: G[] = [];
-    const fresh = (make: () => G): G => {
-      let g = make();
-      for (let k = 1; k < attempts && this.seenKeys.has(this.space.key(g)); k++) g = make();
-      this.seenKeys.add(this.space.key(g));
-      return g;
-    };
+    const fresh = (make: () => G): G => this.fresh(make);
     if (this.generationIndex === 0) for (const g of this.options.initialGenomes ?? []) if (batch.length < size) batch.push(fresh(() => g));
     if (this.population.length === 0) {
       while (batch.length < size) batch.push(fresh(() => this.space.sample(rng)));
@@ -403,6 +464,45 @@ export class Study<G> {
     this.pendingSlots = batch.map((_, i) => i);
     this.told = [];
     this.toldSlots = new Set();
+  }
+
+  /** A genome not seen before in this study, if `dedupAttempts` tries of `make` find one. */
+  private fresh(make: () => G): G {
+    const attempts = this.options.dedupAttempts ?? 10;
+    let g = make();
+    for (let k = 1; k < attempts && this.seenKeys.has(this.space.key(g)); k++) g = make();
+    this.seenKeys.add(this.space.key(g));
+    return g;
+  }
+
+  /**
+   * Steady-state resume: told trials re-enter survival in the order they were told; running ones are marked
+   * 'interrupted' and asked again first with their generation and slot (so a queue re-attaches to their jobs);
+   * generation-0 slots never asked are asked after them.
+   */
+  private replaySteady(trials: readonly TrialRecord[]): void {
+    const latest = new Map<number, TrialRecord>();
+    for (const t of trials) {
+      latest.set(t.slot, t); // trials come in number order: the latest of a slot wins
+      this.seenKeys.add(t.key);
+      this.offspringMade = Math.max(this.offspringMade, t.slot - this.populationSize + 1);
+    }
+    for (const t of latest.values()) {
+      if (t.state === 'running') this.storage.finishTrial(this.record.id, t.number, { state: 'failed', failReason: 'interrupted' });
+      if (t.state === 'running' || t.failReason === 'interrupted') {
+        this.reasks.push({ genome: this.space.decode(t.genome), generation: t.generation, slot: t.slot });
+      }
+    }
+    this.pendingSlots = this.pendingSlots.filter((slot) => !latest.has(slot));
+    const told = trials.filter((t) => t.state !== 'running' && t.failReason !== 'interrupted')
+      .sort((a, b) => (a.finishedAt ?? 0) - (b.finishedAt ?? 0) || a.number - b.number);
+    for (const t of told) {
+      const values = t.values ?? [];
+      this.acceptSteady(t.state === 'complete'
+        ? { number: t.number, slot: t.slot, genome: this.space.decode(t.genome), values, objectives: toMinimization(this.objectives, values), violation: t.violation ?? 0 }
+        : undefined);
+      this.maybeCountGeneration(false);
+    }
   }
 
   /** Rebuilds population, front and the current generation from stored trials (see the file comment). */

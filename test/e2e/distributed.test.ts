@@ -83,12 +83,12 @@ maybe('a worker killed with SIGKILL mid-job: the job is taken over by another wo
   }
 });
 
-maybe('the coordinator killed with SIGKILL: `petra resume --queue` re-attaches to the queued jobs and finishes', async (t) => {
+maybe('steady-state, the coordinator killed with SIGKILL: `petra resume --queue` re-attaches to the queued jobs and finishes', async (t) => {
   const redis = new RedisServer();
   await redis.start();
   const workers = await Promise.all([0, 1].map(() => startWorker(dir, redis.url)));
   try {
-    const first = new PetraProcess(dir, ['search', ...flags, '--name', 'killc', '--budget', '5evals', '--queue', redis.url]);
+    const first = new PetraProcess(dir, ['search', ...flags, '--name', 'killc', '--budget', '5evals', '--schedule', 'steady-state', '--queue', redis.url]);
     await first.waitFor((e) => e.event === 'trial', 300_000);
     await first.kill9();
     const resumed = new PetraProcess(dir, ['resume', 'killc', '--study-dir', studies, '--queue', redis.url, '--json', '--no-report']);

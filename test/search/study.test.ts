@@ -1,7 +1,7 @@
 import test from 'ava';
 import { ConfigError, NumericError } from '../../lib/errors.js';
 import {
-  candidateStopper, evaluationBudgetStopper, InMemoryStorage, noImprovementStopper, PipelineSpace, Study, zdt1,
+  candidateStopper, evaluationBudgetStopper, hypervolume, InMemoryStorage, noImprovementStopper, PipelineSpace, Study, zdt1,
   type EvaluationResult, type PipelineGenome,
 } from '../../lib/search/index.js';
 
@@ -146,4 +146,65 @@ test('the pipeline genome runs through the same study machinery, with de-duplica
   const keys = new Set(trials.map((tr) => tr.key));
   t.true(keys.size > trials.length * 0.9, `${keys.size} distinct of ${trials.length}`);
   t.true(study.front().length >= 2);
+});
+
+test('steady-state: no generation barrier — with uneven evaluation times every slot stays busy until the budget ends', async (t) => {
+  const study = Study.open({ space: problem.space, objectives, populationSize: 8, seed: 4, schedule: 'steady-state' });
+  let running = 0;
+  const inFlightAtStart: number[] = [];
+  let k = 1;
+  const result = await study.optimize(async (x) => {
+    running++;
+    inFlightAtStart.push(running);
+    k = (k * 1103515245 + 12345) % 2 ** 31;
+    await sleep(1 + (k % 12)); // uneven: a generational study would wait for the slowest of each generation
+    running--;
+    return { objectives: problem.evaluate(x) };
+  }, { evaluations: 120, concurrency: 4 });
+  t.is(result.evaluations, 120);
+  // After the first two are told (a population of two is enough to breed), asks never wait for a generation.
+  t.true(inFlightAtStart.slice(8).every((n) => n === 4), `in flight at each ask: ${inFlightAtStart.join(',')}`);
+  const trials = study.storage.trials(study.studyId);
+  t.true(trials.slice(8).every((tr) => tr.slot >= 8), 'offspring have their own slots');
+  t.true(study.generation >= 14, `generations counted by tells: ${study.generation}`);
+});
+
+test('steady-state optimises as well as generational: ≥ 90% of ZDT1\'s true hypervolume in 1,000 evaluations (population 8)', async (t) => {
+  for (const seed of [1, 2, 3]) {
+    const study = Study.open({ space: problem.space, objectives, populationSize: 8, seed, schedule: 'steady-state' });
+    await study.optimize(async (x) => ({ objectives: problem.evaluate(x) }), { evaluations: 1000, concurrency: 4 });
+    const ratio = hypervolume(study.front().map((m) => m.values), [1.1, 1.1]) / problem.trueHypervolume([1.1, 1.1]);
+    t.true(ratio >= 0.9, `seed ${seed}: ${ratio.toFixed(3)}`);
+  }
+});
+
+test('steady-state resume: told trials re-enter survival, running ones are asked again first with their slot and generation', async (t) => {
+  const storage = new InMemoryStorage();
+  const open = (): Study<number[]> => Study.open({ name: 'ss', space: problem.space, objectives, populationSize: 4, seed: 9, storage, schedule: 'steady-state' });
+  const first = open();
+  const told: number[] = [];
+  for (let i = 0; i < 6; i++) {
+    const trial = first.ask()!;
+    first.tell(trial.number, { objectives: problem.evaluate(trial.genome) });
+    told.push(trial.number);
+  }
+  const a = first.ask()!;
+  const b = first.ask()!;
+  const stored = storage.trials(first.studyId);
+  const slotOf = (n: number): number => stored.find((x) => x.number === n)!.slot;
+  // The process dies here: a and b stay 'running'.
+  const again = open();
+  const after = storage.trials(again.studyId);
+  t.is(after.find((x) => x.number === a.number)!.failReason, 'interrupted');
+  const r1 = again.ask()!;
+  const r2 = again.ask()!;
+  t.deepEqual([r1.genome, r2.genome], [a.genome, b.genome]);
+  const now = storage.trials(again.studyId);
+  t.deepEqual([now.at(-2)!.slot, now.at(-1)!.slot], [slotOf(a.number), slotOf(b.number)]);
+  t.deepEqual([r1.generation, r2.generation], [a.generation, b.generation]);
+  t.is(again.populationMembers().length, 4);
+  t.deepEqual(new Set(again.populationMembers().map((m) => m.number)), new Set(first.populationMembers().map((m) => m.number)));
+  const next = again.ask()!;
+  t.true(now.length === stored.length + 2 && next.number === now.length, 'then new offspring');
+  t.throws(() => Study.open({ name: 'ss', space: problem.space, objectives, populationSize: 4, seed: 9, storage }), { instanceOf: ConfigError, message: /steady-state schedule/ });
 });
