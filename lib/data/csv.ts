@@ -133,6 +133,15 @@ export function loadCsv(opts: LoadCsvOptions): LoadedDataset {
   const width = records[0]!.fields.length;
   const names = hasHeader ? records[0]!.fields.map((s) => s.trim()) : records[0]!.fields.map((_, k) => String(k));
   const rows = hasHeader ? records.slice(1) : records;
+  // Columns are addressed by name (target, ignore, meta.features), so a repeated name would silently pick the first.
+  const seen = new Map<string, number>();
+  names.forEach((name, k) => {
+    const first = seen.get(name);
+    if (first !== undefined) {
+      throw new DataError(`${opts.path}:${records[0]!.line}: duplicate column name '${name}' (columns ${first + 1} and ${k + 1})`);
+    }
+    seen.set(name, k);
+  });
   const targetCol = names.indexOf(opts.target);
   if (targetCol < 0) throw new DataError(`${opts.path}: no column '${opts.target}' (columns: ${names.join(', ')})`);
   const ignore = new Set(opts.ignore ?? []);
@@ -153,7 +162,8 @@ export function loadCsv(opts: LoadCsvOptions): LoadedDataset {
         return;
       }
       const v = Number(s);
-      if (!Number.isFinite(v)) {
+      // fround: beyond ±3.4e38 a finite double becomes ±Infinity in the Float32Array.
+      if (!Number.isFinite(Math.fround(v))) {
         throw new DataError(`${opts.path}:${r.line}: column '${names[c]}' value ${JSON.stringify(s)} is not a number (use ignore: ['${names[c]}'] to drop the column)`);
       }
       x[i * F + j] = v;
@@ -176,7 +186,7 @@ export function loadCsv(opts: LoadCsvOptions): LoadedDataset {
     const y = new Float32Array(N);
     rawTargets.forEach((t, i) => {
       const v = Number(t);
-      if (!Number.isFinite(v)) throw new DataError(`${opts.path}:${rows[i]!.line}: target ${JSON.stringify(t)} is not a number`);
+      if (!Number.isFinite(Math.fround(v))) throw new DataError(`${opts.path}:${rows[i]!.line}: target ${JSON.stringify(t)} is not a number (finite in float32)`);
       y[i] = v;
     });
     target = { data: y, shape: [N, 1] };
@@ -193,6 +203,13 @@ export function loadCsv(opts: LoadCsvOptions): LoadedDataset {
     const inner = splitIndices(train.target.shape[0]!, opts.valFraction!, seed + 1, strat ? (train.target.data as Int32Array) : undefined);
     val = takeRows(train, inner.held);
     train = takeRows(train, inner.keep);
+  }
+
+  // Too few rows for the fractions would give an empty split that only fails later (NaN metrics, empty batches).
+  for (const [what, split] of [['training', train], ['test', test], ['validation', val]] as const) {
+    if (split && split.target.shape[0] === 0) {
+      throw new DataError(`${opts.path}: ${N} rows leave no ${what} rows with testFraction ${opts.testFraction}${opts.valFraction ? ` and valFraction ${opts.valFraction}` : ''}`);
+    }
   }
 
   // Impute missing features with the train column mean, then (optionally) standardize.

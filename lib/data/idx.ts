@@ -3,8 +3,9 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { gunzipSync } from 'node:zlib';
-import { DataError } from '../errors.js';
+import { constants as bufferConstants } from 'node:buffer';
+import { constants as zlibConstants, gunzipSync } from 'node:zlib';
+import { ConfigError, DataError } from '../errors.js';
 import { splitIndices, takeRows } from './split.js';
 import type { LoadedDataset, TabularSplit } from './types.js';
 
@@ -26,16 +27,15 @@ const DTYPES: Record<number, { dtype: IdxDtype; size: number }> = {
 };
 const CODES: Record<IdxDtype, number> = { uint8: 0x08, int8: 0x09, int16: 0x0b, int32: 0x0c, float32: 0x0d, float64: 0x0e };
 
-/** Parses IDX bytes (gunzipping first if they start with 1f 8b). `source` names the file in errors. */
-export function parseIdx(bytes: Uint8Array, source = '<buffer>'): IdxArray {
-  let buf = bytes;
-  if (buf.length >= 2 && buf[0] === 0x1f && buf[1] === 0x8b) {
-    try {
-      buf = gunzipSync(buf);
-    } catch (cause) {
-      throw new DataError(`${source}: corrupt gzip data (${(cause as Error).message})`, { cause });
-    }
-  }
+/** Deflate expands at most ~1032:1, so no gzip of n bytes holds more than this many decompressed bytes. */
+const MAX_DEFLATE_RATIO = 1032;
+/** The IDX header (≤ 1024 bytes) must come out of this many compressed bytes (in practice it is within the first 50). */
+const GZIP_HEADER_WINDOW = 8192;
+
+interface IdxHeader { info: { dtype: IdxDtype; size: number }; shape: number[]; count: number; headerLen: number; need: number }
+
+/** Checks magic, dtype code and dims and computes the byte size the header declares, without touching the data. */
+function readHeader(buf: Uint8Array, source: string): IdxHeader {
   if (buf.length < 4) throw new DataError(`${source}: too short to be an IDX file (${buf.length} bytes)`);
   if (buf[0] !== 0 || buf[1] !== 0) {
     throw new DataError(`${source}: not an IDX file (magic bytes ${hex(buf[0]!)} ${hex(buf[1]!)}, expected 00 00)`);
@@ -44,16 +44,62 @@ export function parseIdx(bytes: Uint8Array, source = '<buffer>'): IdxArray {
   if (!info) throw new DataError(`${source}: unknown IDX dtype code ${hex(buf[2]!)}`);
   const ndims = buf[3]!;
   const headerLen = 4 + 4 * ndims;
-  if (buf.length < headerLen) throw new DataError(`${source}: truncated IDX header`);
+  if (buf.length < headerLen) throw new DataError(`${source}: truncated IDX header (${ndims} dims need ${headerLen} bytes, got ${buf.length})`);
   const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   const shape: number[] = [];
   for (let i = 0; i < ndims; i++) shape.push(view.getUint32(4 + 4 * i, false));
+  // A product of up to 255 uint32 dims may exceed 2^53 (or reach Infinity); it is only compared with real byte counts.
   const count = shape.reduce((a, b) => a * b, 1);
-  const need = headerLen + count * info.size;
+  return { info, shape, count, headerLen, need: headerLen + count * info.size };
+}
+
+/**
+ * Gunzips IDX data without trusting it: the header is inflated from a bounded prefix first, so a header declaring
+ * gigabytes (or a gzip bomb) is rejected before anything of that size is allocated, and the full inflate is capped
+ * at the declared size.
+ */
+function gunzipIdx(bytes: Uint8Array, source: string): Uint8Array {
+  const corrupt = (cause: unknown): DataError =>
+    new DataError(`${source}: truncated or corrupt gzip data (${(cause as Error).message})`, { cause });
+  let head: Uint8Array = new Uint8Array(0);
+  for (const n of [256, GZIP_HEADER_WINDOW]) {
+    try {
+      // Z_SYNC_FLUSH: a truncated stream yields what it has instead of an error (the prefix is truncated on purpose).
+      head = gunzipSync(bytes.subarray(0, n), { finishFlush: zlibConstants.Z_SYNC_FLUSH });
+    } catch (cause) {
+      throw corrupt(cause);
+    }
+    if ((head.length >= 4 && head.length >= 4 + 4 * head[3]!) || n >= bytes.length) break;
+  }
+  if (head.length < 4 && bytes.length > GZIP_HEADER_WINDOW) {
+    throw new DataError(`${source}: no IDX header in the first ${GZIP_HEADER_WINDOW} bytes of gzip data`);
+  }
+  const { shape, need } = readHeader(head, source);
+  if (need > MAX_DEFLATE_RATIO * bytes.length + GZIP_HEADER_WINDOW || need > bufferConstants.MAX_LENGTH) {
+    throw new DataError(
+      `${source}: IDX header declares shape [${shape.join(', ')}] (${need} bytes), more than a ${bytes.length}-byte gzip file can hold`,
+    );
+  }
+  try {
+    return gunzipSync(bytes, { maxOutputLength: need });
+  } catch (cause) {
+    if ((cause as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') {
+      throw new DataError(`${source}: gzip data decompresses to more than the ${need} bytes its IDX header declares (trailing data)`, { cause });
+    }
+    throw corrupt(cause);
+  }
+}
+
+/** Parses IDX bytes (gunzipping first if they start with 1f 8b). `source` names the file in errors. */
+export function parseIdx(bytes: Uint8Array, source = '<buffer>'): IdxArray {
+  const buf = bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b ? gunzipIdx(bytes, source) : bytes;
+  // The declared size is compared with the real byte count before any data array is allocated.
+  const { info, shape, count, headerLen, need } = readHeader(buf, source);
   if (buf.length < need) {
     throw new DataError(`${source}: truncated IDX data: shape [${shape.join(', ')}] needs ${need} bytes, file has ${buf.length}`);
   }
   if (buf.length > need) throw new DataError(`${source}: ${buf.length - need} unexpected trailing bytes after IDX data`);
+  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   let data: IdxArray['data'];
   switch (info.dtype) {
     case 'uint8': data = new Uint8Array(buf.subarray(headerLen, need)); break;
@@ -133,18 +179,39 @@ export function loadIdxSplit(files: IdxDatasetFiles, opts: IdxImageOptions = {})
   if (labels.shape[0] !== images.shape[0]) {
     throw new DataError(`${files.labelsPath}: ${labels.shape[0]} labels for ${images.shape[0]} images in ${files.imagesPath}`);
   }
-  const n = Math.min(images.shape[0]!, opts.limit ?? Infinity);
+  // Options are checked before use: a negative limit would be a RangeError from new Float32Array, a zero scale/std Inf.
+  if (opts.limit !== undefined && !(Number.isInteger(opts.limit) && opts.limit >= 0)) {
+    throw new ConfigError(`must be a non-negative integer, got ${String(opts.limit)}`, 'limit');
+  }
+  for (const key of ['scale', 'std', 'mean'] as const) {
+    const v = opts[key];
+    if (v !== undefined && !(Number.isFinite(v) && (key === 'mean' || v !== 0))) {
+      throw new ConfigError(`must be a finite${key === 'mean' ? '' : ', non-zero'} number, got ${String(v)}`, key);
+    }
+  }
   const sampleShape = images.shape.length === 3 ? [1, ...images.shape.slice(1)] : images.shape.slice(1);
+  // Zero-size images are legal IDX but no model input can take them.
+  if (images.shape[0] === 0) throw new DataError(`${files.imagesPath}: holds no images (shape [${images.shape.join(', ')}])`);
+  if (sampleShape.some((d) => d < 1)) throw new DataError(`${files.imagesPath}: image shape [${images.shape.join(', ')}] has a zero dimension`);
+  const n = Math.min(images.shape[0]!, opts.limit ?? Infinity);
   const per = sampleShape.reduce((a, b) => a * b, 1);
   const scale = opts.scale ?? 255;
   const mean = opts.mean ?? 0;
   const std = opts.std ?? 1;
   const x = new Float32Array(n * per);
-  for (let i = 0; i < n * per; i++) x[i] = (images.data[i]! / scale - mean) / std;
+  for (let i = 0; i < n * per; i++) {
+    const v = images.data[i]!;
+    x[i] = (v / scale - mean) / std;
+    // Float IDX files can hold NaN/Inf (or values beyond float32); they would only surface later as a NaN loss.
+    if (!Number.isFinite(x[i]!)) {
+      throw new DataError(`${files.imagesPath}: pixel value ${v} at flat index ${i} is not a finite float32 after scaling`);
+    }
+  }
   const y = new Int32Array(n);
   for (let i = 0; i < n; i++) {
     const v = labels.data[i]!;
-    if (!Number.isInteger(v) || v < 0) throw new DataError(`${files.labelsPath}: label ${v} at index ${i} is not a class index`);
+    // Above 2^31 - 1 the Int32Array store would wrap (2^32 → 0), silently relabelling the sample.
+    if (!Number.isInteger(v) || v < 0 || v > 0x7fffffff) throw new DataError(`${files.labelsPath}: label ${v} at index ${i} is not a class index`);
     y[i] = v;
   }
   return { inputs: [{ data: x, shape: [n, ...sampleShape] }], target: { data: y, shape: [n] } };

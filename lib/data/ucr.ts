@@ -70,6 +70,9 @@ function imputeSeries(v: Float32Array, mode: 'linear' | 'zero'): void {
   }
 }
 
+/** Most values (after padding) a parsed `.ts` file may hold: 2^28 float32 = 1 GiB; the largest UEA sets are below 2^28. */
+export const MAX_TS_VALUES = 2 ** 28;
+
 /** Parses the text of a `.ts` file. `source` names the file in errors (with line numbers). */
 export function parseTs(text: string, source = '<ts>', opts: ParseTsOptions = {}): ParsedTs {
   const header: TsHeader = {};
@@ -117,7 +120,12 @@ export function parseTs(text: string, source = '<ts>', opts: ParseTsOptions = {}
   const classLabels = opts.classLabels ?? header.classLabels;
   const regression = !classLabels && header.targetLabel === true;
   if (!classLabels && !regression) throw new DataError(`${source}: header has neither @classLabel true nor @targetLabel true`);
-  const labelIndex = new Map(classLabels?.map((l, k) => [l, k] as const));
+  // A repeated label would map to its last index and leave the first one without samples.
+  const labelIndex = new Map<string, number>();
+  classLabels?.forEach((l, k) => {
+    if (labelIndex.has(l)) throw new DataError(`${source}: class label '${l}' is listed twice in @classLabel`);
+    labelIndex.set(l, k);
+  });
 
   const series: Float32Array[][] = [];
   const ys: number[] = [];
@@ -146,8 +154,9 @@ export function parseTs(text: string, source = '<ts>', opts: ParseTsOptions = {}
           return;
         }
         const v = Number(t);
-        if (t === '' || !Number.isFinite(v)) {
-          throw new DataError(`${source}:${ln}: channel ${c}, position ${k}: '${t}' is not a number`);
+        // fround: values beyond ±3.4e38 are finite doubles but would become ±Infinity in the Float32Array.
+        if (t === '' || !Number.isFinite(Math.fround(v))) {
+          throw new DataError(`${source}:${ln}: channel ${c}, position ${k}: '${t}' is not a number (finite in float32)`);
         }
         arr[k] = v;
       });
@@ -160,7 +169,7 @@ export function parseTs(text: string, source = '<ts>', opts: ParseTsOptions = {}
     minLen = Math.min(minLen, lens[0]!);
     if (regression) {
       const v = Number(label);
-      if (label === '' || !Number.isFinite(v)) throw new DataError(`${source}:${ln}: target '${label}' is not a number`);
+      if (label === '' || !Number.isFinite(Math.fround(v))) throw new DataError(`${source}:${ln}: target '${label}' is not a number (finite in float32)`);
       ys.push(v);
     } else {
       const k = labelIndex.get(label);
@@ -181,6 +190,10 @@ export function parseTs(text: string, source = '<ts>', opts: ParseTsOptions = {}
     );
   }
   const T = maxLen;
+  // Padding can blow a small file up (one long series plus many short ones); check before allocating.
+  if (n * channels * T > MAX_TS_VALUES) {
+    throw new DataError(`${source}: ${n} series × ${channels} channels × length ${T} is more than ${MAX_TS_VALUES} values`);
+  }
   const x = new Float32Array(n * channels * T);
   const mask = padded ? new Float32Array(n * T) : undefined;
   series.forEach((row, s) => {

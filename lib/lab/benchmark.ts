@@ -81,7 +81,9 @@ export class TorchScriptModel {
 /** Parses `1x3x224x224` (batch first) into a batch size and a per-sample shape. */
 export function parseInputShape(text: string): { batch: number; shape: number[] } {
   const dims = text.split(/[x×,]/).map((d) => Number(d.trim()));
-  if (dims.length < 2 || dims.some((d) => !Number.isInteger(d) || d < 1)) {
+  // int32 dims, and at most 2^31 − 1 elements per sample: 1e300 or 2^40 would reach LibTorch as an overflowing size.
+  const perSample = dims.slice(1).reduce((a, b) => a * b, 1);
+  if (dims.length < 2 || dims.some((d) => !Number.isInteger(d) || d < 1 || d > 2 ** 31 - 1) || perSample > 2 ** 31 - 1) {
     throw new ConfigError(`'${text}' is not a shape like 1x3x224x224 (batch first)`, 'input');
   }
   return { batch: dims[0]!, shape: dims.slice(1) };

@@ -15,6 +15,8 @@ export interface Budget {
   readonly generations?: number;
 }
 
+const TIME_UNITS: Record<string, number> = { s: 1e3, sec: 1e3, m: 60e3, min: 60e3, h: 3600e3 };
+
 /** `30m`, `90s`, `1.5h`, `200evals`, `200` (evaluations), `5gen`, or several joined by commas: `10m,50evals`. */
 export function parseBudget(text: string): Budget {
   const out: { evaluations?: number; timeMs?: number; generations?: number } = {};
@@ -33,9 +35,11 @@ export function parseBudget(text: string): Budget {
       if (!Number.isInteger(value)) throw new ConfigError(`'${part}': generations must be a whole number`, 'budget');
       out.generations = value;
     } else {
-      const scale = ({ s: 1e3, sec: 1e3, m: 60e3, min: 60e3, h: 3600e3 } as Record<string, number>)[unit];
+      // hasOwn: 'constructor' is not a unit (a plain lookup finds Object.prototype.constructor and gives NaN)
+      const scale = Object.hasOwn(TIME_UNITS, unit) ? TIME_UNITS[unit]! : undefined;
       if (scale === undefined) throw new ConfigError(`'${part}': unknown budget unit '${unit}' (s, m, h, evals, gen)`, 'budget');
       out.timeMs = value * scale;
+      if (!Number.isFinite(out.timeMs)) throw new ConfigError(`'${part}': too long a time budget`, 'budget');
     }
   }
   return out;
@@ -160,10 +164,23 @@ function timestamp(): string {
 
 /** Fills defaults and checks everything that can be checked without data; throws ConfigError naming the problem. */
 export function normalizeConfig(input: SearchConfigInput): SearchConfig {
+  // The input may come from a study file or a JSON config: check shapes before using them.
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) throw new ConfigError('a search configuration must be an object', 'config');
   const task = input.task ?? (input.data ? 'custom' : 'fashion-mnist');
-  if (task !== 'custom' && !TASKS[task]) throw new ConfigError(`unknown task '${task}'; known: ${Object.keys(TASKS).join(', ')} (or bring your own data with --data)`, 'task');
+  if (typeof task !== 'string') throw new ConfigError(`must be a task name, got ${JSON.stringify(task)}`, 'task');
+  // hasOwn: 'constructor' or 'toString' are found on every object but are not tasks.
+  if (task !== 'custom' && !Object.hasOwn(TASKS, task)) throw new ConfigError(`unknown task '${task}'; known: ${Object.keys(TASKS).join(', ')} (or bring your own data with --data)`, 'task');
   if (task === 'custom' && !input.data) throw new ConfigError(`task 'custom' needs data (--data <path>)`, 'data');
   if (input.data) checkUserData(input.data);
+  const objectivesOk = input.objectives === undefined || typeof input.objectives === 'string'
+    || (Array.isArray(input.objectives) && input.objectives.every((o) => typeof o === 'string'));
+  if (!objectivesOk) throw new ConfigError('must be a comma-separated string or an array of objective names', 'objectives');
+  for (const key of ['model', 'cacheDir', 'name'] as const) {
+    if (input[key] !== undefined && typeof input[key] !== 'string') throw new ConfigError(`must be a string, got ${JSON.stringify(input[key])}`, key);
+  }
+  if (input.stages !== undefined && !(Array.isArray(input.stages) && input.stages.every((s) => typeof s === 'string'))) {
+    throw new ConfigError('must be an array of stage type names', 'stages');
+  }
   const objectives = typeof input.objectives === 'string' || input.objectives === undefined
     ? parseObjectives(input.objectives ?? 'metric,latency,size')
     : parseObjectives(input.objectives as string[]);
@@ -177,7 +194,7 @@ export function normalizeConfig(input: SearchConfigInput): SearchConfig {
   }
   if (budget.evaluations !== undefined) posInt(budget.evaluations, 'budget.evaluations');
   if (budget.generations !== undefined) posInt(budget.generations, 'budget.generations');
-  if (budget.timeMs !== undefined && !(budget.timeMs > 0)) throw new ConfigError('must be > 0', 'budget.timeMs');
+  if (budget.timeMs !== undefined && !(budget.timeMs > 0 && Number.isFinite(budget.timeMs))) throw new ConfigError('must be > 0', 'budget.timeMs');
   const constraints = input.constraints ?? {};
   checkConstraints(constraints, input.metric ?? 'accuracy');
   const population = input.population ?? 8;

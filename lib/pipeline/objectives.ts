@@ -52,7 +52,7 @@ export function parseObjectives(text: string | readonly string[]): ObjectiveKey[
   };
   const out: ObjectiveKey[] = [];
   for (const p of parts) {
-    const key = aliases[p.toLowerCase()];
+    const key = Object.hasOwn(aliases, p.toLowerCase()) ? aliases[p.toLowerCase()] : undefined; // not Object.prototype names
     if (!key) throw new ConfigError(`unknown objective '${p}'; known: ${OBJECTIVE_KEYS.join(', ')}`, 'objectives');
     if (out.includes(key)) throw new ConfigError(`objective '${key}' is given twice`, 'objectives');
     out.push(key);
@@ -164,6 +164,22 @@ function resolve(bound: Bound | undefined, base: number | undefined): number | u
  * compared (both absolute or both relative); with one, every bound is.
  */
 export function checkConstraints(input: ConstraintInput, metric: QualityMetric, baseline?: BaselineMeasures): void {
+  // Constraints may come from a JSON config or study file: bounds must be { absolute } or { relative }, positive and finite.
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) throw new ConfigError('constraints must be an object', 'constraints');
+  for (const q of QUANTITIES) {
+    for (const key of [q.min, q.max]) {
+      const b = input[key] as unknown;
+      if (b === undefined) continue;
+      const v = typeof b === 'object' && b !== null ? ('absolute' in b ? b.absolute : 'relative' in b ? b.relative : undefined) : undefined;
+      if (!(typeof v === 'number' && Number.isFinite(v) && v > 0)) {
+        throw new ConfigError(`${key} must be { absolute: n } or { relative: n } with a finite n > 0, got ${JSON.stringify(b)}`, 'constraints');
+      }
+    }
+  }
+  for (const key of ['minMetric', 'maxMetric', 'maxMetricDrop'] as const) {
+    const v = input[key] as unknown;
+    if (v !== undefined && !(typeof v === 'number' && Number.isFinite(v))) throw new ConfigError(`${key} must be a finite number`, 'constraints');
+  }
   for (const q of QUANTITIES) {
     const lo = input[q.min];
     const hi = input[q.max];

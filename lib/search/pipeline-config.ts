@@ -111,12 +111,17 @@ export type SpaceOverrides = Readonly<Record<string, Readonly<Record<string, Par
 
 /** A copy of `config` with some parameter specs replaced (narrowed ranges, fewer choices). */
 export function narrowSpace(config: PipelineSpaceConfig, overrides: SpaceOverrides): PipelineSpaceConfig {
+  // Overrides may come from a JSON file: check their shape instead of letting Object.entries(null) throw a TypeError.
+  if (!isRecord(overrides)) throw new ConfigError('overrides must be an object of stage types', 'stages');
   const stages: Record<string, StageDef> = { ...config.stages };
   for (const [type, params] of Object.entries(overrides)) {
-    const def = stages[type];
+    // hasOwn, not `stages[type]`: "constructor" or "toString" would be found on Object.prototype.
+    const def = Object.hasOwn(stages, type) ? stages[type] : undefined;
     if (!def) throw new ConfigError(`unknown stage type "${type}"`, `stages.${type}`);
+    if (!isRecord(params)) throw new ConfigError('must be an object of parameter specs', `stages.${type}`);
     for (const name of Object.keys(params)) {
-      if (!(name in def.params)) throw new ConfigError(`stage "${type}" has no parameter "${name}"`, `stages.${type}.${name}`);
+      if (!Object.hasOwn(def.params, name)) throw new ConfigError(`stage "${type}" has no parameter "${name}"`, `stages.${type}.${name}`);
+      checkSpecShape(params[name], `stages.${type}.${name}`);
     }
     stages[type] = { ...def, params: { ...def.params, ...params } };
   }
@@ -140,18 +145,46 @@ export function withoutStages(config: PipelineSpaceConfig, ...types: string[]): 
   return { ...config, stages };
 }
 
+const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isNumber = (v: unknown): boolean => typeof v === 'number';
+
+/**
+ * The structural part of a parameter spec (an object with a known kind, numeric bounds or a choices array), checked
+ * before `checkSpec`, which assumes it (a `null` spec or one without `choices` would be a TypeError there).
+ */
+function checkSpecShape(spec: unknown, path: string): void {
+  if (!isRecord(spec)) throw new ConfigError('a parameter spec must be an object { kind, ... }', path);
+  if (spec['kind'] === 'categorical') {
+    const choices = spec['choices'];
+    if (!Array.isArray(choices) || !Array.from(choices).every((c) => ['number', 'string', 'boolean'].includes(typeof c))) {
+      throw new ConfigError('choices must be an array of numbers, strings or booleans', `${path}.choices`);
+    }
+    return;
+  }
+  if (spec['kind'] !== 'float' && spec['kind'] !== 'int') throw new ConfigError(`kind must be 'float', 'int' or 'categorical'`, `${path}.kind`);
+  if (!isNumber(spec['min']) || !isNumber(spec['max'])) throw new ConfigError('min and max must be numbers', path);
+  if (spec['log'] !== undefined && typeof spec['log'] !== 'boolean') throw new ConfigError('log must be a boolean', `${path}.log`);
+  if (spec['default'] !== undefined && !isNumber(spec['default'])) throw new ConfigError('default must be a number', `${path}.default`);
+}
+
 export function checkConfig(config: PipelineSpaceConfig): void {
+  if (!isRecord(config) || !isRecord(config.stages)) throw new ConfigError('stages must be an object of stage types', 'stages');
   const types = Object.keys(config.stages);
   if (types.length === 0) throw new ConfigError('the space has no stage types', 'stages');
   for (const t of types) {
     const def = config.stages[t] as StageDef;
-    for (const [name, spec] of Object.entries(def.params)) checkSpec(spec, `stages.${t}.${name}`);
+    if (!isRecord(def) || !isRecord(def.params)) throw new ConfigError('a stage type must be an object { params: { ... } }', `stages.${t}`);
+    for (const [name, spec] of Object.entries(def.params)) {
+      checkSpecShape(spec, `stages.${t}.${name}`);
+      checkSpec(spec, `stages.${t}.${name}`);
+    }
     if (def.maxCount !== undefined && !(def.maxCount >= 1)) throw new ConfigError('maxCount must be ≥ 1', `stages.${t}.maxCount`);
   }
   if (!(Number.isInteger(config.minStages) && config.minStages >= 1)) throw new ConfigError('minStages must be an integer ≥ 1', 'minStages');
   if (!(Number.isInteger(config.maxStages) && config.maxStages >= config.minStages)) {
     throw new ConfigError('maxStages must be an integer ≥ minStages', 'maxStages');
   }
-  const { min, max } = config.sampleStages;
+  if (!Array.isArray(config.rules)) throw new ConfigError('rules must be an array', 'rules');
+  const { min, max } = isRecord(config.sampleStages) ? config.sampleStages : { min: NaN, max: NaN };
   if (!(min >= 1 && max >= min)) throw new ConfigError('sampleStages must satisfy 1 ≤ min ≤ max', 'sampleStages');
 }

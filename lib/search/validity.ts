@@ -138,6 +138,14 @@ function isRecord(x: unknown): x is Record<string, unknown> {
   return typeof x === 'object' && x !== null && !Array.isArray(x);
 }
 
+/**
+ * The stage type's definition, looked up as an own property: a genome read from JSON may say "constructor" or
+ * "toString", which `config.stages[type]` would find on Object.prototype (a function without `params`).
+ */
+function stageDef(config: PipelineSpaceConfig, type: string): PipelineSpaceConfig['stages'][string] | undefined {
+  return Object.hasOwn(config.stages, type) ? config.stages[type] : undefined;
+}
+
 /** Every problem with `genome` (which may be any JSON value) under `config`. */
 export function validatePipeline(config: PipelineSpaceConfig, genome: unknown): ValidationResult {
   const out: Violation[] = [];
@@ -153,7 +161,7 @@ export function validatePipeline(config: PipelineSpaceConfig, genome: unknown): 
       schemaOk = false;
       return;
     }
-    const def = config.stages[raw['type']];
+    const def = stageDef(config, raw['type']);
     if (!def) {
       out.push({ rule: 'schema', path: `${at}.type`, message: `unknown stage type "${raw['type']}" (known: ${Object.keys(config.stages).join(', ')})` });
       schemaOk = false;
@@ -161,11 +169,11 @@ export function validatePipeline(config: PipelineSpaceConfig, genome: unknown): 
     }
     const params = raw['params'];
     for (const [name, spec] of Object.entries(def.params)) {
-      const problem = name in params ? paramProblem(spec, params[name]) : 'missing';
+      const problem = Object.hasOwn(params, name) ? paramProblem(spec, params[name]) : 'missing';
       if (problem) { out.push({ rule: 'schema', path: `${at}.params.${name}`, message: problem }); schemaOk = false; }
     }
     for (const name of Object.keys(params)) {
-      if (!(name in def.params)) { out.push({ rule: 'schema', path: `${at}.params.${name}`, message: `unknown parameter of ${raw['type']}` }); schemaOk = false; }
+      if (!Object.hasOwn(def.params, name)) { out.push({ rule: 'schema', path: `${at}.params.${name}`, message: `unknown parameter of ${raw['type']}` }); schemaOk = false; }
     }
   });
   if (stages.length < config.minStages || stages.length > config.maxStages) {
@@ -184,7 +192,7 @@ function countViolations(config: PipelineSpaceConfig, stages: readonly Stage[]):
   stages.forEach((s, i) => {
     const n = (counts.get(s.type) ?? 0) + 1;
     counts.set(s.type, n);
-    const max = config.stages[s.type]?.maxCount;
+    const max = stageDef(config, s.type)?.maxCount;
     if (max !== undefined && n > max) out.push({ rule: 'maxCount', path: `stages[${i}]`, message: `more than ${max} ${s.type} stages` });
   });
   return out;
@@ -194,12 +202,12 @@ function countViolations(config: PipelineSpaceConfig, stages: readonly Stage[]):
 function repairStage(config: PipelineSpaceConfig, raw: Record<string, unknown>): Stage | undefined {
   const type = raw['type'];
   if (typeof type !== 'string') return undefined;
-  const def = config.stages[type];
+  const def = stageDef(config, type);
   if (!def) return undefined;
   const given = isRecord(raw['params']) ? raw['params'] : {};
   const params: Record<string, ParamValue> = {};
   for (const [name, spec] of Object.entries(def.params)) {
-    params[name] = name in given ? repairParam(spec, given[name]) : defaultParam(spec);
+    params[name] = Object.hasOwn(given, name) ? repairParam(spec, given[name]) : defaultParam(spec);
   }
   return { type, params };
 }
@@ -227,7 +235,7 @@ export function repairPipeline(config: PipelineSpaceConfig, genome: unknown): Pi
     stages = stages.filter((s) => {
       const n = (counts.get(s.type) ?? 0) + 1;
       counts.set(s.type, n);
-      return n <= (config.stages[s.type]?.maxCount ?? Infinity);
+      return n <= (stageDef(config, s.type)?.maxCount ?? Infinity);
     });
     for (const rule of config.rules) stages = rule.repair(stages);
     if (stages.length > config.maxStages) stages = stages.slice(0, config.maxStages);

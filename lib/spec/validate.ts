@@ -8,6 +8,19 @@ import type { GraphInput, GraphNode, ModelSpec, OpName } from './types.js';
 
 const NAME_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
+/**
+ * Size limits, so a hostile or mistyped spec is a ConfigError here instead of an out-of-range cast, a multi-gigabyte
+ * allocation or an endless build in native/: integer attributes and dimensions fit an int32 (1e20 would be undefined
+ * behaviour in the native int64 cast), per-sample tensors and weights stay within 2^28 elements (1 GiB of float32;
+ * the built-in models are below 2^20), and a GRU has at most 1024 layers (each layer is four native tensors).
+ */
+export const SPEC_LIMITS = {
+  maxInt: 2 ** 31 - 1,
+  maxSampleElements: 2 ** 28,
+  maxWeights: 2 ** 28,
+  maxGruLayers: 1024,
+} as const;
+
 // ---------------------------------------------------------------------------------------------------------------
 // Attribute schemas
 // ---------------------------------------------------------------------------------------------------------------
@@ -107,10 +120,14 @@ const OP_RULES: { [K in OpName]: OpRule } = {
 const isConvOp = (op: OpName): op is 'conv1d' | 'conv2d' | 'lowrank_conv1d' | 'lowrank_conv2d' =>
   op === 'conv1d' || op === 'conv2d' || op === 'lowrank_conv1d' || op === 'lowrank_conv2d';
 
-const isInt = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v);
+const isInt = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && Math.abs(v) <= SPEC_LIMITS.maxInt;
+/** An integer outside int32 range: reported with the limit rather than as "not an integer". */
+const isHugeInt = (v: unknown): boolean => typeof v === 'number' && Number.isInteger(v) && Math.abs(v) > SPEC_LIMITS.maxInt;
+/** `every` that also visits holes of sparse arrays (`[1, , 3].every(f)` skips the hole and would say true). */
+const everyIndex = (v: unknown[], el: (x: unknown) => boolean): boolean => Array.from(v).every(el);
 const isPosInt = (v: unknown): v is number => isInt(v) && v >= 1;
 const isNonNegInt = (v: unknown): v is number => isInt(v) && v >= 0;
-const isPair = (v: unknown, el: (x: unknown) => boolean): boolean => Array.isArray(v) && v.length === 2 && v.every(el);
+const isPair = (v: unknown, el: (x: unknown) => boolean): boolean => Array.isArray(v) && v.length === 2 && everyIndex(v, el);
 
 const KIND_TEXT: Record<AttrKind, string> = {
   posInt: 'a positive integer',
@@ -131,6 +148,9 @@ const KIND_TEXT: Record<AttrKind, string> = {
   recurrence: "'auto', 'fused' or 'linear_dynamic'",
 };
 
+/** Kinds whose numbers are integers (and so limited to int32). */
+const INT_KINDS = new Set<AttrKind>(['posInt', 'int', 'padding1d', 'posInt2', 'nonNegInt2', 'padding2d', 'posIntArray', 'zeroPoint']);
+
 function checkAttr(kind: AttrKind, v: unknown): boolean {
   switch (kind) {
     case 'posInt': return isPosInt(v);
@@ -143,7 +163,7 @@ function checkAttr(kind: AttrKind, v: unknown): boolean {
     case 'posInt2': return isPosInt(v) || isPair(v, isPosInt);
     case 'nonNegInt2': return isNonNegInt(v) || isPair(v, isNonNegInt);
     case 'padding2d': return isNonNegInt(v) || isPair(v, isNonNegInt) || v === 'same';
-    case 'posIntArray': return Array.isArray(v) && v.length > 0 && v.every(isPosInt);
+    case 'posIntArray': return Array.isArray(v) && v.length > 0 && everyIndex(v, isPosInt);
     case 'gruOutput': return v === 'last' || v === 'sequence';
     case 'zeroPoint': return isInt(v) && v >= 0 && v <= 255;
     case 'engine': return v === 'onednn' || v === 'qnnpack' || v === 'intmm';
@@ -192,7 +212,8 @@ function checkStructure(raw: unknown): ModelSpec {
     if (!Array.isArray(inp.shape) || inp.shape.length === 0) {
       throw new ConfigError('shape must be a non-empty array of positive integers (per sample, no batch dim)', `${p}.shape`);
     }
-    inp.shape.forEach((d: unknown, j: number) => {
+    Array.from(inp.shape as unknown[]).forEach((d: unknown, j: number) => { // Array.from: holes become undefined, not skipped
+      if (isHugeInt(d)) throw new ConfigError(`dimension must be at most ${SPEC_LIMITS.maxInt}, got ${describe(d)}`, `${p}.shape[${j}]`);
       if (!isPosInt(d)) throw new ConfigError(`dimension must be a positive integer, got ${describe(d)}`, `${p}.shape[${j}]`);
     });
     if (inp.dtype !== 'float32' && inp.dtype !== 'int64') {
@@ -220,7 +241,7 @@ function checkStructure(raw: unknown): ModelSpec {
     const op = n.op as OpName;
     const rule = OP_RULES[op];
     if (!Array.isArray(n.inputs)) throw new ConfigError('inputs must be an array of names', `${p}.inputs`);
-    n.inputs.forEach((s: unknown, j: number) => {
+    Array.from(n.inputs as unknown[]).forEach((s: unknown, j: number) => {
       if (typeof s !== 'string') throw new ConfigError(`input reference must be a string, got ${describe(s)}`, `${p}.inputs[${j}]`);
     });
     const nIn = n.inputs.length;
@@ -232,7 +253,8 @@ function checkStructure(raw: unknown): ModelSpec {
     if (attrs === undefined && Object.values(rule.attrs).every((r) => !r.required)) attrs = {};
     if (!isRecord(attrs)) throw new ConfigError(`attrs must be an object`, `${p}.attrs`);
     for (const key of Object.keys(attrs)) {
-      if (!(key in rule.attrs)) {
+      // hasOwn, not `in`: 'constructor', 'toString' or '__proto__' are inherited by every object and are not attributes.
+      if (!Object.hasOwn(rule.attrs, key)) {
         const known = Object.keys(rule.attrs);
         throw new ConfigError(
           `unknown attribute '${key}' for op '${op}'${known.length ? ` (known: ${known.join(', ')})` : ' (it takes none)'}`,
@@ -246,6 +268,8 @@ function checkStructure(raw: unknown): ModelSpec {
         if (r.required) throw new ConfigError(`missing required attribute '${key}' (${KIND_TEXT[r.kind]})`, `${p}.attrs.${key}`);
         continue;
       }
+      const huge = INT_KINDS.has(r.kind) && (isHugeInt(v) || (Array.isArray(v) && v.some(isHugeInt)));
+      if (huge) throw new ConfigError(`must be at most ${SPEC_LIMITS.maxInt} in absolute value, got ${describe(v)}`, `${p}.attrs.${key}`);
       if (!checkAttr(r.kind, v)) throw new ConfigError(`must be ${KIND_TEXT[r.kind]}, got ${describe(v)}`, `${p}.attrs.${key}`);
     }
     checkOpSemantics(op, attrs, p);
@@ -302,7 +326,8 @@ function checkOpSemantics(op: OpName, a: Record<string, unknown>, p: string): vo
       throw new ConfigError(`a low-rank conv must have groups 1, got ${describe(a.groups)}`, `${p}.attrs.groups`);
     }
   }
-  if (isConvOp(op)) {
+  // qconv too: native/quantize.cc sizes the int8 weight as in / groups and would build a wrong layer silently.
+  if (isConvOp(op) || op === 'qconv1d' || op === 'qconv2d') {
     const groups = (a.groups as number | undefined) ?? 1;
     const cin = a.inChannels as number;
     const cout = a.outChannels as number;
@@ -314,6 +339,9 @@ function checkOpSemantics(op: OpName, a: Record<string, unknown>, p: string): vo
         throw new ConfigError(`padding 'same' requires stride 1, got ${describe(s)}`, `${p}.attrs.padding`);
       }
     }
+  }
+  if ((op === 'gru' || op === 'qgru') && ((a.numLayers as number | undefined) ?? 1) > SPEC_LIMITS.maxGruLayers) {
+    throw new ConfigError(`at most ${SPEC_LIMITS.maxGruLayers} layers, got ${describe(a.numLayers)}`, `${p}.attrs.numLayers`);
   }
   if (op.startsWith('maxpool') || op.startsWith('avgpool')) {
     const k = pair(a.kernelSize as number | [number, number]);
@@ -340,7 +368,7 @@ function checkReachability(spec: ModelSpec): void {
     if (seen.has(name)) continue;
     seen.add(name);
     const n = byName.get(name);
-    if (n) stack.push(...n.inputs);
+    if (n) for (const r of n.inputs) stack.push(r); // not push(...inputs): a node with 10^5 inputs overflows the call stack
   }
   const unusedNodes = spec.nodes.map((n, i) => [n.name, i] as const).filter(([name]) => !seen.has(name));
   if (unusedNodes.length) {
@@ -392,41 +420,53 @@ export function topologicalOrder(spec: ModelSpec): GraphNode[] {
   if (order.length < spec.nodes.length) {
     const cycle = findCycle(spec, index);
     const at = index.get(cycle[0]!)!;
-    throw new ConfigError(`graph has a cycle: ${cycle.join(' -> ')}`, `nodes[${at}].inputs`);
+    // A long cycle is shortened, so the message stays readable (and small) for a hostile spec.
+    const shown = cycle.length > 12 ? `${cycle.slice(0, 10).join(' -> ')} -> … (${cycle.length - 1} nodes)` : cycle.join(' -> ');
+    throw new ConfigError(`graph has a cycle: ${shown}`, `nodes[${at}].inputs`);
   }
   return order;
 }
 
 function findCycle(spec: ModelSpec, index: Map<string, number>): string[] {
+  // Iterative DFS (a recursive one overflows the call stack on a cycle through ~10^4 nodes).
   const state = new Map<string, 1 | 2>(); // 1 = on stack, 2 = done
-  const path: string[] = [];
-  let found: string[] | undefined;
-  const visit = (name: string): void => {
-    if (found) return;
-    state.set(name, 1);
-    path.push(name);
-    for (const r of spec.nodes[index.get(name)!]!.inputs) {
-      if (!index.has(r) || found) continue;
-      const s = state.get(r);
-      if (s === 1) {
-        // path: ... r ... name, and name reads r: data flows r -> ... -> name -> r
-        found = [...path.slice(path.indexOf(r)), r];
-        return;
+  for (const root of spec.nodes) {
+    if (state.has(root.name)) continue;
+    const path: string[] = [root.name];
+    const next: number[] = [0]; // per path entry: the next input to look at
+    state.set(root.name, 1);
+    while (path.length) {
+      const name = path[path.length - 1]!;
+      const inputs = spec.nodes[index.get(name)!]!.inputs;
+      const k = next[next.length - 1]!;
+      if (k >= inputs.length) {
+        path.pop();
+        next.pop();
+        state.set(name, 2);
+        continue;
       }
-      if (s === undefined) visit(r);
+      next[next.length - 1] = k + 1;
+      const r = inputs[k]!;
+      if (!index.has(r)) continue;
+      const st = state.get(r);
+      // path: ... r ... name, and name reads r: data flows r -> ... -> name -> r. The DFS walks edges against data
+      // flow; report in data-flow order.
+      if (st === 1) return [...path.slice(path.indexOf(r)), r].reverse();
+      if (st === undefined) {
+        state.set(r, 1);
+        path.push(r);
+        next.push(0);
+      }
     }
-    path.pop();
-    state.set(name, 2);
-  };
-  for (const n of spec.nodes) if (!state.has(n.name)) visit(n.name);
-  // The DFS walks edges against data flow; report in data-flow order.
-  return (found ?? []).reverse();
+  }
+  return [];
 }
 
 /** Validates a spec (parsed JSON or an object) and returns it typed. Throws `ConfigError` with a `path`. */
 export function validateSpec(spec: unknown): ModelSpec {
   const s = checkStructure(spec);
   const shapes = infer(s);
+  checkWeights(s);
   const out = shapes.get(s.output)!;
   const want = s.task.kind === 'classification' ? s.task.classes : s.task.targets;
   if (out.length !== 1 || out[0] !== want) {
@@ -436,6 +476,32 @@ export function validateSpec(spec: unknown): ModelSpec {
     );
   }
   return s;
+}
+
+/** Weight elements a node allocates natively: its parameters, or for int8 layers the int8 weight buffers. */
+function nodeWeightCount(n: GraphNode): number {
+  switch (n.op) {
+    case 'qlinear': return nodeParameterCount({ ...n, op: 'linear' } as GraphNode);
+    case 'qconv1d': return nodeParameterCount({ ...n, op: 'conv1d' } as GraphNode);
+    case 'qconv2d': return nodeParameterCount({ ...n, op: 'conv2d' } as GraphNode);
+    case 'qgru': return nodeParameterCount({ ...n, op: 'gru' } as GraphNode);
+    default: return nodeParameterCount(n);
+  }
+}
+
+/** Rejects a spec whose weights would not fit SPEC_LIMITS.maxWeights before native/ allocates them. */
+function checkWeights(spec: ModelSpec): void {
+  let total = 0;
+  spec.nodes.forEach((n, i) => {
+    const w = nodeWeightCount(n);
+    if (w > SPEC_LIMITS.maxWeights) {
+      throw new ConfigError(`'${n.op}' would hold ${w} weights, more than the limit of ${SPEC_LIMITS.maxWeights}`, `nodes[${i}].attrs`);
+    }
+    total += w;
+  });
+  if (total > SPEC_LIMITS.maxWeights) {
+    throw new ConfigError(`the model would hold ${total} weights, more than the limit of ${SPEC_LIMITS.maxWeights}`, 'nodes');
+  }
 }
 
 /**
@@ -509,9 +575,18 @@ function convOut(len: number, k: number, s: number, p: number, d: number): numbe
   return Math.floor((len + 2 * p - d * (k - 1) - 1) / s) + 1;
 }
 
+/** A per-sample tensor (input or node output) larger than SPEC_LIMITS.maxSampleElements is rejected. */
+function checkElements(shape: readonly number[], path: string): void {
+  const n = shape.reduce((a, b) => a * b, 1);
+  if (n > SPEC_LIMITS.maxSampleElements) {
+    throw new ConfigError(`per-sample shape ${fmt(shape)} has ${n} elements, more than the limit of ${SPEC_LIMITS.maxSampleElements}`, path);
+  }
+}
+
 function infer(spec: ModelSpec): Map<string, number[]> {
   const shapes = new Map<string, number[]>();
   const int64 = new Set<string>();
+  spec.inputs.forEach((inp, i) => checkElements(inp.shape, `inputs[${i}].shape`));
   for (const inp of spec.inputs) {
     shapes.set(inp.name, [...inp.shape]);
     if (inp.dtype === 'int64') int64.add(inp.name);
@@ -528,7 +603,9 @@ function infer(spec: ModelSpec): Map<string, number[]> {
         throw new ConfigError(`embedding needs an int64 input, but '${r}' is float32`, `${p}.inputs[${j}]`);
       }
     });
-    shapes.set(n.name, nodeShape(n, ins, p));
+    const out = nodeShape(n, ins, p);
+    checkElements(out, `${p}`);
+    shapes.set(n.name, out);
   }
   return shapes;
 }

@@ -74,7 +74,7 @@ export const TASKS: Record<string, TaskDefinition> = {
 };
 
 export function getTask(name: string): TaskDefinition {
-  const task = TASKS[name];
+  const task = Object.hasOwn(TASKS, name) ? TASKS[name] : undefined; // 'constructor' is not a task
   if (!task) throw new ConfigError(`unknown task '${name}'; known: ${Object.keys(TASKS).join(', ')}`, 'task');
   return task;
 }
