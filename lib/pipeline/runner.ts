@@ -25,6 +25,7 @@ import { resolveProblem } from './problem.js';
 import { buildSpace, currentSpaceSettings, seedPipelines } from './space.js';
 import { StudyFile, studyPath, trialModelFile, type StudyMeta } from './study-file.js';
 import { CandidateQueue, queueEvaluator, type QueueStatus } from '../distributed/coordinator.js';
+import { describeHost, remeasuredFront, remeasureFront, type RemeasuredFront } from '../distributed/remeasure.js';
 
 /** A Pareto member with all four measures (not only the objectives). */
 export interface FrontEntry {
@@ -37,6 +38,8 @@ export interface FrontEntry {
   /** The objective values in the study's order. */
   readonly values: readonly number[];
   readonly modelFile?: string;
+  /** Latency and throughput were timed again on the coordinator's host (the front mixed kinds of host). */
+  readonly remeasured?: boolean;
 }
 
 export interface SearchEvents {
@@ -271,6 +274,16 @@ export async function runSearch(request: SearchRequest, emit: Emit, signal?: Abo
     } finally {
       for (const off of offs) off();
     }
+    if (queue && !signal?.aborted) {
+      const remeasured = await remeasureFront({
+        front: s.front().map((m) => m.number), trials: study.trials(), studyDir, base, data, metric, settings: config.measure, lock,
+        baseline: meta.baseline.measurements, host: hostFingerprint(config.device),
+      });
+      if (remeasured) {
+        study.set('remeasured', remeasured);
+        safeEmit('queue', { state: 'up', message: `the front was timed on different kinds of host: ${Object.keys(remeasured.trials).length} member(s) re-timed on this one (${describeHost(remeasured.host)})` });
+      }
+    }
     study.set('progress', { status, elapsedMs: elapsed(), reason, updatedAt: new Date().toISOString(), runs: (before?.runs ?? 0) + 1 });
     const trials = study.trials();
     const outcome: SearchOutcome = {
@@ -278,7 +291,7 @@ export async function runSearch(request: SearchRequest, emit: Emit, signal?: Abo
       failed: trials.filter((t) => t.state === 'failed').length, generations: s.generation, elapsedMs: elapsed(),
       objectives: meta.objectives, constraints: meta.constraints,
       baseline: measureValues(meta.baseline.measurements, metric), baselineTest: meta.baseline.measurements.test,
-      front: frontEntries(s.front(), trials, metric),
+      front: remeasuredFront(frontEntries(s.front(), trials, metric), meta.objectives, study.get<RemeasuredFront>('remeasured')),
     };
     safeEmit('phase', { phase: 'done', message: reason });
     return outcome;

@@ -2,6 +2,8 @@
  * A study file read into what reports show: the baseline, every trial with its four measures, the Pareto members,
  * the failures and their reasons, and the hypervolume of the front after each evaluation.
  */
+import { timingKey, withRemeasured, type RemeasuredFront } from '../distributed/remeasure.js';
+import type { HostFingerprint } from '../lab/fingerprint.js';
 import type { Lineage } from '../pipeline/evaluator.js';
 import { measureValues, type Measurements } from '../pipeline/measure.js';
 import type { MeasureName } from '../pipeline/objectives.js';
@@ -28,6 +30,10 @@ export interface ReportTrial {
   readonly seconds?: number;
   readonly lineage?: Partial<Lineage>;
   readonly finishedAt?: number;
+  /** The `petra worker` that evaluated it (distributed searches). */
+  readonly worker?: string;
+  /** Its latency and throughput as first timed, when the front mixed kinds of host and it was re-timed. */
+  readonly timedFirst?: { readonly latencyMs: number; readonly throughput: number };
 }
 
 export interface HypervolumePoint {
@@ -53,6 +59,17 @@ export interface ReportData {
    */
   readonly hypervolume: readonly HypervolumePoint[];
   readonly generatedAt: string;
+  /** Which kinds of host timed the candidates, and the re-timing of the front (distributed searches). */
+  readonly hosts: readonly HostSummary[];
+  readonly remeasured?: RemeasuredFront;
+}
+
+export interface HostSummary {
+  readonly host: HostFingerprint;
+  readonly workers: readonly string[];
+  readonly trials: number;
+  /** Median of the baseline's own latency timed beside this host's candidates (how fast this host is). */
+  readonly baselineLatencyMs?: number;
 }
 
 function measuresOf(t: TrialRecord, meta: StudyMeta): Record<string, number> | undefined {
@@ -80,14 +97,20 @@ export function reportData(sf: StudyFile): ReportData {
   const objectives = meta.objectives;
   const raw = sf.trials();
   const baseline = measureValues(meta.baseline.measurements, meta.problem.metric);
+  const remeasured = sf.get<RemeasuredFront>('remeasured');
   let trials: ReportTrial[] = raw.map((t) => {
     const genome = t.genome as PipelineGenome;
-    const lineage = t.userAttrs as Partial<Lineage>;
-    const measures = measuresOf(t, meta);
+    const lineage = t.userAttrs as Partial<Lineage> & { worker?: string };
+    const first = measuresOf(t, meta);
+    const again = remeasured?.trials[String(t.number)];
+    const measures = first && again ? withRemeasured(first, t.number, remeasured) : first;
+    const values = t.values && again ? objectives.map((o) => measures![o.name] as number) : t.values;
     return {
       number: t.number, generation: t.generation, state: t.state, genome,
       pipeline: lineage.pipeline ?? describePipeline(genome), short: shortPipeline(genome),
-      ...(measures ? { measures } : {}), ...(t.values ? { values: t.values } : {}),
+      ...(measures ? { measures } : {}), ...(values ? { values } : {}),
+      ...(lineage.worker ? { worker: lineage.worker } : {}),
+      ...(first && again ? { timedFirst: { latencyMs: first['latencyMs']!, throughput: first['throughput']! } } : {}),
       feasible: t.state === 'complete' && (t.violation ?? 0) <= 0, pareto: false,
       ...(t.failReason ? { reason: t.failReason } : {}), ...(lineage.seconds !== undefined ? { seconds: lineage.seconds } : {}),
       lineage, ...(t.finishedAt !== undefined ? { finishedAt: t.finishedAt } : {}),
@@ -98,7 +121,28 @@ export function reportData(sf: StudyFile): ReportData {
   return {
     name: sf.study.name, file: sf.file, meta, ...(sf.progress ? { progress: sf.progress } : {}), objectives, baseline, trials,
     pareto: trials.filter((t) => t.pareto), hypervolume: hypervolumeSeries(trials, objectives, baseline, sf.study.createdAt), generatedAt: new Date().toISOString(),
+    hosts: hostSummaries(trials), ...(remeasured ? { remeasured } : {}),
   };
+}
+
+/** Complete trials grouped by the kind of host that timed them. */
+function hostSummaries(trials: readonly ReportTrial[]): HostSummary[] {
+  const groups = new Map<string, { host: HostFingerprint; workers: Set<string>; trials: number; baseline: number[] }>();
+  for (const t of trials) {
+    const host = t.lineage?.host;
+    if (t.state !== 'complete' || !host) continue;
+    const key = timingKey(host);
+    const g = groups.get(key) ?? { host, workers: new Set<string>(), trials: 0, baseline: [] };
+    g.trials++;
+    if (t.worker) g.workers.add(t.worker);
+    const paired = t.lineage?.measurements?.paired;
+    if (paired) g.baseline.push(paired.latencyMs);
+    groups.set(key, g);
+  }
+  return [...groups.values()].map((g) => {
+    const sorted = [...g.baseline].sort((a, b) => a - b);
+    return { host: g.host, workers: [...g.workers].sort(), trials: g.trials, ...(sorted.length ? { baselineLatencyMs: sorted[Math.floor(sorted.length / 2)]! } : {}) };
+  });
 }
 
 export function loadReportData(study: string, dir?: string): ReportData {

@@ -9,6 +9,7 @@ import { describeBudget } from '../pipeline/config.js';
 import {
   describeConstraints, formatBytes, formatChange, formatMeasure, labelOf, type MeasureName,
 } from '../pipeline/objectives.js';
+import { describeHost } from '../distributed/remeasure.js';
 import type { ReportData, ReportTrial } from './data.js';
 import { escapeXml as esc, lineSvg, scatterSvg, type Axis, type ScatterPoint } from './svg.js';
 import { sortByQuality } from './table.js';
@@ -133,10 +134,23 @@ function hypervolumePlot(data: ReportData): string {
 function trialsTable(data: ReportData): string {
   const metric = data.meta.problem.metric;
   const names: MeasureName[] = [metric, 'latencyMs', 'throughput', 'sizeBytes'];
+  const distributed = data.trials.some((t) => t.worker);
   const rows = data.trials.map((t) => `<tr><td>#${t.number}</td><td>${t.generation}</td><td class="state-${t.state}">${esc(t.state)}${t.pareto ? ' ★' : ''}${t.state === 'complete' && !t.feasible ? ' (infeasible)' : ''}</td><td>${esc(t.pipeline)}</td>`
-    + (t.measures ? names.map((n) => `<td class="num">${esc(formatMeasure(n, t.measures![n]!))}</td>`).join('') : `<td colspan="4">${esc(t.reason ?? '')}</td>`)
-    + `<td class="num">${t.seconds !== undefined ? `${t.seconds.toFixed(1)} s` : ''}</td></tr>`).join('');
-  return `<table class="trials"><thead><tr><th>trial</th><th>gen</th><th>state</th><th>pipeline</th>${names.map((n) => `<th>${esc(labelOf(n))}</th>`).join('')}<th>time</th></tr></thead><tbody>${rows}</tbody></table>`;
+    + (t.measures ? names.map((n) => `<td class="num">${esc(formatMeasure(n, t.measures![n]!))}${t.timedFirst && (n === 'latencyMs' || n === 'throughput') ? ' †' : ''}</td>`).join('') : `<td colspan="4">${esc(t.reason ?? '')}</td>`)
+    + `<td class="num">${t.seconds !== undefined ? `${t.seconds.toFixed(1)} s` : ''}</td>${distributed ? `<td>${esc(t.worker ?? '')}</td>` : ''}</tr>`).join('');
+  return `<table class="trials"><thead><tr><th>trial</th><th>gen</th><th>state</th><th>pipeline</th>${names.map((n) => `<th>${esc(labelOf(n))}</th>`).join('')}<th>time</th>${distributed ? '<th>worker</th>' : ''}</tr></thead><tbody>${rows}</tbody></table>`;
+}
+
+/** Which kinds of host timed the candidates (a distributed search may have several) and what was re-timed. */
+function hostsSection(data: ReportData): string {
+  if (!data.trials.some((t) => t.worker) && data.hosts.length <= 1) return '';
+  const rows = data.hosts.map((h) => `<tr><td>${esc(describeHost(h.host))}</td><td>${esc(h.workers.join(', ') || 'the coordinator')}</td><td class="num">${h.trials}</td>`
+    + `<td class="num">${h.baselineLatencyMs !== undefined ? esc(formatMeasure('latencyMs', h.baselineLatencyMs)) : '–'}</td></tr>`).join('');
+  const r = data.remeasured;
+  const again = r ? Object.entries(r.trials).map(([n, x]) => `#${n} (first timed by ${x.worker ?? 'a worker'} on ${describeHost(x.host)})`) : [];
+  return `<h2>Where candidates were timed</h2>
+<p class="sub">Each candidate is timed paired with the baseline on the host that evaluated it and reported as the baseline's figures times that ratio, so hosts of different speed give comparable numbers; the last column is the baseline's own latency on each kind of host. ${r ? `The front mixed kinds of host, so ${again.length} member(s) were re-timed on the coordinator's host (${esc(describeHost(r.host))}) and are shown with those numbers (marked †): ${esc(again.join('; '))}.` : data.hosts.length > 1 ? 'The front was timed on one kind of host.' : ''}</p>
+<table><thead><tr><th>kind of host</th><th>workers</th><th>candidates timed</th><th>baseline latency there</th></tr></thead><tbody>${rows}</tbody></table>`;
 }
 
 export function renderReport(data: ReportData): string {
@@ -173,6 +187,7 @@ ${paretoTableHtml(data)}
 <h2>Hypervolume over time</h2>
 <p class="sub">Hypervolume of the feasible front after each evaluation, objectives divided by the baseline's values (dashed lines: generations).</p>
 ${hypervolumePlot(data)}
+${hostsSection(data)}
 <h2>All trials</h2>
 <details><summary>${data.trials.length} trials</summary>${trialsTable(data)}</details>
 <h2>Configuration and host</h2>

@@ -6,6 +6,8 @@ import test from 'ava';
 import { join } from 'node:path';
 import { StudyFile } from '../../lib/pipeline/study-file.js';
 import { countedTrials } from '../../lib/pipeline/runner.js';
+import { renderReport } from '../../lib/report/html.js';
+import { readStudy } from '../../lib/search-api.js';
 import { redisAvailable, RedisServer } from '../helpers/redis.js';
 import { PetraProcess, startWorker, type JsonEvent } from './helpers/procs.js';
 import { tempDir, tinyFlags } from './helpers/tiny.js';
@@ -50,6 +52,10 @@ maybe('1 coordinator + 3 workers give the in-process front for the same seed; ea
       t.truthy(attrs.host?.cpu);
       t.truthy(attrs.host?.libtorch);
     }
+    // The report says which worker (and kind of host) timed what.
+    const html = renderReport(readStudy('dist', studies));
+    t.regex(html, /Where candidates were timed/);
+    for (const trial of trials) t.true(html.includes((trial.userAttrs as { worker: string }).worker));
     const completed = jobsDone(...workers);
     t.is(completed.length, 6);
     t.is(new Set(completed).size, 6, 'each candidate evaluated once');
