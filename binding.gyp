@@ -11,8 +11,10 @@
         "native/dataset.cc",
         "native/graph_module.cc",
         "native/int8_recurrence.cc",
+        "native/memory.cc",
         "native/model.cc",
         "native/quantize.cc",
+        "native/torchscript_import.cc",
         "native/trainer.cc"
       ],
       "include_dirs": [

@@ -3,7 +3,7 @@
  * native/ through `binding()`; nothing else calls the addon.
  */
 import { availableParallelism } from 'node:os';
-import { errorFromCode } from './errors.js';
+import { ConfigError, errorFromCode } from './errors.js';
 import { loadAddon } from './loader.js';
 import type { TensorData } from './data/types.js';
 import type { ModelSpec } from './spec/types.js';
@@ -127,9 +127,62 @@ export interface NativeScriptModel {
   dispose(): void;
 }
 
+/**
+ * LibTorch's memory as petra's counting CPU allocator sees it (process-wide: every thread and worker_thread), plus
+ * the CUDA caching allocator's statistics per device where there is a GPU.
+ */
+export interface NativeMemoryStats {
+  /** The counting allocator is LibTorch's CPU allocator (false with PETRA_MEMORY_TRACKING=0: the numbers are then 0). */
+  tracking: boolean;
+  /** Bytes of live CPU tensor storage. */
+  currentBytes: number;
+  /** The most `currentBytes` has been since the addon loaded or `resetPeakMemory()`. */
+  peakBytes: number;
+  /** The CPU memory cap (0: none); allocations beyond it fail with a DeviceError ("out of memory"). */
+  capBytes: number;
+  /** CPU allocations since the addon loaded, those still live, and those the cap refused. */
+  allocations: number;
+  liveAllocations: number;
+  refusedAllocations: number;
+  /** glibc's heap (mallinfo2; absent elsewhere): bytes in use (LibTorch's tensors included), free but kept, mmapped. */
+  cHeap?: { inUseBytes: number; freeBytes: number; mmappedBytes: number };
+  cuda: { device: string; allocatedBytes: number; peakAllocatedBytes: number; reservedBytes: number }[];
+}
+
+/**
+ * A TorchScript module's frozen forward graph as plain data (native/torchscript_import.cc); value ids are LibTorch's
+ * unique ids. lib/interop/torchscript-import.ts maps it onto a petra spec.
+ */
+export interface NativeTorchScriptValue { id: number; name: string; type: string }
+/** A prim::Constant's value: numbers, booleans, null, strings, arrays, tensors (float32 / int32 data) or other. */
+export type NativeTorchScriptConstant =
+  | number | boolean | string | null | NativeTorchScriptConstant[]
+  | { kind: 'tensor'; dtype: string; shape: number[]; data?: Float32Array | Int32Array }
+  | { kind: 'other'; type: string };
+export interface NativeTorchScriptNode {
+  kind: string;
+  inputs: number[];
+  outputs: NativeTorchScriptValue[];
+  /** file:line:col of the Python source (or of the serialized code), '' when unknown. */
+  location: string;
+  /** The submodule the op was inlined from, e.g. 'layer1.conv1'. */
+  module?: string;
+  value?: NativeTorchScriptConstant;
+  blocks?: { inputs: NativeTorchScriptValue[]; outputs: number[]; nodes: NativeTorchScriptNode[] }[];
+}
+export interface NativeTorchScriptGraph { inputs: NativeTorchScriptValue[]; outputs: number[]; nodes: NativeTorchScriptNode[] }
+
 export interface NativeAddon {
+  memoryStats(): NativeMemoryStats;
+  /** bytes 0: no cap. On 'cuda:N' it sets the caching allocator's per-process memory fraction. */
+  setMemoryCap(bytes: number, device?: string): void;
+  resetPeakMemory(): void;
+  /** Returns the C heap's free pages to the OS (glibc malloc_trim); true when it released any. */
+  trimMemory(): boolean;
   benchmarkModel(model: NativeModel, options?: NativeBenchOptions): Promise<NativeBenchResult[]>;
   loadTorchScript(path: string, device: string): NativeScriptModel;
+  /** Loads and freezes (eval mode) a TorchScript module and describes its forward graph. */
+  describeTorchScript(path: string): NativeTorchScriptGraph;
   buildModel(spec: ModelSpec, specJson: string, device: string, seed: number): NativeModel;
   readModelSpec(path: string): string;
   createDataset(split: { inputs: TensorData[]; target: TensorData }, device: string): NativeDataset;
@@ -149,6 +202,17 @@ let loaded: { addon: NativeAddon; path: string } | undefined;
 /** Loads the addon once per JS environment (main thread or worker), wiring typed errors and default threads. */
 export function binding(): NativeAddon {
   if (!loaded) {
+    const cap = process.env.PETRA_CPU_MEMORY_CAP_MB;
+    // The addon reads it once, when it loads; a value it cannot use must not silently mean "no cap".
+    if (cap !== undefined && cap !== '' && !(Number(cap) > 0)) {
+      throw new ConfigError(`PETRA_CPU_MEMORY_CAP_MB='${cap}' is not a positive number of MiB (unset it for no cap)`);
+    }
+    // oneDNN and ideep cache up to 1024 compiled kernels (primitives) each, read once at first use. A search compiles
+    // new ones for every pruned shape, so with those defaults the C heap of a long search grows by ~0.8 MB per
+    // candidate for its first ~30 candidates before the caches fill; 256 holds the baseline's and a candidate's
+    // kernels (≤ ~170 measured) and fills within ~8 candidates (bench/soak.ts).
+    process.env.ONEDNN_PRIMITIVE_CACHE_CAPACITY ??= '256';
+    process.env.LRU_CACHE_CAPACITY ??= '256';
     loaded = loadAddon<NativeAddon>();
     loaded.addon.setErrorFactory(errorFromCode);
     // LibTorch starts with 1 intra-op thread on small machines; use the cores we were given. The count is

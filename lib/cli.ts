@@ -13,6 +13,7 @@ import { runReportCommand } from './commands/report.js';
 import { runResumeCommand } from './commands/resume.js';
 import { runSearchCommand } from './commands/search.js';
 import { runWorkerCommand } from './commands/worker.js';
+import { runImportCommand } from './commands/import.js';
 import { MODEL_BUILDERS } from './pipeline/problem.js';
 import { TASKS } from './tasks/index.js';
 
@@ -63,10 +64,10 @@ export function buildProgram(): Command {
     .option('--quiet', 'no progress output')
     .action(runTrainCommand);
 
-  program.command('bench <model>')
-    .description('measure latency and throughput of a TorchScript .pt or a petra model file')
-    .option('--input <shape...>', 'input shape, batch first (e.g. 1x3x224x224); once per input (TorchScript)')
-    .option('--batch <sizes>', 'batch sizes, comma-separated (overrides the batch of --input)')
+  program.command('bench <models...>')
+    .description('measure latency and throughput of petra model files, TorchScript .pt and ONNX files (onnxruntime-node); with several models, compare each with the first on this host (interleaved A/B)')
+    .option('--input <shape...>', 'input shape, batch first (e.g. 1x3x224x224); once per input (TorchScript; ONNX inputs with symbolic dimensions)')
+    .option('--batch <sizes>', 'batch sizes, comma-separated (overrides the batch of --input; default 1,64 with several models)')
     .option('--device <device>', 'cpu or cuda:N', 'cpu')
     .option('--time-cap <ms>', 'time cap per batch size', '3000')
     .option('--cuda-graph', 'CUDA: capture the forward once and time CUDA-graph replays (no CPU launch overhead)')
@@ -89,7 +90,7 @@ export function buildProgram(): Command {
   program.command('search')
     .description('evolve compression pipelines for a task and model; ranks them on a Pareto front of measured objectives')
     .option('--task <task>', `built-in task: ${Object.keys(TASKS).join(' | ')} (default fashion-mnist; 'custom' with --data)`)
-    .option('--model <model>', `a spec JSON file or a builder: ${MODEL_BUILDERS.join(' | ')} (default: the task's)`)
+    .option('--model <model>', `a spec JSON file, a TorchScript .pt file or a builder: ${MODEL_BUILDERS.join(' | ')} (default: the task's)`)
     .option('--data <path>', "your data: an IDX directory, a UCR *_TRAIN.ts file or a CSV (or a built-in task's data directory)")
     .option('--data-format <format>', 'idx | ucr | csv (default: from the path)')
     .option('--target <column>', 'CSV: the target column')
@@ -154,6 +155,18 @@ export function buildProgram(): Command {
     .option('--quiet', 'print only errors')
     .action(withCode(runWorkerCommand));
 
+  program.command('import <model>')
+    .description('turn a TorchScript module (traced or scripted) into a petra spec + model, checked against TorchScript')
+    .option('--input-shape <shape...>', 'per-sample input shape, no batch dim (e.g. 3x32x32); once per input')
+    .option('--input-dtype <dtype...>', 'float32 | int64 per input (default: int64 for inputs that feed an embedding)')
+    .option('--task <kind>', 'classification | regression (default: classification, classes = output width)')
+    .option('--classes <n>', 'classes (classification) or targets (regression)')
+    .option('--tolerance <x>', 'largest |petra − TorchScript| allowed on the check input', '1e-5')
+    .option('--device <device>', 'cpu or cuda:N', 'cpu')
+    .option('--out <dir>', 'directory for spec.json, model.pt, import.json (default petra-out/<name>-import)')
+    .option('--json', 'print JSON')
+    .action(withCode(runImportCommand));
+
   program.command('report <study>')
     .description('write a study\'s self-contained HTML report (Pareto fronts, candidates, hypervolume) and print its Pareto table')
     .option('--out <file>', 'HTML file (default petra-out/<name>.html)')
@@ -163,8 +176,10 @@ export function buildProgram(): Command {
     .action(withCode(runReportCommand));
 
   program.command('export <study> <trial>')
-    .description('write a candidate\'s model (model.pt), spec and lineage to a directory')
+    .description("write a candidate's model (model.pt), spec and lineage to a directory; --format onnx adds model.onnx (QDQ int8) and onnx.json")
     .option('--out <dir>', 'directory (default petra-out/<study>-trial-<n>)')
+    .option('--format <format>', 'petra | onnx | torchscript (model.pt is always written)', 'petra')
+    .option('--opset <n>', 'ONNX opset, 13–17 (default 17)')
     .option(...STUDY_DIR)
     .option('--json', 'print JSON')
     .action(withCode(runExportCommand));

@@ -14,6 +14,8 @@ export * from './spec/index.js';
 export * from './data/index.js';
 export { getTask, TASKS, defaultUcrDir, type TaskDefinition } from './tasks/index.js';
 export * from './lab/index.js';
+export * from './interop/index.js';
+export { buildWithWeights, importTorchScript, isTorchScriptFile, TorchScriptImportError, torchScriptToSpec, type ImportedNode, type TorchScriptImport, type TorchScriptImportOptions, type TorchScriptImportReport, type TorchScriptSpec, type UnsupportedOp } from './interop/torchscript-import.js';
 export * from './compress/index.js';
 export * from './search/index.js';
 // Both the search core (seeded generator class) and the data module (split helper) name an Rng; the class wins.

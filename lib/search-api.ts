@@ -32,6 +32,14 @@ export interface SearchOptions extends SearchConfigInput {
    * `rediss://…` for TLS, a password in the URL); this process keeps the study and its journal.
    */
   readonly queue?: string;
+  /**
+   * Free space (MiB) the study, cache and output directories must have before the search starts (default
+   * PETRA_MIN_FREE_MB or 64; 0: no check). Each is also created and proved writable first, so a read-only or full
+   * disk fails at once with a clear message instead of after the baseline has trained.
+   */
+  readonly minFreeMB?: number;
+  /** Other directories this search's caller will write to (a report's), checked the same way up front. */
+  readonly outputDirs?: readonly string[];
 }
 
 export interface ResumeOptions {
@@ -42,6 +50,19 @@ export interface ResumeOptions {
   readonly worker?: boolean;
   /** As in SearchOptions: a resumed coordinator re-attaches to the jobs its predecessor queued. */
   readonly queue?: string;
+  /** As in SearchOptions. */
+  readonly minFreeMB?: number;
+  readonly outputDirs?: readonly string[];
+}
+
+function preflightOf(o: { minFreeMB?: number; outputDirs?: readonly string[] }): { minFreeBytes?: number; outputDirs?: readonly string[] } {
+  if (o.minFreeMB !== undefined && !(typeof o.minFreeMB === 'number' && o.minFreeMB >= 0)) {
+    throw new ConfigError(`must be a number of MiB ≥ 0, got ${String(o.minFreeMB)}`, 'minFreeMB');
+  }
+  return {
+    ...(o.minFreeMB !== undefined ? { minFreeBytes: Math.round(o.minFreeMB * 1024 * 1024) } : {}),
+    ...(o.outputDirs?.length ? { outputDirs: [...o.outputDirs] } : {}),
+  };
 }
 
 export interface StudyHandle {
@@ -86,14 +107,18 @@ function makeHandle(name: string, file: string, studyDir: string | undefined, si
 /**
  * Starts a search. Configuration mistakes (unknown task or objective, contradictory constraints, a bad budget)
  * throw ConfigError here, synchronously; problems found later (missing data files) reject `done`. Nothing is
- * written until the baseline is ready and every check has passed.
+ * written until the baseline is ready and every check has passed, except the study's lock file (`<name>.sqlite.lock`,
+ * taken once the data has loaded: a second search or resume of the same study is refused with who runs it).
  */
 export function search(options: SearchOptions): StudyHandle {
-  const { studyDir, signal, worker, queue, ...input } = options;
+  const { studyDir, signal, worker, queue, minFreeMB, outputDirs, ...input } = options;
   const config = normalizeConfig(input);
   if (queue !== undefined) parseQueueUrl(queue);
   const file = studyPath(config.name, studyDir);
-  const request: SearchRequest = { kind: 'new', config, ...(studyDir ? { studyDir } : {}), ...(queue ? { queue: { url: queue } } : {}) };
+  const request: SearchRequest = {
+    kind: 'new', config, ...(studyDir ? { studyDir } : {}), ...(queue ? { queue: { url: queue } } : {}),
+    ...preflightOf({ ...(minFreeMB !== undefined ? { minFreeMB } : {}), ...(outputDirs ? { outputDirs } : {}) }),
+  };
   return makeHandle(config.name, file, studyDir, signal, (emit, s) => (worker ? inWorker(request, emit, s) : runSearch(request, emit, s)));
 }
 
@@ -107,7 +132,7 @@ export function resumeSearch(study: string, options: ResumeOptions = {}): StudyH
   if (options.queue !== undefined) parseQueueUrl(options.queue);
   const request: SearchRequest = {
     kind: 'resume', study: file, ...(options.studyDir ? { studyDir: options.studyDir } : {}), ...(budget ? { budget } : {}),
-    ...(options.queue ? { queue: { url: options.queue } } : {}),
+    ...(options.queue ? { queue: { url: options.queue } } : {}), ...preflightOf(options),
   };
   return makeHandle(name, file, options.studyDir, options.signal, (emit, s) => (options.worker ? inWorker(request, emit, s) : runSearch(request, emit, s)));
 }

@@ -4,6 +4,7 @@
 #include <fstream>
 #include <thread>
 
+#include "memory.h"
 #include "model.h"
 #include "quantize.h"
 
@@ -16,6 +17,7 @@ namespace petra {
 void InitTrainer(Napi::Env env, Napi::Object exports);
 void InitBench(Napi::Env env, Napi::Object exports);
 void InitQuantize(Napi::Env env, Napi::Object exports);
+void InitTorchScriptImport(Napi::Env env, Napi::Object exports);
 
 namespace {
 
@@ -127,11 +129,13 @@ Napi::Value SetQuantizedEngine(const Napi::CallbackInfo& info) {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   env.SetInstanceData(new AddonData());  // freed by node-addon-api when this environment is torn down
   UseSingleThreadOnJsThread();
+  InitMemory(env, exports);  // first: the counting CPU allocator must see every tensor petra makes
   InitModel(env, exports);
   InitDataset(env, exports);
   InitTrainer(env, exports);
   InitBench(env, exports);
   InitQuantize(env, exports);
+  InitTorchScriptImport(env, exports);
   exports.Set("info", Napi::Function::New<Info>(env, "info"));
   exports.Set("setThreads", Napi::Function::New<SetThreads>(env, "setThreads"));
   exports.Set("setErrorFactory", Napi::Function::New<SetErrorFactory>(env, "setErrorFactory"));

@@ -259,10 +259,12 @@ BenchOptions OptionsFromJs(const Napi::Value& value) {
     o.batchSizes = ShapeFromJs(sizes, "batchSizes");
     for (int64_t b : o.batchSizes) if (b < 1) Fail(ErrorCode::Config, "batchSizes must be positive integers");
   }
-  o.warmupIterations = static_cast<int64_t>(num("warmupIterations", 10));
+  // ToInt64, not a cast: maxIterations: Infinity (or NaN) was undefined behaviour (in practice INT64_MIN, so
+  // "no limit" silently meant minIterations); now a ConfigError.
+  o.warmupIterations = ToInt64(num("warmupIterations", 10), "warmupIterations");
   o.warmupMs = num("warmupMs", 150);
-  o.minIterations = std::max<int64_t>(1, static_cast<int64_t>(num("minIterations", 20)));
-  o.maxIterations = std::max<int64_t>(o.minIterations, static_cast<int64_t>(num("maxIterations", 100000)));
+  o.minIterations = std::max<int64_t>(1, ToInt64(num("minIterations", 20), "minIterations"));
+  o.maxIterations = std::max<int64_t>(o.minIterations, ToInt64(num("maxIterations", 100000), "maxIterations"));
   o.targetRelativeCi = num("targetRelativeCi", 0.02);
   o.timeCapMs = num("timeCapMs", 3000);
   o.cudaGraph = obj.Get("cudaGraph").IsBoolean() && obj.Get("cudaGraph").As<Napi::Boolean>().Value();

@@ -4,6 +4,8 @@
 #include <cstring>
 #include <sstream>
 
+#include <c10/util/safe_numerics.h>
+
 namespace petra {
 
 const char* ErrorCodeName(ErrorCode code) {
@@ -123,6 +125,18 @@ std::string DeviceName(const torch::Device& device) {
   return "cuda:" + std::to_string(device.has_index() ? device.index() : 0);
 }
 
+// 2^63: every double in [-2^63, 2^63) converts to int64_t; ±2^63 itself is exact in double.
+constexpr double kTwoTo63 = 9223372036854775808.0;
+
+int64_t ToInt64(double v, const std::string& what) {
+  if (!(v >= -kTwoTo63 && v < kTwoTo63)) {  // also NaN
+    std::ostringstream text;
+    text << what << ": " << v << " is not an integer petra can use";
+    Fail(ErrorCode::Config, text.str());
+  }
+  return static_cast<int64_t>(v);
+}
+
 std::vector<int64_t> ShapeFromJs(const Napi::Value& value, const std::string& what) {
   if (!value.IsArray()) Fail(ErrorCode::Config, what + ": shape must be an array of positive integers");
   Napi::Array array = value.As<Napi::Array>();
@@ -131,7 +145,8 @@ std::vector<int64_t> ShapeFromJs(const Napi::Value& value, const std::string& wh
     Napi::Value item = array.Get(i);
     if (!item.IsNumber()) Fail(ErrorCode::Config, what + ": shape[" + std::to_string(i) + "] is not a number");
     double v = item.As<Napi::Number>().DoubleValue();
-    if (!(v >= 0) || v != static_cast<double>(static_cast<int64_t>(v))) {
+    // Range first: the cast in the integer test is undefined behaviour for Infinity or 1e20.
+    if (!(v >= 0 && v < kTwoTo63) || v != static_cast<double>(static_cast<int64_t>(v))) {
       Fail(ErrorCode::Config, what + ": shape[" + std::to_string(i) + "] must be a non-negative integer");
     }
     shape.push_back(static_cast<int64_t>(v));
@@ -154,10 +169,12 @@ torch::Tensor TensorFromJs(const Napi::Value& value, const std::string& what) {
   Napi::Value data = object.Get("data");
   if (!data.IsTypedArray()) Fail(ErrorCode::Dtype, what + ": data must be a Float32Array or an Int32Array");
   Napi::TypedArray typed = data.As<Napi::TypedArray>();
-  int64_t expected = 1;
-  for (int64_t d : shape) expected *= d;
-  if (static_cast<int64_t>(typed.ElementLength()) != expected) {
-    Fail(ErrorCode::Shape, what + ": shape " + ShapeString(shape) + " needs " + std::to_string(expected) +
+  // The product of JS-given dimensions can overflow int64_t (signed overflow is undefined behaviour, and a wrapped
+  // product could match a short array): an overflowing shape matches no array.
+  uint64_t product = 1;
+  const bool overflows = c10::safe_multiplies_u64(shape, &product) || product > static_cast<uint64_t>(INT64_MAX);
+  if (overflows || static_cast<uint64_t>(typed.ElementLength()) != product) {
+    Fail(ErrorCode::Shape, what + ": shape " + ShapeString(shape) + " needs " + (overflows ? std::string("more than 2^63") : std::to_string(product)) +
                                " values but the array holds " + std::to_string(typed.ElementLength()));
   }
   void* base = static_cast<uint8_t*>(typed.ArrayBuffer().Data()) + typed.ByteOffset();

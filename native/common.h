@@ -125,6 +125,11 @@ torch::Tensor TensorFromJs(const Napi::Value& value, const std::string& what);
 Napi::Object TensorToJs(Napi::Env env, const torch::Tensor& tensor);
 
 std::vector<int64_t> ShapeFromJs(const Napi::Value& value, const std::string& what);
+
+// A number from JS or a spec attribute as int64_t (truncated toward zero, as a cast does). Casting a double that is
+// NaN or outside int64_t's range is undefined behaviour (scripts/asan.sh's float-cast-overflow check; x86 happens
+// to give INT64_MIN): those fail with ErrorCode::Config naming `what` instead.
+int64_t ToInt64(double v, const std::string& what);
 std::string ShapeString(at::IntArrayRef shape);
 
 }  // namespace petra

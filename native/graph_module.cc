@@ -27,9 +27,10 @@ double Num(const NodeSpec& node, const std::string& key, double fallback) {
   return FindAttr(node, key) == nullptr ? fallback : Num(node, key);
 }
 int64_t Int(const NodeSpec& node, const std::string& key) {
-  double v = Num(node, key);
-  if (v != static_cast<double>(static_cast<int64_t>(v))) Fail(ErrorCode::Config, Where(node, key) + ": an integer is required");
-  return static_cast<int64_t>(v);
+  const double v = Num(node, key);
+  const int64_t i = ToInt64(v, Where(node, key));  // NaN / out of range: a ConfigError, not an undefined cast
+  if (v != static_cast<double>(i)) Fail(ErrorCode::Config, Where(node, key) + ": an integer is required");
+  return i;
 }
 int64_t Int(const NodeSpec& node, const std::string& key, int64_t fallback) {
   return FindAttr(node, key) == nullptr ? fallback : Int(node, key);
@@ -42,7 +43,7 @@ std::vector<int64_t> Ints(const NodeSpec& node, const std::string& key, size_t n
   const Attr* a = FindAttr(node, key);
   if (a == nullptr || a->isText || a->numbers.empty()) Fail(ErrorCode::Config, Where(node, key) + ": required");
   std::vector<int64_t> out;
-  for (double v : a->numbers) out.push_back(static_cast<int64_t>(v));
+  for (double v : a->numbers) out.push_back(ToInt64(v, Where(node, key)));  // a plain cast is UB for NaN / 1e20
   if (out.size() == 1) out.assign(n, out[0]);
   if (out.size() != n) Fail(ErrorCode::Config, Where(node, key) + ": expected " + std::to_string(n) + " values");
   return out;
@@ -373,7 +374,7 @@ GraphModuleImpl::NodeFn GraphModuleImpl::BuildNode(const NodeSpec& node) {
     const Attr* a = FindAttr(node, "normalizedShape");
     if (a == nullptr || a->numbers.empty()) Fail(ErrorCode::Config, Where(node, "normalizedShape") + ": required");
     std::vector<int64_t> shape;
-    for (double v : a->numbers) shape.push_back(static_cast<int64_t>(v));
+    for (double v : a->numbers) shape.push_back(ToInt64(v, Where(node, "normalizedShape")));
     auto m = register_module(node.name, nn::LayerNorm(nn::LayerNormOptions(shape).eps(Num(node, "eps", 1e-5))));
     keep(m);
     return unary([m](const torch::Tensor& x) { return m->forward(x); });
@@ -463,7 +464,9 @@ GraphModuleImpl::NodeFn GraphModuleImpl::FakeQuantOutput(const std::string& name
     }
     const auto [lo, hi] = it->second;
     const double scale = std::max((hi - lo) / 255.0, 1e-8);
-    const int64_t zp = std::clamp<int64_t>(static_cast<int64_t>(std::nearbyint(-lo / scale)), 0, 255);
+    // Clamped as a double: after inf activations the running range can be NaN, and casting NaN is UB.
+    const double z = std::nearbyint(-lo / scale);
+    const int64_t zp = z > 0 ? (z < 255 ? static_cast<int64_t>(z) : 255) : 0;
     return torch::fake_quantize_per_tensor_affine(y, scale, zp, 0, 255);
   };
 }

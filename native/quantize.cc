@@ -30,10 +30,16 @@ double AttrNumber(const NodeSpec& node, const std::string& key, double fallback)
   if (it == node.attrs.end() || it->second.isText || it->second.numbers.empty()) return fallback;
   return it->second.numbers[0];
 }
+// Integer attributes through ToInt64: a plain cast of NaN or 1e20 (an unvalidated spec) is undefined behaviour.
+int64_t AttrInt(const NodeSpec& node, const std::string& key, double fallback) {
+  return ToInt64(AttrNumber(node, key, fallback), "node '" + node.name + "' attrs." + key);
+}
 std::vector<int64_t> AttrInts(const NodeSpec& node, const std::string& key, size_t n, int64_t fallback) {
   auto it = node.attrs.find(key);
   std::vector<int64_t> out;
-  if (it != node.attrs.end() && !it->second.isText) for (double v : it->second.numbers) out.push_back(static_cast<int64_t>(v));
+  if (it != node.attrs.end() && !it->second.isText) {
+    for (double v : it->second.numbers) out.push_back(ToInt64(v, "node '" + node.name + "' attrs." + key));
+  }
   if (out.empty()) out.assign(n, fallback);
   if (out.size() == 1) out.assign(n, out[0]);
   if (out.size() != n) Fail(ErrorCode::Config, "node '" + node.name + "' attrs." + key + ": expected " + std::to_string(n) + " values");
@@ -199,9 +205,9 @@ QuantLayerImpl::QuantLayerImpl(const NodeSpec& node) {
   perChannel = AttrNumber(node, "perChannel", 1) != 0;
   relu = AttrNumber(node, "relu", 0) != 0;
   inScale = AttrNumber(node, "inScale", 1);
-  inZeroPoint = static_cast<int64_t>(AttrNumber(node, "inZeroPoint", 0));
+  inZeroPoint = AttrInt(node, "inZeroPoint", 0);
   outScale = AttrNumber(node, "outScale", 1);
-  outZeroPoint = static_cast<int64_t>(AttrNumber(node, "outZeroPoint", 0));
+  outZeroPoint = AttrInt(node, "outZeroPoint", 0);
   engine = AttrText(node, "engine", "onednn");
   intmm = engine == "intmm";
   if (intmm && kind != Kind::Linear) Fail(ErrorCode::Config, "node '" + node.name + "': engine intmm (int8 GEMM) covers linear layers only");
@@ -209,14 +215,14 @@ QuantLayerImpl::QuantLayerImpl(const NodeSpec& node) {
   if (!(inScale > 0) || !(outScale > 0)) Fail(ErrorCode::Config, "node '" + node.name + "': quantization scales must be positive");
   std::vector<int64_t> wshape;
   if (kind == Kind::Linear) {
-    in = static_cast<int64_t>(AttrNumber(node, "inFeatures", 0));
-    out = static_cast<int64_t>(AttrNumber(node, "outFeatures", 0));
+    in = AttrInt(node, "inFeatures", 0);
+    out = AttrInt(node, "outFeatures", 0);
     wshape = {out, in};
   } else {
     const size_t d = kind == Kind::Conv2d ? 2 : 1;
-    in = static_cast<int64_t>(AttrNumber(node, "inChannels", 0));
-    out = static_cast<int64_t>(AttrNumber(node, "outChannels", 0));
-    groups = static_cast<int64_t>(AttrNumber(node, "groups", 1));
+    in = AttrInt(node, "inChannels", 0);
+    out = AttrInt(node, "outChannels", 0);
+    groups = AttrInt(node, "groups", 1);
     kernel = AttrInts(node, "kernelSize", d, 1);
     stride = AttrInts(node, "stride", d, 1);
     dilation = AttrInts(node, "dilation", d, 1);
@@ -323,9 +329,9 @@ c10::intrusive_ptr<LinearPackedParamsBase> PackLinear(const torch::Tensor& q, co
 }  // namespace
 
 QuantGruImpl::QuantGruImpl(const NodeSpec& node) {
-  inputSize = static_cast<int64_t>(AttrNumber(node, "inputSize", 0));
-  hidden = static_cast<int64_t>(AttrNumber(node, "hiddenSize", 0));
-  layers = static_cast<int64_t>(AttrNumber(node, "numLayers", 1));
+  inputSize = AttrInt(node, "inputSize", 0);
+  hidden = AttrInt(node, "hiddenSize", 0);
+  layers = AttrInt(node, "numLayers", 1);
   bidirectional = AttrNumber(node, "bidirectional", 0) != 0;
   last = AttrText(node, "output", "last") == "last";
   perChannel = AttrNumber(node, "perChannel", 1) != 0;

@@ -268,9 +268,11 @@ class Trainer : public Napi::ObjectWrap<Trainer> {
       EpochOptions options;
       if (info[1].IsObject()) {
         Napi::Object o = info[1].As<Napi::Object>();
-        options.batchSize = static_cast<int64_t>(NumberOr(o, "batchSize", 64));
+        // ToInt64, not a cast: NaN, Infinity or a seed past 2^63 (lib/train.ts passes seed × 100003 + epoch) was
+        // undefined behaviour; now a ConfigError.
+        options.batchSize = ToInt64(NumberOr(o, "batchSize", 64), "batchSize");
         options.lr = NumberOr(o, "lr", -1);
-        options.seed = static_cast<int64_t>(NumberOr(o, "seed", 0));
+        options.seed = ToInt64(NumberOr(o, "seed", 0), "seed");
         options.shuffle = BoolOr(o, "shuffle", true);
         options.progressIntervalMs = NumberOr(o, "progressIntervalMs", 200);
       }
@@ -405,7 +407,7 @@ Napi::Value Evaluate(const Napi::CallbackInfo& info) {
     auto model = UnwrapModel(info[0]);
     auto data = UnwrapDataset(info[1]);
     int64_t batchSize = 512;
-    if (info[2].IsObject()) batchSize = static_cast<int64_t>(NumberOr(info[2].As<Napi::Object>(), "batchSize", 512));
+    if (info[2].IsObject()) batchSize = ToInt64(NumberOr(info[2].As<Napi::Object>(), "batchSize", 512), "batchSize");  // not a UB cast
     if (batchSize < 1) Fail(ErrorCode::Config, "batchSize must be at least 1");
     return (new EvaluateWorker(info.Env(), model, data, batchSize))->Queue();
   });

@@ -1,9 +1,14 @@
+import { readFileSync } from 'node:fs';
 import { binding } from '../binding.js';
 import { ConfigError } from '../errors.js';
+import { OnnxModel, type OnnxBenchmarkReport } from '../interop/onnx-runtime.js';
 import { benchmark, parseInputShape, TorchScriptModel, type BenchmarkReport } from '../lab/benchmark.js';
+import { compare, type Comparison, type Measurable } from '../lab/compare.js';
 import { Model } from '../model.js';
 
 export interface BenchCommandOptions { input?: string[]; device: string; batch?: string; timeCap: string; cudaGraph?: boolean; json?: boolean }
+
+export type BenchTargetKind = 'petra' | 'torchscript' | 'onnx';
 
 function isPetraModel(path: string): boolean {
   try {
@@ -14,8 +19,28 @@ function isPetraModel(path: string): boolean {
   }
 }
 
-export function formatReport(r: BenchmarkReport): string {
-  const lines = [`device ${r.device}${r.cudaGraph ? ' (CUDA-graph replays)' : ''} · ${r.host.cpu} · ${r.host.threads} threads · LibTorch ${r.host.libtorch}${r.host.cuda ? ` · ${r.host.cuda.device}` : ''}`];
+/** An ONNX file: the .onnx extension, or a protobuf whose first field is ModelProto.ir_version (tag 0x08). */
+function isOnnx(path: string): boolean {
+  if (/\.onnx$/i.test(path)) return true;
+  try {
+    const head = readFileSync(path).subarray(0, 1);
+    return head[0] === 0x08;
+  } catch {
+    return false;
+  }
+}
+
+/** What kind of model file `path` is (petra spec + weights, ONNX, else TorchScript). */
+export function benchTargetKind(path: string): BenchTargetKind {
+  if (isPetraModel(path)) return 'petra';
+  return isOnnx(path) ? 'onnx' : 'torchscript';
+}
+
+export function formatReport(r: BenchmarkReport | OnnxBenchmarkReport): string {
+  const runtime = 'runtime' in r
+    ? `onnxruntime-node ${r.runtime.version} (${r.runtime.executionProvider}, ${r.runtime.intraOpThreads} threads, optimizations ${r.runtime.graphOptimizationLevel})`
+    : `${r.host.threads} threads · LibTorch ${r.host.libtorch}`;
+  const lines = [`device ${r.device}${r.cudaGraph ? ' (CUDA-graph replays)' : ''} · ${r.host.cpu} · ${runtime}${r.host.cuda ? ` · ${r.host.cuda.device}` : ''}`];
   lines.push('batch   median ms   95% CI ms            p5      p95     p99     MAD     iters  throughput/s');
   for (const b of r.batches) {
     lines.push([
@@ -24,25 +49,93 @@ export function formatReport(r: BenchmarkReport): string {
       String(b.iterations).padEnd(6), b.throughput.toFixed(1),
     ].join(' '));
   }
+  if ('runtime' in r) lines.push(`note: ${r.runtime.note}`);
   return lines.join('\n');
 }
 
-/** `petra bench <model>`: a TorchScript .pt (with --input) or a petra model file. */
-export async function runBenchCommand(path: string, opts: BenchCommandOptions): Promise<void> {
+interface Target {
+  path: string;
+  kind: BenchTargetKind;
+  measurable: Measurable;
+  run(batches: number[] | undefined): Promise<BenchmarkReport | OnnxBenchmarkReport>;
+  dispose(): void;
+}
+
+async function openTarget(path: string, opts: BenchCommandOptions, timeCapMs: number): Promise<Target> {
+  const graph = opts.cudaGraph ? { cudaGraph: true } : {};
+  const kind = benchTargetKind(path);
+  if (kind === 'petra') {
+    const model = await Model.load(path, { device: opts.device });
+    return {
+      path, kind, measurable: model, dispose: () => model.dispose(),
+      run: (batches) => benchmark(model, { batchSizes: batches ?? [1, 64], timeCapMs, ...graph }),
+    };
+  }
+  const parsed = (opts.input ?? []).map(parseInputShape);
+  if (kind === 'onnx') {
+    if (opts.device !== 'cpu') throw new ConfigError(`ONNX models run on onnxruntime's CPU provider here (got --device ${opts.device})`, 'device');
+    if (opts.cudaGraph) throw new ConfigError('--cuda-graph is for LibTorch models on a CUDA device', 'cuda-graph');
+    const onnx = await OnnxModel.load(path, parsed.length ? { inputShapes: parsed.map((p) => p.shape) } : {});
+    return {
+      path, kind, measurable: onnx, dispose: () => onnx.dispose(),
+      run: (batches) => onnx.benchmark({ batchSizes: batches ?? (parsed.length ? [parsed[0]!.batch] : [1, 64]), timeCapMs }),
+    };
+  }
+  if (!parsed.length) throw new ConfigError(`${path}: a TorchScript model needs --input NxCxHxW (batch first), once per input`, 'input');
+  const script = TorchScriptModel.load(path, { device: opts.device });
+  const shapes = parsed.map((p) => p.shape);
+  return {
+    path, kind, measurable: { script, inputShapes: shapes }, dispose: () => script.dispose(),
+    run: (batches) => script.benchmark(shapes, { batchSizes: batches ?? [parsed[0]!.batch], timeCapMs, ...graph }),
+  };
+}
+
+export interface BenchComparison extends Comparison { baseline: string; candidate: string }
+
+function formatComparison(c: BenchComparison): string {
+  const pct = (r: number): string => `${r < 1 ? '' : '+'}${((r - 1) * 100).toFixed(1)}%`;
+  return `batch ${String(c.batchSize).padEnd(4)} ${c.candidate} vs ${c.baseline}: latency ×${c.ratio.toFixed(3)} (${pct(c.ratio)}; 95% CI ×${c.ci[0].toFixed(3)}–×${c.ci[1].toFixed(3)}) ` +
+    `${c.candidateMedianMs.toFixed(4)} ms vs ${c.baselineMedianMs.toFixed(4)} ms — ${c.verdict}`;
+}
+
+/**
+ * `petra bench <model...>`: petra model files, TorchScript .pt (with --input) and ONNX files (onnxruntime-node).
+ * With several models, each is measured, then every later one is compared with the first (interleaved A/B rounds,
+ * `compare()`) at each batch size, so runtimes of the same network are compared on the same host in one command.
+ */
+export async function runBenchCommand(paths: string | string[], opts: BenchCommandOptions): Promise<void> {
+  const list = Array.isArray(paths) ? paths : [paths];
+  if (!list.length) throw new ConfigError('give at least one model file', 'model');
   const timeCapMs = Number(opts.timeCap);
   if (!(timeCapMs > 0)) throw new ConfigError('must be a positive number of milliseconds', 'time-cap');
-  const extraBatches = opts.batch ? opts.batch.split(',').map((b) => Number(b)) : [];
-  const graph = opts.cudaGraph ? { cudaGraph: true } : {};
-  let report: BenchmarkReport;
-  if (isPetraModel(path)) {
-    using model = await Model.load(path, { device: opts.device });
-    report = await benchmark(model, { batchSizes: extraBatches.length ? extraBatches : [1, 64], timeCapMs, ...graph });
-  } else {
-    if (!opts.input?.length) throw new ConfigError('a TorchScript model needs --input NxCxHxW (batch first), once per input', 'input');
-    const parsed = opts.input.map(parseInputShape);
-    using script = TorchScriptModel.load(path, { device: opts.device });
-    const batches = extraBatches.length ? extraBatches : [parsed[0]!.batch];
-    report = await script.benchmark(parsed.map((p) => p.shape), { batchSizes: batches, timeCapMs, ...graph });
+  const batches = opts.batch ? opts.batch.split(',').map((b) => Number(b)) : undefined;
+  if (batches?.some((b) => !Number.isInteger(b) || b < 1)) throw new ConfigError(`'${opts.batch}' must be positive integers, comma-separated`, 'batch');
+  const targets: Target[] = [];
+  try {
+    for (const p of list) targets.push(await openTarget(p, opts, timeCapMs));
+    // Several models: one set of batch sizes for all (--batch, else 1 and 64), so the comparison is like for like.
+    const shared = batches ?? (targets.length > 1 ? [1, 64] : undefined);
+    const reports: (BenchmarkReport | OnnxBenchmarkReport)[] = [];
+    for (const t of targets) reports.push(await t.run(shared));
+    const comparisons: BenchComparison[] = [];
+    for (const t of targets.slice(1)) {
+      for (const batchSize of shared ?? []) {
+        comparisons.push({ ...(await compare(targets[0]!.measurable, t.measurable, { batchSize })), baseline: targets[0]!.path, candidate: t.path });
+      }
+    }
+    if (opts.json) {
+      console.log(JSON.stringify(targets.length === 1 ? reports[0] : { models: targets.map((t, i) => ({ path: t.path, kind: t.kind, report: reports[i] })), comparisons }, null, 2));
+      return;
+    }
+    targets.forEach((t, i) => {
+      if (targets.length > 1) console.log(`${i > 0 ? '\n' : ''}${t.path} (${t.kind})`);
+      console.log(formatReport(reports[i]!));
+    });
+    if (comparisons.length) {
+      console.log('\ninterleaved A/B (median of per-round latency ratios; < 1: faster than the first model)');
+      for (const c of comparisons) console.log(formatComparison(c));
+    }
+  } finally {
+    for (const t of targets) t.dispose();
   }
-  console.log(opts.json ? JSON.stringify(report, null, 2) : formatReport(report));
 }

@@ -1,17 +1,37 @@
 /**
- * `petra export <study> <trial>`: the candidate's files — the model (spec + weights, `Model.load` reads it), its
- * spec as JSON, and its lineage (genome, seed, every stage's report, measurements, host) — in one directory.
+ * `petra export <study> <trial> [--format petra|onnx|torchscript]`: the candidate's files — the model (spec + weights,
+ * `Model.load` reads it), its spec as JSON, and its lineage (genome, seed, every stage's report, measurements, host) —
+ * in one directory; `--format onnx` adds `model.onnx` (QDQ for int8 layers, lib/interop/onnx-export.ts) and its
+ * export report `onnx.json`.
  */
-import { copyFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { binding } from '../binding.js';
 import { ConfigError } from '../errors.js';
+import { exportOnnx, type OnnxExportReport } from '../interop/onnx-export.js';
+import { Model } from '../model.js';
 import type { Lineage } from '../pipeline/evaluator.js';
 import { StudyFile } from '../pipeline/study-file.js';
 
-export interface ExportCommandOptions { out?: string; studyDir: string; json?: boolean }
+export type ExportFormat = 'petra' | 'onnx' | 'torchscript';
+export const EXPORT_FORMATS: readonly ExportFormat[] = ['petra', 'onnx', 'torchscript'];
+
+export interface ExportCommandOptions { out?: string; studyDir: string; json?: boolean; format?: string; opset?: string }
 
 export interface ExportResult { dir: string; model: string; spec: string; lineage: string }
+export interface FormatExportResult extends ExportResult { format: ExportFormat; onnx?: string; onnxReport?: string; report?: OnnxExportReport }
+
+function checkFormat(format: string | undefined): ExportFormat {
+  const f = (format ?? 'petra').toLowerCase();
+  if (!(EXPORT_FORMATS as readonly string[]).includes(f)) throw new ConfigError(`unknown format '${format}': ${EXPORT_FORMATS.join(', ')}`, 'format');
+  if (f === 'torchscript') {
+    throw new ConfigError(
+      "TorchScript export is not available in this build: petra models are LibTorch modules built from the spec in C++ (not scriptable), and the addon can load TorchScript but not write it. Use --format onnx (or petra: model.pt for Model.load / petra bench)",
+      'format',
+    );
+  }
+  return f as ExportFormat;
+}
 
 /** Copies a trial's model and writes its spec and lineage; throws ConfigError for an unknown or modelless trial. */
 export function exportTrial(study: string, trialText: string, o: { out?: string; studyDir?: string }): ExportResult {
@@ -44,12 +64,43 @@ export function exportTrial(study: string, trialText: string, o: { out?: string;
   }
 }
 
+/** exportTrial, plus the model in another format: ONNX (`model.onnx` and its export report `onnx.json`). */
+export async function exportTrialAs(study: string, trialText: string, o: { out?: string; studyDir?: string; format?: string; opset?: number }): Promise<FormatExportResult> {
+  const format = checkFormat(o.format);
+  if (o.opset !== undefined && format !== 'onnx') throw new ConfigError('applies to --format onnx', 'opset');
+  if (o.opset !== undefined && !(Number.isInteger(o.opset) && o.opset >= 13 && o.opset <= 17)) throw new ConfigError(`must be an integer in 13..17, got ${o.opset}`, 'opset');
+  const r = exportTrial(study, trialText, o);
+  if (format === 'petra') return { ...r, format };
+  try {
+    using model = await Model.load(r.model, { device: 'cpu' });
+    const { bytes, report } = exportOnnx(model, o.opset !== undefined ? { opset: o.opset } : {});
+    const onnx = join(r.dir, 'model.onnx');
+    const onnxReport = join(r.dir, 'onnx.json');
+    writeFileSync(onnx, bytes);
+    writeFileSync(onnxReport, `${JSON.stringify(report, null, 2)}\n`);
+    return { ...r, format, onnx, onnxReport, report };
+  } catch (error) {
+    // A model that cannot be exported (e.g. an int8 'intmm' candidate) leaves nothing behind.
+    for (const f of [r.model, r.spec, r.lineage]) rmSync(f, { force: true });
+    throw error;
+  }
+}
+
 export async function runExportCommand(study: string, trial: string, o: ExportCommandOptions): Promise<number> {
-  const r = exportTrial(study, trial, o);
+  const opset = o.opset === undefined ? undefined : Number(o.opset);
+  if (opset !== undefined && !Number.isInteger(opset)) throw new ConfigError(`'${o.opset}' is not an integer`, 'opset');
+  const { opset: _text, ...rest } = o;
+  const r = await exportTrialAs(study, trial, { ...rest, ...(opset !== undefined ? { opset } : {}) });
   if (o.json) console.log(JSON.stringify(r));
   else {
     console.log(`exported trial ${trial} to ${r.dir}`);
     console.log(`  model.pt     spec + weights (Model.load, petra bench)`);
+    if (r.onnx) {
+      const int8 = r.report!.int8.static.length + r.report!.int8.dynamic.length + r.report!.int8.gru.length;
+      console.log(`  model.onnx   ONNX opset ${r.report!.opset}, ${(r.report!.bytes / 1024).toFixed(1)} kB${int8 ? `, ${int8} int8 layer(s) as QDQ` : ''} (onnxruntime; petra bench model.onnx)`);
+      console.log(`  onnx.json    the ONNX export report (ops, int8 layers, notes)`);
+      for (const note of r.report!.notes) console.log(`  note: ${note}`);
+    }
     console.log(`  spec.json    the model's graph spec`);
     console.log(`  lineage.json genome, seed, stage reports, measurements, host`);
   }

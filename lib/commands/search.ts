@@ -4,8 +4,10 @@
  * prints only the result. Also the shared pieces `petra demo` and `petra resume` use.
  */
 import { existsSync, readdirSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { MultiBar, Presets, type SingleBar } from 'cli-progress';
 import { AbortError, ConfigError } from '../errors.js';
+import { setMemoryCap } from '../info.js';
 import { inferDataFormat, type UserData } from '../pipeline/config.js';
 import {
   formatMeasure, labelOf, parseLatency, parseMetricBound, parseMetricDrop, parseSize, parseThroughput,
@@ -15,7 +17,11 @@ import type { SearchEventName, SearchEvents, SearchOutcome } from '../pipeline/r
 import { paretoTable, sortByQuality } from '../report/table.js';
 import { search, type SearchOptions, type StudyHandle } from '../search-api.js';
 
-export interface OutputOptions { json?: boolean; quiet?: boolean; report?: string | boolean }
+export interface OutputOptions {
+  json?: boolean; quiet?: boolean; report?: string | boolean;
+  /** --cpu-memory-cap <MiB>: LibTorch CPU tensor memory cap for this process (see setMemoryCap; PETRA_CPU_MEMORY_CAP_MB too). */
+  cpuMemoryCap?: string;
+}
 
 export interface SearchCommandOptions extends OutputOptions {
   task?: string; model?: string; data?: string; dataFormat?: string; target?: string; kind?: string; metric?: string;
@@ -25,6 +31,8 @@ export interface SearchCommandOptions extends OutputOptions {
   maxMetricDrop?: string; minMetric?: string; maxMetric?: string;
   limitTrain?: string; limitVal?: string; limitTest?: string; finetuneSamples?: string; finetuneVal?: string; maxEpochs?: string;
   baselineEpochs?: string; timeCap?: string; stages?: string; seedPipelines?: boolean; queue?: string; schedule?: string;
+  /** --min-free <MiB>: free space the study, cache and report directories need before the search starts. */
+  minFree?: string;
 }
 
 function int(value: string | undefined, flag: string): number | undefined {
@@ -73,6 +81,8 @@ export function searchOptionsFrom(o: SearchCommandOptions): SearchOptions {
   const finetune = { samples: int(o.finetuneSamples, 'finetune-samples'), valSamples: int(o.finetuneVal, 'finetune-val'), maxEpochs: int(o.maxEpochs, 'max-epochs') };
   const strip = <T extends object>(x: T): T => Object.fromEntries(Object.entries(x).filter(([, v]) => v !== undefined)) as T;
   const timeCap = o.timeCap !== undefined ? Number(o.timeCap) : undefined;
+  const minFree = o.minFree !== undefined ? Number(o.minFree) : undefined;
+  if (minFree !== undefined && !(minFree >= 0)) throw new ConfigError(`'${o.minFree}' is not a number of MiB ≥ 0`, 'min-free');
   if (timeCap !== undefined && !(timeCap > 0)) throw new ConfigError(`'${o.timeCap}' is not a positive number of milliseconds`, 'time-cap');
   return strip({
     ...(task ? { task } : {}), ...(data ? { data } : {}), ...(o.model ? { model: o.model } : {}),
@@ -85,7 +95,7 @@ export function searchOptionsFrom(o: SearchCommandOptions): SearchOptions {
     ...(o.seedPipelines === false ? { seedPipelines: false } : {}),
     baselineEpochs: int(o.baselineEpochs, 'baseline-epochs'),
     ...(o.name ? { name: o.name } : {}), studyDir: o.studyDir, ...(o.cacheDir ? { cacheDir: o.cacheDir } : {}),
-    ...(o.queue ? { queue: o.queue } : {}),
+    ...(o.queue ? { queue: o.queue } : {}), ...(minFree !== undefined ? { minFreeMB: minFree } : {}),
   });
 }
 
@@ -224,6 +234,14 @@ export function abortOnSignal(handle: StudyHandle, o: OutputOptions): () => void
   return () => { process.off('SIGINT', onSignal); process.off('SIGTERM', onSignal); };
 }
 
+/** Applies --cpu-memory-cap (MiB) before a search starts; a candidate that would need more fails with "out of memory". */
+export function applyMemoryCap(o: OutputOptions): void {
+  if (o.cpuMemoryCap === undefined) return;
+  const mb = Number(o.cpuMemoryCap);
+  if (!(mb > 0)) throw new ConfigError(`'${o.cpuMemoryCap}' is not a positive number of MiB`, 'cpu-memory-cap');
+  setMemoryCap(Math.round(mb * 1024 * 1024));
+}
+
 /** Runs a handle to the end with progress and output; returns the exit code. */
 export async function runHandle(handle: StudyHandle, o: OutputOptions, metric?: QualityMetric): Promise<number> {
   const stop = attachProgress(handle, o);
@@ -246,8 +264,16 @@ export async function runHandle(handle: StudyHandle, o: OutputOptions, metric?: 
   }
 }
 
+/** Where the HTML report will go, so the search can prove it writable before it starts (none with --no-report). */
+export function reportDirs(o: OutputOptions): string[] {
+  if (o.report === false) return [];
+  return [dirname(typeof o.report === 'string' ? o.report : join('petra-out', 'report.html'))];
+}
+
 /** `petra search`. */
 export async function runSearchCommand(o: SearchCommandOptions): Promise<number> {
-  const handle = search(searchOptionsFrom(o));
+  const options = searchOptionsFrom(o);
+  applyMemoryCap(o);
+  const handle = search({ ...options, outputDirs: reportDirs(o) });
   return runHandle(handle, o);
 }

@@ -9,7 +9,10 @@ import { TorchScriptModel } from './benchmark.js';
 import { hostFingerprint, type HostFingerprint } from './fingerprint.js';
 import { mulberry32, quantileSorted, sortedCopy } from './stats.js';
 
-export type Measurable = Model | { script: TorchScriptModel; inputShapes: number[][] };
+/** Any model with the lab's timing loop, e.g. an ONNX model in onnxruntime (`OnnxModel`, lib/interop). */
+export interface Timeable { readonly device: string; timeForwards(options: NativeBenchOptions): Promise<NativeBenchResult[]> }
+
+export type Measurable = Model | { script: TorchScriptModel; inputShapes: number[][] } | Timeable;
 
 export interface CompareOptions {
   rounds?: number;
@@ -36,7 +39,8 @@ export interface Comparison {
 
 function measure(m: Measurable, o: NativeBenchOptions): Promise<NativeBenchResult[]> {
   if (m instanceof Model) return binding().benchmarkModel(m.native, o);
-  return m.script.native.benchmark(m.inputShapes, o);
+  if ('script' in m) return m.script.native.benchmark(m.inputShapes, o);
+  return m.timeForwards(o);
 }
 
 function medianOf(values: ArrayLike<number>): number { return quantileSorted(sortedCopy(values), 0.5); }
@@ -74,7 +78,7 @@ export async function compare(baseline: Measurable, candidate: Measurable, optio
   const alpha = (1 - confidence) / 2;
   const ci: [number, number] = [quantileSorted(boot, alpha), quantileSorted(boot, 1 - alpha)];
   const verdict = ci[1] < 1 - tolerance ? 'faster' : ci[0] > 1 + tolerance ? 'slower' : 'same';
-  const device = baseline instanceof Model ? baseline.device : baseline.script.device;
+  const device = baseline instanceof Model || !('script' in baseline) ? baseline.device : baseline.script.device;
   return {
     ratio: medianOf(ratios), ci, confidence, verdict, baselineMedianMs: medianOf(aMedians), candidateMedianMs: medianOf(bMedians),
     rounds, batchSize, host: hostFingerprint(device),

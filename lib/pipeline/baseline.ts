@@ -8,6 +8,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, w
 import { join, resolve } from 'node:path';
 import type { NativeMetrics, NativeProgress } from '../binding.js';
 import { NumericError } from '../errors.js';
+import { buildWithWeights } from '../interop/torchscript-import.js';
 import { Model } from '../model.js';
 import { canonicalJson } from '../search/index.js';
 import { evaluate, train, type EpochRecord } from '../train.js';
@@ -89,10 +90,13 @@ export async function obtainBaseline(problem: Problem, options: BaselineOptions)
   }
   mkdirSync(root, { recursive: true });
   sweep(root);
-  const model = Model.build(problem.spec, { device: options.device, seed: options.seed });
+  const model = problem.pretrained
+    ? buildWithWeights(problem.spec, problem.pretrained.weights, { device: options.device })
+    : Model.build(problem.spec, { device: options.device, seed: options.seed });
   try {
     const epochs = problem.recipe.epochs;
-    const result = await train(model, { train: problem.dataset.train, ...(problem.dataset.val ? { val: problem.dataset.val } : {}) }, {
+    // An imported model with no further epochs asked for is the baseline as it is.
+    const result = epochs === 0 ? { history: [] as EpochRecord[], seconds: 0 } : await train(model, { train: problem.dataset.train, ...(problem.dataset.val ? { val: problem.dataset.val } : {}) }, {
       ...problem.recipe, seed: options.seed, progressIntervalMs: 250,
       ...(options.signal ? { signal: options.signal } : {}),
       ...(options.onEpoch ? { onEpoch: (e: EpochRecord) => options.onEpoch!(e, epochs) } : {}),

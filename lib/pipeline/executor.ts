@@ -10,7 +10,7 @@ import { prune } from '../compress/prune.js';
 import { quantize } from '../compress/quantize.js';
 import type { RoundTo } from '../compress/prune.js';
 import type { LowrankReport, PruneReport } from '../compress/report.js';
-import { AbortError, ConfigError, NumericError, PetraError } from '../errors.js';
+import { AbortError, ConfigError, errorFromCode, NumericError, PetraError } from '../errors.js';
 import type { Model } from '../model.js';
 import {
   anyTrainingStopper, isStage, lossSlopeStopper, patienceStopper,
@@ -100,8 +100,10 @@ export async function runPipeline(
         out = await applyStage(model, stage, i, pending, finalShape, ctx);
       } catch (error) {
         if (error instanceof CandidateStopped || error instanceof AbortError) throw error;
-        const message = error instanceof Error ? error.message : String(error);
-        const wrapped = new PetraError(`stage ${i} (${stage.type}): ${message}`, error instanceof PetraError ? error.code : 'ERR_PETRA_NATIVE', { cause: error });
+        const message = `stage ${i} (${stage.type}): ${error instanceof Error ? error.message : String(error)}`;
+        // The same class as the original (NumericError, DeviceError, ShapeError…), so a failed trial says what kind of failure it was.
+        const wrapped = error instanceof PetraError ? errorFromCode(error.code, message) : new PetraError(message, 'ERR_PETRA_NATIVE');
+        Object.defineProperty(wrapped, 'cause', { value: error, configurable: true, writable: true });
         throw wrapped;
       }
       pending = stage.type === 'regularize' ? { ...(stage.params as unknown as RegularizeParams) } : (out.training ? undefined : pending);

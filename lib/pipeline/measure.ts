@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import type { NativeMetrics } from '../binding.js';
 import type { TabularSplit } from '../data/types.js';
 import type { DeviceData } from '../device-data.js';
-import { NumericError } from '../errors.js';
+import { AbortError, NumericError } from '../errors.js';
 import { benchmark, type BatchMeasurement } from '../lab/benchmark.js';
 import type { Model } from '../model.js';
 import { evaluate } from '../train.js';
@@ -93,6 +93,8 @@ export interface MeasureOptions {
    * over a long search (other processes, thermal state) cancels out of the comparison.
    */
   readonly reference?: { readonly model: Model; readonly latencyMs: number; readonly throughput: number };
+  /** Checked before each timing run (each takes up to timeCapMs per batch size): an abort ends the measurement there. */
+  readonly signal?: AbortSignal;
 }
 
 export async function measureModel(model: Model, test: TabularSplit | DeviceData, options: MeasureOptions): Promise<Measurements> {
@@ -115,8 +117,13 @@ export async function measureModel(model: Model, test: TabularSplit | DeviceData
         if (!prev || b.medianMs < prev.medianMs) into.set(b.batchSize, b);
       }
     };
+    const checkAbort = (): void => {
+      if (options.signal?.aborted) throw new AbortError('the measurement was aborted', { cause: options.signal.reason });
+    };
     for (let r = 0; r < repeats; r++) {
+      checkAbort();
       keep(own, (await benchmark(model, { batchSizes, timeCapMs, targetRelativeCi: 0.02, warmupIterations: 5 })).batches);
+      checkAbort();
       if (ref) keep(reference, (await benchmark(ref.model, { batchSizes, timeCapMs, targetRelativeCi: 0.02, warmupIterations: 5 })).batches);
     }
     return { own, reference };

@@ -7,9 +7,10 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { loadCsv } from '../data/csv.js';
 import { loadIdxDataset } from '../data/idx.js';
 import { shuffleIndices, takeRows } from '../data/split.js';
-import type { LoadedDataset, TabularSplit } from '../data/types.js';
+import type { LoadedDataset, TabularSplit, TensorData } from '../data/types.js';
 import { loadUcr } from '../data/ucr.js';
 import { ConfigError, DataError } from '../errors.js';
+import { isTorchScriptFile, torchScriptToSpec } from '../interop/torchscript-import.js';
 import { cnn1d, inceptionTime, mlp, resnetCifar, smallCnn, type ResnetCifarDepth } from '../spec/builders.js';
 import type { ModelSpec } from '../spec/types.js';
 import { validateSpec } from '../spec/validate.js';
@@ -31,6 +32,12 @@ export interface Problem {
   readonly metric: QualityMetric;
   /** Identifies the data for the baseline cache (source and subsets). */
   readonly dataKey: Readonly<Record<string, unknown>>;
+  /**
+   * Weights the baseline starts from instead of a seeded initialization: those of a TorchScript module given as the
+   * model (`buildWithWeights(spec, weights)` in lib/interop/torchscript-import.ts). The spec's name carries the
+   * file's hash, so the baseline cache tells different weights apart.
+   */
+  readonly pretrained?: { readonly file: string; readonly weights: Readonly<Record<string, TensorData>> };
 }
 
 export const MODEL_BUILDERS = ['small-cnn', 'resnet8', 'resnet14', 'resnet20', 'resnet32', 'inception-time', 'cnn1d', 'mlp'] as const;
@@ -152,6 +159,16 @@ function loadSpecFile(path: string, ds: LoadedDataset): ModelSpec {
   return spec;
 }
 
+/** A TorchScript module as the model: imported with the data's input shapes, dtypes and task. */
+function importTorchScriptModel(path: string, ds: LoadedDataset): { spec: ModelSpec; weights: Record<string, TensorData> } {
+  const { spec, weights } = torchScriptToSpec(path, {
+    inputShape: ds.train.inputs.map((t) => t.shape.slice(1)),
+    inputDtype: ds.train.inputs.map((t) => (t.data instanceof Int32Array ? 'int64' : 'float32')),
+    task: ds.task.kind === 'classification' ? { kind: 'classification', classes: ds.task.classes } : { kind: 'regression', targets: ds.task.targets },
+  });
+  return { spec, weights };
+}
+
 function defaultRecipe(spec: ModelSpec): Recipe {
   const ops = new Set(spec.nodes.map((n) => n.op));
   if (ops.has('conv2d')) return { epochs: 5, batchSize: 64, optimizer: 'sgd', lr: 0.05, momentum: 0.9, schedule: 'cosine' };
@@ -184,7 +201,13 @@ export function resolveProblem(config: SearchConfig): Problem {
   dataset = applyLimits(dataset, config.limits, config.seed);
   let spec: ModelSpec;
   let modelSource: string;
-  if (config.model && (config.model.endsWith('.json') || existsSync(config.model))) {
+  let pretrained: Problem['pretrained'];
+  if (config.model && !config.model.endsWith('.json') && existsSync(config.model) && isTorchScriptFile(resolve(config.model))) {
+    const imported = importTorchScriptModel(resolve(config.model), dataset);
+    spec = imported.spec;
+    pretrained = { file: resolve(config.model), weights: imported.weights };
+    modelSource = `TorchScript ${config.model}`;
+  } else if (config.model && (config.model.endsWith('.json') || existsSync(config.model))) {
     mustExist(resolve(config.model), 'model spec');
     spec = loadSpecFile(resolve(config.model), dataset);
     modelSource = `spec ${config.model}`;
@@ -202,6 +225,8 @@ export function resolveProblem(config: SearchConfig): Problem {
   }
   const recipe: Recipe = { ...(task ? task.training : defaultRecipe(spec)) };
   if (config.baselineEpochs !== undefined) recipe.epochs = config.baselineEpochs;
+  // An imported model is the baseline as its user trained it, unless asked to train it further.
+  else if (pretrained) recipe.epochs = 0;
   const metric = config.metric ?? defaultMetric(dataset.task.kind);
   if ((metric === 'accuracy' || metric === 'macroF1') !== (dataset.task.kind === 'classification')) {
     throw new ConfigError(`metric '${metric}' does not fit a ${dataset.task.kind} task`, 'metric');
@@ -214,7 +239,7 @@ export function resolveProblem(config: SearchConfig): Problem {
     dataset = { ...dataset, val: takeRows(dataset.train, order.subarray(0, held)), train: takeRows(dataset.train, order.subarray(held)) };
   }
   const dataKey = { task: config.task, data: config.data ?? null, limits: config.limits, rows: { train: dataset.train.target.shape[0], test: dataset.test.target.shape[0] } };
-  return { task: config.task, description, dataset, spec, modelSource, recipe, metric, dataKey };
+  return { task: config.task, description, dataset, spec, modelSource, recipe, metric, dataKey, ...(pretrained ? { pretrained } : {}) };
 }
 
 export function knownTasks(): string[] {

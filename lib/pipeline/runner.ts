@@ -5,7 +5,7 @@
  * rendering them (progress bar, JSON lines) is the caller's business.
  */
 import { existsSync } from 'node:fs';
-import { dirname, relative } from 'node:path';
+import { dirname, relative, resolve } from 'node:path';
 import type { NativeMetrics } from '../binding.js';
 import { AbortError, ConfigError } from '../errors.js';
 import { hostFingerprint } from '../lab/fingerprint.js';
@@ -15,7 +15,7 @@ import {
   type ConstraintDef, type FrontMember, type ObjectiveDef, type PipelineGenome, type TrialRecord, type TrialState,
 } from '../search/index.js';
 import { evaluate } from '../train.js';
-import { obtainBaseline, type BaselineRecord } from './baseline.js';
+import { defaultCacheDir, obtainBaseline, type BaselineRecord } from './baseline.js';
 import { normalizeConfig, type Budget, type SearchConfig, type SearchConfigInput } from './config.js';
 import { SearchData } from './data.js';
 import { pipelineEvaluator, type Lineage } from './evaluator.js';
@@ -23,7 +23,7 @@ import { Lock, measureModel, measureValues, type Measurements } from './measure.
 import { constraintDefs, objectiveDefs, type QualityMetric } from './objectives.js';
 import { resolveProblem } from './problem.js';
 import { buildSpace, currentSpaceSettings, seedPipelines } from './space.js';
-import { StudyFile, studyPath, trialModelFile, type StudyMeta } from './study-file.js';
+import { assertNotLocked, checkOutputDir, minFreeBytesFromEnv, StudyFile, StudyLock, studyPath, trialModelFile, type StudyMeta } from './study-file.js';
 import { CandidateQueue, queueEvaluator, type QueueStatus } from '../distributed/coordinator.js';
 import { describeHost, remeasuredFront, remeasureFront, type RemeasuredFront } from '../distributed/remeasure.js';
 
@@ -87,9 +87,17 @@ export interface QueueRunOptions {
   readonly watchdogMs?: number;
 }
 
-export type SearchRequest =
+/** Checks made before a search starts (see checkOutputDir). */
+export interface PreflightOptions {
+  /** Other directories the caller will write to (e.g. the HTML report's), proved writable up front too. */
+  readonly outputDirs?: readonly string[];
+  /** Free space each output directory's file system must have (default PETRA_MIN_FREE_MB or 64 MiB; 0: no check). */
+  readonly minFreeBytes?: number;
+}
+
+export type SearchRequest = PreflightOptions & (
   | { readonly kind: 'new'; readonly config: SearchConfigInput; readonly studyDir?: string; readonly queue?: QueueRunOptions }
-  | { readonly kind: 'resume'; readonly study: string; readonly studyDir?: string; readonly budget?: Budget; readonly queue?: QueueRunOptions };
+  | { readonly kind: 'resume'; readonly study: string; readonly studyDir?: string; readonly budget?: Budget; readonly queue?: QueueRunOptions });
 
 /** Trials that count against the evaluation budget: told, and not cut off by a kill or an abort. */
 export function countedTrials(trials: readonly TrialRecord[]): number {
@@ -109,7 +117,11 @@ export function frontEntries(members: readonly FrontMember<PipelineGenome>[], tr
   }).sort((a, b) => a.trial - b.trial);
 }
 
-/** Runs (or resumes) a search; throws ConfigError / DataError before anything is written when the request is bad. */
+/**
+ * Runs (or resumes) a search; throws ConfigError / DataError before anything is written when the request is bad.
+ * Before loading anything it proves the study, cache and output directories writable with room to spare; the study's
+ * lock (StudyLock) is held from after the data loads until the end, so a second process gets "study is locked".
+ */
 export async function runSearch(request: SearchRequest, emit: Emit, signal?: AbortSignal): Promise<SearchOutcome> {
   const safeEmit: Emit = (event, payload) => {
     try { emit(event, payload); } catch { /* a listener's error must not end the search */ }
@@ -119,10 +131,14 @@ export async function runSearch(request: SearchRequest, emit: Emit, signal?: Abo
   let config: SearchConfig;
   let existing: StudyFile | undefined;
   let file: string;
+  const exists = (f: string, name: string): ConfigError => new ConfigError(`a study named '${name}' already exists (${f}); resume it with \`petra resume ${name}\` or choose another --name`, 'name');
   if (request.kind === 'new') {
     config = normalizeConfig(request.config);
     file = studyPath(config.name, request.studyDir);
-    if (existsSync(file)) throw new ConfigError(`a study named '${config.name}' already exists (${file}); resume it with \`petra resume ${config.name}\` or choose another --name`, 'name');
+    if (existsSync(file)) {
+      assertNotLocked(file, config.name); // running: say so rather than "resume it"
+      throw exists(file, config.name);
+    }
   } else {
     existing = StudyFile.open(request.study, request.studyDir);
     file = existing.file;
@@ -134,10 +150,19 @@ export async function runSearch(request: SearchRequest, emit: Emit, signal?: Abo
   let data: SearchData | undefined;
   let base: Model | undefined;
   let queue: CandidateQueue | undefined;
+  let studyLock: StudyLock | undefined;
   try {
+    // Read-only or full disks fail here, with the directory and the numbers, not after the baseline has trained.
+    const minFree = request.minFreeBytes ?? minFreeBytesFromEnv();
+    checkOutputDir(dirname(file), 'study', minFree);
+    checkOutputDir(config.cacheDir ? resolve(config.cacheDir) : defaultCacheDir(), 'baseline cache', minFree);
+    for (const dir of request.outputDirs ?? []) checkOutputDir(dir, 'output', minFree);
     safeEmit('phase', { phase: 'loading', message: `loading ${config.task === 'custom' ? config.data?.path : config.task}` });
     const problem = resolveProblem(config);
     checkAbort();
+    // From here on this process is the study's only writer (a bad configuration has failed above, writing nothing).
+    studyLock = StudyLock.acquire(file, config.name, request.kind === 'new' ? 'search' : 'resume');
+    if (request.kind === 'new' && existsSync(file)) throw exists(file, config.name);
     safeEmit('phase', { phase: 'baseline', message: `baseline: ${problem.description}` });
     const baseline = await obtainBaseline(problem, {
       seed: config.seed, device: config.device, ...(config.cacheDir ? { cacheDir: config.cacheDir } : {}), ...(signal ? { signal } : {}),
@@ -300,6 +325,7 @@ export async function runSearch(request: SearchRequest, emit: Emit, signal?: Abo
     data?.dispose();
     base?.dispose();
     sf?.close();
+    studyLock?.release();
   }
 }
 

@@ -1,0 +1,226 @@
+// bench/soak: does a long search leak? One process runs a real search (search(): the study journal, the search core,
+// the pipeline executor and measurements — prune, lowrank, quantize, train and regularize stages as the evolution
+// picks them) for `--evals` candidate evaluations on a Fashion-MNIST subset, and every `--every` evaluations records
+// the process's RSS (after a forced garbage collection: retained memory), V8 heap and external memory, glibc's heap
+// and LibTorch's CPU allocator figures (petra's counting allocator: bytes of live tensor storage now and the peak
+// since the previous sample; CUDA caching-allocator figures too where there is a GPU).
+// Writes bench/results/soak.json and prints the curve. test/reliability/soak.test.ts runs a short one.
+// Usage: node --import=tsx bench/soak.ts [--evals 200] [--every 10] [--model small-cnn] [--out bench/results/soak.json]
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import { fileURLToPath } from 'node:url';
+import { info, memoryStats, resetPeakMemory, trimMemory } from '../lib/info.js';
+import { search, type SearchOptions } from '../lib/search-api.js';
+import { table } from './lib/stats.js';
+
+export interface SoakSample {
+  /** Evaluations told so far (0: after loading data and the baseline, before the first candidate). */
+  readonly evaluation: number;
+  readonly seconds: number;
+  /** After a forced garbage collection and C-heap trim (retained memory); `rssAsIsBytes` just before them. */
+  readonly rssBytes: number;
+  readonly rssAsIsBytes: number;
+  readonly heapUsed: number;
+  readonly external: number;
+  readonly arrayBuffers: number;
+  /** LibTorch CPU tensor bytes live now / at peak (since the previous sample) and live allocations. */
+  readonly allocatorCurrent: number;
+  readonly allocatorPeak: number;
+  readonly allocatorLive: number;
+  /** Linux: the anonymous part of RSS (heaps, stacks) and the file-backed part (code of the libraries as it is paged in). */
+  readonly rssAnon?: number;
+  readonly rssFile?: number;
+  /** glibc's heap: bytes in use and free-but-kept. */
+  readonly cHeapInUse?: number;
+  readonly cHeapFree?: number;
+  readonly cudaAllocated?: number;
+  readonly cudaReserved?: number;
+}
+
+/** RssAnon / RssFile from /proc/self/status (Linux), in bytes. */
+function rssParts(): { rssAnon?: number; rssFile?: number } {
+  try {
+    const status = readFileSync('/proc/self/status', 'utf8');
+    const kb = (key: string): number | undefined => {
+      const m = new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status);
+      return m ? Number(m[1]) * 1024 : undefined;
+    };
+    const anon = kb('RssAnon');
+    const file = kb('RssFile');
+    return { ...(anon !== undefined ? { rssAnon: anon } : {}), ...(file !== undefined ? { rssFile: file } : {}) };
+  } catch {
+    return {};
+  }
+}
+
+export interface SoakOptions {
+  readonly evaluations: number;
+  /** Sample every this many evaluations (and once before the first). */
+  readonly every: number;
+  /** Working directory (study, baseline cache); a temporary one by default, removed at the end. */
+  readonly dir?: string;
+  readonly model?: string;
+  readonly seed?: number;
+  readonly onSample?: (s: SoakSample) => void;
+  readonly onTrial?: (t: { trial: number; state: string; pipeline: string; reason?: string; seconds: number }) => void;
+  /** Collect garbage (V8, then the C heap) before each sample, so samples show retained memory (default true). */
+  readonly gc?: boolean;
+}
+
+export interface SoakResult {
+  readonly samples: SoakSample[];
+  readonly evaluations: number;
+  readonly failed: number;
+  readonly pruned: number;
+  /** Candidates per stage type (a candidate with two prune stages counts once). */
+  readonly stageMix: Record<string, number>;
+  readonly seconds: number;
+  readonly settings: SearchOptions;
+}
+
+/** The search a soak runs: tiny data and short timing so each candidate takes about a second on 2 cores. */
+export function soakSearch(dir: string, evaluations: number, o: { model?: string; seed?: number } = {}): SearchOptions {
+  return {
+    task: 'fashion-mnist', ...(o.model ? { model: o.model } : {}), name: 'soak', studyDir: join(dir, 'studies'), cacheDir: join(dir, 'cache'),
+    limits: { train: 1200, val: 300, test: 400 }, baselineEpochs: 1, population: 8, budget: `${evaluations}evals`,
+    // Never stop early: the point is the number of evaluations.
+    stallGenerations: 100_000,
+    finetune: { maxEpochs: 1 }, measure: { timeCapMs: 60, repeats: 1 }, seed: o.seed ?? 1,
+  };
+}
+
+/** V8's collector, exposed at run time (the soak needs no `--expose-gc` on the command line, e.g. under ava). */
+function garbageCollector(): () => void {
+  setFlagsFromString('--expose-gc');
+  return runInNewContext('gc') as () => void;
+}
+
+function sample(evaluation: number, started: number, gc: (() => void) | undefined): SoakSample {
+  // Retained memory, not garbage waiting for V8's next collection (the full dataset decoded before the subset is
+  // taken, ~200 MB, is such garbage for a while): collect, then hand the freed C heap back, then read.
+  const asIs = process.memoryUsage.rss();
+  if (gc) {
+    gc();
+    trimMemory();
+  }
+  const m = process.memoryUsage();
+  const a = memoryStats();
+  const cuda = a.cuda[0];
+  resetPeakMemory(); // so each sample's peak covers the evaluations since the previous one
+  return {
+    evaluation, seconds: (performance.now() - started) / 1000,
+    rssBytes: m.rss, rssAsIsBytes: asIs, heapUsed: m.heapUsed, external: m.external, arrayBuffers: m.arrayBuffers,
+    ...rssParts(),
+    allocatorCurrent: a.currentBytes, allocatorPeak: a.peakBytes, allocatorLive: a.liveAllocations,
+    ...(a.cHeap ? { cHeapInUse: a.cHeap.inUseBytes, cHeapFree: a.cHeap.freeBytes } : {}),
+    ...(cuda ? { cudaAllocated: cuda.allocatedBytes, cudaReserved: cuda.reservedBytes } : {}),
+  };
+}
+
+/** Runs the soak; the search runs in this thread so its memory is this process's. */
+export async function runSoak(o: SoakOptions): Promise<SoakResult> {
+  const dir = o.dir ?? mkdtempSync(join(tmpdir(), 'petra-soak-'));
+  const settings = soakSearch(dir, o.evaluations, { ...(o.model ? { model: o.model } : {}), ...(o.seed !== undefined ? { seed: o.seed } : {}) });
+  const started = performance.now();
+  const samples: SoakSample[] = [];
+  const stageMix: Record<string, number> = {};
+  let evaluations = 0;
+  let failed = 0;
+  let pruned = 0;
+  const gc = o.gc === false ? undefined : garbageCollector();
+  const take = (n: number): void => {
+    const s = sample(n, started, gc);
+    samples.push(s);
+    o.onSample?.(s);
+  };
+  try {
+    const handle = search(settings);
+    handle.on('start', () => take(0));
+    handle.on('trialStart', (t) => {
+      for (const type of new Set(t.pipeline.split(' → ').map((s) => s.replace(/\(.*$/, '').trim()).filter(Boolean))) stageMix[type] = (stageMix[type] ?? 0) + 1;
+    });
+    handle.on('trial', (t) => {
+      evaluations++;
+      if (t.state === 'failed') failed++;
+      if (t.state === 'pruned') pruned++;
+      o.onTrial?.({ trial: t.trial, state: t.state, pipeline: t.pipeline, ...(t.reason ? { reason: t.reason } : {}), seconds: t.seconds });
+      if (evaluations % o.every === 0) take(evaluations);
+    });
+    const outcome = await handle.done;
+    if (evaluations % o.every !== 0) take(evaluations);
+    return { samples, evaluations: outcome.totalEvaluations, failed, pruned, stageMix, seconds: (performance.now() - started) / 1000, settings };
+  } finally {
+    if (!o.dir) rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Least-squares slope of y over x. */
+export function slope(xs: readonly number[], ys: readonly number[]): number {
+  const n = xs.length;
+  const mx = xs.reduce((a, b) => a + b, 0) / n;
+  const my = ys.reduce((a, b) => a + b, 0) / n;
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < n; i++) { num += (xs[i]! - mx) * (ys[i]! - my); den += (xs[i]! - mx) ** 2; }
+  return den > 0 ? num / den : 0;
+}
+
+const MB = 1024 * 1024;
+
+async function main(): Promise<void> {
+  const arg = (name: string, fallback: string): string => {
+    const i = process.argv.indexOf(`--${name}`);
+    return i > 0 ? process.argv[i + 1]! : fallback;
+  };
+  const evaluations = Number(arg('evals', '200'));
+  const every = Number(arg('every', '10'));
+  const out = arg('out', fileURLToPath(new URL('./results/soak.json', import.meta.url)));
+  const model = process.argv.includes('--model') ? arg('model', '') : undefined;
+  const log = (line: string): void => { process.stderr.write(`${line}\n`); };
+  const result = await runSoak({
+    evaluations, every, ...(model ? { model } : {}),
+    onSample: (s) => log(`soak: ${s.evaluation} evals, ${s.seconds.toFixed(0)} s: RSS ${(s.rssBytes / MB).toFixed(1)} MB, heap ${(s.heapUsed / MB).toFixed(1)} MB, LibTorch ${(s.allocatorCurrent / MB).toFixed(2)} MB (peak ${(s.allocatorPeak / MB).toFixed(1)} MB)`),
+  });
+  // Growth after warm-up: the samples from evaluation 10 on (the first candidates load kernels, thread pools, caches).
+  const after = result.samples.filter((s) => s.evaluation >= Math.min(10, evaluations));
+  const perHundred = (key: 'rssBytes' | 'rssAsIsBytes' | 'heapUsed' | 'external' | 'allocatorCurrent' | 'cHeapInUse' | 'rssAnon'): number =>
+    slope(after.map((s) => s.evaluation), after.map((s) => s[key] ?? 0)) * 100;
+  const first = after[0]!;
+  const last = result.samples.at(-1)!;
+  const i = info();
+  const summary = {
+    evaluations: result.evaluations, failed: result.failed, pruned: result.pruned, seconds: Math.round(result.seconds), stageMix: result.stageMix,
+    rssAtWarmupMB: +(first.rssBytes / MB).toFixed(1), rssAtEndMB: +(last.rssBytes / MB).toFixed(1),
+    rssGrowthPercent: +(((last.rssBytes - first.rssBytes) / first.rssBytes) * 100).toFixed(2),
+    rssSlopeMBPer100Evals: +(perHundred('rssBytes') / MB).toFixed(2),
+    rssAsIsAtWarmupMB: +(first.rssAsIsBytes / MB).toFixed(1), rssAsIsAtEndMB: +(last.rssAsIsBytes / MB).toFixed(1),
+    rssAsIsSlopeMBPer100Evals: +(perHundred('rssAsIsBytes') / MB).toFixed(2),
+    rssAnonSlopeMBPer100Evals: +(perHundred('rssAnon') / MB).toFixed(2),
+    cHeapSlopeMBPer100Evals: +(perHundred('cHeapInUse') / MB).toFixed(2),
+    heapSlopeMBPer100Evals: +(perHundred('heapUsed') / MB).toFixed(2),
+    externalSlopeMBPer100Evals: +(perHundred('external') / MB).toFixed(2),
+    allocatorSlopeMBPer100Evals: +(perHundred('allocatorCurrent') / MB).toFixed(3),
+    allocatorCurrentAtEndMB: +(last.allocatorCurrent / MB).toFixed(2),
+  };
+  const record = {
+    bench: 'soak', date: new Date().toISOString(),
+    host: { cpu: cpus()[0]?.model, cores: cpus().length, loadavg: loadavg(), libtorch: i.libtorchVersion, threads: i.threads.intraOp, node: process.version },
+    settings: { evaluations, every, search: result.settings },
+    summary, samples: result.samples,
+  };
+  mkdirSync(dirname(out), { recursive: true });
+  writeFileSync(out, `${JSON.stringify(record, null, 2)}\n`);
+  const mb = (v: number | undefined): string => (v === undefined ? '–' : (v / MB).toFixed(1));
+  console.log(table(['evals', 'seconds', 'RSS MB', 'RSS as is MB', 'anon MB', 'file MB', 'C heap MB', 'V8 heap MB', 'external MB', 'LibTorch MB', 'LibTorch peak MB', 'live allocs'],
+    result.samples.map((s) => [String(s.evaluation), s.seconds.toFixed(0), mb(s.rssBytes), mb(s.rssAsIsBytes), mb(s.rssAnon), mb(s.rssFile), mb(s.cHeapInUse),
+      mb(s.heapUsed), mb(s.external), (s.allocatorCurrent / MB).toFixed(2), mb(s.allocatorPeak), String(s.allocatorLive)])));
+  console.log(JSON.stringify(summary, null, 2));
+  console.log(`wrote ${out}`);
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  await main();
+}
