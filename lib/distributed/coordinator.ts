@@ -97,15 +97,19 @@ export class CandidateQueue {
   async evaluate(job: CandidateJob, genomeKey: string, signal?: AbortSignal): Promise<EvaluationResult> {
     const id = candidateJobId(job, genomeKey);
     const result = new Promise<EvaluationResult>((resolve, reject) => {
-      const list = this.waiting.get(id) ?? [];
-      list.push({ job, resolve, reject });
-      this.waiting.set(id, list);
-      signal?.addEventListener('abort', () => {
-        const rest = (this.waiting.get(id) ?? []).filter((w) => w.resolve !== resolve);
+      // The signal is the whole search's: its listener goes when the job settles, or a long search would pile them up.
+      const onAbort = (): void => {
+        const rest = (this.waiting.get(id) ?? []).filter((w) => w !== waiter);
         if (rest.length) this.waiting.set(id, rest); else this.waiting.delete(id);
         // The job stays queued: a resumed coordinator collects its result instead of evaluating it again.
-        reject(new AbortError('the search was aborted', { cause: signal.reason }));
-      }, { once: true });
+        reject(new AbortError('the search was aborted', { cause: signal?.reason }));
+      };
+      const settle = <A extends unknown[]>(fn: (...a: A) => void) => (...a: A): void => { signal?.removeEventListener('abort', onAbort); fn(...a); };
+      const waiter: Waiter = { job, resolve: settle(resolve), reject: settle(reject) };
+      const list = this.waiting.get(id) ?? [];
+      list.push(waiter);
+      this.waiting.set(id, list);
+      signal?.addEventListener('abort', onAbort, { once: true });
     });
     await this.add(id, job);
     void this.collect(id);
