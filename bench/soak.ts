@@ -170,6 +170,38 @@ export function slope(xs: readonly number[], ys: readonly number[]): number {
 
 const MB = 1024 * 1024;
 
+type Series = 'rssBytes' | 'rssAsIsBytes' | 'rssAnon' | 'cHeapInUse' | 'heapUsed' | 'external' | 'allocatorCurrent';
+
+/**
+ * The curve in a few numbers: RSS at evaluation 10 (after the first candidates have loaded kernels, thread pools and
+ * caches) and at the end; least-squares slopes per 100 evaluations from 10 on and over the second half (where a
+ * leak shows as a steady slope and a filling cache does not); medians of the two halves' samples after warm-up.
+ */
+export function summarize(result: Pick<SoakResult, 'samples' | 'evaluations' | 'failed' | 'pruned' | 'seconds' | 'stageMix'>): Record<string, unknown> {
+  const samples = result.samples;
+  const end = samples.at(-1)!;
+  const warm = samples.find((s) => s.evaluation >= 10) ?? samples[0]!;
+  const half = Math.floor(end.evaluation / 2);
+  const from = (n: number): SoakSample[] => samples.filter((s) => s.evaluation >= n);
+  const perHundred = (set: SoakSample[], key: Series): number =>
+    +((slope(set.map((s) => s.evaluation), set.map((s) => s[key] ?? 0)) * 100) / MB).toFixed(2);
+  const med = (set: SoakSample[]): number => {
+    const v = set.map((s) => s.rssBytes).sort((a, b) => a - b);
+    return +(v[Math.floor(v.length / 2)]! / MB).toFixed(1);
+  };
+  const keys: Series[] = ['rssBytes', 'rssAsIsBytes', 'rssAnon', 'cHeapInUse', 'heapUsed', 'external', 'allocatorCurrent'];
+  return {
+    evaluations: result.evaluations, failed: result.failed, pruned: result.pruned, seconds: Math.round(result.seconds), stageMix: result.stageMix,
+    rssAt10MB: +(warm.rssBytes / MB).toFixed(1), rssAtEndMB: +(end.rssBytes / MB).toFixed(1),
+    rssGrowthFrom10Percent: +(((end.rssBytes - warm.rssBytes) / warm.rssBytes) * 100).toFixed(1),
+    rssMedianFirstHalfMB: med(samples.filter((s) => s.evaluation >= warm.evaluation && s.evaluation < half)),
+    rssMedianSecondHalfMB: med(from(half)),
+    slopeFrom10MBPer100Evals: Object.fromEntries(keys.map((k) => [k, perHundred(from(warm.evaluation), k)])),
+    slopeSecondHalfMBPer100Evals: Object.fromEntries(keys.map((k) => [k, perHundred(from(half), k)])),
+    allocatorCurrentMB: [...new Set(from(warm.evaluation).map((s) => +(s.allocatorCurrent / MB).toFixed(3)))],
+  };
+}
+
 async function main(): Promise<void> {
   const arg = (name: string, fallback: string): string => {
     const i = process.argv.indexOf(`--${name}`);
@@ -184,27 +216,8 @@ async function main(): Promise<void> {
     evaluations, every, ...(model ? { model } : {}),
     onSample: (s) => log(`soak: ${s.evaluation} evals, ${s.seconds.toFixed(0)} s: RSS ${(s.rssBytes / MB).toFixed(1)} MB, heap ${(s.heapUsed / MB).toFixed(1)} MB, LibTorch ${(s.allocatorCurrent / MB).toFixed(2)} MB (peak ${(s.allocatorPeak / MB).toFixed(1)} MB)`),
   });
-  // Growth after warm-up: the samples from evaluation 10 on (the first candidates load kernels, thread pools, caches).
-  const after = result.samples.filter((s) => s.evaluation >= Math.min(10, evaluations));
-  const perHundred = (key: 'rssBytes' | 'rssAsIsBytes' | 'heapUsed' | 'external' | 'allocatorCurrent' | 'cHeapInUse' | 'rssAnon'): number =>
-    slope(after.map((s) => s.evaluation), after.map((s) => s[key] ?? 0)) * 100;
-  const first = after[0]!;
-  const last = result.samples.at(-1)!;
+  const summary = summarize(result);
   const i = info();
-  const summary = {
-    evaluations: result.evaluations, failed: result.failed, pruned: result.pruned, seconds: Math.round(result.seconds), stageMix: result.stageMix,
-    rssAtWarmupMB: +(first.rssBytes / MB).toFixed(1), rssAtEndMB: +(last.rssBytes / MB).toFixed(1),
-    rssGrowthPercent: +(((last.rssBytes - first.rssBytes) / first.rssBytes) * 100).toFixed(2),
-    rssSlopeMBPer100Evals: +(perHundred('rssBytes') / MB).toFixed(2),
-    rssAsIsAtWarmupMB: +(first.rssAsIsBytes / MB).toFixed(1), rssAsIsAtEndMB: +(last.rssAsIsBytes / MB).toFixed(1),
-    rssAsIsSlopeMBPer100Evals: +(perHundred('rssAsIsBytes') / MB).toFixed(2),
-    rssAnonSlopeMBPer100Evals: +(perHundred('rssAnon') / MB).toFixed(2),
-    cHeapSlopeMBPer100Evals: +(perHundred('cHeapInUse') / MB).toFixed(2),
-    heapSlopeMBPer100Evals: +(perHundred('heapUsed') / MB).toFixed(2),
-    externalSlopeMBPer100Evals: +(perHundred('external') / MB).toFixed(2),
-    allocatorSlopeMBPer100Evals: +(perHundred('allocatorCurrent') / MB).toFixed(3),
-    allocatorCurrentAtEndMB: +(last.allocatorCurrent / MB).toFixed(2),
-  };
   const record = {
     bench: 'soak', date: new Date().toISOString(),
     host: { cpu: cpus()[0]?.model, cores: cpus().length, loadavg: loadavg(), libtorch: i.libtorchVersion, threads: i.threads.intraOp, node: process.version },

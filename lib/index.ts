@@ -8,12 +8,12 @@ export {
   type EpochRecord, type EpochStopper, type Metric, type Schedule, type TrainData, type TrainOptions, type TrainResult,
 } from './train.js';
 export { DeviceData } from './device-data.js';
-export { info, setThreads, type PetraInfo } from './info.js';
 export * from './errors.js';
 export * from './spec/index.js';
 export * from './data/index.js';
 export { getTask, TASKS, defaultUcrDir, type TaskDefinition } from './tasks/index.js';
 export * from './lab/index.js';
+export { info, memoryStats, resetPeakMemory, setMemoryCap, setThreads, trimMemory, type MemoryStats, type PetraInfo } from './info.js';
 export * from './interop/index.js';
 export { buildWithWeights, importTorchScript, isTorchScriptFile, TorchScriptImportError, torchScriptToSpec, type ImportedNode, type TorchScriptImport, type TorchScriptImportOptions, type TorchScriptImportReport, type TorchScriptSpec, type UnsupportedOp } from './interop/torchscript-import.js';
 export * from './compress/index.js';

@@ -4,7 +4,7 @@
  * table, and the HTML report in petra-out/demo.html.
  */
 import { existsSync, rmSync } from 'node:fs';
-import { modelsDir, studyPath } from '../pipeline/study-file.js';
+import { assertNotLocked, modelsDir, studyPath } from '../pipeline/study-file.js';
 import { search, type SearchOptions } from '../search-api.js';
 import { runHandle, type OutputOptions } from './search.js';
 
@@ -29,6 +29,7 @@ export async function runDemoCommand(o: DemoCommandOptions): Promise<number> {
   if (existsSync(file)) {
     // The demo always starts over; its baseline stays cached.
     if (!o.quiet && !o.json) process.stderr.write(`petra: replacing the previous demo study ${file}\n`);
+    assertNotLocked(file, 'demo'); // never delete the journal of a demo that is running
     for (const f of [file, `${file}-wal`, `${file}-shm`]) rmSync(f, { force: true });
     rmSync(modelsDir(file), { recursive: true, force: true });
   }

@@ -398,7 +398,7 @@ export function checkOutputDir(dir: string, what: string, minFreeBytes = DEFAULT
       const fs = statfsSync(at);
       const free = fs.bavail * fs.bsize;
       if (free < minFreeBytes) {
-        throw new ConfigError(`only ${bytesText(free)} free on the file system of the ${what} directory ${at} (of ${bytesText(fs.blocks * fs.bsize)}); a search needs at least ${bytesText(minFreeBytes)} there (PETRA_MIN_FREE_MB, or the minFreeMB option, sets that)`);
+        throw new ConfigError(`only ${bytesText(free)} free on the file system of the ${what} directory ${at} (of ${bytesText(fs.blocks * fs.bsize)}); a search needs at least ${bytesText(minFreeBytes)} there (set by PETRA_MIN_FREE_MB, the minFreeMB option or --min-free)`);
       }
     }
   } finally {

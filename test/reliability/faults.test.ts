@@ -92,7 +92,7 @@ test.serial('read-only, uncreatable or full output directories fail before anyth
 
 test.serial('a running study is locked: resume and a same-named search are refused with the holder, reports still read it', async (t) => {
   const studyDir = join(dir, 'studies');
-  const handle = search({ ...tinySearch(dir), model: spec, name: 'busy', budget: '3evals' });
+  const handle = search({ ...tinySearch(dir), model: spec, name: 'busy', budget: '6evals' });
   const refused: string[] = [];
   let reportTrials = -1;
   const checked = new Promise<void>((resolve, reject) => {
@@ -109,12 +109,12 @@ test.serial('a running study is locked: resume and a same-named search are refus
   });
   const outcome = await handle.done;
   await checked;
-  t.is(outcome.totalEvaluations, 3);
+  t.is(outcome.totalEvaluations, 6);
   t.is(refused.length, 2);
   for (const r of refused) t.regex(r, new RegExp(`^ConfigError: study 'busy' is locked by pid ${process.pid} on host ${hostname()} since .*\\(petra search\\)`));
   t.true(reportTrials >= 1, 'the report read the running study');
   // Released at the end: the study resumes with a bigger budget.
-  const more = await resumeSearch('busy', { studyDir, budget: '4evals' }).done;
-  t.is(more.totalEvaluations, 4);
+  const more = await resumeSearch('busy', { studyDir, budget: '7evals' }).done;
+  t.is(more.totalEvaluations, 7);
   t.true(existsSync(join(studyDir, 'busy.sqlite.lock')));
 });
