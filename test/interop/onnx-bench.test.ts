@@ -1,6 +1,7 @@
 // ONNX models through the measurement lab: onnxruntime-node timed with the lab's loop, compare() across runtimes,
 // `petra bench model.pt model.onnx`, `petra export --format onnx`, and test-set accuracy of exported models.
 import test from 'ava';
+import type { TensorData } from '../../lib/data/types.js';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -32,6 +33,14 @@ async function captureStdout(fn: () => Promise<unknown>): Promise<string> {
     console.log = original;
   }
   return lines.join('\n');
+}
+
+/** Test accuracy of a model in petra (a) and of its ONNX export in onnxruntime (b), and how often their top-1 agree. */
+async function bothAccuracies(m: Model, split: { inputs: TensorData[]; target: TensorData }): Promise<{ a: number; b: number; same: number }> {
+  using onnx = await OnnxModel.fromModel(m);
+  const petraPred = argmaxRows(await m.forward(split.inputs));
+  const ortPred = argmaxRows(await onnx.forward(split.inputs));
+  return { a: accuracy(petraPred, split.target), b: accuracy(ortPred, split.target), same: petraPred.filter((p, i) => p === ortPred[i]).length / petraPred.length };
 }
 
 test.serial('OnnxModel.benchmark reports like the lab, and compare() measures petra against onnxruntime on this host', async (t) => {
@@ -127,12 +136,7 @@ test.serial('Fashion-MNIST (1 epoch): exported float and int8 models keep petra\
   }
   try {
     for (const [name, m] of variants) {
-      using onnx = await OnnxModel.fromModel(m);
-      const petraPred = argmaxRows(await m.forward(data.test.inputs));
-      const ortPred = argmaxRows(await onnx.forward(data.test.inputs));
-      const a = accuracy(petraPred, data.test.target);
-      const b = accuracy(ortPred, data.test.target);
-      const same = petraPred.filter((p, i) => p === ortPred[i]).length / petraPred.length;
+      const { a, b, same } = await bothAccuracies(m, data.test);
       t.log(`${name}: petra ${(100 * a).toFixed(2)}%, onnxruntime ${(100 * b).toFixed(2)}%, same top-1 on ${(100 * same).toFixed(2)}%`);
       t.true(a > 0.6, `${name} learned something (${a})`);
       t.true(Math.abs(a - b) <= 0.005, `${name}: accuracy ${a} vs ${b}`);
@@ -154,11 +158,7 @@ test.serial('UCR GunPoint, InceptionTime: exported float, static and dynamic int
   variants.push(['dynamic int8', owned[1]!]);
   try {
     for (const [name, m] of variants) {
-      using onnx = await OnnxModel.fromModel(m);
-      const petraPred = argmaxRows(await m.forward(data.test.inputs));
-      const ortPred = argmaxRows(await onnx.forward(data.test.inputs));
-      const a = accuracy(petraPred, data.test.target);
-      const b = accuracy(ortPred, data.test.target);
+      const { a, b } = await bothAccuracies(m, data.test);
       t.log(`${name}: petra ${(100 * a).toFixed(2)}%, onnxruntime ${(100 * b).toFixed(2)}% (${data.test.target.shape[0]} series)`);
       t.true(Math.abs(a - b) <= 0.005, `${name}: accuracy ${a} vs ${b}`);
     }
