@@ -15,6 +15,7 @@
         "native/model.cc",
         "native/quantize.cc",
         "native/torchscript_import.cc",
+        "native/torchscript_export.cc",
         "native/trainer.cc"
       ],
       "include_dirs": [

@@ -120,10 +120,14 @@ export interface NativeBenchResult {
   peakBytes: number;
   peakKind: 'cuda-max-allocated' | 'cpu-rss-delta';
 }
+/** A TorchScript benchmark input: a per-sample shape (standard normal floats), or int64 token ids below `tokens`. */
+export type ScriptInputShape = number[] | { shape: number[]; tokens: number };
 export interface NativeScriptModel {
-  benchmark(inputShapes: number[][], options?: NativeBenchOptions): Promise<NativeBenchResult[]>;
+  benchmark(inputShapes: ScriptInputShape[], options?: NativeBenchOptions): Promise<NativeBenchResult[]>;
   forward(inputs: TensorData[]): TensorData;
   device(): string;
+  /** The spec JSON petra's TorchScript export stores in the file ('' for any other TorchScript file). */
+  petraSpec(): string;
   dispose(): void;
 }
 
@@ -181,6 +185,17 @@ export interface NativeAddon {
   trimMemory(): boolean;
   benchmarkModel(model: NativeModel, options?: NativeBenchOptions): Promise<NativeBenchResult[]>;
   loadTorchScript(path: string, device: string): NativeScriptModel;
+  /**
+   * Compiles `source` (TorchScript: the forward method and its helpers) into a module with one submodule per entry of
+   * `modules` — the model tensors it holds and the int8 packed parameters it packs — and saves it to `path`.
+   */
+  saveTorchScript(model: NativeModel, plan: {
+    className: string; source: string; path: string;
+    modules: { name: string; tensors: { name: string; from: string; parameter: boolean }[]; packs: {
+      name: string; kind: 'linear' | 'conv1d' | 'conv2d'; weight: string; scale: string; bias: string; perChannel: boolean; engine: string;
+      stride?: number[]; padding?: number[]; dilation?: number[]; groups?: number;
+    }[] }[];
+  }): Promise<{ bytes: number }>;
   /** Loads and freezes (eval mode) a TorchScript module and describes its forward graph. */
   describeTorchScript(path: string): NativeTorchScriptGraph;
   buildModel(spec: ModelSpec, specJson: string, device: string, seed: number): NativeModel;

@@ -18,6 +18,7 @@ void InitTrainer(Napi::Env env, Napi::Object exports);
 void InitBench(Napi::Env env, Napi::Object exports);
 void InitQuantize(Napi::Env env, Napi::Object exports);
 void InitTorchScriptImport(Napi::Env env, Napi::Object exports);
+void InitTorchScriptExport(Napi::Env env, Napi::Object exports);
 
 namespace {
 
@@ -136,6 +137,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitBench(env, exports);
   InitQuantize(env, exports);
   InitTorchScriptImport(env, exports);
+  InitTorchScriptExport(env, exports);
   exports.Set("info", Napi::Function::New<Info>(env, "info"));
   exports.Set("setThreads", Napi::Function::New<SetThreads>(env, "setThreads"));
   exports.Set("setErrorFactory", Napi::Function::New<SetErrorFactory>(env, "setErrorFactory"));

@@ -303,6 +303,13 @@ struct ScriptState {
   torch::jit::script::Module module;
   torch::Device device{torch::kCPU};
   std::mutex mutex;
+  std::string petraSpec;  // the spec petra's TorchScript export stores beside the code ('' for other files)
+};
+
+// One benchmark input: its per-sample shape, and for token inputs (int64) the exclusive upper bound of the ids.
+struct ScriptInput {
+  std::vector<int64_t> shape;
+  int64_t tokens = 0;  // > 0: int64 ids in [0, tokens)
 };
 
 class ScriptModel : public Napi::ObjectWrap<ScriptModel> {
@@ -310,7 +317,8 @@ class ScriptModel : public Napi::ObjectWrap<ScriptModel> {
   static Napi::Function Define(Napi::Env env) {
     return DefineClass(env, "NativeScriptModel",
                        {InstanceMethod<&ScriptModel::Benchmark>("benchmark"), InstanceMethod<&ScriptModel::Forward>("forward"),
-                        InstanceMethod<&ScriptModel::DeviceName>("device"), InstanceMethod<&ScriptModel::Dispose>("dispose")});
+                        InstanceMethod<&ScriptModel::DeviceName>("device"), InstanceMethod<&ScriptModel::PetraSpec>("petraSpec"),
+                        InstanceMethod<&ScriptModel::Dispose>("dispose")});
   }
   explicit ScriptModel(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ScriptModel>(info) {}
   void Attach(std::shared_ptr<ScriptState> s) { state_ = std::move(s); }
@@ -320,14 +328,28 @@ class ScriptModel : public Napi::ObjectWrap<ScriptModel> {
     if (!state_) throw MakeError(env, {ErrorCode::Disposed, "TorchScript model was disposed and can no longer be used"});
     return state_;
   }
-  // inputShapes: per-input shapes without the batch dimension.
+  // inputShapes: per-input shapes without the batch dimension (standard normal floats), or { shape, tokens } for
+  // int64 token ids drawn uniformly below `tokens` (an embedding's input).
   Napi::Value Benchmark(const Napi::CallbackInfo& info) {
     auto state = State(info.Env());
     return Guarded(info.Env(), [&]() -> Napi::Value {
       if (!info[0].IsArray()) Fail(ErrorCode::Config, "benchmark: inputShapes must be an array of shapes");
       Napi::Array shapesJs = info[0].As<Napi::Array>();
-      std::vector<std::vector<int64_t>> shapes;
-      for (uint32_t i = 0; i < shapesJs.Length(); ++i) shapes.push_back(ShapeFromJs(shapesJs.Get(i), "inputShapes[" + std::to_string(i) + "]"));
+      std::vector<ScriptInput> shapes;
+      for (uint32_t i = 0; i < shapesJs.Length(); ++i) {
+        const std::string what = "inputShapes[" + std::to_string(i) + "]";
+        Napi::Value v = shapesJs.Get(i);
+        ScriptInput input;
+        if (v.IsObject() && !v.IsArray()) {
+          Napi::Object o = v.As<Napi::Object>();
+          input.shape = ShapeFromJs(o.Get("shape"), what + ".shape");
+          input.tokens = ToInt64(o.Get("tokens").ToNumber().DoubleValue(), what + ".tokens");
+          if (input.tokens < 1) Fail(ErrorCode::Config, what + ".tokens must be a positive integer");
+        } else {
+          input.shape = ShapeFromJs(v, what);
+        }
+        shapes.push_back(std::move(input));
+      }
       if (shapes.empty()) Fail(ErrorCode::Config, "benchmark: at least one input shape is required");
       BenchOptions options = OptionsFromJs(info[1]);
       const torch::Device device = state->device;
@@ -336,8 +358,9 @@ class ScriptModel : public Napi::ObjectWrap<ScriptModel> {
         torch::manual_seed(0);
         for (const auto& s : shapes) {
           std::vector<int64_t> shape{batch};
-          shape.insert(shape.end(), s.begin(), s.end());
-          inputs.push_back(torch::randn(shape, torch::TensorOptions().device(device)));
+          shape.insert(shape.end(), s.shape.begin(), s.shape.end());
+          inputs.push_back(s.tokens > 0 ? torch::randint(0, s.tokens, shape, torch::TensorOptions().dtype(torch::kLong).device(device))
+                                        : torch::randn(shape, torch::TensorOptions().device(device)));
         }
         return inputs;
       };
@@ -364,6 +387,7 @@ class ScriptModel : public Napi::ObjectWrap<ScriptModel> {
       return TensorToJs(info.Env(), RunScript(*state, inputs));
     });
   }
+  Napi::Value PetraSpec(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), State(info.Env())->petraSpec); }
   Napi::Value DeviceName(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), petra::DeviceName(State(info.Env())->device)); }
   Napi::Value Dispose(const Napi::CallbackInfo& info) {
     state_.reset();
@@ -401,7 +425,9 @@ Napi::Value LoadTorchScript(const Napi::CallbackInfo& info) {
     if (!std::ifstream(path).good()) Fail(ErrorCode::Data, "cannot read TorchScript file '" + path + "': no such file");
     auto state = std::make_shared<ScriptState>();
     try {
-      state->module = torch::jit::load(path, device);
+      torch::jit::ExtraFilesMap extra{{"petra/spec.json", ""}};
+      state->module = torch::jit::load(path, device, extra);
+      state->petraSpec = extra["petra/spec.json"];
     } catch (const c10::Error& e) {
       Fail(ErrorCode::Data, "'" + path + "' is not a TorchScript model: " + CleanTorchMessage(e));
     } catch (const std::exception& e) {

@@ -81,12 +81,17 @@ async function openTarget(path: string, opts: BenchCommandOptions, timeCapMs: nu
       run: (batches) => onnx.benchmark({ batchSizes: batches ?? (parsed.length ? [parsed[0]!.batch] : [1, 64]), timeCapMs }),
     };
   }
-  if (!parsed.length) throw new ConfigError(`${path}: a TorchScript model needs --input NxCxHxW (batch first), once per input`, 'input');
   const script = TorchScriptModel.load(path, { device: opts.device });
-  const shapes = parsed.map((p) => p.shape);
+  // petra's own TorchScript exports carry their spec: their input shapes (and token ranges) need no --input.
+  const stored = parsed.length ? undefined : script.inputShapes();
+  if (!parsed.length && !stored) {
+    script.dispose();
+    throw new ConfigError(`${path}: a TorchScript model needs --input NxCxHxW (batch first), once per input`, 'input');
+  }
+  const shapes = stored ?? parsed.map((p) => p.shape);
   return {
     path, kind, measurable: { script, inputShapes: shapes }, dispose: () => script.dispose(),
-    run: (batches) => script.benchmark(shapes, { batchSizes: batches ?? [parsed[0]!.batch], timeCapMs, ...graph }),
+    run: (batches) => script.benchmark(shapes, { batchSizes: batches ?? (parsed.length ? [parsed[0]!.batch] : [1, 64]), timeCapMs, ...graph }),
   };
 }
 

@@ -2,13 +2,15 @@
  * `petra export <study> <trial> [--format petra|onnx|torchscript]`: the candidate's files — the model (spec + weights,
  * `Model.load` reads it), its spec as JSON, and its lineage (genome, seed, every stage's report, measurements, host) —
  * in one directory; `--format onnx` adds `model.onnx` (QDQ for int8 layers, lib/interop/onnx-export.ts) and its
- * export report `onnx.json`.
+ * export report `onnx.json`; `--format torchscript` adds `model.torchscript.pt` (torch.jit.load runs it,
+ * lib/interop/torchscript-export.ts), checked against the petra model when written, and `torchscript.json`.
  */
 import { copyFileSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { binding } from '../binding.js';
 import { ConfigError } from '../errors.js';
 import { exportOnnx, type OnnxExportReport } from '../interop/onnx-export.js';
+import { saveTorchScript, type TorchScriptExportReport } from '../interop/torchscript-export.js';
 import { Model } from '../model.js';
 import type { Lineage } from '../pipeline/evaluator.js';
 import { StudyFile } from '../pipeline/study-file.js';
@@ -19,17 +21,19 @@ export const EXPORT_FORMATS: readonly ExportFormat[] = ['petra', 'onnx', 'torchs
 export interface ExportCommandOptions { out?: string; studyDir: string; json?: boolean; format?: string; opset?: string }
 
 export interface ExportResult { dir: string; model: string; spec: string; lineage: string }
-export interface FormatExportResult extends ExportResult { format: ExportFormat; onnx?: string; onnxReport?: string; report?: OnnxExportReport }
+export interface FormatExportResult extends ExportResult {
+  format: ExportFormat;
+  onnx?: string;
+  onnxReport?: string;
+  report?: OnnxExportReport;
+  torchscript?: string;
+  torchscriptReport?: string;
+  scriptReport?: TorchScriptExportReport;
+}
 
 function checkFormat(format: string | undefined): ExportFormat {
   const f = (format ?? 'petra').toLowerCase();
   if (!(EXPORT_FORMATS as readonly string[]).includes(f)) throw new ConfigError(`unknown format '${format}': ${EXPORT_FORMATS.join(', ')}`, 'format');
-  if (f === 'torchscript') {
-    throw new ConfigError(
-      "TorchScript export is not available in this build: petra models are LibTorch modules built from the spec in C++ (not scriptable), and the addon can load TorchScript but not write it. Use --format onnx (or petra: model.pt for Model.load / petra bench)",
-      'format',
-    );
-  }
   return f as ExportFormat;
 }
 
@@ -73,6 +77,13 @@ export async function exportTrialAs(study: string, trialText: string, o: { out?:
   if (format === 'petra') return { ...r, format };
   try {
     using model = await Model.load(r.model, { device: 'cpu' });
+    if (format === 'torchscript') {
+      const torchscript = join(r.dir, 'model.torchscript.pt');
+      const torchscriptReport = join(r.dir, 'torchscript.json');
+      const scriptReport = await saveTorchScript(model, torchscript);
+      writeFileSync(torchscriptReport, `${JSON.stringify(scriptReport, null, 2)}\n`);
+      return { ...r, format, torchscript, torchscriptReport, scriptReport };
+    }
     const { bytes, report } = exportOnnx(model, o.opset !== undefined ? { opset: o.opset } : {});
     const onnx = join(r.dir, 'model.onnx');
     const onnxReport = join(r.dir, 'onnx.json');
@@ -100,6 +111,14 @@ export async function runExportCommand(study: string, trial: string, o: ExportCo
       console.log(`  model.onnx   ONNX opset ${r.report!.opset}, ${(r.report!.bytes / 1024).toFixed(1)} kB${int8 ? `, ${int8} int8 layer(s) as QDQ` : ''} (onnxruntime; petra bench model.onnx)`);
       console.log(`  onnx.json    the ONNX export report (ops, int8 layers, notes)`);
       for (const note of r.report!.notes) console.log(`  note: ${note}`);
+    }
+    if (r.torchscript) {
+      const s = r.scriptReport!;
+      const int8 = s.int8.static.length + s.int8.dynamic.length + s.int8.gru.length;
+      console.log(`  model.torchscript.pt  TorchScript (LibTorch ${s.libtorch}), ${(s.bytes / 1024).toFixed(1)} kB${int8 ? `, ${int8} int8 layer(s)` : ''}; ` +
+        `loaded back: max |Δ| ${s.check!.maxAbsDiff.toExponential(2)} vs petra on ${s.check!.samples} samples (torch.jit.load; petra bench)`);
+      console.log(`  torchscript.json      the TorchScript export report`);
+      for (const note of s.notes) console.log(`  note: ${note}`);
     }
     console.log(`  spec.json    the model's graph spec`);
     console.log(`  lineage.json genome, seed, stage reports, measurements, host`);

@@ -2,7 +2,8 @@
  * Trustworthy latency and throughput: the native loop times single forwards (CUDA events on GPU) until the median's
  * 95% confidence interval is narrow enough or a time cap is hit; this file turns samples into a report.
  */
-import { binding, type NativeBenchOptions, type NativeBenchResult, type NativeScriptModel } from '../binding.js';
+import { binding, type NativeBenchOptions, type NativeBenchResult, type NativeScriptModel, type ScriptInputShape } from '../binding.js';
+import type { ModelSpec } from '../spec/types.js';
 import { ConfigError, DisposedError } from '../errors.js';
 import type { Model } from '../model.js';
 import { hostFingerprint, type HostFingerprint } from './fingerprint.js';
@@ -69,8 +70,28 @@ export class TorchScriptModel {
   }
   get device(): string { return this.native.device(); }
 
-  /** `inputShapes`: one per-sample shape per input, e.g. [[3, 224, 224]]. */
-  async benchmark(inputShapes: number[][], options: BenchmarkOptions = {}): Promise<BenchmarkReport> {
+  /** The petra spec of a file written by petra's TorchScript export (saveTorchScript), else undefined. */
+  get petraSpec(): ModelSpec | undefined {
+    const json = this.native.petraSpec();
+    return json ? JSON.parse(json) as ModelSpec : undefined;
+  }
+
+  /**
+   * The benchmark inputs of a petra-exported file, read from its spec (token inputs bounded by the smallest embedding
+   * that reads them); undefined for other TorchScript files, whose input shapes only the user knows.
+   */
+  inputShapes(): ScriptInputShape[] | undefined {
+    const spec = this.petraSpec;
+    if (!spec) return undefined;
+    return spec.inputs.map((inp) => {
+      if (inp.dtype !== 'int64') return [...inp.shape];
+      const sizes = spec.nodes.filter((n) => n.op === 'embedding' && n.inputs.includes(inp.name)).map((n) => (n.attrs as { numEmbeddings: number }).numEmbeddings);
+      return { shape: [...inp.shape], tokens: sizes.length ? Math.min(...sizes) : 1 };
+    });
+  }
+
+  /** `inputShapes`: one per-sample shape per input, e.g. [[3, 224, 224]] (`{ shape, tokens }` for int64 token ids). */
+  async benchmark(inputShapes: ScriptInputShape[], options: BenchmarkOptions = {}): Promise<BenchmarkReport> {
     const native = this.native;
     return measure(this.device, options, (o) => native.benchmark(inputShapes, o));
   }

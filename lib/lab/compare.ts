@@ -2,7 +2,7 @@
  * "Did it really speed up?" on a noisy machine: A and B are measured in interleaved rounds (the order alternates),
  * each round gives a paired ratio B/A, and a seeded bootstrap of the median ratio gives the confidence interval.
  */
-import { binding, type NativeBenchOptions, type NativeBenchResult } from '../binding.js';
+import { binding, type NativeBenchOptions, type NativeBenchResult, type ScriptInputShape } from '../binding.js';
 import { ConfigError } from '../errors.js';
 import { Model } from '../model.js';
 import { TorchScriptModel } from './benchmark.js';
@@ -12,7 +12,7 @@ import { mulberry32, quantileSorted, sortedCopy } from './stats.js';
 /** Any model with the lab's timing loop, e.g. an ONNX model in onnxruntime (`OnnxModel`, lib/interop). */
 export interface Timeable { readonly device: string; timeForwards(options: NativeBenchOptions): Promise<NativeBenchResult[]> }
 
-export type Measurable = Model | { script: TorchScriptModel; inputShapes: number[][] } | Timeable;
+export type Measurable = Model | { script: TorchScriptModel; inputShapes: ScriptInputShape[] } | Timeable;
 
 export interface CompareOptions {
   rounds?: number;

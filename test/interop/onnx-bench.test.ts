@@ -13,6 +13,8 @@ import { loadUcr } from '../../lib/data/ucr.js';
 import { ConfigError } from '../../lib/errors.js';
 import { saveOnnx } from '../../lib/interop/onnx-export.js';
 import { OnnxModel } from '../../lib/interop/onnx-runtime.js';
+import { maxAbsDiff } from '../../lib/interop/torchscript-import.js';
+import { TorchScriptModel } from '../../lib/lab/benchmark.js';
 import { compare } from '../../lib/lab/compare.js';
 import { Model } from '../../lib/model.js';
 import { StudyFile, trialModelFile } from '../../lib/pipeline/study-file.js';
@@ -83,7 +85,7 @@ test.serial('petra bench model.pt model.onnx measures both and compares them (JS
   await t.throwsAsync(runBenchCommand(onnxFile, { device: 'cuda:0', timeCap: '100' }), { instanceOf: ConfigError, message: /CPU provider/ });
 });
 
-test.serial('petra export --format onnx writes model.onnx beside model.pt; torchscript is refused with its reason', async (t) => {
+test.serial('petra export --format onnx|torchscript writes model.onnx / model.torchscript.pt beside model.pt; an intmm plan is refused with its reason', async (t) => {
   const f = FAMILIES[1]!;
   using model = await trainedModel(f);
   const q = await quantize(model, { mode: 'static', backend: 'qnnpack', calibration: { data: f.data(128, 3), batches: 2 } });
@@ -115,10 +117,24 @@ test.serial('petra export --format onnx writes model.onnx beside model.pt; torch
   const ref = await back.forward(x);
   const got = await onnx.forward(x);
   t.deepEqual(got.shape, ref.shape);
-  await t.throwsAsync(exportTrialAs(file, '0', { format: 'torchscript' }), { instanceOf: ConfigError, message: /TorchScript export is not available/ });
+  // --format torchscript: model.torchscript.pt, checked when written, runs through TorchScriptModel like petra.
+  const ts = await exportTrialAs(file, '0', { out: join(dir, 'export-ts'), format: 'torchscript' });
+  for (const p of [ts.model, ts.spec, ts.lineage, ts.torchscript!, ts.torchscriptReport!]) t.true(existsSync(p), p);
+  t.true(ts.scriptReport!.check!.maxAbsDiff <= 1e-5);
+  t.deepEqual(ts.scriptReport!.int8.static.sort(), r.report!.int8.static.sort());
+  {
+    using script = TorchScriptModel.load(ts.torchscript!);
+    t.true(maxAbsDiff(script.native.forward(x), ref) <= 1e-5);
+  }
+  // petra bench reads the exported file's input shapes from the spec it carries (no --input).
+  const bench = JSON.parse(await captureStdout(() => runBenchCommand([ts.model, ts.torchscript!], { device: 'cpu', batch: '4', timeCap: '100', json: true }))) as { models: { kind: string }[]; comparisons: unknown[] };
+  t.deepEqual(bench.models.map((m) => m.kind), ['petra', 'torchscript']);
+  t.is(bench.comparisons.length, 1);
   const refused = join(dir, 'export-intmm');
-  await t.throwsAsync(exportTrialAs(file, '1', { out: refused, format: 'onnx' }), { instanceOf: ConfigError, message: /intmm/ });
-  for (const f of ['model.pt', 'spec.json', 'lineage.json', 'model.onnx']) t.false(existsSync(join(refused, f)), `${f} left behind`);
+  for (const format of ['onnx', 'torchscript']) {
+    await t.throwsAsync(exportTrialAs(file, '1', { out: refused, format }), { instanceOf: ConfigError, message: /intmm/ });
+    for (const f of ['model.pt', 'spec.json', 'lineage.json', 'model.onnx', 'model.torchscript.pt']) t.false(existsSync(join(refused, f)), `${format}: ${f} left behind`);
+  }
   await t.throwsAsync(exportTrialAs(file, '0', { out: refused, format: 'onnx', opset: 18 }), { instanceOf: ConfigError, message: /13\.\.17/ });
   await t.throwsAsync(exportTrialAs(file, '0', { format: 'tflite' }), { instanceOf: ConfigError, message: /unknown format/ });
 });
