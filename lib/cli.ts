@@ -180,7 +180,7 @@ export function buildProgram(): Command {
     .action(withCode(runReportCommand));
 
   program.command('export <study> <trial>')
-    .description("write a candidate's model (model.pt), spec and lineage to a directory; --format onnx adds model.onnx (QDQ int8), --format torchscript model.torchscript.pt (torch.jit.load)")
+    .description("write a candidate's model (model.pt), spec and lineage to a directory; <trial>: a number, or best | fastest | smallest (of the Pareto front); --format onnx adds model.onnx (QDQ int8), --format torchscript model.torchscript.pt (torch.jit.load)")
     .option('--out <dir>', 'directory (default petra-out/<study>-trial-<n>)')
     .option('--format <format>', 'petra | onnx | torchscript (model.pt is always written)', 'petra')
     .option('--opset <n>', 'ONNX opset, 13–17 (default 17)')

@@ -14,13 +14,15 @@ import { saveTorchScript, type TorchScriptExportReport } from '../interop/torchs
 import { Model } from '../model.js';
 import type { Lineage } from '../pipeline/evaluator.js';
 import { StudyFile } from '../pipeline/study-file.js';
+import { reportData } from '../report/data.js';
+import { sortByQuality } from '../report/table.js';
 
 export type ExportFormat = 'petra' | 'onnx' | 'torchscript';
 export const EXPORT_FORMATS: readonly ExportFormat[] = ['petra', 'onnx', 'torchscript'];
 
 export interface ExportCommandOptions { out?: string; studyDir: string; json?: boolean; format?: string; opset?: string }
 
-export interface ExportResult { dir: string; model: string; spec: string; lineage: string }
+export interface ExportResult { trial: number; dir: string; model: string; spec: string; lineage: string }
 export interface FormatExportResult extends ExportResult {
   format: ExportFormat;
   onnx?: string;
@@ -37,12 +39,28 @@ function checkFormat(format: string | undefined): ExportFormat {
   return f as ExportFormat;
 }
 
+/** Front members by name: the best quality, the lowest latency, the smallest file (ties: better quality). */
+export type FrontPick = 'best' | 'fastest' | 'smallest';
+export const FRONT_PICKS: readonly FrontPick[] = ['best', 'fastest', 'smallest'];
+
+/** The trial number of the Pareto-front member `pick` names (feasible members only, as the report's front). */
+export function pickFromFront(sf: StudyFile, pick: FrontPick): number {
+  const data = reportData(sf);
+  const metric = data.meta.problem.metric;
+  const rows = sortByQuality(data.pareto.filter((t) => t.measures && t.state === 'complete').map((t) => ({ trial: t.number, measures: t.measures! })), metric);
+  if (!rows.length) throw new ConfigError(`study '${data.name}' has no Pareto front yet (no complete trial meets its constraints)`, 'trial');
+  if (pick === 'best') return rows[0]!.trial;
+  const key = pick === 'fastest' ? 'latencyMs' : 'sizeBytes';
+  // sortByQuality first, then a stable sort: among equal latencies (sizes) the better-quality member comes first.
+  return [...rows].sort((a, b) => (a.measures[key] ?? Infinity) - (b.measures[key] ?? Infinity))[0]!.trial;
+}
+
 /** Copies a trial's model and writes its spec and lineage; throws ConfigError for an unknown or modelless trial. */
 export function exportTrial(study: string, trialText: string, o: { out?: string; studyDir?: string }): ExportResult {
   const sf = StudyFile.open(study, o.studyDir);
   try {
-    const trial = Number(trialText.replace(/^#/, ''));
-    if (!Number.isInteger(trial) || trial < 0) throw new ConfigError(`'${trialText}' is not a trial number`, 'trial');
+    const trial = FRONT_PICKS.includes(trialText as FrontPick) ? pickFromFront(sf, trialText as FrontPick) : Number(trialText.replace(/^#/, ''));
+    if (!Number.isInteger(trial) || trial < 0) throw new ConfigError(`'${trialText}' is not a trial number (or ${FRONT_PICKS.join(', ')})`, 'trial');
     const record = sf.storage.trial(sf.study.id, trial);
     if (!record) throw new ConfigError(`study '${sf.study.name}' has no trial ${trial} (it has ${sf.trials().length})`, 'trial');
     if (record.state !== 'complete') throw new ConfigError(`trial ${trial} is ${record.state}${record.failReason ? ` (${record.failReason})` : ''}: there is no model to export`, 'trial');
@@ -62,7 +80,7 @@ export function exportTrial(study: string, trialText: string, o: { out?: string;
       constraints: meta.constraints, violation: record.violation, baseline: { key: meta.baseline.record.key, measurements: meta.baseline.measurements },
       task: meta.config.task, ...lineage,
     }, null, 2)}\n`);
-    return { dir, model, spec, lineage: lineageFile };
+    return { trial, dir, model, spec, lineage: lineageFile };
   } finally {
     sf.close();
   }
@@ -104,7 +122,7 @@ export async function runExportCommand(study: string, trial: string, o: ExportCo
   const r = await exportTrialAs(study, trial, { ...rest, ...(opset !== undefined ? { opset } : {}) });
   if (o.json) console.log(JSON.stringify(r));
   else {
-    console.log(`exported trial ${trial} to ${r.dir}`);
+    console.log(`exported trial ${r.trial}${String(r.trial) === trial.replace(/^#/, '') ? '' : ` (the ${trial} on the Pareto front)`} to ${r.dir}`);
     console.log(`  model.pt     spec + weights (Model.load, petra bench)`);
     if (r.onnx) {
       const int8 = r.report!.int8.static.length + r.report!.int8.dynamic.length + r.report!.int8.gru.length;
