@@ -397,6 +397,8 @@ class ScriptModel : public Napi::ObjectWrap<ScriptModel> {
   static torch::Tensor RunScript(ScriptState& state, const std::vector<torch::Tensor>& inputs) {
     std::vector<torch::jit::IValue> args(inputs.begin(), inputs.end());
     torch::jit::IValue out;
+    std::unique_lock<std::mutex> qnnpack;
+    if (at::globalContext().qEngine() == at::QEngine::QNNPACK) qnnpack = std::unique_lock<std::mutex>(QnnpackMutex());
     try {
       out = state.module.forward(args);
     } catch (const c10::Error& e) {

@@ -34,7 +34,10 @@ void ApplyThreadsIfChanged() {
   const unsigned writes = globalWrites.load();
   if (want == applied && writes == seenWrites) return;
   at::get_num_threads();  // runs LibTorch's lazy per-thread init first, so it cannot undo the count below later
-  at::set_num_threads(want);
+  {
+    std::lock_guard<std::mutex> lock(QnnpackMutex());  // resizes the pthreadpool (see compute_thread.h)
+    at::set_num_threads(want);
+  }
   applied = want;
   seenWrites = writes;
 }
@@ -142,12 +145,18 @@ void SetComputeThreads(int n, bool onlyIfUnset) {
 
 int ComputeThreads() { return Wanted(); }
 
+std::mutex& QnnpackMutex() {
+  static std::mutex mutex;  // process-wide on purpose: the pool is process-wide
+  return mutex;
+}
+
 void UseSingleThreadOnJsThread() {
   thread_local bool done = false;
   if (done || onComputeThread) return;
   done = true;
   at::get_num_threads();  // lazy per-thread init first (see ApplyThreadsIfChanged)
   if (at::get_num_threads() != 1) {
+    std::lock_guard<std::mutex> lock(QnnpackMutex());
     at::set_num_threads(1);
     globalWrites.fetch_add(1);
   }

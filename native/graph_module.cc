@@ -160,6 +160,7 @@ GraphModuleImpl::GraphModuleImpl(const GraphSpec& spec) : spec_(spec), dropoutGe
                             ((node.op == "add" || node.op == "concat") && node.attrs.count("outScale") > 0);
     valueIndex[node.name] = spec_.inputs.size() + k;
     steps_.push_back(std::move(step));
+    if (Text(node, "engine", "") == "qnnpack") usesQnnpack_ = true;
   }
   auto out = valueIndex.find(spec_.output);
   if (out == valueIndex.end()) Fail(ErrorCode::Config, "output '" + spec_.output + "' is not a node");
@@ -419,6 +420,8 @@ torch::Tensor GraphModuleImpl::RunSteps(const std::vector<torch::Tensor>& inputs
     Fail(ErrorCode::Shape, "the model takes " + std::to_string(spec_.inputs.size()) + " input(s), got " +
                                std::to_string(inputs.size()));
   }
+  std::unique_lock<std::mutex> qnnpack;
+  if (usesQnnpack_) qnnpack = std::unique_lock<std::mutex>(QnnpackMutex());
   std::vector<torch::Tensor> values(spec_.inputs.size() + steps_.size());
   std::copy(inputs.begin(), inputs.end(), values.begin());
   if (observe) for (size_t i = 0; i < inputs.size(); ++i) (*observe)(spec_.inputs[i].name, inputs[i]);

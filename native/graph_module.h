@@ -100,6 +100,7 @@ class GraphModuleImpl : public torch::nn::Module {
   size_t outputIndex_ = 0;
   std::map<std::string, std::shared_ptr<torch::nn::Module>> nodeModules_;
   at::Generator dropoutGenerator_;
+  bool usesQnnpack_ = false;  // an int8 node of engine qnnpack: forwards take QnnpackMutex() (compute_thread.h)
   std::vector<std::shared_ptr<LowrankImpl>> lowrank_;
   std::vector<std::shared_ptr<torch::nn::Module>> quantized_;  // QuantLayerImpl (quantize.h)
   std::vector<std::shared_ptr<torch::nn::Module>> quantizedGru_;  // QuantGruImpl

@@ -23,6 +23,7 @@
  * (QAT-in-progress) layers, and int8 layers of engine 'intmm'.
  */
 import { writeFile } from 'node:fs/promises';
+import { assertExportable, exportBlockers } from './export-blockers.js';
 import { ConfigError } from '../errors.js';
 import type { Model } from '../model.js';
 import type { TensorData } from '../data/types.js';
@@ -51,24 +52,8 @@ export interface OnnxExportReport {
   notes: string[];
 }
 
-/** Why a node cannot be exported, or undefined. */
-function blocker(node: GraphNode): string | undefined {
-  const a = node.attrs as { dtype?: string; fakeQuant?: boolean; engine?: string };
-  if (a.dtype !== undefined) return `runs in ${a.dtype} (a CUDA quantization plan): export the float model, or quantize it on the CPU`;
-  if (a.fakeQuant) return 'is fake-quantized (quantization-aware training in progress): quantize() the model first';
-  if (a.engine === 'intmm') return "is an int8 layer of engine 'intmm' (per-row run-time activation scales): quantize with a CPU engine (onednn, qnnpack) to export";
-  return undefined;
-}
-
-/** The node names that cannot be exported, each with its reason (empty when the model exports). */
-export function onnxExportBlockers(spec: ModelSpec): { node: string; op: string; reason: string }[] {
-  const out: { node: string; op: string; reason: string }[] = [];
-  for (const n of spec.nodes) {
-    const reason = blocker(n);
-    if (reason) out.push({ node: n.name, op: n.op, reason });
-  }
-  return out;
-}
+/** The nodes that cannot be exported to ONNX, each with its reason (empty when the model exports). */
+export const onnxExportBlockers = exportBlockers;
 
 type Tensors = Record<string, TensorData>;
 
@@ -546,10 +531,7 @@ export function exportOnnx(model: Model, options: OnnxExportOptions = {}): { byt
   // 13: per-axis DequantizeLinear; ≤ 17: ReduceMean/ReduceMax take axes as an attribute (an input from 18 on).
   if (!Number.isInteger(opset) || opset < 13 || opset > 17) throw new ConfigError(`opset must be an integer in 13..17, got ${String(opset)}`, 'opset');
   const spec = model.spec;
-  const blocked = onnxExportBlockers(spec);
-  if (blocked.length) {
-    throw new ConfigError(`cannot export to ONNX: ${blocked.map((b) => `node '${b.node}' (${b.op}) ${b.reason}`).join('; ')}`, 'model');
-  }
+  assertExportable(spec, 'ONNX');
   if (opset < 17 && spec.nodes.some((n) => n.op === 'layernorm')) throw new ConfigError('layernorm needs opset ≥ 17 (LayerNormalization)', 'opset');
   const outputName = options.outputName ?? 'output';
   if (!outputName || spec.inputs.some((i) => i.name === outputName)) throw new ConfigError(`'${outputName}' cannot name the output (empty, or an input's name)`, 'outputName');

@@ -22,6 +22,7 @@
  */
 import { rmSync } from 'node:fs';
 import { binding } from '../binding.js';
+import { assertExportable, exportBlockers } from './export-blockers.js';
 import { ConfigError, NumericError } from '../errors.js';
 import { TorchScriptModel } from '../lab/benchmark.js';
 import type { Model } from '../model.js';
@@ -105,23 +106,8 @@ const QUINT8 = 13; // c10::ScalarType::QUInt8: TorchScript spells dtypes as thei
 const FLOAT32 = 6;
 const PACKED_LINEAR = '__torch__.torch.classes.quantized.LinearPackedParamsBase';
 
-/** Why a node cannot be exported to TorchScript, or undefined. */
-function blocker(node: GraphNode): string | undefined {
-  const a = node.attrs as { dtype?: string; fakeQuant?: boolean; engine?: string };
-  if (a.dtype !== undefined) return `runs in ${a.dtype} (a CUDA quantization plan): export the float model, or quantize it on the CPU`;
-  if (a.fakeQuant) return 'is fake-quantized (quantization-aware training in progress): quantize() the model first';
-  if (a.engine === 'intmm') return "is an int8 layer of engine 'intmm' (per-row run-time activation scales): quantize with a CPU engine (onednn, qnnpack) to export";
-  return undefined;
-}
-
-export function torchScriptExportBlockers(spec: ModelSpec): { node: string; op: string; reason: string }[] {
-  const out: { node: string; op: string; reason: string }[] = [];
-  for (const n of spec.nodes) {
-    const reason = blocker(n);
-    if (reason) out.push({ node: n.name, op: n.op, reason });
-  }
-  return out;
-}
+/** The nodes that cannot be exported to TorchScript, each with its reason (empty when the model exports). */
+export const torchScriptExportBlockers = exportBlockers;
 
 // Ops whose native step takes quint8 inputs as they are (GraphModuleImpl's quantAware set); every other op sees
 // its quantized inputs dequantized first.
@@ -404,10 +390,7 @@ def _int8_gru_direction(self, gi: Tensor, hh: ${PACKED_LINEAR}, hidden: int, rev
 
 /** The TorchScript source and module plan of a petra spec; `buffers`: the petra names of its buffers. */
 export function torchScriptPlan(spec: ModelSpec, buffers: Set<string>): TorchScriptPlan & { int8: TorchScriptExportReport['int8'] } {
-  const blocked = torchScriptExportBlockers(spec);
-  if (blocked.length) {
-    throw new ConfigError(`cannot export to TorchScript: ${blocked.map((b) => `node '${b.node}' (${b.op}) ${b.reason}`).join('; ')}`, 'model');
-  }
+  assertExportable(spec, 'TorchScript');
   const shapes = inferShapes(spec);
   const w = new SourceWriter(spec, buffers);
   const args = spec.inputs.map((inp) => {

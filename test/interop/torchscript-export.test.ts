@@ -48,7 +48,7 @@ async function roundTrip(t: ExecutionContext, m: Model, f: Family, variant: stri
 }
 
 for (const f of FAMILIES) {
-  // Serial: two QNNPACK forwards at once can hang in its thread pool.
+  // Serial: the families share the two cores; QNNPACK work is one forward at a time anyway (compute_thread.h).
   test.serial(`${f.name}: float, pruned, low-rank and int8 TorchScript exports reproduce petra's outputs`, async (t) => {
     using model = await trainedModel(f);
     const float = await roundTrip(t, model, f, 'float');
