@@ -112,16 +112,8 @@ Napi::Value SetErrorFactory(const Napi::CallbackInfo& info) {
 
 Napi::Value SetQuantizedEngine(const Napi::CallbackInfo& info) {
   return Guarded(info.Env(), [&]() -> Napi::Value {
-    const std::string name = info[0].As<Napi::String>().Utf8Value();
-    for (auto engine : at::globalContext().supportedQEngines()) {
-      std::string label = c10::toString(engine);
-      std::transform(label.begin(), label.end(), label.begin(), ::tolower);
-      if (label == name) {
-        at::globalContext().setQEngine(engine);
-        return info.Env().Undefined();
-      }
-    }
-    Fail(ErrorCode::Config, "quantized engine '" + name + "' is not supported by this LibTorch build");
+    UseQuantizedEngine(info[0].As<Napi::String>().Utf8Value());
+    return info.Env().Undefined();
   });
 }
 

@@ -50,14 +50,6 @@ std::string AttrText(const NodeSpec& node, const std::string& key, const std::st
   return it == node.attrs.end() || !it->second.isText ? fallback : it->second.text;
 }
 
-c10::QEngine EngineByName(const std::string& name) {
-  for (auto engine : at::globalContext().supportedQEngines()) {
-    std::string label = c10::toString(engine);
-    std::transform(label.begin(), label.end(), label.begin(), ::tolower);
-    if (label == name) return engine;
-  }
-  Fail(ErrorCode::Config, "quantized engine '" + name + "' is not supported by this LibTorch build");
-}
 
 c10::IValue CallBoxed(const char* name, torch::jit::Stack stack) {
   auto op = c10::Dispatcher::singleton().findSchemaOrThrow(name, "");
@@ -68,6 +60,30 @@ c10::IValue CallBoxed(const char* name, torch::jit::Stack stack) {
 c10::List<int64_t> List(const std::vector<int64_t>& v) { return c10::List<int64_t>(v); }
 
 }  // namespace
+
+void UseQuantizedEngine(const std::string& name) {
+  for (auto engine : at::globalContext().supportedQEngines()) {
+    std::string label = c10::toString(engine);
+    std::transform(label.begin(), label.end(), label.begin(), ::tolower);
+    if (label == name) {
+      at::globalContext().setQEngine(engine);
+      return;
+    }
+  }
+  Fail(ErrorCode::Config, "quantized engine '" + name + "' is not supported by this LibTorch build");
+}
+
+c10::IValue PackInt8(PackKind kind, const torch::Tensor& codes, const torch::Tensor& scale, const torch::Tensor& bias, bool perChannel,
+                     const std::vector<int64_t>& stride, const std::vector<int64_t>& padding, const std::vector<int64_t>& dilation, int64_t groups) {
+  torch::Tensor q = codes.to(torch::kCPU).contiguous();
+  torch::Tensor scales = scale.to(torch::kCPU).to(torch::kDouble);
+  torch::Tensor qw = perChannel ? at::_make_per_channel_quantized_tensor(q, scales, torch::zeros({q.size(0)}, torch::kLong), 0)
+                                : at::_make_per_tensor_quantized_tensor(q, scales.item<double>(), 0);
+  c10::optional<torch::Tensor> b = bias.to(torch::kCPU).contiguous();
+  if (kind == PackKind::Linear) return CallBoxed("quantized::linear_prepack", {qw, b});
+  return CallBoxed(kind == PackKind::Conv2d ? "quantized::conv2d_prepack" : "quantized::conv1d_prepack",
+                   {qw, b, List(stride), List(padding), List(dilation), groups});
+}
 
 torch::Tensor QuantizeActivation(const torch::Tensor& x, double scale, int64_t zeroPoint) {
   // at::quantize_per_tensor is a scalar loop on builds without FBGEMM (Debian's): 0.17 ms for 64×1024 floats, more
@@ -245,19 +261,13 @@ QuantLayerImpl::QuantLayerImpl(const NodeSpec& node) {
 
 void QuantLayerImpl::Prepare() {
   if (intmm) return;  // nothing to pack: the int8 weight is the GEMM operand
-  at::globalContext().setQEngine(EngineByName(engine));
-  torch::Tensor q = qweight.to(torch::kCPU).contiguous();
-  torch::Tensor scales = wscale.to(torch::kCPU).to(torch::kDouble);
-  torch::Tensor qw = perChannel ? at::_make_per_channel_quantized_tensor(q, scales, torch::zeros({out}, torch::kLong), 0)
-                                : at::_make_per_tensor_quantized_tensor(q, scales.item<double>(), 0);
-  c10::optional<torch::Tensor> b = bias.to(torch::kCPU).contiguous();
+  UseQuantizedEngine(engine);
+  // One packed-params object per layer and mode: ONEDNN packs shared between static and dynamic linear return garbage.
   if (kind == Kind::Linear) {
-    // One packed-params object per layer and mode: ONEDNN packs shared between static and dynamic linear return garbage.
-    linearPacked_ = CallBoxed("quantized::linear_prepack", {qw, b}).toCustomClass<LinearPackedParamsBase>();
-  } else if (kind == Kind::Conv2d) {
-    convPacked_ = CallBoxed("quantized::conv2d_prepack", {qw, b, List(stride), List(padding), List(dilation), groups}).toCustomClass<ConvPackedParamsBase<2>>();
+    linearPacked_ = PackInt8(PackKind::Linear, qweight, wscale, bias, perChannel).toCustomClass<LinearPackedParamsBase>();
   } else {
-    convPacked_ = CallBoxed("quantized::conv1d_prepack", {qw, b, List(stride), List(padding), List(dilation), groups}).toCustomClass<ConvPackedParamsBase<2>>();
+    const PackKind k = kind == Kind::Conv2d ? PackKind::Conv2d : PackKind::Conv1d;
+    convPacked_ = PackInt8(k, qweight, wscale, bias, perChannel, stride, padding, dilation, groups).toCustomClass<ConvPackedParamsBase<2>>();
   }
 }
 
@@ -317,17 +327,6 @@ torch::Tensor QuantLayerImpl::forward(const torch::Tensor& input) {
 
 std::shared_ptr<QuantLayerImpl> BuildQuantLayer(const NodeSpec& node) { return std::make_shared<QuantLayerImpl>(node); }
 
-namespace {
-c10::intrusive_ptr<LinearPackedParamsBase> PackLinear(const torch::Tensor& q, const torch::Tensor& scale, const torch::Tensor& bias, bool perChannel) {
-  torch::Tensor values = q.to(torch::kCPU).contiguous();
-  torch::Tensor scales = scale.to(torch::kCPU).to(torch::kDouble);
-  torch::Tensor qw = perChannel ? at::_make_per_channel_quantized_tensor(values, scales, torch::zeros({values.size(0)}, torch::kLong), 0)
-                                : at::_make_per_tensor_quantized_tensor(values, scales.item<double>(), 0);
-  c10::optional<torch::Tensor> b = bias.to(torch::kCPU).contiguous();
-  return CallBoxed("quantized::linear_prepack", {qw, b}).toCustomClass<LinearPackedParamsBase>();
-}
-}  // namespace
-
 QuantGruImpl::QuantGruImpl(const NodeSpec& node) {
   inputSize = AttrInt(node, "inputSize", 0);
   hidden = AttrInt(node, "hiddenSize", 0);
@@ -359,10 +358,10 @@ QuantGruImpl::QuantGruImpl(const NodeSpec& node) {
 }
 
 void QuantGruImpl::Prepare() {
-  at::globalContext().setQEngine(EngineByName(engine));
+  UseQuantizedEngine(engine);
   for (auto& c : cells_) {
-    c.ih = PackLinear(c.wih, c.wihScale, c.bih, perChannel);
-    c.hh = PackLinear(c.whh, c.whhScale, c.bhh, perChannel);
+    c.ih = PackInt8(PackKind::Linear, c.wih, c.wihScale, c.bih, perChannel).toCustomClass<LinearPackedParamsBase>();
+    c.hh = PackInt8(PackKind::Linear, c.whh, c.whhScale, c.bhh, perChannel).toCustomClass<LinearPackedParamsBase>();
     c.fused = std::make_shared<Int8Recurrence>(c.whh, c.whhScale, c.bhh);
   }
 }

@@ -69,6 +69,17 @@ class QuantGruImpl : public torch::nn::Module {
 
 std::shared_ptr<QuantGruImpl> BuildQuantGru(const NodeSpec& node);
 
+// Makes `name` ("onednn", "qnnpack") LibTorch's quantized engine; a ConfigError when this build lacks it.
+void UseQuantizedEngine(const std::string& name);
+
+// int8 weights (codes + symmetric scales: per output channel when perChannel, else one) and a float bias packed for
+// the current engine's quantized::linear / linear_dynamic / conv1d / conv2d. Every int8 layer is packed here: petra's
+// own (QuantLayerImpl, QuantGruImpl) and TorchScript export's (torchscript_export.cc), so both hold the same weights.
+enum class PackKind { Linear, Conv1d, Conv2d };
+c10::IValue PackInt8(PackKind kind, const torch::Tensor& codes, const torch::Tensor& scale, const torch::Tensor& bias, bool perChannel,
+                     const std::vector<int64_t>& stride = {}, const std::vector<int64_t>& padding = {},
+                     const std::vector<int64_t>& dilation = {}, int64_t groups = 1);
+
 // Whether this build can run engine "intmm" on CUDA (torch._int_mm exists from LibTorch 2.1).
 bool IntMmOnCuda();
 

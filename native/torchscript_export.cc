@@ -4,16 +4,15 @@
 // per layer with the model tensors it holds (parameters or buffers, by petra name), and the int8 layers' packed
 // parameters (made here from the int8 codes, scales and bias, exactly as QuantLayerImpl::Prepare packs them).
 // The module is compiled with Module::define, so a generated-source bug surfaces as an error, never a bad file.
-#include <ATen/core/dispatch/Dispatcher.h>
 #include <torch/csrc/jit/frontend/resolver.h>
 #include <torch/csrc/jit/frontend/sugared_value.h>
 #include <torch/script.h>
 
-#include <algorithm>
 #include <cstdio>
 #include <fstream>
 
 #include "model.h"
+#include "quantize.h"
 
 namespace petra {
 namespace {
@@ -114,37 +113,14 @@ ExportPlan PlanFromJs(const Napi::Object& o) {
   return plan;
 }
 
-c10::IValue CallBoxed(const char* name, torch::jit::Stack stack) {
-  auto op = c10::Dispatcher::singleton().findSchemaOrThrow(name, "");
-  op.callBoxed(&stack);
-  return stack[0];
-}
+// The global quantized engine as it was, restored when the export ends however it ends (packing selects each layer's).
+struct EngineRestore {
+  c10::QEngine engine = at::globalContext().qEngine();
+  ~EngineRestore() { at::globalContext().setQEngine(engine); }
+};
 
-void UseEngine(const std::string& name) {
-  for (auto engine : at::globalContext().supportedQEngines()) {
-    std::string label = c10::toString(engine);
-    std::transform(label.begin(), label.end(), label.begin(), ::tolower);
-    if (label == name) {
-      at::globalContext().setQEngine(engine);
-      return;
-    }
-  }
-  Fail(ErrorCode::Config, "quantized engine '" + name + "' is not supported by this LibTorch build");
-}
-
-// The packed parameters of one int8 layer: what quantized::linear / conv1d / conv2d and linear_dynamic take.
-// Serialized through the class's __getstate__ (the int8 weight, its scales and the bias), repacked on load.
-c10::IValue Pack(const PackPlan& p, const torch::Tensor& codes, const torch::Tensor& scale, const torch::Tensor& bias) {
-  UseEngine(p.engine);
-  torch::Tensor q = codes.to(torch::kCPU).contiguous();
-  torch::Tensor scales = scale.to(torch::kCPU).to(torch::kDouble);
-  torch::Tensor qw = p.perChannel && scales.numel() > 1
-                         ? at::_make_per_channel_quantized_tensor(q, scales, torch::zeros({q.size(0)}, torch::kLong), 0)
-                         : at::_make_per_tensor_quantized_tensor(q, scales.reshape({-1})[0].item<double>(), 0);
-  c10::optional<torch::Tensor> b = bias.to(torch::kCPU).to(torch::kFloat32).contiguous();
-  if (p.kind == "linear") return CallBoxed("quantized::linear_prepack", {qw, b});
-  const char* op = p.kind == "conv2d" ? "quantized::conv2d_prepack" : "quantized::conv1d_prepack";
-  return CallBoxed(op, {qw, b, c10::List<int64_t>(p.stride), c10::List<int64_t>(p.padding), c10::List<int64_t>(p.dilation), p.groups});
+PackKind PackKindOf(const std::string& kind) {
+  return kind == "linear" ? PackKind::Linear : kind == "conv2d" ? PackKind::Conv2d : PackKind::Conv1d;
 }
 
 class SaveTorchScriptWorker : public PromiseWorker {
@@ -163,7 +139,7 @@ class SaveTorchScriptWorker : public PromiseWorker {
       if (it == tensors.end()) Fail(ErrorCode::Config, "saveTorchScript: the model has no tensor '" + name + "'");
       return it->second.detach().to(torch::kCPU).clone();
     };
-    const c10::QEngine engineBefore = at::globalContext().qEngine();
+    EngineRestore restore;
     auto cu = std::make_shared<torch::jit::CompilationUnit>();
     torch::jit::Module root(c10::QualifiedName("__torch__.petra." + plan_.className), cu);
     root.register_attribute("training", c10::BoolType::get(), false);
@@ -177,23 +153,20 @@ class SaveTorchScriptWorker : public PromiseWorker {
           else m.register_buffer(t.name, value);
         }
         for (const auto& p : sub.packs) {
-          c10::IValue packed = Pack(p, tensor(p.weight), tensor(p.scale), tensor(p.bias));
+          UseQuantizedEngine(p.engine);
+          c10::IValue packed = PackInt8(PackKindOf(p.kind), tensor(p.weight), tensor(p.scale), tensor(p.bias), p.perChannel, p.stride, p.padding, p.dilation, p.groups);
           m.register_attribute(p.name, packed.type(), packed);
         }
         root.register_module(sub.name, m);
       }
       root.define(plan_.source, std::make_shared<ExportResolver>());
     } catch (const c10::Error& e) {
-      at::globalContext().setQEngine(engineBefore);
       Fail(ErrorCode::Config, "the generated TorchScript did not compile (a petra bug; please report it with the model's spec): " + CleanTorchMessage(e));
     } catch (const PetraException&) {
-      at::globalContext().setQEngine(engineBefore);
       throw;
     } catch (const std::exception& e) {
-      at::globalContext().setQEngine(engineBefore);
       Fail(ErrorCode::Config, std::string("the generated TorchScript did not compile (a petra bug; please report it with the model's spec): ") + e.what());
     }
-    at::globalContext().setQEngine(engineBefore);
     // Written beside the target and renamed, so a failed write never leaves a truncated model where one is expected.
     const std::string partial = plan_.path + ".partial";
     try {
