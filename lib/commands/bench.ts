@@ -72,13 +72,15 @@ async function openTarget(path: string, opts: BenchCommandOptions, timeCapMs: nu
     };
   }
   const parsed = (opts.input ?? []).map(parseInputShape);
+  // Without --batch: the batch of the first --input, else 1 and 64.
+  const defaultBatches = parsed.length ? [parsed[0]!.batch] : [1, 64];
   if (kind === 'onnx') {
     if (opts.device !== 'cpu') throw new ConfigError(`ONNX models run on onnxruntime's CPU provider here (got --device ${opts.device})`, 'device');
     if (opts.cudaGraph) throw new ConfigError('--cuda-graph is for LibTorch models on a CUDA device', 'cuda-graph');
     const onnx = await OnnxModel.load(path, parsed.length ? { inputShapes: parsed.map((p) => p.shape) } : {});
     return {
       path, kind, measurable: onnx, dispose: () => onnx.dispose(),
-      run: (batches) => onnx.benchmark({ batchSizes: batches ?? (parsed.length ? [parsed[0]!.batch] : [1, 64]), timeCapMs }),
+      run: (batches) => onnx.benchmark({ batchSizes: batches ?? defaultBatches, timeCapMs }),
     };
   }
   const script = TorchScriptModel.load(path, { device: opts.device });
@@ -91,7 +93,7 @@ async function openTarget(path: string, opts: BenchCommandOptions, timeCapMs: nu
   const shapes = stored ?? parsed.map((p) => p.shape);
   return {
     path, kind, measurable: { script, inputShapes: shapes }, dispose: () => script.dispose(),
-    run: (batches) => script.benchmark(shapes, { batchSizes: batches ?? (parsed.length ? [parsed[0]!.batch] : [1, 64]), timeCapMs, ...graph }),
+    run: (batches) => script.benchmark(shapes, { batchSizes: batches ?? defaultBatches, timeCapMs, ...graph }),
   };
 }
 

@@ -122,7 +122,7 @@ export async function runExportCommand(study: string, trial: string, o: ExportCo
   const r = await exportTrialAs(study, trial, { ...rest, ...(opset !== undefined ? { opset } : {}) });
   if (o.json) console.log(JSON.stringify(r));
   else {
-    console.log(`exported trial ${r.trial}${String(r.trial) === trial.replace(/^#/, '') ? '' : ` (the ${trial} on the Pareto front)`} to ${r.dir}`);
+    console.log(`exported trial ${r.trial}${FRONT_PICKS.includes(trial as FrontPick) ? ` (the ${trial} on the Pareto front)` : ''} to ${r.dir}`);
     console.log(`  model.pt     spec + weights (Model.load, petra bench)`);
     if (r.onnx) {
       const int8 = r.report!.int8.static.length + r.report!.int8.dynamic.length + r.report!.int8.gru.length;

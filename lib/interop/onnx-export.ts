@@ -28,7 +28,7 @@ import { ConfigError } from '../errors.js';
 import type { Model } from '../model.js';
 import type { TensorData } from '../data/types.js';
 import type { GraphNode, ModelSpec, QuantAttrs } from '../spec/types.js';
-import { inferShapes, topologicalOrder } from '../spec/validate.js';
+import { inferShapes, perDim, topologicalOrder } from '../spec/validate.js';
 import { encodeModel, OnnxGraph, type OnnxDtype } from './onnx-proto.js';
 
 export interface OnnxExportOptions {
@@ -61,14 +61,6 @@ interface Quant { u8: string; scale: number; zp: number; scaleName: string; zpNa
 /** A petra value in the ONNX graph: its float tensor, its uint8 codes (an int8 value of petra), or both. */
 interface Value { float?: string; q?: Quant; shape: number[]; int64?: boolean }
 
-const pairOf = (v: number | [number, number] | undefined, d: number): [number, number] =>
-  Array.isArray(v) ? v : [v ?? d, v ?? d];
-
-function listOf(v: number | [number, number] | undefined, dims: number, fallback: number): number[] {
-  if (dims === 1) return [Array.isArray(v) ? v[0] : v ?? fallback];
-  return pairOf(v, fallback);
-}
-
 /** Per-dim (begin, end) pads of a conv: explicit, or PyTorch's 'same' (total d·(k−1), the odd one at the end). */
 function convPads(padding: number | [number, number] | 'same' | undefined, kernel: number[], dilation: number): number[] {
   if (padding === 'same') {
@@ -76,7 +68,7 @@ function convPads(padding: number | [number, number] | 'same' | undefined, kerne
     const end = kernel.map((k, i) => dilation * (k - 1) - begin[i]!);
     return [...begin, ...end];
   }
-  const p = listOf(padding, kernel.length, 0);
+  const p = perDim(padding, kernel.length, 0);
   return [...p, ...p];
 }
 
@@ -194,10 +186,10 @@ class Exporter {
 
   convAttrs(node: GraphNode & { attrs: { kernelSize: number | [number, number]; stride?: number | [number, number]; padding?: number | [number, number] | 'same'; dilation?: number; groups?: number } }, dims: number, overrides: { groups?: number } = {}): Record<string, number[] | number> {
     const a = node.attrs;
-    const kernel = listOf(a.kernelSize, dims, 1);
+    const kernel = perDim(a.kernelSize, dims, 1);
     const dil = a.dilation ?? 1;
     return {
-      kernel_shape: kernel, strides: listOf(a.stride, dims, 1), pads: convPads(a.padding, kernel, dil),
+      kernel_shape: kernel, strides: perDim(a.stride, dims, 1), pads: convPads(a.padding, kernel, dil),
       dilations: kernel.map(() => dil), group: overrides.groups ?? a.groups ?? 1,
     };
   }
@@ -224,7 +216,7 @@ class Exporter {
       case 'conv2d': {
         const dims = node.op === 'conv2d' ? 2 : 1;
         const a = node.attrs;
-        const kernel = listOf(a.kernelSize, dims, 1);
+        const kernel = perDim(a.kernelSize, dims, 1);
         const w = this.weight(`${n}.weight`, [a.outChannels, a.inChannels / (a.groups ?? 1), ...kernel]);
         const inputs = [x(), w];
         if (a.bias !== false) inputs.push(this.weight(`${n}.bias`, [a.outChannels]));
@@ -265,8 +257,8 @@ class Exporter {
       case 'avgpool2d': {
         const dims = node.op.endsWith('2d') ? 2 : 1;
         const a = node.attrs;
-        const kernel = listOf(a.kernelSize, dims, 1);
-        const attrs = { kernel_shape: kernel, strides: a.stride === undefined ? kernel : listOf(a.stride, dims, 1), pads: convPads(a.padding, kernel, 1) };
+        const kernel = perDim(a.kernelSize, dims, 1);
+        const attrs = { kernel_shape: kernel, strides: a.stride === undefined ? kernel : perDim(a.stride, dims, 1), pads: convPads(a.padding, kernel, 1) };
         const v = this.values.get(node.inputs[0]!)!;
         if (node.op.startsWith('max')) {
           const y = g.op('MaxPool', [this.float(node.inputs[0]!)], attrs, v.q ? `${n}_float` : n);
@@ -283,7 +275,7 @@ class Exporter {
         const max = node.op.startsWith('adaptivemax');
         const v = this.values.get(node.inputs[0]!)!;
         const keepQuant = !max && v.q !== undefined; // quantized adaptive average pooling requantizes to the same parameters
-        const outSize = listOf(node.attrs.outputSize, dims, 1);
+        const outSize = perDim(node.attrs.outputSize, dims, 1);
         const y = this.adaptivePool(this.float(node.inputs[0]!), inShape.slice(1), outSize, max, keepQuant ? `${n}_float` : n);
         return keepQuant ? this.set(n, { q: this.quantize(y, v.q!.scale, v.q!.zp, n), shape }) : done(y);
       }
@@ -365,7 +357,7 @@ class Exporter {
       case 'lowrank_conv2d': {
         const dims = node.op === 'lowrank_conv2d' ? 2 : 1;
         const a = node.attrs;
-        const kernel = listOf(a.kernelSize, dims, 1);
+        const kernel = perDim(a.kernelSize, dims, 1);
         const w1 = this.weight(`${n}.SVh`, [a.rank, a.inChannels, ...kernel], this.lowrankFirst(n, a.rank));
         const h = g.op('Conv', [x(), w1], this.convAttrs(node as never, dims, { groups: 1 }), `${n}_v`);
         const w2 = this.weight(`${n}.U`, [a.outChannels, a.rank, ...kernel.map(() => 1)]);
@@ -491,7 +483,7 @@ class Exporter {
     const dims = node.op === 'qconv2d' ? 2 : 1;
     const wdims = node.op === 'qlinear'
       ? [out, (a as { inFeatures: number }).inFeatures]
-      : [out, (a as { inChannels: number }).inChannels / ((a as { groups?: number }).groups ?? 1), ...listOf((a as { kernelSize: number | [number, number] }).kernelSize, dims, 1)];
+      : [out, (a as { inChannels: number }).inChannels / ((a as { groups?: number }).groups ?? 1), ...perDim((a as { kernelSize: number | [number, number] }).kernelSize, dims, 1)];
     if (a.dynamic) {
       // quantized::linear_dynamic: per-tensor uint8 activations chosen from the batch's range at run time, int8 ×
       // uint8 products summed exactly, scaled by s_x·s_w and the float bias added — onnxruntime's own dynamic int8

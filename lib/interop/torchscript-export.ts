@@ -27,7 +27,7 @@ import { ConfigError, NumericError } from '../errors.js';
 import { TorchScriptModel } from '../lab/benchmark.js';
 import type { Model } from '../model.js';
 import type { GraphNode, ModelSpec, QuantAttrs } from '../spec/types.js';
-import { inferShapes, topologicalOrder } from '../spec/validate.js';
+import { inferShapes, perDim, topologicalOrder } from '../spec/validate.js';
 import { checkInputs, maxAbsDiff } from './torchscript-import-verify.js';
 
 export interface TorchScriptExportOptions {
@@ -97,11 +97,6 @@ function float(x: number): string {
 }
 const ints = (v: number[]): string => `[${v.join(', ')}]`;
 
-function expand(v: number | [number, number] | undefined, dims: number, fallback: number): number[] {
-  if (Array.isArray(v)) return dims === 1 ? [v[0]] : [...v];
-  return Array.from({ length: dims }, () => v ?? fallback);
-}
-
 const QUINT8 = 13; // c10::ScalarType::QUInt8: TorchScript spells dtypes as their enum values
 const FLOAT32 = 6;
 const PACKED_LINEAR = '__torch__.torch.classes.quantized.LinearPackedParamsBase';
@@ -124,7 +119,7 @@ class SourceWriter {
   readonly moduleNames = new Names();
   usesGruHelper = false;
 
-  constructor(readonly spec: ModelSpec, readonly buffers: Set<string>) {}
+  constructor(readonly buffers: Set<string>) {}
 
   emit(line: string): void { this.lines.push(`    ${line}`); }
 
@@ -157,7 +152,7 @@ class SourceWriter {
     this.values.set(node.name, { expr: local, quantized });
   }
 
-  node(node: GraphNode, rank: number): void {
+  node(node: GraphNode): void {
     const inName = node.inputs[0]!;
     const inQuantized = this.values.get(inName)!.quantized;
     const x = QUANT_AWARE.has(node.op) ? this.values.get(inName)!.expr : this.float(inName);
@@ -168,8 +163,8 @@ class SourceWriter {
         const dims = node.op === 'conv2d' ? 2 : 1;
         const bias = c.bias !== false;
         const m = this.module(node, bias ? ['weight', 'bias'] : ['weight']);
-        const padding = c.padding === 'same' ? '"same"' : ints(expand(c.padding, dims, 0));
-        return this.assign(node, `torch.conv${dims}d(${x}, ${m}.weight, ${bias ? `${m}.bias` : 'None'}, ${ints(expand(c.stride, dims, 1))}, ${padding}, ${ints(expand(c.dilation, dims, 1))}, ${c.groups ?? 1})`, false);
+        const padding = c.padding === 'same' ? '"same"' : ints(perDim(c.padding, dims, 0));
+        return this.assign(node, `torch.conv${dims}d(${x}, ${m}.weight, ${bias ? `${m}.bias` : 'None'}, ${ints(perDim(c.stride, dims, 1))}, ${padding}, ${ints(perDim(c.dilation, dims, 1))}, ${c.groups ?? 1})`, false);
       }
       case 'batchnorm1d':
       case 'batchnorm2d': {
@@ -194,9 +189,9 @@ class SourceWriter {
       case 'avgpool2d': {
         const dims = node.op.endsWith('2d') ? 2 : 1;
         const p = node.attrs;
-        const k = expand(p.kernelSize, dims, 1);
-        const s = p.stride === undefined ? k : expand(p.stride, dims, 1);
-        const pad = expand(p.padding, dims, 0);
+        const k = perDim(p.kernelSize, dims, 1);
+        const s = p.stride === undefined ? k : perDim(p.stride, dims, 1);
+        const pad = perDim(p.padding, dims, 0);
         if (node.op.startsWith('max')) {
           // Max commutes with the map to uint8 codes: pooling an int8 value keeps it int8, exactly.
           return this.assign(node, `torch.max_pool${dims}d(${x}, ${ints(k)}, ${ints(s)}, ${ints(pad)}, ${ints(k.map(() => 1))}, False)`, inQuantized);
@@ -206,10 +201,10 @@ class SourceWriter {
       }
       case 'adaptiveavgpool1d':
       case 'adaptiveavgpool2d':
-        return this.assign(node, `torch.${node.op === 'adaptiveavgpool1d' ? 'adaptive_avg_pool1d' : 'adaptive_avg_pool2d'}(${x}, ${ints(expand(node.attrs.outputSize, node.op.endsWith('2d') ? 2 : 1, 1))})`, inQuantized);
+        return this.assign(node, `torch.${node.op === 'adaptiveavgpool1d' ? 'adaptive_avg_pool1d' : 'adaptive_avg_pool2d'}(${x}, ${ints(perDim(node.attrs.outputSize, node.op.endsWith('2d') ? 2 : 1, 1))})`, inQuantized);
       case 'adaptivemaxpool1d':
       case 'adaptivemaxpool2d':
-        return this.assign(node, `torch.${node.op === 'adaptivemaxpool1d' ? 'adaptive_max_pool1d' : 'adaptive_max_pool2d'}(${x}, ${ints(expand(node.attrs.outputSize, node.op.endsWith('2d') ? 2 : 1, 1))})[0]`, false);
+        return this.assign(node, `torch.${node.op === 'adaptivemaxpool1d' ? 'adaptive_max_pool1d' : 'adaptive_max_pool2d'}(${x}, ${ints(perDim(node.attrs.outputSize, node.op.endsWith('2d') ? 2 : 1, 1))})[0]`, false);
       case 'add': {
         const q = node.attrs;
         if (q.outScale === undefined) {
@@ -255,11 +250,11 @@ class SourceWriter {
         const dims = node.op === 'lowrank_conv2d' ? 2 : 1;
         const bias = l.bias !== false;
         const m = this.module(node, bias ? ['U', 'S', 'Vh', 'bias'] : ['U', 'S', 'Vh']);
-        const k = expand(l.kernelSize, dims, 1);
+        const k = perDim(l.kernelSize, dims, 1);
         const ones = k.map(() => 1);
-        const padding = l.padding === 'same' ? '"same"' : ints(expand(l.padding, dims, 0));
+        const padding = l.padding === 'same' ? '"same"' : ints(perDim(l.padding, dims, 0));
         const h = this.names.take(`${node.name}_v`);
-        this.emit(`${h} = torch.conv${dims}d(${x}, ${m}.Vh.view(${ints([l.rank, l.inChannels, ...k])}), None, ${ints(expand(l.stride, dims, 1))}, ${padding}, ${ints(expand(l.dilation, dims, 1))}, 1)`);
+        this.emit(`${h} = torch.conv${dims}d(${x}, ${m}.Vh.view(${ints([l.rank, l.inChannels, ...k])}), None, ${ints(perDim(l.stride, dims, 1))}, ${padding}, ${ints(perDim(l.dilation, dims, 1))}, 1)`);
         return this.assign(node, `torch.conv${dims}d(torch.mul(${h}, ${m}.S.view(${ints([1, l.rank, ...ones])})), ${m}.U.view(${ints([l.outChannels, l.rank, ...ones])}), ${bias ? `${m}.bias` : 'None'})`, false);
       }
       case 'qlinear':
@@ -267,7 +262,6 @@ class SourceWriter {
       case 'qconv2d':
         return this.quantLayer(node, x, inQuantized);
     }
-    void rank;
   }
 
   gru(node: GraphNode & { op: 'gru' }, x: string): void {
@@ -343,11 +337,11 @@ class SourceWriter {
     if (kind !== 'linear') {
       const dims = kind === 'conv2d' ? 2 : 1;
       const c = node.attrs as { kernelSize: number | [number, number]; stride?: number | [number, number]; padding?: number | [number, number] | 'same'; dilation?: number; groups?: number };
-      const k = expand(c.kernelSize, dims, 1);
-      const dil = expand(c.dilation, dims, 1);
-      pack.stride = expand(c.stride, dims, 1);
+      const k = perDim(c.kernelSize, dims, 1);
+      const dil = perDim(c.dilation, dims, 1);
+      pack.stride = perDim(c.stride, dims, 1);
       // 'same' as explicit padding (stride 1, odd span), as QuantLayerImpl packs it.
-      pack.padding = c.padding === 'same' ? k.map((kk, i) => (dil[i]! * (kk - 1)) / 2) : expand(c.padding, dims, 0);
+      pack.padding = c.padding === 'same' ? k.map((kk, i) => (dil[i]! * (kk - 1)) / 2) : perDim(c.padding, dims, 0);
       pack.dilation = dil;
       pack.groups = c.groups ?? 1;
     }
@@ -391,17 +385,13 @@ def _int8_gru_direction(self, gi: Tensor, hh: ${PACKED_LINEAR}, hidden: int, rev
 /** The TorchScript source and module plan of a petra spec; `buffers`: the petra names of its buffers. */
 export function torchScriptPlan(spec: ModelSpec, buffers: Set<string>): TorchScriptPlan & { int8: TorchScriptExportReport['int8'] } {
   assertExportable(spec, 'TorchScript');
-  const shapes = inferShapes(spec);
-  const w = new SourceWriter(spec, buffers);
+  const w = new SourceWriter(buffers);
   const args = spec.inputs.map((inp) => {
     const local = w.names.take(inp.name);
     w.values.set(inp.name, { expr: local, quantized: false });
     return `${local}: Tensor`;
   });
-  for (const node of topologicalOrder(spec)) {
-    const inShape = w.values.has(node.inputs[0]!) ? shapes.get(node.inputs[0]!) ?? spec.inputs.find((i) => i.name === node.inputs[0])?.shape : undefined;
-    w.node(node, (inShape?.length ?? 0) + 1);
-  }
+  for (const node of topologicalOrder(spec)) w.node(node);
   w.emit(`return ${w.float(spec.output)}`);
   const forward = `def forward(self, ${args.join(', ')}) -> Tensor:\n${w.lines.join('\n')}\n`;
   const source = `${forward}${w.usesGruHelper ? GRU_HELPER : ''}`;

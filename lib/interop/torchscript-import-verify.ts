@@ -7,6 +7,7 @@ import type { TensorData } from '../data/types.js';
 import { TorchScriptModel } from '../lab/benchmark.js';
 import type { Model } from '../model.js';
 import type { ModelSpec } from '../spec/types.js';
+import { tokenBound } from '../spec/validate.js';
 import { prod } from './torchscript-import-values.js';
 
 /** A seeded check input: standard normal floats, or token ids below each input's embedding size. */
@@ -20,8 +21,7 @@ export function checkInputs(spec: ModelSpec, rows: number, seed: number): Tensor
     const n = rows * prod(inp.shape);
     const shape = [rows, ...inp.shape];
     if (inp.dtype === 'int64') {
-      const vocab = Math.min(...spec.nodes.filter((x) => x.op === 'embedding' && x.inputs.includes(inp.name))
-        .map((x) => (x.attrs as { numEmbeddings: number }).numEmbeddings));
+      const vocab = tokenBound(spec, inp.name) ?? Infinity;
       const data = new Int32Array(n);
       for (let i = 0; i < n; i++) data[i] = Math.floor(next() * vocab);
       return { data, shape };

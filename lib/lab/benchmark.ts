@@ -4,6 +4,7 @@
  */
 import { binding, type NativeBenchOptions, type NativeBenchResult, type NativeScriptModel, type ScriptInputShape } from '../binding.js';
 import type { ModelSpec } from '../spec/types.js';
+import { tokenBound } from '../spec/validate.js';
 import { ConfigError, DisposedError } from '../errors.js';
 import type { Model } from '../model.js';
 import { hostFingerprint, type HostFingerprint } from './fingerprint.js';
@@ -85,8 +86,7 @@ export class TorchScriptModel {
     if (!spec) return undefined;
     return spec.inputs.map((inp) => {
       if (inp.dtype !== 'int64') return [...inp.shape];
-      const sizes = spec.nodes.filter((n) => n.op === 'embedding' && n.inputs.includes(inp.name)).map((n) => (n.attrs as { numEmbeddings: number }).numEmbeddings);
-      return { shape: [...inp.shape], tokens: sizes.length ? Math.min(...sizes) : 1 };
+      return { shape: [...inp.shape], tokens: tokenBound(spec, inp.name) ?? 1 };
     });
   }
 

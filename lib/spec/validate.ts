@@ -359,6 +359,21 @@ function checkOpSemantics(op: OpName, a: Record<string, unknown>, p: string): vo
 
 const pair = (v: number | [number, number]): [number, number] => (Array.isArray(v) ? v : [v, v]);
 
+/** The smallest vocabulary among the embeddings that read input `name` (its token ids must stay below it), if any. */
+export function tokenBound(spec: ModelSpec, name: string): number | undefined {
+  const sizes = spec.nodes.filter((n) => n.op === 'embedding' && n.inputs.includes(name)).map((n) => (n.attrs as { numEmbeddings: number }).numEmbeddings);
+  return sizes.length ? Math.min(...sizes) : undefined;
+}
+
+/**
+ * A kernel/stride/padding/output-size attribute as one value per spatial dim (1 or 2): a scalar repeats, a pair gives
+ * its first value to a 1-d op; `fallback` when the attribute is absent.
+ */
+export function perDim(v: number | [number, number] | undefined, dims: number, fallback: number): number[] {
+  if (Array.isArray(v)) return dims === 1 ? [v[0]] : [...v];
+  return Array.from({ length: dims }, () => v ?? fallback);
+}
+
 function checkReachability(spec: ModelSpec): void {
   const byName = new Map(spec.nodes.map((n) => [n.name, n] as const));
   const seen = new Set<string>();
