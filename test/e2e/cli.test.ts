@@ -1,26 +1,18 @@
 // The `petra` command line as users run it (a real process): bad configurations fail cleanly without writing
 // anything; a search killed with SIGKILL resumes to its full budget; report, export, bench and info work.
 import test from 'ava';
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { StudyFile } from '../../lib/pipeline/study-file.js';
 import { countedTrials } from '../../lib/pipeline/runner.js';
+import { runPetra as petra } from './helpers/procs.js';
 import { tempDir, tinyFlags } from './helpers/tiny.js';
 
 const tsx = import.meta.resolve('tsx');
 const entry = fileURLToPath(new URL('./helpers/petra.ts', import.meta.url));
 
-interface Run { status: number | null; stdout: string; stderr: string }
-
-function petra(cwd: string, args: string[]): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [`--import=${tsx}`, entry, ...args], { cwd, encoding: 'utf8', timeout: 120_000, maxBuffer: 64 << 20 }, (error, stdout, stderr) => {
-      resolve({ status: error ? (typeof error.code === 'number' ? error.code : null) : 0, stdout, stderr });
-    });
-  });
-}
 
 /** Every file under dir (relative paths). */
 function files(dir: string): string[] {

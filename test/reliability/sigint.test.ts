@@ -3,28 +3,17 @@
 // second `petra resume` or `petra search` of the same study is refused with who holds it, and `petra report` still
 // works; an output directory that cannot be written fails before the search starts.
 import test from 'ava';
-import { execFile } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { countedTrials } from '../../lib/pipeline/runner.js';
 import { StudyFile } from '../../lib/pipeline/study-file.js';
-import { PetraProcess } from '../e2e/helpers/procs.js';
+import { PetraProcess, runPetra } from '../e2e/helpers/procs.js';
 import { tempDir, tinyFlags } from '../e2e/helpers/tiny.js';
 import { mlpSpecFile } from './helpers/harness.js';
 
-const tsx = import.meta.resolve('tsx');
-const entry = fileURLToPath(new URL('../e2e/helpers/petra.ts', import.meta.url));
+const petra = (cwd: string, args: string[]) => runPetra(cwd, args, { env: { PETRA_THREADS: '1' } });
 
-interface Run { status: number | null; stdout: string; stderr: string }
-
-function petra(cwd: string, args: string[]): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [`--import=${tsx}`, entry, ...args], { cwd, encoding: 'utf8', timeout: 120_000, maxBuffer: 64 << 20, env: { ...process.env, PETRA_THREADS: '1' } },
-      (error, stdout, stderr) => resolve({ status: error ? (typeof error.code === 'number' ? error.code : null) : 0, stdout, stderr }));
-  });
-}
 
 test('SIGINT mid-candidate: exit 130 within seconds, a consistent journal, resume finishes the budget; meanwhile the study is locked to others', async (t) => {
   const dir = tempDir('sigint');

@@ -1,12 +1,22 @@
 // Real `petra` processes for the distributed tests: spawned from source, their JSON-line output collected, waited
 // on for a matching event, killed with SIGKILL when a test says so.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 const tsx = import.meta.resolve('tsx');
 const entry = fileURLToPath(new URL('./petra.ts', import.meta.url));
 
 export type JsonEvent = Record<string, unknown> & { event: string };
+
+export interface PetraRun { status: number | null; stdout: string; stderr: string }
+
+/** Runs `petra <args>` from source to completion; `status` is null when it was killed (after `timeoutMs`). */
+export function runPetra(cwd: string, args: string[], o: { timeoutMs?: number; env?: Record<string, string> } = {}): Promise<PetraRun> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [`--import=${tsx}`, entry, ...args], { cwd, encoding: 'utf8', timeout: o.timeoutMs ?? 120_000, maxBuffer: 64 << 20, env: { ...process.env, ...o.env } },
+      (error, stdout, stderr) => resolve({ status: error ? (typeof error.code === 'number' ? error.code : null) : 0, stdout, stderr }));
+  });
+}
 
 export class PetraProcess {
   readonly child: ChildProcess;
