@@ -33,9 +33,11 @@ void ApplyThreadsIfChanged() {
   const int want = Wanted();
   const unsigned writes = globalWrites.load();
   if (want == applied && writes == seenWrites) return;
-  at::get_num_threads();  // runs LibTorch's lazy per-thread init first, so it cannot undo the count below later
   {
-    std::lock_guard<std::mutex> lock(QnnpackMutex());  // resizes the pthreadpool (see compute_thread.h)
+    // Both calls resize the pthreadpool (see compute_thread.h): LibTorch's lazy per-thread init, which at::get_num_threads
+    // runs first on a new thread (so it cannot undo the count below later), calls at::set_num_threads itself.
+    std::lock_guard<std::mutex> lock(QnnpackMutex());
+    at::get_num_threads();
     at::set_num_threads(want);
   }
   applied = want;
@@ -154,9 +156,8 @@ void UseSingleThreadOnJsThread() {
   thread_local bool done = false;
   if (done || onComputeThread) return;
   done = true;
-  at::get_num_threads();  // lazy per-thread init first (see ApplyThreadsIfChanged)
+  std::lock_guard<std::mutex> lock(QnnpackMutex());  // both may resize the pthreadpool (see ApplyThreadsIfChanged)
   if (at::get_num_threads() != 1) {
-    std::lock_guard<std::mutex> lock(QnnpackMutex());
     at::set_num_threads(1);
     globalWrites.fetch_add(1);
   }

@@ -25,11 +25,10 @@ void SetComputeThreads(int n, bool onlyIfUnset);
 int ComputeThreads();
 
 // QNNPACK runs its kernels on LibTorch's one process-wide pthreadpool, and at::set_num_threads destroys and recreates
-// that pool without waiting for work in flight (caffe2's PThreadPool assumes one caller). Every at::set_num_threads
-// here, every forward of a model with QNNPACK layers and every TorchScript forward under the QNNPACK engine holds this
-// mutex, so the pool is never resized under a running QNNPACK op and has one caller at a time. Known open issue:
-// concurrent forwards of two QNNPACK models still hang inside pthreadpool_parallelize (its worker idle) after the
-// first round even so; QNNPACK models must be run one forward at a time until that is understood.
+// that pool without waiting for work in flight (caffe2's PThreadPool assumes one caller). LibTorch calls it itself
+// in each new thread's lazy init, so an overflow compute thread starting while a QNNPACK forward ran elsewhere hung
+// the process. Every thread-count change here (lazy init included), every forward of a model with QNNPACK layers and
+// every TorchScript forward under the QNNPACK engine holds this mutex: the pool is never resized under a QNNPACK op.
 std::mutex& QnnpackMutex();
 
 // JS threads run only short synchronous operations (build, clone, derive, tensors) and use one intra-op thread, so
