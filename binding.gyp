@@ -8,9 +8,12 @@
         "native/common.cc",
         "native/compress.cc",
         "native/compute_thread.cc",
+        "native/cpu_isa.cc",
         "native/dataset.cc",
         "native/graph_module.cc",
+        "native/int8_kernels.cc",
         "native/int8_recurrence.cc",
+        "native/int8_scheme.cc",
         "native/memory.cc",
         "native/model.cc",
         "native/quantize.cc",
@@ -31,9 +34,9 @@
         "<!@(node scripts/find-libtorch.mjs --gyp-defines)"
       ],
       "cflags_cc!": ["-fno-rtti", "-fno-exceptions", "-std=gnu++17", "-std=gnu++20"],
-      "cflags_cc": ["-std=c++17", "-frtti", "-fexceptions", "-O3", "-fvisibility=hidden"],
+      "cflags_cc": ["-std=c++17", "-frtti", "-fexceptions", "-O3", "-fvisibility=hidden", "-ffp-contract=off"],
       "ldflags": ["<!@(node scripts/find-libtorch.mjs --gyp-ldflags)"],
-      "libraries": ["<!@(node scripts/find-libtorch.mjs --gyp-libs)"]
+      "libraries": ["<!@(node scripts/find-libtorch.mjs --gyp-libs)", "-ldl"]
     }
   ]
 }

@@ -27,7 +27,8 @@ export interface NativeTensorRecipe {
    */
   svd?: { source: string; part: 'U' | 'S' | 'Vh'; rank: number };
   /** Symmetric int8 quantization of a source weight (per output channel or per tensor): the int8 values or the scales. */
-  quantize?: { source: string; part: 'int8' | 'scale'; perChannel?: boolean };
+  /** Symmetric int8 weights of a source weight: codes within ±127 (bits 8, default) or ±63 (bits 7). */
+  quantize?: { source: string; part: 'int8' | 'scale'; perChannel?: boolean; bits?: 7 | 8 };
 }
 
 export interface NativeModel {
@@ -85,6 +86,30 @@ export interface NativeTrainerOptions {
 export interface NativeMetrics { loss: number; samples: number; accuracy?: number; macroF1?: number; rmse?: number; mae?: number }
 
 export interface NativeCudaDevice { index: number; name: string; totalMemory: number; computeCapability: string }
+/** Kernel ISA of petra's own vectorized int8 loops (fused GRU recurrence, uint8 max-pool); all give identical results. */
+export type KernelIsa = 'avx512' | 'avx2' | 'baseline';
+
+/**
+ * int8 on this CPU. weightBits: 8 (codes ±127) where u8×s8 products add in int32 (VNNI, non-x86), 7 (±63) where
+ * oneDNN / onnxruntime add them in saturating int16 pairs (x86 without VNNI, or oneDNN capped below VNNI).
+ */
+export interface NativeInt8Info {
+  cpu: string;
+  /** int8-relevant features present: avx2, avx512bw, avx512vnni, avxvnni, amx-int8. */
+  cpuFlags: string[];
+  vnni: boolean;
+  weightBits: 7 | 8;
+  reason: string;
+  /** What oneDNN runs here (honours ONEDNN_MAX_CPU_ISA); '' when oneDNN does not say. */
+  oneDnnIsa: string;
+  /** oneDNN on worst-case 8-bit codes: 'exact', 'saturates (…)' or 'not run (…)'. */
+  oneDnnProbe: string;
+  kernelIsa: KernelIsa;
+  kernelIsaReason: string;
+  /** The clones this CPU can run. */
+  kernelIsas: KernelIsa[];
+}
+
 export interface NativeInfo {
   libtorchVersion: string;
   napiVersion: number;
@@ -92,6 +117,7 @@ export interface NativeInfo {
   quantizedEngines: string[];
   quantizedEngine: string;
   blas: string;
+  int8: NativeInt8Info;
   /** int8Gemm: CUDA int8 GEMM (torch._int_mm, LibTorch ≥ 2.1) is compiled in. */
   cuda: { available: boolean; compiled: boolean; int8Gemm: boolean; devices: NativeCudaDevice[]; driverVersion?: number; runtimeVersion?: number };
 }
@@ -209,6 +235,8 @@ export interface NativeAddon {
   /** Intra-op threads of the compute thread that runs every async operation; `onlyIfUnset` installs a default. */
   setThreads(n: number, onlyIfUnset?: boolean): void;
   setQuantizedEngine(name: string): void;
+  /** Process-wide: which clone of petra's int8 kernels runs (PETRA_CPU_ISA picks one at load). */
+  setKernelIsa(isa: KernelIsa): void;
   setErrorFactory(factory: (code: string, message: string) => Error): void;
 }
 

@@ -37,7 +37,7 @@ export function buildProgram(): Command {
     .exitOverride();
 
   program.command('info')
-    .description('LibTorch version, CUDA devices, quantized engines, threads and BLAS')
+    .description('LibTorch version, CUDA devices, quantized engines, the int8 scheme for this CPU, threads and BLAS')
     .option('--json', 'print JSON')
     .action((opts: { json?: boolean }) => {
       const i = info();
@@ -47,6 +47,10 @@ export function buildProgram(): Command {
       console.log(`threads         ${i.threads.intraOp} intra-op, ${i.threads.interOp} inter-op, ${i.threads.hardware} hardware`);
       console.log(`BLAS            ${i.blas} (OPENBLAS_NUM_THREADS=${i.openblasThreads ?? 'unset'})`);
       console.log(`quantized       ${i.quantizedEngines.join(', ')} (active: ${i.quantizedEngine})`);
+      console.log(`CPU             ${i.int8.cpu} (${i.int8.cpuFlags.join(', ') || 'no SIMD int8 features'})`);
+      console.log(`int8 weights    ${i.int8.weightBits}-bit: ${i.int8.reason}`);
+      console.log(`oneDNN          ${i.int8.oneDnnIsa || 'ISA not reported'}; 8-bit probe: ${i.int8.oneDnnProbe}`);
+      console.log(`int8 kernels    ${i.int8.kernelIsa} (${i.int8.kernelIsaReason}; this CPU runs ${i.int8.kernelIsas.join(', ')})`);
       console.log(`CUDA            ${i.cuda.available ? `available, ${i.cuda.devices.length} device(s)` : (i.cuda.compiled ? 'compiled in, no device' : 'not in this LibTorch build')}`);
       for (const d of i.cuda.devices) console.log(`  cuda:${d.index}        ${d.name}, ${(d.totalMemory / 2 ** 30).toFixed(1)} GiB, sm ${d.computeCapability}`);
     });

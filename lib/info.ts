@@ -1,4 +1,4 @@
-import { binding, bindingPath, type NativeInfo, type NativeMemoryStats } from './binding.js';
+import { binding, bindingPath, type KernelIsa, type NativeInfo, type NativeMemoryStats } from './binding.js';
 import { ConfigError } from './errors.js';
 
 /** LibTorch's memory in this process (see NativeMemoryStats): CPU tensor bytes now and at peak, the cap, CUDA per device. */
@@ -53,4 +53,13 @@ export function resetPeakMemory(): void {
  */
 export function trimMemory(): boolean {
   return binding().trimMemory();
+}
+
+/**
+ * Which clone of petra's own vectorized int8 loops (the fused GRU recurrence, the uint8 max-pool) runs, process-wide:
+ * 'avx512', 'avx2' or 'baseline' (x86-64 SSE2). Every clone computes the same results, bit for bit; the default is the
+ * best this CPU runs, or PETRA_CPU_ISA's choice at load. A clone beyond this CPU is a ConfigError.
+ */
+export function setInt8KernelIsa(isa: KernelIsa): void {
+  binding().setKernelIsa(isa);
 }

@@ -4,6 +4,8 @@
 #include <fstream>
 #include <thread>
 
+#include "cpu_isa.h"
+#include "int8_scheme.h"
 #include "memory.h"
 #include "model.h"
 #include "quantize.h"
@@ -39,6 +41,29 @@ std::string LoadedBlas() {
   return found.empty() ? "unknown" : found;
 }
 
+// The CPU's int8 facts: the exact scheme (int8_scheme.h) and which clone of petra's own kernels runs (cpu_isa.h).
+Napi::Object Int8Info(Napi::Env env) {
+  const CpuFacts& cpu = HostCpu();
+  const Int8Scheme& scheme = HostInt8Scheme();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("cpu", cpu.model);
+  Napi::Array flags = Napi::Array::New(env);
+  for (uint32_t i = 0; i < cpu.int8Flags.size(); ++i) flags.Set(i, cpu.int8Flags[i]);
+  o.Set("cpuFlags", flags);
+  o.Set("vnni", cpu.vnni);
+  o.Set("weightBits", scheme.weightBits);
+  o.Set("reason", scheme.reason);
+  o.Set("oneDnnIsa", scheme.oneDnnIsa);
+  o.Set("oneDnnProbe", scheme.oneDnnProbe);
+  o.Set("kernelIsa", KernelIsaName(ActiveKernelIsa()));
+  o.Set("kernelIsaReason", KernelIsaReason());
+  Napi::Array isas = Napi::Array::New(env);
+  uint32_t i = 0;
+  for (KernelIsa isa : AvailableKernelIsas()) isas.Set(i++, KernelIsaName(isa));
+  o.Set("kernelIsas", isas);
+  return o;
+}
+
 Napi::Value Info(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Object out = Napi::Object::New(env);
@@ -55,6 +80,7 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
   out.Set("quantizedEngines", engines);
   out.Set("quantizedEngine", std::string(c10::toString(at::globalContext().qEngine())));
   out.Set("blas", LoadedBlas());
+  out.Set("int8", Int8Info(env));
   Napi::Object cuda = Napi::Object::New(env);
   const bool available = torch::cuda::is_available();
   cuda.Set("available", available);
@@ -117,6 +143,15 @@ Napi::Value SetQuantizedEngine(const Napi::CallbackInfo& info) {
   });
 }
 
+// Which clone of petra's int8 kernels runs from now on, process-wide (tests run each clone; PETRA_CPU_ISA at load).
+Napi::Value SetKernelIsaJs(const Napi::CallbackInfo& info) {
+  return Guarded(info.Env(), [&]() -> Napi::Value {
+    if (!info[0].IsString()) Fail(ErrorCode::Config, "setKernelIsa: a string (avx512, avx2 or baseline) is required");
+    SetKernelIsa(info[0].As<Napi::String>().Utf8Value());
+    return info.Env().Undefined();
+  });
+}
+
 }  // namespace
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
@@ -134,6 +169,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setThreads", Napi::Function::New<SetThreads>(env, "setThreads"));
   exports.Set("setErrorFactory", Napi::Function::New<SetErrorFactory>(env, "setErrorFactory"));
   exports.Set("setQuantizedEngine", Napi::Function::New<SetQuantizedEngine>(env, "setQuantizedEngine"));
+  exports.Set("setKernelIsa", Napi::Function::New<SetKernelIsaJs>(env, "setKernelIsa"));
   return exports;
 }
 

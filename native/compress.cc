@@ -20,6 +20,7 @@ struct Recipe {
   int64_t svdRank = 0;
   std::string quantSource, quantPart;
   bool quantPerChannel = true;
+  int quantBits = 8;
 };
 
 Recipe RecipeFromJs(const Napi::Value& value, const std::string& name) {
@@ -54,6 +55,8 @@ Recipe RecipeFromJs(const Napi::Value& value, const std::string& name) {
     r.quantSource = q.Get("source").As<Napi::String>().Utf8Value();
     r.quantPart = q.Get("part").As<Napi::String>().Utf8Value();
     r.quantPerChannel = !q.Get("perChannel").IsBoolean() || q.Get("perChannel").As<Napi::Boolean>().Value();
+    if (q.Get("bits").IsNumber()) r.quantBits = q.Get("bits").As<Napi::Number>().Int32Value();
+    if (r.quantBits != 7 && r.quantBits != 8) Fail(ErrorCode::Config, "recipe for '" + name + "': quantize.bits must be 7 or 8");
     if (r.quantPart != "int8" && r.quantPart != "scale") Fail(ErrorCode::Config, "recipe for '" + name + "': quantize.part must be int8 or scale");
   }
   const int kinds = !r.source.empty() + r.data.defined() + !r.svdSource.empty() + !r.quantSource.empty();
@@ -115,7 +118,7 @@ std::shared_ptr<ModelState> DeriveModel(ModelState& source, const Napi::Object& 
       } else if (r.data.defined()) {
         value = r.data;
       } else if (!r.quantSource.empty()) {
-        auto [q, scale] = QuantizeWeight(Lookup(from, r.quantSource, "recipe for '" + name + "'"), r.quantPerChannel);
+        auto [q, scale] = QuantizeWeight(Lookup(from, r.quantSource, "recipe for '" + name + "'"), r.quantPerChannel, r.quantBits);
         value = r.quantPart == "int8" ? q : scale;
       } else {
         auto cached = svdCache.find(r.svdSource);

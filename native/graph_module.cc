@@ -212,6 +212,7 @@ GraphModuleImpl::NodeFn GraphModuleImpl::BuildNode(const NodeSpec& node) {
     const bool bias = Bool(node, "bias", true);
     const bool same = IsSame(node, "padding");
     const bool fakeQuant = Bool(node, "fakeQuant", false);
+    const int bits = static_cast<int>(Int(node, "fakeQuantBits", 8));
     const std::vector<int64_t> pad = same ? std::vector<int64_t>(d, 0) : Ints(node, "padding", d, std::vector<int64_t>(d, 0));
     if (two) {
       nn::Conv2dOptions o(in, out, Expand<2>(k));
@@ -220,8 +221,8 @@ GraphModuleImpl::NodeFn GraphModuleImpl::BuildNode(const NodeSpec& node) {
       auto m = register_module(node.name, nn::Conv2d(o));
       keep(m);
       if (!fakeQuant) return unary([m](const torch::Tensor& x) { return m->forward(x); });
-      return FakeQuantOutput(node.name, unary([m, s, pad, dil, groups, same](const torch::Tensor& x) {
-        const torch::Tensor w = FakeQuantWeight(m->weight);
+      return FakeQuantOutput(node.name, unary([m, s, pad, dil, groups, same, bits](const torch::Tensor& x) {
+        const torch::Tensor w = FakeQuantWeight(m->weight, bits);
         const c10::optional<torch::Tensor> b = m->bias.defined() ? c10::optional<torch::Tensor>(m->bias) : c10::nullopt;
         return same ? at::conv2d(x, w, b, s, "same", dil, groups) : at::conv2d(x, w, b, s, pad, dil, groups);
       }));
@@ -232,8 +233,8 @@ GraphModuleImpl::NodeFn GraphModuleImpl::BuildNode(const NodeSpec& node) {
     auto m = register_module(node.name, nn::Conv1d(o));
     keep(m);
     if (!fakeQuant) return unary([m](const torch::Tensor& x) { return m->forward(x); });
-    return FakeQuantOutput(node.name, unary([m, s, pad, dil, groups, same](const torch::Tensor& x) {
-      const torch::Tensor w = FakeQuantWeight(m->weight);
+    return FakeQuantOutput(node.name, unary([m, s, pad, dil, groups, same, bits](const torch::Tensor& x) {
+      const torch::Tensor w = FakeQuantWeight(m->weight, bits);
       const c10::optional<torch::Tensor> b = m->bias.defined() ? c10::optional<torch::Tensor>(m->bias) : c10::nullopt;
       return same ? at::conv1d(x, w, b, s, "same", dil, groups) : at::conv1d(x, w, b, s, pad, dil, groups);
     }));
@@ -255,8 +256,9 @@ GraphModuleImpl::NodeFn GraphModuleImpl::BuildNode(const NodeSpec& node) {
                                                        .bias(Bool(node, "bias", true))));
     keep(m);
     if (!Bool(node, "fakeQuant", false)) return unary([m](const torch::Tensor& x) { return m->forward(x); });
-    return FakeQuantOutput(node.name, unary([m](const torch::Tensor& x) {
-      return torch::linear(x, FakeQuantWeight(m->weight), m->bias.defined() ? m->bias : torch::Tensor());
+    const int bits = static_cast<int>(Int(node, "fakeQuantBits", 8));
+    return FakeQuantOutput(node.name, unary([m, bits](const torch::Tensor& x) {
+      return torch::linear(x, FakeQuantWeight(m->weight, bits), m->bias.defined() ? m->bias : torch::Tensor());
     }));
   }
   if (op == "qgru") {

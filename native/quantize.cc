@@ -7,6 +7,8 @@
 #include <cmath>
 #include <cstring>
 
+#include "int8_kernels.h"
+#include "int8_scheme.h"
 #include "model.h"
 
 #if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 1)
@@ -91,7 +93,10 @@ torch::Tensor QuantizeActivation(const torch::Tensor& x, double scale, int64_t z
   // vectorized ops takes 0.026 ms and gives identical codes. Small inputs (batch 1) keep the single op: there the
   // per-op overhead of five ops costs more than the loop.
   if (x.numel() < 8192) return at::quantize_per_tensor(x.to(torch::kFloat32).contiguous(), scale, zeroPoint, torch::kQUInt8);
-  torch::Tensor q = (x.to(torch::kFloat32) * (1.0 / scale)).round_().add_(static_cast<double>(zeroPoint)).clamp_(0, 255).to(torch::kByte);
+  // The inverse in float, as ATen's quantize_val computes it (1.0f / float(scale)): a double 1 / scale rounded to
+  // float can differ by one ulp and flip a code at a rounding boundary.
+  const float inverse = 1.0f / static_cast<float>(scale);
+  torch::Tensor q = (x.to(torch::kFloat32) * static_cast<double>(inverse)).round_().add_(static_cast<double>(zeroPoint)).clamp_(0, 255).to(torch::kByte);
   return at::_make_per_tensor_quantized_tensor(q.contiguous(), scale, zeroPoint);
 }
 
@@ -168,17 +173,14 @@ torch::Tensor QuantizedMaxPool1d(const torch::Tensor& x, int64_t kernel, int64_t
   torch::Tensor out = at::_empty_affine_quantized({in.size(0), in.size(1), outLen}, at::device(torch::kCPU).dtype(torch::kQUInt8), in.q_scale(), in.q_zero_point());
   const auto* src = reinterpret_cast<const uint8_t*>(in.data_ptr<c10::quint8>());
   auto* dst = reinterpret_cast<uint8_t*>(out.data_ptr<c10::quint8>());
+  const auto poolRow = Kernels().maxPoolRow;
   for (int64_t r = 0; r < rows; ++r) {
     const uint8_t* a = src + r * L;
     uint8_t* o = dst + r * outLen;
-    std::fill(o, o + outLen, uint8_t{0});
-    if (stride == 1) {  // one pass per window offset over contiguous runs: vectorizes
-      for (int64_t j = 0; j < kernel; ++j) {
-        const int64_t lo = std::max<int64_t>(0, padding - j), hi = std::min<int64_t>(outLen, L + padding - j);
-        const uint8_t* shifted = a - padding + j;
-        for (int64_t i = lo; i < hi; ++i) o[i] = shifted[i] > o[i] ? shifted[i] : o[i];
-      }
+    if (stride == 1) {  // petra's vectorized clone (int8_kernels.h)
+      poolRow(a, L, kernel, padding, outLen, o);
     } else {
+      std::fill(o, o + outLen, uint8_t{0});
       for (int64_t i = 0; i < outLen; ++i) {
         const int64_t start = i * stride - padding;
         for (int64_t j = std::max<int64_t>(0, start); j < std::min<int64_t>(L, start + kernel); ++j) o[i] = a[j] > o[i] ? a[j] : o[i];
@@ -189,29 +191,32 @@ torch::Tensor QuantizedMaxPool1d(const torch::Tensor& x, int64_t kernel, int64_t
 }
 
 namespace {
-// Symmetric int8 scales of a 2-D tensor, one per row or one for all ([rows, 1] or [1, 1]): max |x| / 127, so codes
-// round(x / scale) stay within ±127; floored so an all-zero row divides by something finite. Weights, fake-quantized
-// weights and intmm's per-row activations all use it (activations with a lower floor: they can be legitimately tiny).
-torch::Tensor SymmetricScales(const torch::Tensor& rows, bool perRow, double floor) {
+// Symmetric int8 scales of a 2-D tensor, one per row or one for all ([rows, 1] or [1, 1]): max |x| / codeMax, so
+// codes round(x / scale) stay within ±codeMax (127, or 63 for 7-bit weights: int8_scheme.h); floored so an all-zero
+// row divides by something finite. Weights, fake-quantized weights and intmm's per-row activations all use it
+// (activations with a lower floor: they can be legitimately tiny).
+torch::Tensor SymmetricScales(const torch::Tensor& rows, bool perRow, double floor, int codeMax = 127) {
   torch::Tensor amax = perRow ? rows.abs().amax(1, /*keepdim=*/true) : rows.abs().max().reshape({1, 1});
-  return amax.div_(127.0).clamp_min_(floor);
+  return amax.div_(static_cast<double>(codeMax)).clamp_min_(floor);
 }
 constexpr double kWeightScaleFloor = 1e-8;
 }  // namespace
 
-std::pair<torch::Tensor, torch::Tensor> QuantizeWeight(const torch::Tensor& weight, bool perChannel) {
+std::pair<torch::Tensor, torch::Tensor> QuantizeWeight(const torch::Tensor& weight, bool perChannel, int bits) {
   torch::NoGradGuard noGrad;
+  const int codeMax = WeightCodeMax(bits);
   torch::Tensor w = weight.detach().to(torch::kCPU).to(torch::kFloat32);
   torch::Tensor flat = w.reshape({w.size(0), -1});
-  torch::Tensor scale = SymmetricScales(flat, perChannel, kWeightScaleFloor);
-  torch::Tensor q = (flat / scale).round_().clamp_(-127, 127).to(torch::kInt8).reshape(w.sizes());
+  torch::Tensor scale = SymmetricScales(flat, perChannel, kWeightScaleFloor, codeMax);
+  torch::Tensor q = (flat / scale).round_().clamp_(-codeMax, codeMax).to(torch::kInt8).reshape(w.sizes());
   return {q, scale.reshape({-1})};
 }
 
-torch::Tensor FakeQuantWeight(const torch::Tensor& weight) {
-  torch::Tensor scale = SymmetricScales(weight.detach().reshape({weight.size(0), -1}), /*perRow=*/true, kWeightScaleFloor).reshape({-1});
+torch::Tensor FakeQuantWeight(const torch::Tensor& weight, int bits) {
+  const int codeMax = WeightCodeMax(bits);
+  torch::Tensor scale = SymmetricScales(weight.detach().reshape({weight.size(0), -1}), /*perRow=*/true, kWeightScaleFloor, codeMax).reshape({-1});
   torch::Tensor zero = torch::zeros({weight.size(0)}, torch::TensorOptions().dtype(torch::kInt).device(weight.device()));
-  return torch::fake_quantize_per_channel_affine(weight, scale, zero, 0, -128, 127);
+  return torch::fake_quantize_per_channel_affine(weight, scale, zero, 0, -codeMax, codeMax);
 }
 
 QuantLayerImpl::QuantLayerImpl(const NodeSpec& node) {
@@ -225,6 +230,8 @@ QuantLayerImpl::QuantLayerImpl(const NodeSpec& node) {
   outScale = AttrNumber(node, "outScale", 1);
   outZeroPoint = AttrInt(node, "outZeroPoint", 0);
   engine = AttrText(node, "engine", "onednn");
+  name_ = node.name;
+  quantizedOn_ = AttrText(node, "quantizedOn", "");
   intmm = engine == "intmm";
   if (intmm && kind != Kind::Linear) Fail(ErrorCode::Config, "node '" + node.name + "': engine intmm (int8 GEMM) covers linear layers only");
   if (dynamic && kind != Kind::Linear) Fail(ErrorCode::Config, "node '" + node.name + "': dynamic int8 exists for linear layers only");
@@ -262,6 +269,7 @@ QuantLayerImpl::QuantLayerImpl(const NodeSpec& node) {
 void QuantLayerImpl::Prepare() {
   if (intmm) return;  // nothing to pack: the int8 weight is the GEMM operand
   UseQuantizedEngine(engine);
+  CheckInt8Exact(qweight, engine, name_, quantizedOn_);
   // One packed-params object per layer and mode: ONEDNN packs shared between static and dynamic linear return garbage.
   if (kind == Kind::Linear) {
     linearPacked_ = PackInt8(PackKind::Linear, qweight, wscale, bias, perChannel).toCustomClass<LinearPackedParamsBase>();
@@ -335,6 +343,8 @@ QuantGruImpl::QuantGruImpl(const NodeSpec& node) {
   last = AttrText(node, "output", "last") == "last";
   perChannel = AttrNumber(node, "perChannel", 1) != 0;
   engine = AttrText(node, "engine", "onednn");
+  name_ = node.name;
+  quantizedOn_ = AttrText(node, "quantizedOn", "");
   recurrence = AttrText(node, "recurrence", "auto");
   if (inputSize < 1 || hidden < 1 || layers < 1) Fail(ErrorCode::Config, "node '" + node.name + "': qgru sizes must be positive");
   if (recurrence != "auto" && recurrence != "fused" && recurrence != "linear_dynamic") {
@@ -360,6 +370,8 @@ QuantGruImpl::QuantGruImpl(const NodeSpec& node) {
 void QuantGruImpl::Prepare() {
   UseQuantizedEngine(engine);
   for (auto& c : cells_) {
+    CheckInt8Exact(c.wih, engine, name_, quantizedOn_);
+    CheckInt8Exact(c.whh, engine, name_, quantizedOn_);
     c.ih = PackInt8(PackKind::Linear, c.wih, c.wihScale, c.bih, perChannel).toCustomClass<LinearPackedParamsBase>();
     c.hh = PackInt8(PackKind::Linear, c.whh, c.whhScale, c.bhh, perChannel).toCustomClass<LinearPackedParamsBase>();
     c.fused = std::make_shared<Int8Recurrence>(c.whh, c.whhScale, c.bhh);

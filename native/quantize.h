@@ -34,6 +34,8 @@ class QuantLayerImpl : public torch::nn::Module {
  private:
   torch::Tensor IntMmForward(const torch::Tensor& x);
 
+  std::string name_, quantizedOn_;  // for CheckInt8Exact's message
+
   c10::intrusive_ptr<LinearPackedParamsBase> linearPacked_;
   c10::intrusive_ptr<ConvPackedParamsBase<2>> convPacked_;
 };
@@ -64,6 +66,7 @@ class QuantGruImpl : public torch::nn::Module {
   };
   // The recurrence through quantized::linear_dynamic: {hidden states [B, T, H], final state [B, H]}, as Int8Recurrence::Run.
   std::pair<torch::Tensor, torch::Tensor> RecurPacked(Direction& c, const torch::Tensor& gi, bool reverse) const;
+  std::string name_, quantizedOn_;
   std::vector<Direction> cells_;  // layer-major: [l0, l0_reverse, l1, ...]
 };
 
@@ -83,8 +86,9 @@ c10::IValue PackInt8(PackKind kind, const torch::Tensor& codes, const torch::Ten
 // Whether this build can run engine "intmm" on CUDA (torch._int_mm exists from LibTorch 2.1).
 bool IntMmOnCuda();
 
-// Symmetric int8 weights: per output channel (dim 0) or per tensor. Returns {int8 values, scales}.
-std::pair<torch::Tensor, torch::Tensor> QuantizeWeight(const torch::Tensor& weight, bool perChannel);
+// Symmetric int8 weights: per output channel (dim 0) or per tensor, `bits` 8 (codes ±127) or 7 (±63, exact on CPUs
+// without VNNI: int8_scheme.h). Returns {int8 values, scales}.
+std::pair<torch::Tensor, torch::Tensor> QuantizeWeight(const torch::Tensor& weight, bool perChannel, int bits);
 
 // float → quint8 with a per-tensor scale and zero point (what at::quantize_per_tensor computes, vectorized).
 torch::Tensor QuantizeActivation(const torch::Tensor& x, double scale, int64_t zeroPoint);
@@ -96,7 +100,8 @@ torch::Tensor QuantizedCat(const std::vector<torch::Tensor>& inputs, int64_t dim
 // max_pool1d of a quint8 [N, C, L] tensor on its codes (exact); other inputs go to torch::max_pool1d.
 torch::Tensor QuantizedMaxPool1d(const torch::Tensor& x, int64_t kernel, int64_t stride, int64_t padding);
 
-// QAT: the weight with int8 rounding in the forward pass and a straight-through gradient.
-torch::Tensor FakeQuantWeight(const torch::Tensor& weight);
+// QAT: the weight with int8 rounding (per output channel, `bits` as QuantizeWeight) in the forward pass and a
+// straight-through gradient.
+torch::Tensor FakeQuantWeight(const torch::Tensor& weight, int bits);
 
 }  // namespace petra

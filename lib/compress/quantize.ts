@@ -28,6 +28,12 @@ export interface QuantizeOptions {
   /** Per-output-channel symmetric weights (default true); per-tensor otherwise. */
   perChannel?: boolean;
   /**
+   * int8 weight codes within ±127 (8) or ±63 (7). Default: what is exact on this CPU (`info().int8.weightBits`):
+   * 8 where u8×s8 products add in int32 (VNNI), 7 on x86 CPUs without VNNI, where oneDNN and onnxruntime add product
+   * pairs in saturating int16. 7 is exact on every x86-64 CPU: choose it for a model that will run elsewhere.
+   */
+  weightBits?: 7 | 8;
+  /**
    * CPU engines 'onednn' (default on CPU) and 'qnnpack'. 'cuda' (default for a model on a CUDA device): linear layers
    * run an int8 GEMM (torch._int_mm; int8 weights with per-output-channel scales, activations quantized per row at
    * run time), layers with no int8 CUDA kernel (convolutions, GRU, linear sizes not multiples of 8) run in fp16, each
@@ -62,6 +68,11 @@ export interface QuantizeReport {
   activationScales: string;
   device: string;
   perChannel: boolean;
+  /** int8 weight codes within ±127 (8) or ±63 (7), and why (the CPU's scheme, or the caller's choice). */
+  weightBits: 7 | 8;
+  weightBitsReason: string;
+  /** The CPU that quantized (also recorded on each int8 layer as attrs.quantizedOn). */
+  quantizedOn: string;
   notes: string[];
   layers: QuantizedLayer[];
   foldedBatchNorms: string[];
@@ -252,7 +263,7 @@ function chooseEngine(backend: QuantizeBackend | undefined, device: string): Eng
  * The int8-GEMM plan (engine intmm): linear layers whose sizes suit torch._int_mm become int8 qlinear (a following
  * ReLU fused); every other layer with weights runs in fp16 on CUDA (attrs.dtype), or stays fp32 on the CPU.
  */
-function intmmSpec(float: ModelSpec, perChannel: boolean, onCuda: boolean): { spec: ModelSpec; layers: QuantizedLayer[]; fused: string[]; quantized: string[] } {
+function intmmSpec(float: ModelSpec, weights: WeightScheme, onCuda: boolean): { spec: ModelSpec; layers: QuantizedLayer[]; fused: string[]; quantized: string[] } {
   const spec = structuredClone(float);
   const layers: QuantizedLayer[] = [];
   const fused: string[] = [];
@@ -276,7 +287,7 @@ function intmmSpec(float: ModelSpec, perChannel: boolean, onCuda: boolean): { sp
       continue;
     }
     const relu = fusableRelu(spec, node);
-    Object.assign(node, { op: 'qlinear', attrs: { inFeatures: a.inFeatures, outFeatures: a.outFeatures, bias: true, dynamic: true, perChannel, relu: relu !== undefined, engine: 'intmm' } });
+    Object.assign(node, { op: 'qlinear', attrs: { inFeatures: a.inFeatures, outFeatures: a.outFeatures, bias: true, dynamic: true, ...weightAttrs(weights), relu: relu !== undefined, engine: 'intmm' } });
     if (relu) { bypass(spec, relu); fused.push(relu.name); }
     layers.push({ name: node.name, kind: 'int8' });
     quantized.push(node.name);
@@ -300,7 +311,7 @@ function staticBlocker(node: GraphNode): string | undefined {
   return 'no int8 rule for this op';
 }
 
-function quantizedSpec(float: ModelSpec, mode: 'dynamic' | 'static', engine: Engine, perChannel: boolean,
+function quantizedSpec(float: ModelSpec, mode: 'dynamic' | 'static', engine: Engine, weights: WeightScheme,
   ranges: Record<string, [number, number]>, gruRecurrence: 'auto' | 'fused' | 'linear_dynamic'): { spec: ModelSpec; layers: QuantizedLayer[]; fused: string[]; quantized: string[] } {
   const spec = structuredClone(float);
   const layers: QuantizedLayer[] = [];
@@ -319,7 +330,7 @@ function quantizedSpec(float: ModelSpec, mode: 'dynamic' | 'static', engine: Eng
     if (node.op === 'embedding') { layers.push({ name: node.name, kind: 'fp32', reason: 'embedding lookups stay float (no matrix product to quantize)' }); continue; }
     if (node.op === 'gru') {
       if (mode !== 'dynamic') { layers.push({ name: node.name, kind: 'fp32', reason: 'a GRU has no static int8 kernel; dynamic mode quantizes it' }); continue; }
-      Object.assign(node, { op: 'qgru', attrs: { ...node.attrs, dynamic: true, perChannel, engine, recurrence: gruRecurrence } });
+      Object.assign(node, { op: 'qgru', attrs: { ...node.attrs, dynamic: true, ...weightAttrs(weights), engine, recurrence: gruRecurrence } });
       layers.push({ name: node.name, kind: 'int8' });
       quantized.push(node.name);
       continue;
@@ -330,7 +341,7 @@ function quantizedSpec(float: ModelSpec, mode: 'dynamic' | 'static', engine: Eng
         continue;
       }
       const a = node.attrs;
-      Object.assign(node, { op: 'qlinear', attrs: { inFeatures: a.inFeatures, outFeatures: a.outFeatures, bias: true, dynamic: true, perChannel, engine } });
+      Object.assign(node, { op: 'qlinear', attrs: { inFeatures: a.inFeatures, outFeatures: a.outFeatures, bias: true, dynamic: true, ...weightAttrs(weights), engine } });
       layers.push({ name: node.name, kind: 'int8' });
       quantized.push(node.name);
       continue;
@@ -343,7 +354,7 @@ function quantizedSpec(float: ModelSpec, mode: 'dynamic' | 'static', engine: Eng
     const { fakeQuant: _fq, ...attrs } = node.attrs as Record<string, unknown>;
     Object.assign(node, {
       op: node.op === 'linear' ? 'qlinear' : node.op === 'conv1d' ? 'qconv1d' : 'qconv2d',
-      attrs: { ...attrs, bias: true, dynamic: false, perChannel, relu: relu !== undefined, inScale: input.scale, inZeroPoint: input.zeroPoint, outScale: output.scale, outZeroPoint: output.zeroPoint, engine },
+      attrs: { ...attrs, bias: true, dynamic: false, ...weightAttrs(weights), relu: relu !== undefined, inScale: input.scale, inZeroPoint: input.zeroPoint, outScale: output.scale, outZeroPoint: output.zeroPoint, engine },
     });
     if (relu) { bypass(spec, relu); fused.push(relu.name); }
     layers.push({ name: node.name, kind: 'int8' });
@@ -375,9 +386,32 @@ function shareConcatParams(spec: ModelSpec, ranges: Record<string, [number, numb
   }
 }
 
+/** How int8 weights are made: per channel or per tensor, within ±127 or ±63, and on which CPU. */
+interface WeightScheme { perChannel: boolean; bits: 7 | 8; quantizedOn: string }
+
+function weightAttrs(w: WeightScheme): { perChannel: boolean; weightBits: 7 | 8; quantizedOn: string } {
+  return { perChannel: w.perChannel, weightBits: w.bits, quantizedOn: w.quantizedOn };
+}
+
+/**
+ * The weight bits for this quantization: the caller's, else what is exact on this CPU for CPU engines (8 for the
+ * int8 GEMM recipe: cuBLASLt and the CPU reference add in int32). 8 bits with oneDNN where it saturates is refused.
+ */
+function chooseWeightBits(requested: 7 | 8 | undefined, engine: Engine): { bits: 7 | 8; reason: string } {
+  if (requested !== undefined && requested !== 7 && requested !== 8) throw new ConfigError(`must be 7 or 8, got ${String(requested)}`, 'weightBits');
+  const host = info().int8;
+  if (engine === 'onednn' && requested === 8 && host.weightBits === 7) {
+    throw new ConfigError(`8-bit weights are not exact with oneDNN on this CPU (${host.cpu}): ${host.reason}. Use weightBits 7, or backend 'qnnpack'`, 'weightBits');
+  }
+  if (requested !== undefined) return { bits: requested, reason: `weightBits ${requested} as asked` + (requested === 8 && host.weightBits === 7 ? ` (exact in ${engine}; onnxruntime on this CPU would saturate: ${host.reason})` : '') };
+  if (engine === 'intmm') return { bits: 8, reason: 'int8 GEMM adds products in int32: 8-bit weights are exact' };
+  return { bits: host.weightBits, reason: host.reason };
+}
+
 /** int8 weights and scales from the float weights; the float bias, or zeros for a layer that had none. */
-function quantRecipes(float: ModelSpec, names: string[], perChannel: boolean): Record<string, NativeTensorRecipe> {
+function quantRecipes(float: ModelSpec, names: string[], weights: WeightScheme): Record<string, NativeTensorRecipe> {
   const recipes: Record<string, NativeTensorRecipe> = {};
+  const perChannel = weights.perChannel, bits = weights.bits;
   for (const n of names) {
     const node = float.nodes.find((x) => x.name === n)!;
     if (node.op === 'gru') {
@@ -386,8 +420,8 @@ function quantRecipes(float: ModelSpec, names: string[], perChannel: boolean): R
         for (const d of dirs) {
           for (const kind of ['ih', 'hh']) {
             const source = `${n}.weight_${kind}_l${l}${d}`;
-            recipes[`${n}.w_${kind}_l${l}${d}`] = { quantize: { source, part: 'int8', perChannel } };
-            recipes[`${n}.w_${kind}_scale_l${l}${d}`] = { quantize: { source, part: 'scale', perChannel } };
+            recipes[`${n}.w_${kind}_l${l}${d}`] = { quantize: { source, part: 'int8', perChannel, bits } };
+            recipes[`${n}.w_${kind}_scale_l${l}${d}`] = { quantize: { source, part: 'scale', perChannel, bits } };
             recipes[`${n}.b_${kind}_l${l}${d}`] = { source: `${n}.bias_${kind}_l${l}${d}` };
           }
         }
@@ -395,8 +429,8 @@ function quantRecipes(float: ModelSpec, names: string[], perChannel: boolean): R
       continue;
     }
     const a = node.attrs as { bias?: boolean; outFeatures?: number; outChannels?: number };
-    recipes[`${n}.qweight`] = { quantize: { source: `${n}.weight`, part: 'int8', perChannel } };
-    recipes[`${n}.wscale`] = { quantize: { source: `${n}.weight`, part: 'scale', perChannel } };
+    recipes[`${n}.qweight`] = { quantize: { source: `${n}.weight`, part: 'int8', perChannel, bits } };
+    recipes[`${n}.wscale`] = { quantize: { source: `${n}.weight`, part: 'scale', perChannel, bits } };
     const out = a.outFeatures ?? a.outChannels ?? 0;
     recipes[`${n}.bias`] = a.bias === false ? { data: { data: new Float32Array(out), shape: [out] } } : { source: `${n}.bias` };
   }
@@ -425,6 +459,8 @@ export async function quantize(model: Model, options: QuantizeOptions): Promise<
   const engine = chooseEngine(options.backend, model.device);
   if (engine !== 'intmm') binding().setQuantizedEngine(engine);
   const perChannel = options.perChannel ?? true;
+  const { bits: weightBits, reason: weightBitsReason } = chooseWeightBits(options.weightBits, engine);
+  const weights: WeightScheme = { perChannel, bits: weightBits, quantizedOn: info().int8.cpu };
   const observer = options.observer ?? (options.mode === 'qat' ? 'moving_average' : 'minmax');
   // int8 GEMM scales activations per row at run time: nothing to calibrate.
   const calibrates = engine !== 'intmm' && options.mode !== 'dynamic';
@@ -433,6 +469,7 @@ export async function quantize(model: Model, options: QuantizeOptions): Promise<
   }
   const notes: string[] = [];
   if (engine === 'intmm' && options.mode === 'static') notes.push('int8 GEMM scales activations per row at run time, so static mode needs no calibration' + (options.calibration ? ' (the calibration data was not used)' : ''));
+  if (weightBits === 7) notes.push(`int8 weights use 7 bits (codes within ±63): ${weightBitsReason}`);
   if (options.mode === 'qat' && !options.qat) throw new ConfigError('qat needs { data, epochs }', 'qat');
   const gruRecurrence = options.gruRecurrence ?? 'auto';
   if (!['auto', 'fused', 'linear_dynamic'].includes(gruRecurrence)) throw new ConfigError(`unknown gruRecurrence '${String(gruRecurrence)}': auto, fused or linear_dynamic`, 'gruRecurrence');
@@ -443,7 +480,8 @@ export async function quantize(model: Model, options: QuantizeOptions): Promise<
     let ranges: Record<string, [number, number]> = {};
     if (options.mode === 'qat') {
       const qatSpec = structuredClone(source.spec);
-      for (const n of qatSpec.nodes) if (n.op === 'linear' || n.op === 'conv1d' || n.op === 'conv2d') (n.attrs as { fakeQuant?: boolean }).fakeQuant = true;
+      // Fake-quantize with the bits the conversion will use, so training sees the rounding the int8 model has.
+      for (const n of qatSpec.nodes) if (n.op === 'linear' || n.op === 'conv1d' || n.op === 'conv2d') Object.assign(n.attrs, { fakeQuant: true, fakeQuantBits: weightBits });
       source = deriveModel(source, qatSpec, {});
       disposables.push(source);
       const q = options.qat!;
@@ -451,13 +489,13 @@ export async function quantize(model: Model, options: QuantizeOptions): Promise<
     }
     if (calibrates) ranges = await calibrate(source, options.calibration ?? { data: options.qat!.data }, observer);
     const floatSpec = structuredClone(source.spec);
-    for (const n of floatSpec.nodes) delete (n.attrs as { fakeQuant?: boolean }).fakeQuant;
+    for (const n of floatSpec.nodes) { delete (n.attrs as { fakeQuant?: boolean }).fakeQuant; delete (n.attrs as { fakeQuantBits?: number }).fakeQuantBits; }
     const onCuda = model.device !== 'cpu';
     const { spec, layers, fused, quantized } = engine === 'intmm'
-      ? intmmSpec(floatSpec, perChannel, onCuda)
-      : quantizedSpec(floatSpec, options.mode === 'dynamic' ? 'dynamic' : 'static', engine, perChannel, ranges, gruRecurrence);
+      ? intmmSpec(floatSpec, weights, onCuda)
+      : quantizedSpec(floatSpec, options.mode === 'dynamic' ? 'dynamic' : 'static', engine, weights, ranges, gruRecurrence);
     if (!layers.some((l) => l.kind === 'int8')) notes.push('no layer has an int8 path here: nothing runs in int8');
-    const out = deriveModel(source, spec, quantRecipes(floatSpec, quantized, perChannel));
+    const out = deriveModel(source, spec, quantRecipes(floatSpec, quantized, weights));
     const kernel = engine === 'intmm'
       ? (onCuda ? 'torch._int_mm (cuBLASLt int8 GEMM, int32 accumulation)' : 'exact int32 GEMM on the CPU (reference for the CUDA recipe, not a fast path)')
       : `quantized::linear${options.mode === 'dynamic' ? '_dynamic' : ' / quantized::conv'} (${engine.toUpperCase()})`;
@@ -466,7 +504,8 @@ export async function quantize(model: Model, options: QuantizeOptions): Promise<
     return {
       model: out,
       report: {
-        operator: 'quantize', mode: options.mode, engine, kernel, activationScales, device: model.device, perChannel, layers, notes,
+        operator: 'quantize', mode: options.mode, engine, kernel, activationScales, device: model.device, perChannel,
+        weightBits, weightBitsReason, quantizedOn: weights.quantizedOn, layers, notes,
         foldedBatchNorms: normalized.folded, composedLowrank: normalized.composed, fusedRelu: fused, parametersBefore: model.parameterCount,
       },
     };

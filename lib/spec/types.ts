@@ -19,15 +19,16 @@ export interface GraphInput {
 }
 
 /**
- * `fakeQuant` (conv/linear): quantization-aware training — int8 rounding of weights and outputs in the forward pass.
+ * `fakeQuant` (conv/linear): quantization-aware training — int8 rounding of weights and outputs in the forward pass
+ * (`fakeQuantBits`: the weight bits the int8 model will have, 8 or 7).
  * `dtype` (conv/linear/gru): weights stored and run in half precision, output cast back to float32 — what
  * quantize({ backend: 'cuda' }) gives layers that have no int8 kernel on CUDA. Inference only.
  */
 export type ComputeDtype = 'float16' | 'bfloat16';
-export interface Conv1dAttrs { inChannels: number; outChannels: number; kernelSize: number; stride?: number; padding?: number | 'same'; dilation?: number; groups?: number; bias?: boolean; fakeQuant?: boolean; dtype?: ComputeDtype }
-export interface Conv2dAttrs { inChannels: number; outChannels: number; kernelSize: number | [number, number]; stride?: number | [number, number]; padding?: number | [number, number] | 'same'; dilation?: number; groups?: number; bias?: boolean; fakeQuant?: boolean; dtype?: ComputeDtype }
+export interface Conv1dAttrs { inChannels: number; outChannels: number; kernelSize: number; stride?: number; padding?: number | 'same'; dilation?: number; groups?: number; bias?: boolean; fakeQuant?: boolean; fakeQuantBits?: 7 | 8; dtype?: ComputeDtype }
+export interface Conv2dAttrs { inChannels: number; outChannels: number; kernelSize: number | [number, number]; stride?: number | [number, number]; padding?: number | [number, number] | 'same'; dilation?: number; groups?: number; bias?: boolean; fakeQuant?: boolean; fakeQuantBits?: 7 | 8; dtype?: ComputeDtype }
 export interface BatchNormAttrs { numFeatures: number; eps?: number; momentum?: number }
-export interface LinearAttrs { inFeatures: number; outFeatures: number; bias?: boolean; fakeQuant?: boolean; dtype?: ComputeDtype }
+export interface LinearAttrs { inFeatures: number; outFeatures: number; bias?: boolean; fakeQuant?: boolean; fakeQuantBits?: 7 | 8; dtype?: ComputeDtype }
 export interface PoolAttrs { kernelSize: number | [number, number]; stride?: number | [number, number]; padding?: number | [number, number] }
 export interface AdaptivePoolAttrs { outputSize: number | [number, number] }
 /** outScale/outZeroPoint (set by int8 quantization): the join stays int8 (quantized::cat). */
@@ -65,12 +66,16 @@ export interface QuantAttrs {
   outZeroPoint?: number;
   /** 'intmm': int8 GEMM with per-row activation scales (qlinear; torch._int_mm on CUDA, an exact int32 GEMM on CPU). */
   engine?: 'onednn' | 'qnnpack' | 'intmm';
+  /** Weight codes within ±127 (8, default) or ±63 (7: exact on x86 CPUs without VNNI; see QuantizeOptions.weightBits). */
+  weightBits?: 7 | 8;
+  /** The CPU that quantized the layer (named when another CPU cannot run its weights exactly). */
+  quantizedOn?: string;
 }
 export type QLinearAttrs = LinearAttrs & QuantAttrs;
 export type QConv1dAttrs = Conv1dAttrs & QuantAttrs;
 export type QConv2dAttrs = Conv2dAttrs & QuantAttrs;
 /** Dynamic int8 GRU: buffers w_ih_l<k>[_reverse], w_hh_…, their scales w_ih_scale_…, float biases b_ih_…, b_hh_…. */
-export type QGruAttrs = GruAttrs & Pick<QuantAttrs, 'dynamic' | 'perChannel' | 'engine'> & {
+export type QGruAttrs = GruAttrs & Pick<QuantAttrs, 'dynamic' | 'perChannel' | 'engine' | 'weightBits' | 'quantizedOn'> & {
   /**
    * How the sequential hidden projection runs. Both quantize the hidden state per tensor to uint8 and multiply it
    * with the int8 weights in exact integer arithmetic, then run the gates in one vectorized pass.

@@ -41,7 +41,9 @@ type AttrKind =
   | 'zeroPoint' // integer in [0, 255]
   | 'engine' // 'onednn' | 'qnnpack' | 'intmm'
   | 'computeDtype' // 'float16' | 'bfloat16'
-  | 'recurrence'; // 'auto' | 'fused' | 'linear_dynamic'
+  | 'recurrence' // 'auto' | 'fused' | 'linear_dynamic'
+  | 'weightBits' // 7 | 8
+  | 'label'; // a short string (≤ 200 characters), e.g. the CPU a model was quantized on
 
 interface AttrRule { kind: AttrKind; required: boolean }
 interface OpRule { attrs: Record<string, AttrRule>; minInputs: number; maxInputs: number }
@@ -56,17 +58,17 @@ const noAttrs: OpRule = { attrs: {}, ...UNARY };
 
 const conv1dAttrs: Record<string, AttrRule> = {
   inChannels: req('posInt'), outChannels: req('posInt'), kernelSize: req('posInt'), stride: opt('posInt'),
-  padding: opt('padding1d'), dilation: opt('posInt'), groups: opt('posInt'), bias: opt('bool'), fakeQuant: opt('bool'),
+  padding: opt('padding1d'), dilation: opt('posInt'), groups: opt('posInt'), bias: opt('bool'), fakeQuant: opt('bool'), fakeQuantBits: opt('weightBits'),
 };
 const conv2dAttrs: Record<string, AttrRule> = {
   inChannels: req('posInt'), outChannels: req('posInt'), kernelSize: req('posInt2'), stride: opt('posInt2'),
-  padding: opt('padding2d'), dilation: opt('posInt'), groups: opt('posInt'), bias: opt('bool'), fakeQuant: opt('bool'),
+  padding: opt('padding2d'), dilation: opt('posInt'), groups: opt('posInt'), bias: opt('bool'), fakeQuant: opt('bool'), fakeQuantBits: opt('weightBits'),
 };
 const quantAttrs: Record<string, AttrRule> = {
   dynamic: opt('bool'), perChannel: opt('bool'), relu: opt('bool'), inScale: opt('posNum'), inZeroPoint: opt('zeroPoint'),
-  outScale: opt('posNum'), outZeroPoint: opt('zeroPoint'), engine: opt('engine'),
+  outScale: opt('posNum'), outZeroPoint: opt('zeroPoint'), engine: opt('engine'), weightBits: opt('weightBits'), quantizedOn: opt('label'),
 };
-const linearAttrs: Record<string, AttrRule> = { inFeatures: req('posInt'), outFeatures: req('posInt'), bias: opt('bool'), fakeQuant: opt('bool') };
+const linearAttrs: Record<string, AttrRule> = { inFeatures: req('posInt'), outFeatures: req('posInt'), bias: opt('bool'), fakeQuant: opt('bool'), fakeQuantBits: opt('weightBits') };
 /** Float layers with weights may run in half precision (attrs.dtype); int8 layers have their own precision rules. */
 const halfPrecision: Record<string, AttrRule> = { dtype: opt('computeDtype') };
 
@@ -111,7 +113,7 @@ const OP_RULES: { [K in OpName]: OpRule } = {
     attrs: {
       inputSize: req('posInt'), hiddenSize: req('posInt'), numLayers: opt('posInt'), bidirectional: opt('bool'),
       output: opt('gruOutput'), dynamic: opt('bool'), perChannel: opt('bool'), engine: opt('engine'),
-      recurrence: opt('recurrence'),
+      recurrence: opt('recurrence'), weightBits: opt('weightBits'), quantizedOn: opt('label'),
     },
     ...UNARY,
   },
@@ -146,6 +148,8 @@ const KIND_TEXT: Record<AttrKind, string> = {
   engine: "'onednn', 'qnnpack' or 'intmm'",
   computeDtype: "'float16' or 'bfloat16'",
   recurrence: "'auto', 'fused' or 'linear_dynamic'",
+  weightBits: '7 or 8',
+  label: 'a string of at most 200 characters',
 };
 
 /** Kinds whose numbers are integers (and so limited to int32). */
@@ -169,6 +173,8 @@ function checkAttr(kind: AttrKind, v: unknown): boolean {
     case 'engine': return v === 'onednn' || v === 'qnnpack' || v === 'intmm';
     case 'computeDtype': return v === 'float16' || v === 'bfloat16';
     case 'recurrence': return v === 'auto' || v === 'fused' || v === 'linear_dynamic';
+    case 'weightBits': return v === 7 || v === 8;
+    case 'label': return typeof v === 'string' && v.length <= 200;
   }
 }
 

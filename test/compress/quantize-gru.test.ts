@@ -13,52 +13,15 @@ import { gruSequenceClassifier } from '../../lib/spec/builders.js';
 import { loadSyntheticTransactions, transactionFeatures } from '../../lib/data/synthetic.js';
 import type { TabularSplit, TensorData } from '../../lib/data/types.js';
 import { floatTensor, intTensor } from '../helpers/tiny.js';
+import { dynamicLinear, int8GruFinalState, maxAbsDiff } from '../helpers/int8-reference.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'petra-qgru-'));
-const maxAbsDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
-  return m;
-};
 /** Share of elements that differ by more than float rounding. */
 const shareDiffering = (a: ArrayLike<number>, b: ArrayLike<number>, tolerance = 1e-5) => {
   let n = 0;
   for (let i = 0; i < a.length; i++) if (Math.abs(a[i]! - b[i]!) > tolerance) n++;
   return n / a.length;
 };
-/** Round half to even, as std::nearbyint. */
-const roundEven = (x: number) => {
-  const r = Math.round(x);
-  return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
-};
-/**
- * Reference for quantized::linear_dynamic (reduce_range off), written from its definition: the input quantized per
- * tensor to uint8 (range widened to include 0, scale (max − min) / 255, zero point from the end with the smaller
- * rounding error), exact integer products with the int8 weights, then x scale · w scale[j] and the float bias.
- */
-function dynamicLinear(x: ArrayLike<number>, rows: number, inF: number, w: ArrayLike<number>, wScale: ArrayLike<number>, bias: ArrayLike<number>): Float64Array {
-  let lo = 0, hi = 0;
-  for (let i = 0; i < rows * inF; i++) { lo = Math.min(lo, x[i]!); hi = Math.max(hi, x[i]!); }
-  let scale = Math.fround((hi - lo) / 255);
-  if (scale === 0) scale = Math.fround(0.1);
-  const errorMin = -Math.abs(lo / scale), errorMax = 255 - Math.abs(hi / scale);
-  const z0 = errorMin < errorMax ? -lo / scale : 255 - hi / scale;
-  const zp = z0 < 0 ? 0 : z0 > 255 ? 255 : roundEven(z0);
-  const inverse = Math.fround(1 / scale);
-  const outF = bias.length;
-  const y = new Float64Array(rows * outF);
-  for (let r = 0; r < rows; r++) {
-    const codes = Array.from({ length: inF }, (_, i) => Math.min(255, Math.max(0, roundEven(Math.fround(x[r * inF + i]! * inverse)) + zp)) - zp);
-    for (let j = 0; j < outF; j++) {
-      let acc = 0;
-      for (let i = 0; i < inF; i++) acc += codes[i]! * w[j * inF + i]!;
-      y[r * outF + j] = acc * scale * wScale[wScale.length === 1 ? 0 : j]! + bias[j]!;
-    }
-  }
-  return y;
-}
-const sigmoid = (v: number) => 1 / (1 + Math.exp(-v));
-
 /** Rows [start, start + count) of every input. */
 const rows = (inputs: TensorData[], start: number, count: number): TensorData[] => inputs.map((x) => {
   const per = x.shape.slice(1).reduce((a, b) => a * b, 1);
@@ -122,20 +85,7 @@ test('the fused int8 recurrence computes the dynamic-int8 GRU arithmetic of an i
   using _q = q;
   const w = q.native.tensors();
   const x = floatTensor([B, T, I], 12);
-  const gi = dynamicLinear(x.data, B * T, I, w['gru.w_ih_l0']!.data, w['gru.w_ih_scale_l0']!.data, w['gru.b_ih_l0']!.data);
-  const h = new Float64Array(B * H);
-  for (let step = 0; step < T; step++) {
-    const gh = dynamicLinear(h, B, H, w['gru.w_hh_l0']!.data, w['gru.w_hh_scale_l0']!.data, w['gru.b_hh_l0']!.data);
-    for (let b = 0; b < B; b++) {
-      const g = (k: number) => gi[(b * T + step) * 3 * H + k]!;
-      const u = (k: number) => gh[b * 3 * H + k]!;
-      for (let i = 0; i < H; i++) {
-        const r = sigmoid(g(i) + u(i)), z = sigmoid(g(H + i) + u(H + i));
-        const n = Math.tanh(g(2 * H + i) + r * u(2 * H + i));
-        h[b * H + i] = (1 - z) * n + z * h[b * H + i]!;
-      }
-    }
-  }
+  const h = int8GruFinalState(w, 'gru', x.data, B, T, I, H);
   const expected = dynamicLinear(h, B, H, w['head.qweight']!.data, w['head.wscale']!.data, w['head.bias']!.data);
   const actual = (await q.forward(x)).data;
   const fp32 = (await model.forward(x)).data;
