@@ -80,8 +80,13 @@ for (const f of FAMILIES) {
   });
 }
 
+// Not ResNet: its block convolutions are same-shaped with different output zero points (a fused ReLU's 0 and a
+// plain one), where ONEDNN's static int8 conv disagrees with onnxruntime by more than a step on up to ~10% of outputs
+// depending on the seed (97–99% within one step with VNNI, 90–100% on AVX2 and with the thread count); QNNPACK
+// exports of ResNet match (above). A known ONEDNN problem, not saturation: every single layer is exact here
+// (int8-cpu.test.ts).
 test.serial('ONEDNN static int8 exports match on the families without same-shaped convolutions of different zero points', async (t) => {
-  for (const f of FAMILIES.slice(0, 3)) {
+  for (const f of FAMILIES.slice(0, 2)) {
     using model = await trainedModel(f);
     const q = await quantize(model, { mode: 'static', backend: 'onednn', calibration: calibration(f) });
     using qm = q.model;
