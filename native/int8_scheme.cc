@@ -68,30 +68,43 @@ std::string OneDnnProbe() {
   return detail;
 }
 
+// Whether oneDNN's reported ISA settles the question: "" (a static oneDNN that hides its symbols) and avx2_vnni (whose
+// int8 kernels may or may not use AVX-VNNI in this oneDNN version) need the probe.
+bool IsaDecides(const std::string& isa) { return !isa.empty() && isa != "avx2_vnni" && isa.rfind("isa 0x", 0) != 0; }
+bool IsaHasVnni(const std::string& isa) { return isa.find("vnni") != std::string::npos || isa.find("bf16") != std::string::npos || isa.find("amx") != std::string::npos; }
+
 Int8Scheme Decide() {
   Int8Scheme s;
   const CpuFacts& cpu = HostCpu();
   s.oneDnnIsa = OneDnnIsa();
-  if (HasOneDnn()) {
+  // The probe (~0.5 s of oneDNN JIT on first use, on the calling thread) runs only where the flags and oneDNN's own
+  // word leave doubt, or when PETRA_INT8_PROBE=always asks (tests).
+  const char* force = std::getenv("PETRA_INT8_PROBE");
+  const bool probe = (force && std::string(force) == "always") || (cpu.vnni && !IsaDecides(s.oneDnnIsa)) || !cpu.x86;
+  if (!HasOneDnn()) {
+    s.oneDnnProbe = "not run (no ONEDNN engine in this LibTorch)";
+  } else if (!probe) {
+    s.oneDnnProbe = "not run (CPU flags and oneDNN's ISA decide)";
+  } else {
     try {
       s.oneDnnProbe = OneDnnProbe();
     } catch (const std::exception& e) {
       s.oneDnnProbe = std::string("failed: ") + e.what();
     }
-  } else {
-    s.oneDnnProbe = "not run (no ONEDNN engine in this LibTorch)";
   }
-  const bool oneDnnExact = s.oneDnnProbe == "exact" || s.oneDnnProbe.rfind("not run", 0) == 0;
+  const bool probedExact = s.oneDnnProbe == "exact" || s.oneDnnProbe.rfind("not run", 0) == 0;
+  const bool oneDnnVnni = !IsaDecides(s.oneDnnIsa) || IsaHasVnni(s.oneDnnIsa);
   const std::string isa = s.oneDnnIsa.empty() ? "" : " (oneDNN runs " + s.oneDnnIsa + ")";
+  const char* cap = std::getenv("ONEDNN_MAX_CPU_ISA");
+  const std::string capNote = cap ? std::string(", ONEDNN_MAX_CPU_ISA=") + cap : "";
   if (cpu.x86 && !cpu.vnni) {
     s.weightBits = 7;
     s.reason = "no VNNI on this CPU: oneDNN and onnxruntime add u8×s8 products in int16 pairs (vpmaddubsw), which saturate with "
                "8-bit weights; 7-bit weights (±63) keep every pair exact" + isa;
-  } else if (!oneDnnExact) {
+  } else if (!oneDnnVnni || !probedExact) {
     s.weightBits = 7;
-    const char* cap = std::getenv("ONEDNN_MAX_CPU_ISA");
-    s.reason = std::string("oneDNN ") + s.oneDnnProbe + " with 8-bit weights here" + isa + (cap ? std::string(", ONEDNN_MAX_CPU_ISA=") + cap : "") +
-               "; 7-bit weights (±63) keep every pair exact";
+    s.reason = "oneDNN runs below VNNI here" + isa + capNote + (probedExact ? "" : " and " + s.oneDnnProbe + " with 8-bit weights") +
+               ": u8×s8 pairs add in saturating int16; 7-bit weights (±63) keep every pair exact";
   } else {
     s.weightBits = 8;
     s.reason = cpu.x86 ? "VNNI on this CPU: u8×s8 products add in int32 (vpdpbusd); 8-bit weights are exact" + isa

@@ -8,8 +8,9 @@
 // fits (2 · 255 · 63 = 32,130), whatever the activations: PyTorch's x86 recipe reduces activations to 7 bits instead,
 // which static graphs cannot guarantee between layers. With VNNI (vpdpbusd) products add in int32: 8 bits are exact.
 //
-// The choice is made from the CPU's flags and confirmed by running oneDNN on worst-case codes (a capped
-// ONEDNN_MAX_CPU_ISA on a VNNI CPU saturates like a CPU without it).
+// The choice is made from the CPU's flags and the ISA oneDNN says it runs (a capped ONEDNN_MAX_CPU_ISA on a VNNI CPU
+// saturates like a CPU without it); where oneDNN does not say (a static copy inside libtorch) it is settled by running
+// oneDNN on worst-case codes (PETRA_INT8_PROBE=always runs that probe everywhere).
 #include <torch/torch.h>
 
 #include <string>

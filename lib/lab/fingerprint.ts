@@ -11,6 +11,8 @@ export interface HostFingerprint {
   blas: string;
   libtorch: string;
   quantizedEngine: string;
+  /** int8 on this CPU: weight bits of its exact scheme, what oneDNN runs, which clone of petra's kernels (absent in older records). */
+  int8?: { weightBits: 7 | 8; oneDnnIsa: string; kernelIsa: string; cpuFlags: string[] };
   cuda: { device: string; driverVersion?: number; runtimeVersion?: number } | null;
   node: string;
 }
@@ -28,6 +30,7 @@ export function hostFingerprint(device = 'cpu'): HostFingerprint {
     blas: i.blas,
     libtorch: i.libtorchVersion,
     quantizedEngine: i.quantizedEngine,
+    int8: { weightBits: i.int8.weightBits, oneDnnIsa: i.int8.oneDnnIsa, kernelIsa: i.int8.kernelIsa, cpuFlags: i.int8.cpuFlags },
     cuda: dev ? { device: dev.name, ...(i.cuda.driverVersion !== undefined ? { driverVersion: i.cuda.driverVersion } : {}), ...(i.cuda.runtimeVersion !== undefined ? { runtimeVersion: i.cuda.runtimeVersion } : {}) } : null,
     node: process.version,
   };

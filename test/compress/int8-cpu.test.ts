@@ -236,11 +236,13 @@ test('a model with 8-bit weights is refused where oneDNN would saturate, naming 
   // A child with oneDNN capped to AVX2 (no VNNI) stands in for an AVX2 server, on any machine.
   const child = join(import.meta.dirname, '..', 'helpers', 'int8-capped-child.ts');
   const out = execFileSync(process.execPath, ['--import=tsx', child, path], {
-    env: { ...process.env, ONEDNN_MAX_CPU_ISA: 'AVX2', ATEN_CPU_CAPABILITY: 'avx2' }, encoding: 'utf8',
+    // PETRA_INT8_PROBE=always: the worst-case oneDNN probe runs too (elsewhere only where oneDNN does not say its ISA).
+    env: { ...process.env, ONEDNN_MAX_CPU_ISA: 'AVX2', ATEN_CPU_CAPABILITY: 'avx2', PETRA_INT8_PROBE: 'always' }, encoding: 'utf8',
   });
   const report = JSON.parse(out.trim().split('\n').pop()!) as { weightBits: number; probe: string; refused: string; exactSteps: number; quantizedBits: number };
   t.log(report);
   t.is(report.weightBits, 7);
+  t.regex(report.probe, /^saturates \(quantized::/, 'oneDNN at AVX2 on 8-bit worst-case codes');
   t.regex(report.refused, /ConfigError: layer 'fc' has 8-bit int8 weights .*quantized on Example Xeon with AVX512-VNNI.*weightBits: 7/);
   t.true(report.refused.includes(info().int8.cpu), 'names this CPU too');
   t.is(report.quantizedBits, 7);
