@@ -53,24 +53,52 @@ export class AbortError extends PetraError {
   constructor(message = 'The operation was aborted', options?: { cause?: unknown }) { super(message, 'ERR_PETRA_ABORTED', options); }
 }
 export class DisposedError extends PetraError {
-  constructor(what: string) { super(`${what} was disposed and can no longer be used`, 'ERR_PETRA_DISPOSED'); }
+  /** `what` names the disposed object; with `{ message: true }` (@internal: errorFromCode) it is the whole message. */
+  constructor(what: string, options?: { message?: boolean }) {
+    super(options?.message ? what : `${what} was disposed and can no longer be used`, 'ERR_PETRA_DISPOSED');
+  }
 }
 /** The native addon could not be loaded; the message lists every attempt. */
 export class LoadError extends PetraError {
   constructor(message: string, options?: { cause?: unknown }) { super(message, 'ERR_PETRA_LOAD', options); }
 }
 
-/** Builds the right subclass for a native error code (used by the binding's error factory). */
-export function errorFromCode(code: string, message: string): PetraError {
-  switch (code) {
-    case 'ERR_PETRA_CONFIG': return new ConfigError(message);
+/** A PetraError as plain data, to cross a boundary (worker thread, job queue, JSON): `reviveError` rebuilds the class. */
+export interface SerializedError { name: string; message: string; code?: string; path?: string }
+
+export function serializeError(error: unknown): SerializedError {
+  if (!(error instanceof Error)) return { name: 'Error', message: String(error) };
+  const path = (error as { path?: unknown }).path;
+  return {
+    name: error.name,
+    // A ConfigError's message starts with its path; send it without, so the revived one does not say it twice.
+    message: error instanceof ConfigError && error.path && error.message.startsWith(`${error.path}: `) ? error.message.slice(error.path.length + 2) : error.message,
+    ...(error instanceof PetraError ? { code: error.code } : {}),
+    ...(typeof path === 'string' ? { path } : {}),
+  };
+}
+
+/**
+ * The one mapping from an error code to its class: native errors (the binding's error factory), errors revived after
+ * a boundary, and wrapped stage errors all go through it, so every code keeps its class everywhere.
+ */
+export function errorFromCode(code: string, message: string, path?: string): PetraError {
+  switch (code as PetraErrorCode) {
+    case 'ERR_PETRA_CONFIG': return new ConfigError(message, path);
     case 'ERR_PETRA_DATA': return new DataError(message);
     case 'ERR_PETRA_SHAPE': return new ShapeError(message);
     case 'ERR_PETRA_DTYPE': return new DtypeError(message);
     case 'ERR_PETRA_DEVICE': return new DeviceError(message);
     case 'ERR_PETRA_NUMERIC': return new NumericError(message);
     case 'ERR_PETRA_ABORTED': return new AbortError(message);
-    case 'ERR_PETRA_DISPOSED': return new PetraError(message, 'ERR_PETRA_DISPOSED');
+    case 'ERR_PETRA_DISPOSED': return new DisposedError(message, { message: true });
+    case 'ERR_PETRA_LOAD': return new LoadError(message);
     default: return new PetraError(message, 'ERR_PETRA_NATIVE');
   }
+}
+
+/** Rebuilds what serializeError wrote: the PetraError subclass for its code, else a plain Error with its name. */
+export function reviveError(e: SerializedError): Error {
+  if (e.code?.startsWith('ERR_PETRA')) return errorFromCode(e.code, e.message, e.path);
+  return Object.assign(new Error(e.message), { name: e.name });
 }

@@ -6,7 +6,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import { parseQueueUrl } from './distributed/connection.js';
-import { AbortError, ConfigError, DataError, NumericError, PetraError } from './errors.js';
+import { AbortError, ConfigError, DataError, NumericError, PetraError, reviveError, type SerializedError } from './errors.js';
 import { normalizeConfig, type Budget, type SearchConfigInput } from './pipeline/config.js';
 import {
   runSearch, type SearchEventName, type SearchEvents, type SearchOutcome, type SearchRequest,
@@ -143,20 +143,6 @@ export function readStudy(study: string, studyDir?: string): ReportData {
 }
 
 // ------------------------------------------------------------------------------------------------- worker mode
-
-interface SerializedError { name: string; message: string; code?: string; path?: string }
-
-/** @internal Rebuilds a PetraError subclass from its serialized form. */
-export function reviveError(e: SerializedError): Error {
-  const message = e.path && e.message.startsWith(`${e.path}: `) ? e.message.slice(e.path.length + 2) : e.message;
-  switch (e.code) {
-    case 'ERR_PETRA_CONFIG': return new ConfigError(message, e.path);
-    case 'ERR_PETRA_DATA': return new DataError(e.message);
-    case 'ERR_PETRA_NUMERIC': return new NumericError(e.message);
-    case 'ERR_PETRA_ABORTED': return new AbortError(e.message);
-    default: return e.code?.startsWith('ERR_PETRA') ? new PetraError(e.message, e.code as PetraError['code']) : Object.assign(new Error(e.message), { name: e.name });
-  }
-}
 
 function workerEntry(): { url: URL; bootstrap?: string } {
   const here = import.meta.url;

@@ -3,7 +3,7 @@
  * error (as plain data) to the host; an 'abort' message aborts it.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { PetraError } from '../errors.js';
+import { serializeError } from '../errors.js';
 import { runSearch, type SearchRequest } from './runner.js';
 
 const port = parentPort;
@@ -18,11 +18,7 @@ try {
   const outcome = await runSearch(request, (event, payload) => port.postMessage({ type: 'event', event, payload }), controller.signal);
   port.postMessage({ type: 'done', outcome });
 } catch (error) {
-  const e = error instanceof Error ? error : new Error(String(error));
-  port.postMessage({
-    type: 'error',
-    error: { name: e.name, message: e.message, ...(error instanceof PetraError ? { code: error.code } : {}), ...((error as { path?: string }).path ? { path: (error as { path: string }).path } : {}) },
-  });
+  port.postMessage({ type: 'error', error: serializeError(error) });
 } finally {
   port.close();
 }
