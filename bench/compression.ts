@@ -23,6 +23,8 @@ import { info, setThreads } from '../lib/info.js';
 import { evaluate, train, type TrainOptions } from '../lib/train.js';
 import { median, table } from './lib/stats.js';
 
+/** Variables that cap the CPU kind (int8 matrix, scripts/int8-matrix.mjs), written into the command so the run reproduces. */
+const CPU_CAPS = ['ONEDNN_MAX_CPU_ISA', 'ATEN_CPU_CAPABILITY', 'PETRA_CPU_ISA'].filter((v) => process.env[v]).map((v) => `${v}=${process.env[v]} `).join('');
 const arg = (name: string, fallback: string): string => {
   const i = process.argv.indexOf(`--${name}`);
   return i > 0 ? process.argv[i + 1]! : fallback;
@@ -512,7 +514,7 @@ async function parentMain(): Promise<void> {
   if (!latencyOnly) writeFileSync(metaPath, JSON.stringify(fullRun));
   const load = parts.flatMap((p, i) => p.load.map((l) => ({ ...l, at: `${plural(byThreads[i]!.threads)}: ${l.at}` })));
   const result = {
-    bench: 'compression', date: new Date().toISOString(), quick, latencyOnly, seconds, host: { ...host, threads: threadCounts },
+    bench: 'compression', date: new Date().toISOString(), quick, latencyOnly, seconds, env: Object.fromEntries(CPU_CAPS.trim().split(' ').filter(Boolean).map((kv) => kv.split('='))), host: { ...host, threads: threadCounts },
     load, fullRun,
     note: `CPU inference at LibTorch intra-op threads ${threadCounts.join(' and ')} (one child process each); `
       + `latency = median over ${PASSES} round-robin passes (all rows of a model, then again) of benchmark()'s median per batch size `
@@ -530,7 +532,7 @@ async function parentMain(): Promise<void> {
     `${result.date.slice(0, 10)} · ${host.cpu}, ${host.cores} cores, LibTorch ${host.libtorch}, int8 engine ${host.quantizedEngine}, latency at ${threadCounts.map(plural).join(' and at ')} · `
     + `${(seconds / 60).toFixed(1)} min · load average ${load.map((l) => l.loadavg[0]).join(' → ')} (shared machine)`, '',
     ...(latencyOnly ? [`Latency columns and compare() ratios re-measured with \`--latency-only\` on the models the full run cached; accuracy, size and fine-tune times are from that run${fullRun ? ` (${fullRun.date.slice(0, 16)}, ${(fullRun.seconds / 60).toFixed(1)} min, load average ${fullRun.load.map((l) => l.loadavg[0]).join(' → ')})` : ''}.`, ''] : []),
-    `Command: \`node --import=tsx bench/compression.ts${process.argv.slice(2).length ? ` ${process.argv.slice(2).join(' ')}` : ''}\`; JSON: \`${out}.json\`. `
+    `Command: \`${CPU_CAPS}node --import=tsx bench/compression.ts${process.argv.slice(2).length ? ` ${process.argv.slice(2).join(' ')}` : ''}\`; JSON: \`${out}.json\`. `
     + 'Δ = change vs the baseline row; weights = stored weight values (trainable parameters + int8 weights and biases; `parameterCount` counts only the float ones); '
     + `b1/b64 = latency at batch 1/64 (median of ${PASSES} round-robin passes of benchmark() medians, each batch size on a fresh clone() that first runs at that batch size); `
     + '"b1/b64 vs base" = compare() ratio (candidate / baseline, < 1 faster; interleaved with the baseline, so more robust on this shared machine than two medians taken minutes apart) with 95% CI and verdict.', '',
