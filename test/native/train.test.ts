@@ -62,7 +62,9 @@ test('an AbortSignal stops training between batches with an AbortError', async (
   await t.throwsAsync(train(model, { train: data }, { epochs: 1, signal: AbortSignal.abort() }), { instanceOf: AbortError });
 });
 
-test('the event loop stays responsive while an epoch runs, and progress arrives throttled', async (t) => {
+// Serial: the other tests of this file load Fashion-MNIST and UCR data synchronously in JS (~0.2 s, more under load),
+// which is a gap in this process's event loop that has nothing to do with training off the event loop.
+test.serial('the event loop stays responsive while an epoch runs, and progress arrives throttled', async (t) => {
   const data = blobs(120_000, 64);
   using model = Model.build(mlp({ inputShape: [64], hidden: [256, 256], classes: 2 }), { seed: 1 });
   let last = performance.now();
