@@ -1,0 +1,74 @@
+// bench/blas-threads: fp32 inference latency of a GEMM-heavy MLP and a GRU under each way of sharing the
+// cores between LibTorch's OpenMP threads and OpenBLAS's own (issue #19: the fp32 baseline must be timed at its
+// fastest). One child process per configuration (OpenBLAS and OpenMP read their variables at load), rounds
+// interleaved so drift hits every configuration alike; the median over rounds of benchmark() medians. (Convolutions
+// run in oneDNN, not OpenBLAS; a fresh untrained small CNN timed here at batch 64 ran ~8× slower than the trained one
+// bench/compression times — unexplained, so CNNs are left out of this bench until it is.)
+// Usage: node --import=tsx bench/blas-threads.ts [--rounds 3] [--out bench/results/blas-threads]
+import { spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { benchmark } from '../lib/lab/benchmark.js';
+import { hostFingerprint } from '../lib/lab/fingerprint.js';
+import { Model } from '../lib/model.js';
+import { gruSequenceClassifier, mlp } from '../lib/spec/builders.js';
+import { transactionFeatures } from '../lib/data/synthetic.js';
+import { median } from './lib/stats.js';
+
+const arg = (name: string, fallback: string): string => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? process.argv[i + 1]! : fallback;
+};
+
+const MODELS = {
+  'MLP 1024-1024-2': () => mlp({ inputShape: [1024], hidden: [1024], classes: 2 }),
+  'GRU h128 T32': () => gruSequenceClassifier({ seqLen: 32, ...transactionFeatures, hiddenSize: 128, classes: 4 }),
+};
+const BATCHES = [1, 64];
+
+if (process.env.BLAS_BENCH_CHILD) {
+  const out: Record<string, Record<string, number>> = {};
+  for (const [name, spec] of Object.entries(MODELS)) {
+    out[name] = {};
+    // A fresh model per batch size: oneDNN's convolutions keep the primitive of the first input shape they see.
+    for (const b of BATCHES) {
+      using model = Model.build(spec(), { seed: 1 });
+      const r = await benchmark(model, { batchSizes: [b], timeCapMs: 1200 });
+      out[name]![`b${b}`] = r.batches[0]!.medianMs;
+    }
+  }
+  console.log(JSON.stringify(out));
+  process.exit(0);
+}
+
+const n = availableParallelism();
+const CONFIGS: { name: string; env: Record<string, string> }[] = [
+  { name: `petra default: OpenMP ${n}, OpenBLAS 1`, env: { PETRA_THREADS: String(n), OPENBLAS_NUM_THREADS: '1' } },
+  { name: `OpenMP ${n}, OpenBLAS ${n}`, env: { PETRA_THREADS: String(n), OPENBLAS_NUM_THREADS: String(n) } },
+  { name: `OpenMP ${n} passive, OpenBLAS ${n}`, env: { PETRA_THREADS: String(n), OPENBLAS_NUM_THREADS: String(n), OMP_WAIT_POLICY: 'passive' } },
+  { name: `OpenMP 1, OpenBLAS ${n}`, env: { PETRA_THREADS: '1', OPENBLAS_NUM_THREADS: String(n) } },
+  { name: 'OpenMP 1, OpenBLAS 1', env: { PETRA_THREADS: '1', OPENBLAS_NUM_THREADS: '1' } },
+];
+const rounds = Number(arg('rounds', '3'));
+const samples = new Map<string, Record<string, Record<string, number>>[]>();
+for (let r = 0; r < rounds; r++) {
+  for (const c of CONFIGS) {
+    const child = spawnSync(process.execPath, ['--import=tsx', 'bench/blas-threads.ts'], { env: { ...process.env, ...c.env, BLAS_BENCH_CHILD: '1' }, encoding: 'utf8' });
+    if (child.status !== 0) throw new Error(`${c.name}: ${child.stderr}`);
+    samples.set(c.name, [...(samples.get(c.name) ?? []), JSON.parse(child.stdout.trim().split('\n').pop()!)]);
+    console.error(`round ${r + 1}/${rounds}: ${c.name}`);
+  }
+}
+const results = CONFIGS.map((c) => {
+  const runs = samples.get(c.name)!;
+  const ms: Record<string, Record<string, number>> = {};
+  for (const m of Object.keys(MODELS)) ms[m] = Object.fromEntries(BATCHES.map((b) => [`b${b}`, median(runs.map((x) => x[m]![`b${b}`]!))]));
+  return { config: c.name, env: c.env, medianMs: ms };
+});
+const header = ['configuration', ...Object.keys(MODELS).flatMap((m) => BATCHES.map((b) => `${m} b${b} ms`))];
+const rows = results.map((r) => [r.config, ...Object.keys(MODELS).flatMap((m) => BATCHES.map((b) => r.medianMs[m]![`b${b}`]!.toFixed(3)))]);
+const md = [header, header.map(() => '---'), ...rows].map((r) => `| ${r.join(' | ')} |`).join('\n');
+console.log(md);
+const out = arg('out', 'bench/results/blas-threads');
+writeFileSync(`${out}.json`, JSON.stringify({ bench: 'blas-threads', date: new Date().toISOString(), rounds, host: hostFingerprint(), results }, null, 2) + '\n');
+writeFileSync(`${out}.md`, `# fp32 inference: OpenMP and OpenBLAS threads\n\n${new Date().toISOString().slice(0, 10)} · ${hostFingerprint().cpu}, ${n} cores · command: \`node --import=tsx bench/blas-threads.ts --rounds ${rounds}\` · median over ${rounds} interleaved rounds of benchmark() medians.\n\n${md}\n`);
