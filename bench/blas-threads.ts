@@ -13,7 +13,7 @@ import { hostFingerprint } from '../lib/lab/fingerprint.js';
 import { Model } from '../lib/model.js';
 import { gruSequenceClassifier, mlp } from '../lib/spec/builders.js';
 import { transactionFeatures } from '../lib/data/synthetic.js';
-import { median } from './lib/stats.js';
+import { markdownTable, median } from './lib/stats.js';
 
 const arg = (name: string, fallback: string): string => {
   const i = process.argv.indexOf(`--${name}`);
@@ -67,7 +67,7 @@ const results = CONFIGS.map((c) => {
 });
 const header = ['configuration', ...Object.keys(MODELS).flatMap((m) => BATCHES.map((b) => `${m} b${b} ms`))];
 const rows = results.map((r) => [r.config, ...Object.keys(MODELS).flatMap((m) => BATCHES.map((b) => r.medianMs[m]![`b${b}`]!.toFixed(3)))]);
-const md = [header, header.map(() => '---'), ...rows].map((r) => `| ${r.join(' | ')} |`).join('\n');
+const md = markdownTable(header, rows);
 console.log(md);
 const out = arg('out', 'bench/results/blas-threads');
 writeFileSync(`${out}.json`, JSON.stringify({ bench: 'blas-threads', date: new Date().toISOString(), rounds, host: hostFingerprint(), results }, null, 2) + '\n');

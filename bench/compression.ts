@@ -21,7 +21,7 @@ import { mlp, resnetCifar, smallCnn } from '../lib/spec/builders.js';
 import type { ModelSpec } from '../lib/spec/types.js';
 import { info, setThreads } from '../lib/info.js';
 import { evaluate, train, type TrainOptions } from '../lib/train.js';
-import { median, table } from './lib/stats.js';
+import { markdownTable, median, table } from './lib/stats.js';
 
 /** Variables that cap the CPU kind (int8 matrix, scripts/int8-matrix.mjs), written into the command so the run reproduces. */
 const CPU_CAPS = ['ONEDNN_MAX_CPU_ISA', 'ATEN_CPU_CAPABILITY', 'PETRA_CPU_ISA'].filter((v) => process.env[v]).map((v) => `${v}=${process.env[v]} `).join('');
@@ -546,8 +546,7 @@ async function parentMain(): Promise<void> {
     for (const r of b.suites) {
       md.push(`### ${r.title}`, '', `Data: ${r.data}. Baseline: ${r.train.epochs} epochs SGD lr ${r.train.lr} momentum ${r.train.momentum} cosine. `
         + `Fine-tune after pruning / low-rank: ${r.finetune.epochs} epoch SGD lr ${r.finetune.lr} momentum ${r.finetune.momentum}. Pruning: ${r.pruning}.`, '');
-      md.push(`| ${headers.join(' | ')} |`, `|${headers.map(() => '---').join('|')}|`);
-      for (const row of r.rows) md.push(`| ${cells(row).join(' | ')} |`);
+      md.push(markdownTable(headers, r.rows.map(cells)));
       md.push('');
     }
     const m = b.micro as { medians: Record<string, { b1: number; b64: number }>; engine: string; spec: string };

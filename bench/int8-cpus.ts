@@ -4,6 +4,7 @@
 // Usage: node --import=tsx bench/int8-cpus.ts [bench/results/compression.json bench/results/compression-avx2.json …]
 //        [--out bench/results/int8-cpus]
 import { readFileSync, writeFileSync } from 'node:fs';
+import { markdownTable } from './lib/stats.js';
 
 interface Row { name: string; accuracy: number; change: { latencyB1: number; latencyB64: number; accuracyPoints: number } }
 interface Run {
@@ -43,7 +44,7 @@ for (const file of inputs) {
   ]);
 }
 const header = ['CPU as oneDNN runs it', 'source', 'int8 static Linear 1024² b64 vs fp32', 'dynamic', 'small CNN static int8: latency b1 / b64 (acc.)', 'ResNet-20 static int8: latency b1 / b64 (acc.)'];
-const md = [header, header.map(() => '---'), ...rows].map((r) => `| ${r.join(' | ')} |`).join('\n');
+const md = markdownTable(header, rows);
 console.log(md);
 writeFileSync(`${out}.json`, JSON.stringify({ bench: 'int8-cpus', date: new Date().toISOString(), inputs: json }, null, 2) + '\n');
 writeFileSync(`${out}.md`, `# int8 per kind of CPU\n\nFrom \`node --import=tsx bench/int8-cpus.ts ${inputs.join(' ')}\` (2 LibTorch threads; latency change vs the fp32 baseline by interleaved compare(); accuracy on the Fashion-MNIST test set).\n\n${md}\n`);

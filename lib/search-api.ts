@@ -6,7 +6,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import { parseQueueUrl } from './distributed/connection.js';
-import { AbortError, ConfigError, DataError, NumericError, PetraError, reviveError, type SerializedError } from './errors.js';
+import { AbortError, ConfigError, PetraError, reviveError, type SerializedError } from './errors.js';
 import { normalizeConfig, type Budget, type SearchConfigInput } from './pipeline/config.js';
 import {
   runSearch, type SearchEventName, type SearchEvents, type SearchOutcome, type SearchRequest,

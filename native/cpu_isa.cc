@@ -62,11 +62,19 @@ Selection Initial() {
   return {asked, "PETRA_CPU_ISA=" + wanted};
 }
 
-Selection& Current() {
-  static Selection selection = Initial();
-  return selection;
+// The active clone, atomic because the compute thread reads it while setKernelIsa may write it from JS; its reason is
+// only read and written on the JS thread (info(), setKernelIsa).
+struct Active {
+  std::atomic<KernelIsa> isa;
+  std::string reason;
+};
+Active& Current() {
+  static Active active = [] {
+    Selection initial = Initial();
+    return Active{{initial.isa}, initial.reason};
+  }();
+  return active;
 }
-std::atomic<int> activeIsa{-1};
 
 std::string ReadCpuModel() {
   std::ifstream cpuinfo("/proc/cpuinfo");
@@ -103,27 +111,16 @@ std::vector<KernelIsa> AvailableKernelIsas() {
   return out;
 }
 
-KernelIsa ActiveKernelIsa() {
-  int isa = activeIsa.load(std::memory_order_relaxed);
-  if (isa < 0) {
-    isa = static_cast<int>(Current().isa);
-    activeIsa.store(isa, std::memory_order_relaxed);
-  }
-  return static_cast<KernelIsa>(isa);
-}
+KernelIsa ActiveKernelIsa() { return Current().isa.load(std::memory_order_relaxed); }
 
-std::string KernelIsaReason() {
-  ActiveKernelIsa();
-  return Current().reason;
-}
+std::string KernelIsaReason() { return Current().reason; }
 
 void SetKernelIsa(const std::string& name) {
   KernelIsa isa;
   if (!ParseIsa(name, &isa)) Fail(ErrorCode::Config, "kernel ISA must be avx512, avx2 or baseline, got '" + name + "'");
   if (!CpuHas(isa)) Fail(ErrorCode::Config, "kernel ISA '" + name + "' is beyond this CPU (" + HostCpu().model + ")");
-  ActiveKernelIsa();
-  Current() = {isa, "set at run time"};
-  activeIsa.store(static_cast<int>(isa), std::memory_order_relaxed);
+  Current().isa.store(isa, std::memory_order_relaxed);
+  Current().reason = "set at run time";
 }
 
 const CpuFacts& HostCpu() {

@@ -10,6 +10,11 @@ export function quantile(values: number[], q: number): number {
 export const median = (values: number[]): number => quantile(values, 0.5);
 export function iqr(values: number[]): [number, number] { return [quantile(values, 0.25), quantile(values, 0.75)]; }
 
+/** A Markdown table: a header row, its `|---|` rule, then one row per entry. */
+export function markdownTable(headers: string[], rows: string[][]): string {
+  return [`| ${headers.join(' | ')} |`, `|${headers.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
+}
+
 export function table(headers: string[], rows: (string | number)[][]): string {
   const cells = [headers, ...rows.map((r) => r.map((c) => (typeof c === 'number' ? c.toFixed(3) : c)))];
   const widths = headers.map((_, i) => Math.max(...cells.map((r) => String(r[i]).length)));

@@ -9,7 +9,7 @@
  * between int8 layers: residual adds and concats get calibrated output parameters (a concat's producers share them,
  * so it copies bytes), ReLU fuses into the layer or join before it, pooling runs on the codes.
  */
-import { binding, type NativeTensorRecipe } from '../binding.js';
+import { binding, type NativeInt8Info, type NativeTensorRecipe } from '../binding.js';
 import type { TabularSplit } from '../data/types.js';
 import { DeviceData, placeData } from '../device-data.js';
 import { ConfigError } from '../errors.js';
@@ -397,9 +397,8 @@ function weightAttrs(w: WeightScheme): { perChannel: boolean; weightBits: 7 | 8;
  * The weight bits for this quantization: the caller's, else what is exact on this CPU for CPU engines (8 for the
  * int8 GEMM recipe: cuBLASLt and the CPU reference add in int32). 8 bits with oneDNN where it saturates is refused.
  */
-function chooseWeightBits(requested: 7 | 8 | undefined, engine: Engine): { bits: 7 | 8; reason: string } {
+function chooseWeightBits(requested: 7 | 8 | undefined, engine: Engine, host: NativeInt8Info): { bits: 7 | 8; reason: string } {
   if (requested !== undefined && requested !== 7 && requested !== 8) throw new ConfigError(`must be 7 or 8, got ${String(requested)}`, 'weightBits');
-  const host = info().int8;
   if (engine === 'onednn' && requested === 8 && host.weightBits === 7) {
     throw new ConfigError(`8-bit weights are not exact with oneDNN on this CPU (${host.cpu}): ${host.reason}. Use weightBits 7, or backend 'qnnpack'`, 'weightBits');
   }
@@ -459,8 +458,9 @@ export async function quantize(model: Model, options: QuantizeOptions): Promise<
   const engine = chooseEngine(options.backend, model.device);
   if (engine !== 'intmm') binding().setQuantizedEngine(engine);
   const perChannel = options.perChannel ?? true;
-  const { bits: weightBits, reason: weightBitsReason } = chooseWeightBits(options.weightBits, engine);
-  const weights: WeightScheme = { perChannel, bits: weightBits, quantizedOn: info().int8.cpu };
+  const host = info().int8;
+  const { bits: weightBits, reason: weightBitsReason } = chooseWeightBits(options.weightBits, engine, host);
+  const weights: WeightScheme = { perChannel, bits: weightBits, quantizedOn: host.cpu };
   const observer = options.observer ?? (options.mode === 'qat' ? 'moving_average' : 'minmax');
   // int8 GEMM scales activations per row at run time: nothing to calibrate.
   const calibrates = engine !== 'intmm' && options.mode !== 'dynamic';
