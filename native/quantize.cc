@@ -259,6 +259,12 @@ QuantLayerImpl::QuantLayerImpl(const NodeSpec& node) {
     }
     wshape = {out, in / std::max<int64_t>(1, groups)};
     wshape.insert(wshape.end(), kernel.begin(), kernel.end());
+    const bool pointwise = std::all_of(kernel.begin(), kernel.end(), [](int64_t k) { return k == 1; }) &&
+                           std::all_of(padding.begin(), padding.end(), [](int64_t p) { return p == 0; });
+    if (pointwise && std::any_of(stride.begin(), stride.end(), [](int64_t s) { return s > 1; })) {
+      subsample = stride;
+      std::fill(stride.begin(), stride.end(), 1);
+    }
   }
   if (in < 1 || out < 1) Fail(ErrorCode::Config, "node '" + node.name + "': channel counts must be positive");
   qweight = register_buffer("qweight", torch::zeros(wshape, torch::kInt8));
@@ -325,6 +331,11 @@ torch::Tensor QuantLayerImpl::forward(const torch::Tensor& input) {
     return relu ? torch::relu(y) : y;
   }
   torch::Tensor x = input.is_quantized() ? input : QuantizeActivation(input, inScale, inZeroPoint);
+  if (!subsample.empty()) {  // the last dims are the spatial ones, for conv1d and conv2d alike
+    const int64_t first = x.dim() - static_cast<int64_t>(subsample.size());
+    for (size_t d = 0; d < subsample.size(); ++d) x = x.slice(first + static_cast<int64_t>(d), 0, c10::nullopt, subsample[d]);
+    x = x.contiguous();
+  }
   if (kind == Kind::Linear) return relu ? linearPacked_->apply_relu(x, outScale, outZeroPoint) : linearPacked_->apply(x, outScale, outZeroPoint);
   if (kind == Kind::Conv2d) return relu ? convPacked_->apply_relu(x, outScale, outZeroPoint) : convPacked_->apply(x, outScale, outZeroPoint);
   // conv1d runs as a 2-D conv over [N, C, 1, L] (how quantized::conv1d packs it).

@@ -26,6 +26,10 @@ class QuantLayerImpl : public torch::nn::Module {
   int64_t inZeroPoint = 0, outZeroPoint = 0;
   int64_t in = 0, out = 0, groups = 1;
   std::vector<int64_t> kernel, stride, padding, dilation;
+  // A 1×1 convolution with stride > 1 and no padding runs as a stride-1 convolution of the subsampled input (these
+  // strides; empty otherwise): oneDNN's AVX2 int8 kernel for the strided 1×1 case reads wrong pixels at the batch
+  // split between threads (measured: one pixel per thread boundary off by up to 28 steps, with 2 threads).
+  std::vector<int64_t> subsample;
   std::string engine;
   torch::Tensor qweight;  // int8 values (kChar), [out, in/groups, k...] or [out, in]
   torch::Tensor wscale;   // per output channel, or one value

@@ -18,6 +18,7 @@ import type { Model } from '../model.js';
 import type { GraphNode, ModelSpec } from '../spec/types.js';
 import { train } from '../train.js';
 import { deriveModel } from './derive.js';
+import { int8BiasRecipes } from './int8-bias.js';
 
 export type QuantizeMode = 'dynamic' | 'static' | 'qat';
 export type QuantizeBackend = 'onednn' | 'qnnpack' | 'cuda' | 'intmm';
@@ -495,7 +496,10 @@ export async function quantize(model: Model, options: QuantizeOptions): Promise<
       ? intmmSpec(floatSpec, weights, onCuda)
       : quantizedSpec(floatSpec, options.mode === 'dynamic' ? 'dynamic' : 'static', engine, weights, ranges, gruRecurrence);
     if (!layers.some((l) => l.kind === 'int8')) notes.push('no layer has an int8 path here: nothing runs in int8');
-    const out = deriveModel(source, spec, quantRecipes(floatSpec, quantized, weights));
+    const unrounded = deriveModel(source, spec, quantRecipes(floatSpec, quantized, weights));
+    disposables.push(unrounded);
+    // Static layers' biases go on their int32 grid (int8-bias.ts): the integers every other int8 engine computes.
+    const out = deriveModel(unrounded, spec, int8BiasRecipes(unrounded));
     const kernel = engine === 'intmm'
       ? (onCuda ? 'torch._int_mm (cuBLASLt int8 GEMM, int32 accumulation)' : 'exact int32 GEMM on the CPU (reference for the CUDA recipe, not a fast path)')
       : `quantized::linear${options.mode === 'dynamic' ? '_dynamic' : ' / quantized::conv'} (${engine.toUpperCase()})`;

@@ -334,6 +334,7 @@ class SourceWriter {
       name: '_packed_params', kind, weight: `${node.name}.qweight`, scale: `${node.name}.wscale`, bias: `${node.name}.bias`,
       perChannel: q.perChannel !== false, engine: q.engine ?? 'onednn',
     };
+    let subsample: number[] | undefined;
     if (kind !== 'linear') {
       const dims = kind === 'conv2d' ? 2 : 1;
       const c = node.attrs as { kernelSize: number | [number, number]; stride?: number | [number, number]; padding?: number | [number, number] | 'same'; dilation?: number; groups?: number };
@@ -344,6 +345,12 @@ class SourceWriter {
       pack.padding = c.padding === 'same' ? k.map((kk, i) => (dil[i]! * (kk - 1)) / 2) : perDim(c.padding, dims, 0);
       pack.dilation = dil;
       pack.groups = c.groups ?? 1;
+      // A strided 1×1 convolution runs on the subsampled input at stride 1, as QuantLayerImpl runs it (oneDNN's AVX2
+      // int8 kernel for the strided 1×1 case reads wrong pixels at thread boundaries).
+      if (k.every((kk) => kk === 1) && pack.padding.every((p) => p === 0) && pack.stride.some((st) => st > 1)) {
+        subsample = pack.stride;
+        pack.stride = pack.stride.map(() => 1);
+      }
     }
     const m = this.module(node, [], [pack]);
     if (q.dynamic) {
@@ -352,7 +359,8 @@ class SourceWriter {
       this.int8.dynamic.push(node.name);
       return this.assign(node, q.relu ? `torch.relu(${y})` : y, false);
     }
-    const input = inQuantized ? x : `torch.quantize_per_tensor(${x}, ${float(q.inScale ?? 1)}, ${q.inZeroPoint ?? 0}, ${QUINT8})`;
+    let input = inQuantized ? x : `torch.quantize_per_tensor(${x}, ${float(q.inScale ?? 1)}, ${q.inZeroPoint ?? 0}, ${QUINT8})`;
+    if (subsample) input = `${input}[:, :, ${subsample.map((st) => `::${st}`).join(', ')}].contiguous()`;
     this.int8.static.push(node.name);
     return this.assign(node, `quantized.${kind}${q.relu ? '_relu' : ''}(${input}, ${m}._packed_params, ${float(q.outScale ?? 1)}, ${q.outZeroPoint ?? 0})`, true);
   }

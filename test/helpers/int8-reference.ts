@@ -92,3 +92,22 @@ export function int8GruFinalState(w: Record<string, { data: ArrayLike<number> }>
   }
   return h;
 }
+
+/**
+ * Static quantized::conv2d (groups 1, no padding) as real output codes before rounding, like staticLinearCodes:
+ * x codes [N, C, H, W], int8 weights [K, C, kh, kw], stride (sy, sx). Returns [N, K, Ho, Wo].
+ */
+export function staticConv2dCodes(xCodes: ArrayLike<number>, [N, C, H, W]: number[], q: { inScale: number; inZeroPoint: number; outScale: number; outZeroPoint: number },
+  w: ArrayLike<number>, [K, kh, kw]: number[], [sy, sx]: number[], wScale: ArrayLike<number>, bias: ArrayLike<number>): { codes: Float64Array; shape: number[] } {
+  const Ho = Math.floor((H! - kh!) / sy!) + 1, Wo = Math.floor((W! - kw!) / sx!) + 1;
+  const codes = new Float64Array(N! * K! * Ho * Wo);
+  for (let n = 0; n < N!; n++) for (let k = 0; k < K!; k++) for (let y = 0; y < Ho; y++) for (let z = 0; z < Wo; z++) {
+    let acc = 0;
+    for (let c = 0; c < C!; c++) for (let dy = 0; dy < kh!; dy++) for (let dz = 0; dz < kw!; dz++) {
+      acc += (xCodes[((n * C! + c) * H! + y * sy! + dy) * W! + z * sx! + dz]! - q.inZeroPoint) * w[((k * C! + c) * kh! + dy) * kw! + dz]!;
+    }
+    const v = (acc * q.inScale * wScale[wScale.length === 1 ? 0 : k]! + bias[k]!) / q.outScale + q.outZeroPoint;
+    codes[((n * K! + k) * Ho + y) * Wo + z] = Math.min(255, Math.max(0, v));
+  }
+  return { codes, shape: [N!, K!, Ho, Wo] };
+}

@@ -80,19 +80,19 @@ for (const f of FAMILIES) {
   });
 }
 
-// Not ResNet: there ONEDNN static int8 and onnxruntime differ by more than one output step on up to ~10% of outputs
-// depending on the seed (97–99% within a step with VNNI, 90–100% with oneDNN capped to AVX2, where it also moves with
-// LibTorch's thread count), while QNNPACK exports of ResNet match (above) and every single ONEDNN layer — stride 1/2,
-// 1×1/3×3, padded, ReLU-fused, chained — is exact against integer references (int8-cpu.test.ts). Not saturation;
-// candidates are rounding-boundary codes carried through the residual adds and the average pool, or the earlier
-// suspicion of same-shaped convs with different output zero points. Open.
-test.serial('ONEDNN static int8 exports match on the families without same-shaped convolutions of different zero points', async (t) => {
-  for (const f of FAMILIES.slice(0, 2)) {
+// ONEDNN static int8 used to differ from onnxruntime by a step on up to ~22% of a ResNet's logits (and more under an
+// AVX2 cap): oneDNN adds the float bias where every other int8 engine adds it on the int32 grid of s_in·s_w, which
+// petra now does for all (lib/compress/int8-bias.ts); and oneDNN's AVX2 kernel for strided 1×1 convs misread pixels
+// at thread boundaries (QuantLayerImpl subsamples instead). Every family with static int8 layers, at the int8 matrix's caps too.
+test.serial('ONEDNN static int8 exports match onnxruntime on every family with static int8 layers', async (t) => {
+  for (const f of FAMILIES.slice(0, 4)) {
     using model = await trainedModel(f);
     const q = await quantize(model, { mode: 'static', backend: 'onednn', calibration: calibration(f) });
     using qm = q.model;
     const o = await compareOnnx(qm, f);
-    t.true(o.within >= 0.99, `${f.name}: ${(100 * o.within).toFixed(2)}% within one step`);
+    t.log(`${f.name}: ${(100 * o.within).toFixed(2)}% within one step, max ${(o.maxDiff / o.step).toFixed(2)} steps`);
+    t.true(o.within >= 0.999, `${f.name}: ${(100 * o.within).toFixed(2)}% within one step`);
+    t.true(o.maxDiff <= o.step * (1 + 1e-3) + 1e-6, `${f.name}: max ${(o.maxDiff / o.step).toFixed(2)} steps`);
   }
 });
 
