@@ -9,13 +9,13 @@ export async function runReportCommand(study: string, o: ReportCommandOptions): 
   const data = loadReportData(study, o.studyDir);
   const file = writeReport(data, o.out ?? `petra-out/${data.name}.html`);
   const metric = data.meta.problem.metric;
-  const rows = sortByQuality(data.pareto.filter((t) => t.measures).map((t) => ({ trial: t.number, pipeline: t.pipeline, measures: t.measures! })), metric);
+  const rows = sortByQuality(data.pareto.filter((t) => t.measures).map((t) => ({ trial: t.number, pipeline: t.pipeline, measures: t.measures!, ...(t.heldOut !== undefined ? { heldOut: t.heldOut } : {}) })), metric);
   if (o.json) {
-    console.log(JSON.stringify({ report: file, study: data.file, name: data.name, baseline: data.baseline, objectives: data.objectives, front: rows, trials: data.trials.length, progress: data.progress }));
+    console.log(JSON.stringify({ report: file, study: data.file, name: data.name, baseline: data.baseline, ...(data.baselineHeldOut !== undefined ? { baselineHeldOut: data.baselineHeldOut } : {}), objectives: data.objectives, front: rows, trials: data.trials.length, progress: data.progress }));
     return 0;
   }
   if (!o.quiet) {
-    console.log(paretoTable(rows, { metric, baseline: data.baseline }));
+    console.log(paretoTable(rows, { metric, baseline: data.baseline, ...(data.baselineHeldOut !== undefined ? { baselineHeldOut: data.baselineHeldOut } : {}) }));
     console.log('');
   }
   console.log(`report: ${file}`);

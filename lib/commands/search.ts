@@ -211,9 +211,9 @@ export function printOutcome(handle: StudyHandle, outcome: SearchOutcome, o: Out
     process.stdout.write(`${JSON.stringify({ event: 'done', ...outcome, front: outcome.front.map(({ genome: _g, ...rest }) => rest), ...(reportPath ? { report: reportPath } : {}) })}\n`);
     return;
   }
-  const rows = sortByQuality(outcome.front.map((f) => ({ trial: f.trial, pipeline: f.pipeline, measures: f.measures })), m);
+  const rows = sortByQuality(outcome.front.map((f) => ({ trial: f.trial, pipeline: f.pipeline, measures: f.measures, ...(f.heldOut !== undefined ? { heldOut: f.heldOut } : {}) })), m);
   console.log(`\nPareto front of '${outcome.name}' (${outcome.front.length} of ${outcome.totalEvaluations} evaluations; ${outcome.reason}; ${duration(outcome.elapsedMs)}):\n`);
-  console.log(paretoTable(rows, { metric: m, baseline: outcome.baseline }));
+  console.log(paretoTable(rows, { metric: m, baseline: outcome.baseline, baselineHeldOut: outcome.baselineHeldOut }));
   console.log('');
   if (reportPath) console.log(`report:  ${reportPath}`);
   console.log(`study:   ${outcome.file}`);

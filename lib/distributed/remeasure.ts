@@ -72,7 +72,7 @@ export async function remeasureFront(o: RemeasureOptions): Promise<RemeasuredFro
     if (timingKey(m.lineage!.host!) === reference) continue;
     const model = await Model.load(join(o.studyDir, m.lineage!.modelFile!), { device: o.base.device });
     try {
-      const measured = await measureModel(model, o.data.on('test', model.device), {
+      const measured = await measureModel(model, o.data.quality(model.device), {
         metric: o.metric, settings: o.settings, lock: o.lock, reference: { model: o.base, ...o.baseline },
       });
       trials[String(m.n)] = {

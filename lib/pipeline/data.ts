@@ -1,13 +1,16 @@
 /**
  * The splits a search works on, placed natively once per device and shared by every candidate: the fine-tune
- * subset of train, the validation rows early stopping watches, and the test split the objectives are measured on.
+ * subset of train, the validation rows early stopping watches (a subset of the selection split), the selection split
+ * the quality objective is measured on (validation rows carved from the training data), and the held-out test split,
+ * which is measured and reported but never optimized.
  */
 import type { TabularSplit } from '../data/types.js';
 import { DeviceData } from '../device-data.js';
 import type { FinetuneSettings } from './config.js';
+import type { QualitySplits } from './measure.js';
 import { subset, type Problem } from './problem.js';
 
-export type SplitName = 'finetune' | 'val' | 'test';
+export type SplitName = 'finetune' | 'val' | 'select' | 'test';
 
 export class SearchData {
   readonly splits: Readonly<Record<SplitName, TabularSplit>>;
@@ -18,6 +21,7 @@ export class SearchData {
     this.splits = {
       finetune: subset(ds.train, finetune.samples, seed + 11),
       val: subset(ds.val ?? ds.train, finetune.valSamples, seed + 12),
+      select: ds.val ?? ds.train,
       test: ds.test,
     };
   }
@@ -31,6 +35,11 @@ export class SearchData {
       this.#placed.set(key, d);
     }
     return d;
+  }
+
+  /** The selection and test splits on `device`, as measureModel takes them. */
+  quality(device: string): QualitySplits {
+    return { select: this.on('select', device), test: this.on('test', device) };
   }
 
   rows(split: SplitName): number {

@@ -114,7 +114,7 @@ export function pipelineEvaluator(o: EvaluatorOptions): Evaluator<PipelineGenome
       try {
         const file = o.modelFile?.(ctx.trialId);
         if (file) mkdirSync(dirname(join(o.studyDir ?? '.', file)), { recursive: true });
-        const m = await measureModel(model, o.data.on('test', model.device), {
+        const m = await measureModel(model, o.data.quality(model.device), {
           metric: o.metric, settings: o.config.measure, lock: o.lock, signal: ctx.signal, ...(file ? { file: join(o.studyDir ?? '.', file) } : {}),
           reference: { model: o.base, latencyMs: o.baseline.measurements.latencyMs, throughput: o.baseline.measurements.throughput },
         });

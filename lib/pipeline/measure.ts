@@ -1,7 +1,9 @@
 /**
- * Measures one model the way every candidate and the baseline are measured: the task metric on the held-out test
- * split, latency (batch 1) and throughput (batch 64) through the lab's timing loop, and size in bytes as saved.
- * Timing runs under a lock so concurrently evaluated candidates never time each other.
+ * Measures one model the way every candidate and the baseline are measured: the task metric on the validation
+ * (selection) split — the quality objective the search optimizes — and on the held-out test split, which is only
+ * reported (no sampler, stopper, front or `best` reads it); latency (batch 1) and throughput (batch 64) through the
+ * lab's timing loop; and size in bytes as saved. Timing runs under a lock so concurrently evaluated candidates never
+ * time each other.
  */
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -26,10 +28,17 @@ export interface TimingSummary {
 }
 
 export interface Measurements {
-  /** Everything evaluate() reported on the test split. */
+  /**
+   * Everything evaluate() reported on the validation (selection) split. Absent in studies written before selection
+   * moved off the test split: there `metric` is the test value.
+   */
+  readonly val?: NativeMetrics;
+  /** Everything evaluate() reported on the held-out test split: reported, never optimized. */
   readonly test: NativeMetrics;
-  /** The chosen quality metric's value. */
+  /** The chosen quality metric on the selection split: the quality objective. */
   readonly metric: number;
+  /** The chosen quality metric on the held-out test split. */
+  readonly testMetric?: number;
   readonly latencyMs: number;
   readonly throughput: number;
   /** Bytes of the saved model file (spec + weights as petra writes them). */
@@ -97,10 +106,21 @@ export interface MeasureOptions {
   readonly signal?: AbortSignal;
 }
 
-export async function measureModel(model: Model, test: TabularSplit | DeviceData, options: MeasureOptions): Promise<Measurements> {
-  const metrics = await evaluate(model, test);
-  const metric = metrics[options.metric];
-  if (metric === undefined || !Number.isFinite(metric)) throw new NumericError(`test ${options.metric} is ${String(metric)}`);
+/** The two quality splits: `select` (validation rows carved from the training data) and the held-out `test`. */
+export interface QualitySplits {
+  readonly select: TabularSplit | DeviceData;
+  readonly test: TabularSplit | DeviceData;
+}
+
+export async function measureModel(model: Model, splits: QualitySplits, options: MeasureOptions): Promise<Measurements> {
+  const quality = async (split: 'select' | 'test'): Promise<{ metrics: NativeMetrics; value: number }> => {
+    const metrics = await evaluate(model, splits[split]);
+    const value = metrics[options.metric];
+    if (value === undefined || !Number.isFinite(value)) throw new NumericError(`${split === 'select' ? 'validation' : 'test'} ${options.metric} is ${String(value)}`);
+    return { metrics, value };
+  };
+  const val = await quality('select');
+  const test = await quality('test');
 
   const { latencyBatch, throughputBatch, timeCapMs } = options.settings;
   const repeats = options.repeats ?? options.settings.repeats ?? 2;
@@ -159,7 +179,7 @@ export async function measureModel(model: Model, test: TabularSplit | DeviceData
     }
   }
   return {
-    test: metrics, metric, latencyMs, throughput, sizeBytes, parameters: weightCount(model),
+    val: val.metrics, test: test.metrics, metric: val.value, testMetric: test.value, latencyMs, throughput, sizeBytes, parameters: weightCount(model),
     bytesByDtype, device: model.device, timing: { latency: summary(lat), throughput: summary(thr) }, ...(paired ? { paired } : {}),
   };
 }
@@ -167,4 +187,14 @@ export async function measureModel(model: Model, test: TabularSplit | DeviceData
 /** The values of the four measures by study name (the evaluator reports all; the study keeps the chosen ones). */
 export function measureValues(m: Measurements, metric: QualityMetric): Record<string, number> {
   return { [metric]: m.metric, latencyMs: m.latencyMs, throughput: m.throughput, sizeBytes: m.sizeBytes };
+}
+
+/** The quality metric on the held-out test split (a study written before the selection split: its only value). */
+export function heldOutValue(m: Measurements, metric: QualityMetric): number {
+  return m.testMetric ?? m.test[metric] ?? m.metric;
+}
+
+/** Whether `metric` was measured on a validation split (false: an older study, selected on its test split). */
+export function selectedOnValidation(m: Measurements): boolean {
+  return m.val !== undefined;
 }

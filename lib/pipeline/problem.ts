@@ -6,7 +6,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { loadCsv } from '../data/csv.js';
 import { loadIdxDataset } from '../data/idx.js';
-import { shuffleIndices, takeRows } from '../data/split.js';
+import { shuffleIndices, takeRows, trainValSplit } from '../data/split.js';
 import type { LoadedDataset, TabularSplit, TensorData } from '../data/types.js';
 import { loadUcr } from '../data/ucr.js';
 import { ConfigError, DataError } from '../errors.js';
@@ -39,6 +39,9 @@ export interface Problem {
    */
   readonly pretrained?: { readonly file: string; readonly weights: Readonly<Record<string, TensorData>> };
 }
+
+/** Validation rows a carved selection split aims for (the report notes a smaller one: its quality steps are coarse). */
+export const MIN_SELECTION_ROWS = 30;
 
 export const MODEL_BUILDERS = ['small-cnn', 'resnet8', 'resnet14', 'resnet20', 'resnet32', 'inception-time', 'cnn1d', 'mlp'] as const;
 
@@ -232,11 +235,13 @@ export function resolveProblem(config: SearchConfig): Problem {
     throw new ConfigError(`metric '${metric}' does not fit a ${dataset.task.kind} task`, 'metric');
   }
   if (!dataset.val) {
-    // Fine-tunes' early stopping needs held-out rows that are not the test split.
+    // The search selects on validation rows carved from the training data (stratified by class), never on the test
+    // split: 10% of the rows, at least MIN_SELECTION_ROWS where that leaves two thirds for training.
     const n = dataset.train.target.shape[0]!;
-    const order = shuffleIndices(n, config.seed + 3);
-    const held = Math.max(1, Math.round(n * 0.1));
-    dataset = { ...dataset, val: takeRows(dataset.train, order.subarray(0, held)), train: takeRows(dataset.train, order.subarray(held)) };
+    const fraction = Math.min(1 / 3, Math.max(0.1, MIN_SELECTION_ROWS / n));
+    const { train, val } = trainValSplit(dataset.train, fraction, config.seed + 3);
+    if (val.target.shape[0] === 0) throw new DataError(`${n} training rows leave no validation rows to select on`);
+    dataset = { ...dataset, train, val };
   }
   const dataKey = { task: config.task, data: config.data ?? null, limits: config.limits, rows: { train: dataset.train.target.shape[0], test: dataset.test.target.shape[0] } };
   return { task: config.task, description, dataset, spec, modelSource, recipe, metric, dataKey, ...(pretrained ? { pretrained } : {}) };

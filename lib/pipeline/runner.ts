@@ -19,9 +19,9 @@ import { defaultCacheDir, obtainBaseline, type BaselineRecord } from './baseline
 import { normalizeConfig, type Budget, type SearchConfig, type SearchConfigInput } from './config.js';
 import { SearchData } from './data.js';
 import { pipelineEvaluator, type Lineage } from './evaluator.js';
-import { Lock, measureModel, measureValues, type Measurements } from './measure.js';
+import { heldOutValue, Lock, measureModel, measureValues, type Measurements } from './measure.js';
 import { constraintDefs, objectiveDefs, type QualityMetric } from './objectives.js';
-import { resolveProblem } from './problem.js';
+import { MIN_SELECTION_ROWS, resolveProblem } from './problem.js';
 import { buildSpace, currentSpaceSettings, seedPipelines } from './space.js';
 import { assertNotLocked, checkOutputDir, minFreeBytesFromEnv, StudyFile, StudyLock, studyPath, trialModelFile, type StudyMeta } from './study-file.js';
 import { CandidateQueue, queueEvaluator, type QueueStatus } from '../distributed/coordinator.js';
@@ -33,8 +33,10 @@ export interface FrontEntry {
   readonly generation: number;
   readonly pipeline: string;
   readonly genome: PipelineGenome;
-  /** metric (under its name), latencyMs, throughput, sizeBytes. */
+  /** metric (under its name; on the validation split), latencyMs, throughput, sizeBytes. */
   readonly measures: Readonly<Record<string, number>>;
+  /** The quality metric on the held-out test split (reported, never optimized). */
+  readonly heldOut?: number;
   /** The objective values in the study's order. */
   readonly values: readonly number[];
   readonly modelFile?: string;
@@ -77,6 +79,8 @@ export interface SearchOutcome {
   readonly constraints: readonly ConstraintDef[];
   readonly baseline: Readonly<Record<string, number>>;
   readonly baselineTest: NativeMetrics;
+  /** The baseline's quality metric on the held-out test split. */
+  readonly baselineHeldOut: number;
   readonly front: readonly FrontEntry[];
 }
 
@@ -112,6 +116,7 @@ export function frontEntries(members: readonly FrontMember<PipelineGenome>[], tr
     return {
       trial: m.number, generation: t?.generation ?? 0, pipeline: lineage?.pipeline ?? '', genome: m.genome,
       measures: lineage?.measurements ? measureValues(lineage.measurements, metric) : {},
+      ...(lineage?.measurements ? { heldOut: heldOutValue(lineage.measurements, metric) } : {}),
       values: m.values, ...(lineage?.modelFile ? { modelFile: lineage.modelFile } : {}),
     };
   }).sort((a, b) => a.trial - b.trial);
@@ -175,8 +180,10 @@ export async function runSearch(request: SearchRequest, emit: Emit, signal?: Abo
 
     let meta: StudyMeta;
     if (!existing) {
-      safeEmit('phase', { phase: 'measuring', message: 'measuring the baseline' });
-      const measurements = await measureModel(base, data.on('test', base.device), { metric, settings: config.measure, lock, repeats: config.measure.repeats + 1 });
+      const selectRows = data.rows('select');
+      const coarse = selectRows < MIN_SELECTION_ROWS ? `; under ${MIN_SELECTION_ROWS}, so quality moves in coarse steps (${(100 / selectRows).toFixed(1)} pt for accuracy)` : '';
+      safeEmit('phase', { phase: 'measuring', message: `measuring the baseline: quality selected on ${selectRows} validation rows, reported on ${data.rows('test')} held-out test rows${coarse}` });
+      const measurements = await measureModel(base, data.quality(base.device), { metric, settings: config.measure, lock, repeats: config.measure.repeats + 1 });
       const valMetric = (await evaluate(base, data.on('val', base.device)))[metric];
       const objectives = objectiveDefs(config.objectives, metric);
       const constraints = constraintDefs(config.constraints, metric, { metric: measurements.metric, latencyMs: measurements.latencyMs, throughput: measurements.throughput, sizeBytes: measurements.sizeBytes });
@@ -316,6 +323,7 @@ export async function runSearch(request: SearchRequest, emit: Emit, signal?: Abo
       failed: trials.filter((t) => t.state === 'failed').length, generations: s.generation, elapsedMs: elapsed(),
       objectives: meta.objectives, constraints: meta.constraints,
       baseline: measureValues(meta.baseline.measurements, metric), baselineTest: meta.baseline.measurements.test,
+      baselineHeldOut: heldOutValue(meta.baseline.measurements, metric),
       front: remeasuredFront(frontEntries(s.front(), trials, metric), meta.objectives, study.get<RemeasuredFront>('remeasured')),
     };
     safeEmit('phase', { phase: 'done', message: reason });

@@ -5,7 +5,7 @@
 import { timingKey, withRemeasured, type RemeasuredFront } from '../distributed/remeasure.js';
 import type { HostFingerprint } from '../lab/fingerprint.js';
 import type { Lineage } from '../pipeline/evaluator.js';
-import { measureValues, type Measurements } from '../pipeline/measure.js';
+import { heldOutValue, measureValues, selectedOnValidation, type Measurements } from '../pipeline/measure.js';
 import type { MeasureName } from '../pipeline/objectives.js';
 import { describePipeline, shortPipeline } from '../pipeline/describe.js';
 import type { ProgressInfo, StudyMeta } from '../pipeline/study-file.js';
@@ -23,6 +23,8 @@ export interface ReportTrial {
   readonly short: string;
   /** The four measures (metric under its name, latencyMs, throughput, sizeBytes) for complete trials. */
   readonly measures?: Readonly<Record<string, number>>;
+  /** The quality metric on the held-out test split (studies that selected on a validation split). */
+  readonly heldOut?: number;
   readonly values?: readonly number[];
   readonly feasible: boolean;
   readonly pareto: boolean;
@@ -49,8 +51,10 @@ export interface ReportData {
   readonly meta: StudyMeta;
   readonly progress?: ProgressInfo;
   readonly objectives: readonly ObjectiveDef[];
-  /** Baseline measures by name. */
+  /** Baseline measures by name (quality on the validation split). */
   readonly baseline: Readonly<Record<string, number>>;
+  /** The baseline's quality on the held-out test split (studies that selected on a validation split). */
+  readonly baselineHeldOut?: number;
   readonly trials: readonly ReportTrial[];
   readonly pareto: readonly ReportTrial[];
   /**
@@ -77,6 +81,11 @@ function measuresOf(t: TrialRecord, meta: StudyMeta): Record<string, number> | u
   return m ? measureValues(m, meta.problem.metric) : undefined;
 }
 
+/** The held-out test quality of a measurement that selected on validation rows (older studies: none). */
+function heldOutOf(m: Measurements | undefined, meta: StudyMeta): { heldOut: number } | Record<string, never> {
+  return m && selectedOnValidation(m) ? { heldOut: heldOutValue(m, meta.problem.metric) } : {};
+}
+
 /** Non-dominated feasible complete trials, in minimisation form. */
 function paretoNumbers(trials: readonly ReportTrial[], objectives: readonly ObjectiveDef[]): Set<number> {
   const pts = trials.filter((t) => t.state === 'complete' && t.feasible && t.values).map((t) => ({ n: t.number, p: toMinimization(objectives, t.values!) }));
@@ -97,6 +106,7 @@ export function reportData(sf: StudyFile): ReportData {
   const objectives = meta.objectives;
   const raw = sf.trials();
   const baseline = measureValues(meta.baseline.measurements, meta.problem.metric);
+  const baselineHeld: { heldOut?: number } = heldOutOf(meta.baseline.measurements, meta);
   const remeasured = sf.get<RemeasuredFront>('remeasured');
   let trials: ReportTrial[] = raw.map((t) => {
     const genome = t.genome as PipelineGenome;
@@ -108,7 +118,7 @@ export function reportData(sf: StudyFile): ReportData {
     return {
       number: t.number, generation: t.generation, state: t.state, genome,
       pipeline: lineage.pipeline ?? describePipeline(genome), short: shortPipeline(genome),
-      ...(measures ? { measures } : {}), ...(values ? { values } : {}),
+      ...(measures ? { measures } : {}), ...heldOutOf(lineage.measurements, meta), ...(values ? { values } : {}),
       ...(lineage.worker ? { worker: lineage.worker } : {}),
       ...(first && again ? { timedFirst: { latencyMs: first['latencyMs']!, throughput: first['throughput']! } } : {}),
       feasible: t.state === 'complete' && (t.violation ?? 0) <= 0, pareto: false,
@@ -120,6 +130,7 @@ export function reportData(sf: StudyFile): ReportData {
   trials = trials.map((t) => (front.has(t.number) ? { ...t, pareto: true } : t));
   return {
     name: sf.study.name, file: sf.file, meta, ...(sf.progress ? { progress: sf.progress } : {}), objectives, baseline, trials,
+    ...(baselineHeld.heldOut !== undefined ? { baselineHeldOut: baselineHeld.heldOut } : {}),
     pareto: trials.filter((t) => t.pareto), hypervolume: hypervolumeSeries(trials, objectives, baseline, sf.study.createdAt), generatedAt: new Date().toISOString(),
     hosts: hostSummaries(trials), ...(remeasured ? { remeasured } : {}),
   };

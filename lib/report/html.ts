@@ -105,12 +105,18 @@ function paretoTableHtml(data: ReportData): string {
   const metric = data.meta.problem.metric;
   const names: MeasureName[] = [metric, 'latencyMs', 'throughput', 'sizeBytes'];
   const rows = sortByQuality(data.pareto.filter((t) => t.measures) as (ReportTrial & { measures: Record<string, number> })[], metric);
-  const head = `<tr><th>trial</th><th>gen</th><th>pipeline</th>${names.map((n) => `<th>${esc(labelOf(n))}</th>`).join('')}<th>time</th><th>lineage</th></tr>`;
-  const base = `<tr><td>baseline</td><td></td><td>${esc(data.meta.problem.modelSource)} (${esc(data.meta.baseline.record.recipe.epochs + ' epochs')})</td>${names.map((n) => `<td class="num">${esc(formatMeasure(n, data.baseline[n]!))}</td>`).join('')}<td class="num">${data.meta.baseline.record.trainSeconds.toFixed(0)} s</td><td></td></tr>`;
+  // Quality on the validation split the search selected on, then (where measured) on the held-out test split.
+  const test = data.baselineHeldOut;
+  const label = (n: MeasureName): string => (test !== undefined && n === metric ? `${labelOf(n)} val` : labelOf(n));
+  const testHead = test !== undefined ? `<th>${esc(labelOf(metric))} test</th>` : '';
+  const testCell = (v: number | undefined, withChange: boolean): string => test === undefined ? ''
+    : `<td class="num">${v === undefined ? '—' : esc(formatMeasure(metric, v))}${withChange && v !== undefined ? `<br>${change(metric, v, test)}` : ''}</td>`;
+  const head = `<tr><th>trial</th><th>gen</th><th>pipeline</th>${names.map((n) => `<th>${esc(label(n))}</th>${n === metric ? testHead : ''}`).join('')}<th>time</th><th>lineage</th></tr>`;
+  const base = `<tr><td>baseline</td><td></td><td>${esc(data.meta.problem.modelSource)} (${esc(data.meta.baseline.record.recipe.epochs + ' epochs')})</td>${names.map((n) => `<td class="num">${esc(formatMeasure(n, data.baseline[n]!))}</td>${n === metric ? testCell(test, false) : ''}`).join('')}<td class="num">${data.meta.baseline.record.trainSeconds.toFixed(0)} s</td><td></td></tr>`;
   const body = rows.map((t) => {
     const lineage = JSON.stringify({ genome: t.genome, seed: t.lineage?.seed, stages: t.lineage?.stages, measurements: t.lineage?.measurements, modelFile: t.lineage?.modelFile }, null, 2);
     return `<tr id="trial-${t.number}"><td>#${t.number}</td><td>${t.generation}</td><td>${esc(t.pipeline)}<br><code>${esc(t.short)}</code></td>`
-      + names.map((n) => `<td class="num">${esc(formatMeasure(n, t.measures[n]!))}<br>${change(n, t.measures[n]!, data.baseline[n])}</td>`).join('')
+      + names.map((n) => `<td class="num">${esc(formatMeasure(n, t.measures[n]!))}<br>${change(n, t.measures[n]!, data.baseline[n])}</td>${n === metric ? testCell(t.heldOut, true) : ''}`).join('')
       + `<td class="num">${t.seconds !== undefined ? `${t.seconds.toFixed(1)} s` : ''}</td>`
       + `<td><details><summary>stages, seed, model</summary><pre>${esc(lineage)}</pre></details></td></tr>`;
   }).join('');

@@ -1,6 +1,7 @@
 /**
  * The Pareto table in the seed's format — quality (final and change), latency, throughput, size, each with its
- * change vs the baseline — as aligned text for terminals or as Markdown for bench/results.
+ * change vs the baseline — as aligned text for terminals or as Markdown for bench/results. Quality comes twice where
+ * known: on the validation split the search selected on, and on the held-out test split.
  */
 import { formatChange, formatMeasure, labelOf, type MeasureName, type QualityMetric } from '../pipeline/objectives.js';
 
@@ -8,6 +9,8 @@ export interface TableRow {
   readonly trial: number | string;
   readonly pipeline: string;
   readonly measures: Readonly<Record<string, number>>;
+  /** The quality metric on the held-out test split. */
+  readonly heldOut?: number;
   readonly note?: string;
 }
 
@@ -19,6 +22,8 @@ export interface TableOptions {
   readonly pipelineWidth?: number;
   /** Include the baseline as the first row (default true). */
   readonly withBaseline?: boolean;
+  /** The baseline's quality on the held-out test split (with rows' `heldOut`: a test column beside the validation one). */
+  readonly baselineHeldOut?: number;
 }
 
 /** Rows ordered by quality, best first. */
@@ -29,18 +34,24 @@ export function sortByQuality<T extends { measures: Readonly<Record<string, numb
 
 export function paretoTable(rows: readonly TableRow[], o: TableOptions): string {
   const names: MeasureName[] = [o.metric, 'latencyMs', 'throughput', 'sizeBytes'];
-  const header = ['trial', 'pipeline', ...names.map((n) => labelOf(n)), ...(rows.some((r) => r.note) ? ['note'] : [])];
-  const cell = (r: TableRow, n: MeasureName): string => {
-    const v = r.measures[n];
-    const b = o.baseline[n];
+  const heldOut = o.baselineHeldOut !== undefined || rows.some((r) => r.heldOut !== undefined);
+  const labels = names.map((n) => labelOf(n));
+  if (heldOut) labels.splice(0, 1, `${labelOf(o.metric)} val`, `${labelOf(o.metric)} test`);
+  const header = ['trial', 'pipeline', ...labels, ...(rows.some((r) => r.note) ? ['note'] : [])];
+  const format = (r: TableRow, n: MeasureName, v: number | undefined, b: number | undefined): string => {
     if (v === undefined) return '—';
     return b === undefined || r.trial === 'baseline' ? formatMeasure(n, v) : `${formatMeasure(n, v)} (${formatChange(n, v, b)})`;
   };
+  const cells = (r: TableRow): string[] => {
+    const out = names.map((n) => format(r, n, r.measures[n], o.baseline[n]));
+    if (heldOut) out.splice(1, 0, format(r, o.metric, r.heldOut, o.baselineHeldOut));
+    return out;
+  };
   const all: TableRow[] = [
-    ...(o.withBaseline ?? true ? [{ trial: 'baseline', pipeline: '—', measures: o.baseline }] : []),
+    ...(o.withBaseline ?? true ? [{ trial: 'baseline', pipeline: '—', measures: o.baseline, ...(o.baselineHeldOut !== undefined ? { heldOut: o.baselineHeldOut } : {}) }] : []),
     ...rows,
   ];
-  const body = all.map((r) => [String(r.trial), r.pipeline, ...names.map((n) => cell(r, n)), ...(header.length > names.length + 2 ? [r.note ?? ''] : [])]);
+  const body = all.map((r) => [String(r.trial), r.pipeline, ...cells(r), ...(header.length > labels.length + 2 ? [r.note ?? ''] : [])]);
   if ((o.format ?? 'text') === 'markdown') {
     const esc = (s: string): string => s.replace(/\|/g, '\\|');
     return [

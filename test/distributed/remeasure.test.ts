@@ -26,7 +26,7 @@ test('a front of one kind of host is kept; a mixed one is re-timed here, and wha
   await pruned.model.save(join(dir, 'b.pt'));
   pruned.model.dispose();
   const lock = new Lock();
-  const baseline = await measureModel(base, data.on('test', 'cpu'), { metric: 'accuracy', settings: config.measure, lock });
+  const baseline = await measureModel(base, data.quality('cpu'), { metric: 'accuracy', settings: config.measure, lock });
   const here = hostFingerprint('cpu');
   const elsewhere = { ...here, cpu: 'Some Other CPU @ 2.0GHz', threads: here.threads + 6 };
   t.not(timingKey(elsewhere), timingKey({ ...here, memoryBytes: 1, node: 'v99' }), 'memory and Node do not change the kind of host');

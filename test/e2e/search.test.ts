@@ -62,7 +62,7 @@ test.serial('a tiny search on Fashion-MNIST: events, a non-empty front, lineage,
   t.false(/<script|https?:\/\//.test(html.replace(/xmlns="http:\/\/www\.w3\.org\/2000\/svg"/g, '')), 'self-contained: no scripts, no external resources');
 });
 
-test.serial('an exported candidate loads and reproduces its measured accuracy', async (t) => {
+test.serial('an exported candidate loads and reproduces its measured accuracy: validation (selected on) and held-out test', async (t) => {
   const best = outcome!.front[0]!;
   const out = exportTrial(outcome!.file, String(best.trial), { out: join(dir, 'export') });
   for (const f of [out.model, out.spec, out.lineage]) t.true(existsSync(f));
@@ -70,8 +70,12 @@ test.serial('an exported candidate loads and reproduces its measured accuracy', 
   t.is(lineage.stages.length, lineage.genome.stages.length);
   const problem = resolveProblem(normalizeConfig(tinySearch(dir)));
   using model = await Model.load(out.model);
-  const m = await evaluate(model, problem.dataset.test);
-  t.true(Math.abs(m.accuracy! - best.measures['accuracy']!) < 1e-9);
+  // The objective is the validation accuracy; the test split is only reported.
+  const val = await evaluate(model, problem.dataset.val!);
+  t.true(Math.abs(val.accuracy! - best.measures['accuracy']!) < 1e-9);
+  const test = await evaluate(model, problem.dataset.test);
+  t.true(Math.abs(test.accuracy! - best.heldOut!) < 1e-9);
+  t.is(typeof outcome!.baselineHeldOut, 'number');
   t.throws(() => exportTrial(outcome!.file, '999', {}), { message: /no trial 999/ });
 });
 
@@ -120,7 +124,7 @@ test.serial('a failing candidate (unknown stage, NaN loss) is recorded as failed
   const baseline = await obtainBaseline(problem, { seed: config.seed, device: 'cpu', cacheDir: config.cacheDir! });
   using data = new SearchData(problem, config.finetune, config.seed);
   const lock = new Lock();
-  const measurements = await measureModel(baseline.model, data.on('test', 'cpu'), { metric: 'accuracy', settings: config.measure, lock });
+  const measurements = await measureModel(baseline.model, data.quality('cpu'), { metric: 'accuracy', settings: config.measure, lock });
   const objectives = objectiveDefs(['metric', 'latency'], 'accuracy');
   const evaluator = pipelineEvaluator({
     config, recipe: problem.recipe, metric: 'accuracy', data, base: baseline.model, objectives, constraints: [],

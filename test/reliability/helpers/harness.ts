@@ -41,7 +41,7 @@ export async function harness(dir: string, extra: Partial<SearchOptions> = {}): 
   const data = new SearchData(problem, config.finetune, config.seed);
   const lock = new Lock();
   const metric = problem.metric;
-  const measurements = await measureModel(baseline.model, data.on('test', 'cpu'), { metric, settings: config.measure, lock });
+  const measurements = await measureModel(baseline.model, data.quality('cpu'), { metric, settings: config.measure, lock });
   const objectives = objectiveDefs(config.objectives, metric);
   const settings = currentSpaceSettings(config.device);
   return {
