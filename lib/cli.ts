@@ -4,7 +4,7 @@
  */
 import { Command, InvalidArgumentError } from 'commander';
 import { info } from './info.js';
-import { PetraError } from './errors.js';
+import { PetraError, serializeError } from './errors.js';
 import { runTrainCommand } from './commands/train.js';
 import { runBenchCommand } from './commands/bench.js';
 import { runDemoCommand } from './commands/demo.js';
@@ -206,6 +206,8 @@ export async function main(argv: string[]): Promise<number> {
     }
     const message = error instanceof PetraError ? `${error.name}: ${error.message}` : String(error instanceof Error ? error.stack : error);
     console.error(`petra: ${message}`);
+    // With --json the error is also one JSON line on stdout, which reviveError turns back into its class.
+    if (argv.includes('--json')) process.stdout.write(`${JSON.stringify({ event: 'error', error: serializeError(error) })}\n`);
     return 1;
   }
 }

@@ -97,6 +97,27 @@ export function errorFromCode(code: string, message: string, path?: string): Pet
   }
 }
 
+/**
+ * A serialized error as one line of text, for channels that carry only a string: a BullMQ job's failure reason, which
+ * the coordinator reads back with parseErrorText (so a worker's ShapeError is recorded as a ShapeError).
+ */
+export function errorText(error: unknown): string {
+  return JSON.stringify(serializeError(error));
+}
+
+/** What errorText wrote; any other text (a reason BullMQ wrote itself, e.g. a stalled job) as a plain Error's. */
+export function parseErrorText(text: string): SerializedError {
+  try {
+    const e = JSON.parse(text) as Partial<SerializedError> | null;
+    if (e && typeof e.name === 'string' && typeof e.message === 'string') {
+      return { name: e.name, message: e.message, ...(typeof e.code === 'string' ? { code: e.code } : {}), ...(typeof e.path === 'string' ? { path: e.path } : {}) };
+    }
+  } catch {
+    // not errorText's
+  }
+  return { name: 'Error', message: text };
+}
+
 /** Rebuilds what serializeError wrote: the PetraError subclass for its code, else a plain Error with its name. */
 export function reviveError(e: SerializedError): Error {
   if (e.code?.startsWith('ERR_PETRA')) return errorFromCode(e.code, e.message, e.path);

@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Job, Queue, QueueEvents } from 'bullmq';
-import { AbortError, ConfigError } from '../errors.js';
+import { AbortError, ConfigError, parseErrorText } from '../errors.js';
 import { describePipeline } from '../pipeline/describe.js';
 import type { StudyMeta } from '../pipeline/study-file.js';
 import { genomeHash, type EvaluationResult, type Evaluator, type PipelineGenome, type PipelineSpace } from '../search/index.js';
@@ -147,9 +147,7 @@ export class CandidateQueue {
       const state = job.finishedOn ? await job.getState() : 'active';
       if (state !== 'completed' && state !== 'failed') return;
       this.waiting.delete(id);
-      const outcome: EvaluationResult = state === 'completed'
-        ? job.returnvalue as EvaluationResult
-        : { status: 'failed', reason: `worker: ${job.failedReason || 'failed'} (after ${job.attemptsMade} attempt${job.attemptsMade === 1 ? '' : 's'})` };
+      const outcome: EvaluationResult = state === 'completed' ? job.returnvalue as EvaluationResult : failedJobOutcome(job.failedReason, job.attemptsMade);
       for (const w of list) w.resolve(outcome);
     } catch {
       // Redis went away mid-call: the watchdog sweeps again once it is back.
@@ -208,5 +206,18 @@ export function queueEvaluator(queue: CandidateQueue, o: QueueEvaluatorOptions):
     o.onStart?.({ trial: ctx.trialId, generation: ctx.generation, pipeline: describePipeline(genome) });
     const job: CandidateJob = { ...template, trial: ctx.trialId, generation: ctx.generation, genome: o.space.encode(genome), front: ctx.front() };
     return queue.evaluate(job, genomeHash(genome), ctx.signal);
+  };
+}
+
+/**
+ * A job the worker failed, as a failed trial: the error's class and code (the worker throws errorText) recorded like an
+ * in-process candidate failure's (lineage `error`, `errorCode`), the reason readable.
+ */
+export function failedJobOutcome(failedReason: string | undefined, attempts: number): EvaluationResult {
+  const e = parseErrorText(failedReason || 'failed');
+  return {
+    status: 'failed',
+    reason: `worker: ${e.name === 'Error' ? '' : `${e.name}: `}${e.message} (after ${attempts} attempt${attempts === 1 ? '' : 's'})`,
+    userAttrs: { error: e.name, ...(e.code ? { errorCode: e.code } : {}) },
   };
 }

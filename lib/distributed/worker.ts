@@ -10,7 +10,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, relative } from 'node:path';
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
-import { ConfigError } from '../errors.js';
+import { ConfigError, errorText } from '../errors.js';
 import { hostFingerprint, type HostFingerprint } from '../lab/fingerprint.js';
 import { Model } from '../model.js';
 import { SearchData } from '../pipeline/data.js';
@@ -119,9 +119,15 @@ export async function startQueueWorker(options: QueueWorkerOptions): Promise<Que
       // Malformed: failed at once, never retried, never run.
       const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
       emit({ type: 'job', phase: 'failed', jobId: job.id ?? '?', message });
-      throw new UnrecoverableError(message);
+      throw new UnrecoverableError(errorText(error));
     }
-    const ctx = await contextFor(payload);
+    // A job that throws fails with its error as errorText, so the coordinator records the error's class and code.
+    let ctx: StudyContext;
+    try {
+      ctx = await contextFor(payload);
+    } catch (error) {
+      throw new Error(errorText(error), { cause: error });
+    }
     ctx.active++;
     emit({ type: 'job', phase: 'start', jobId: job.id ?? '?', trial: payload.trial, study: payload.study.name, message: `study ${payload.study.name} trial ${payload.trial}` });
     try {

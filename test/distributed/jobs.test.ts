@@ -6,7 +6,8 @@ import { readFileSync } from 'node:fs';
 import { Job, Queue, QueueEvents } from 'bullmq';
 import { describeQueue, fatalConnectionHint, parseQueueUrl, queueName } from '../../lib/distributed/connection.js';
 import { candidateJobId, JobPayloadError, parseCandidateJob, type CandidateJob } from '../../lib/distributed/job.js';
-import { ConfigError } from '../../lib/errors.js';
+import { ConfigError, parseErrorText, reviveError } from '../../lib/errors.js';
+import { failedJobOutcome } from '../../lib/distributed/coordinator.js';
 import { normalizeConfig } from '../../lib/pipeline/config.js';
 import { buildSpace } from '../../lib/pipeline/space.js';
 import { Rng } from '../../lib/search/rng.js';
@@ -111,14 +112,20 @@ maybe('over TLS with a password, a worker fails malformed jobs at once (typed, n
       const job = await queue.add('candidate', data, { jobId: `bad-${i}`, attempts: 3 });
       await job.waitUntilFinished(events, 30_000).then(() => t.fail('a malformed job completed'), () => undefined);
       const after = (await Job.fromId(queue, job.id!))!;
-      t.regex(after.failedReason, reason);
+      // The failure reason carries the error's class and code; the coordinator records them like an in-process failure.
+      const e = parseErrorText(after.failedReason);
+      t.regex(`${e.name}: ${e.message}`, reason);
+      t.true(reviveError(e) instanceof ConfigError, `${e.name} [${e.code}]`);
+      const outcome = failedJobOutcome(after.failedReason, after.attemptsMade) as { status: string; reason: string; userAttrs: Record<string, unknown> };
+      t.like(outcome, { status: 'failed', userAttrs: { error: 'JobPayloadError', errorCode: 'ERR_PETRA_CONFIG' } });
+      t.regex(outcome.reason, /^worker: JobPayloadError: job\.[^ ]+: .* \(after 1 attempt\)$/);
       t.is(after.attemptsMade, 1, 'not retried');
     }
     // Well-formed, but its study is not on this worker's filesystem: retried (another worker may have it), then failed.
     const offsite = await queue.add('candidate', clone(), { jobId: 'offsite', attempts: 2, backoff: { type: 'fixed', delay: 200 } });
     await offsite.waitUntilFinished(events, 30_000).catch(() => undefined);
     const after = (await Job.fromId(queue, 'offsite'))!;
-    t.regex(after.failedReason, /not visible on this worker: workers need the filesystem that holds the study directory/);
+    t.regex(parseErrorText(after.failedReason).message, /not visible on this worker: workers need the filesystem that holds the study directory/);
     t.is(after.attemptsMade, 2);
     t.false(worker.events.some((e) => e.event === 'job' && e['phase'] === 'start'), 'nothing was run');
     t.false(`${worker.stderr}${JSON.stringify(worker.events)}`.includes('s3cr3t-Pa55'), 'the password is never printed');

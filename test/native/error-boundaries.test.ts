@@ -4,8 +4,12 @@ import test from 'ava';
 import { MessageChannel, receiveMessageOnPort } from 'node:worker_threads';
 import {
   AbortError, ConfigError, DataError, DeviceError, DisposedError, DtypeError, errorFromCode, LoadError, NumericError, PetraError,
-  reviveError, serializeError, ShapeError, type PetraErrorCode,
+  errorText, parseErrorText, reviveError, serializeError, ShapeError, type PetraErrorCode, type SerializedError,
 } from '../../lib/errors.js';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runPetra } from '../e2e/helpers/procs.js';
 
 const CASES: [PetraErrorCode, PetraError, abstract new (...args: never[]) => PetraError][] = [
   ['ERR_PETRA_CONFIG', new ConfigError('must be positive', 'nodes[2].attrs.kernelSize'), ConfigError],
@@ -53,4 +57,40 @@ test('a non-petra error comes back as an Error with its name; a thrown string as
   t.is(revived.message, 'too far');
   t.false(revived instanceof PetraError);
   t.is(reviveError(serializeError('plain')).message, 'plain');
+});
+
+// A BullMQ job's failure reason is a string: the worker throws errorText(error), the coordinator reads it back.
+for (const [code, error, Class] of CASES) {
+  test(`${code}: ${Class.name} survives a job's failure reason (errorText → parseErrorText → reviveError)`, (t) => {
+    const revived = reviveError(parseErrorText(errorText(error)));
+    t.true(revived instanceof Class, revived.constructor.name);
+    t.is(revived.message, error.message);
+    t.is((revived as PetraError).code, code);
+  });
+}
+
+test('a failure reason BullMQ wrote itself comes back as a plain Error with that message', (t) => {
+  for (const text of ['job stalled more than allowable limit', '{"not":"an error"}', '']) {
+    const e = parseErrorText(text);
+    t.deepEqual(e, { name: 'Error', message: text });
+  }
+});
+
+test('the CLI with --json prints a failing command\'s error as one JSON line that revives to its class', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'petra-cli-error-'));
+  const bad = join(dir, 'Broken_TRAIN.ts');
+  // Rows of different lengths in a univariate set: a DataError when the search loads it.
+  for (const split of ['TRAIN', 'TEST']) writeFileSync(join(dir, `Broken_${split}.ts`), '@problemName Broken\n@timeStamps false\n@univariate true\n@classLabel true a b\n@data\n1,2,3:a\n1,2:b\n');
+  for (const [args, Class] of [
+    [['export', 'nosuch', 'best', '--json', '--study-dir', dir], ConfigError],
+    [['search', '--data', bad, '--budget', '1evals', '--json', '--study-dir', dir, '--no-report'], DataError],
+  ] as const) {
+    const r = await runPetra(dir, [...args]);
+    t.is(r.status, 1, r.stderr);
+    const line = JSON.parse(r.stdout.trim().split('\n').pop()!) as { event: string; error: SerializedError };
+    t.is(line.event, 'error');
+    const revived = reviveError(line.error);
+    t.true(revived instanceof Class, `${args[0]}: ${revived.constructor.name}: ${revived.message}`);
+    t.true(r.stderr.includes(`petra: ${Class.name}`));
+  }
 });
