@@ -1,17 +1,18 @@
 // bench/blas-threads: fp32 inference latency of a GEMM-heavy MLP and a GRU under each way of sharing the
 // cores between LibTorch's OpenMP threads and OpenBLAS's own (issue #19: the fp32 baseline must be timed at its
 // fastest). One child process per configuration (OpenBLAS and OpenMP read their variables at load), rounds
-// interleaved so drift hits every configuration alike; the median over rounds of benchmark() medians. (Convolutions
-// run in oneDNN, not OpenBLAS; a fresh untrained small CNN timed here at batch 64 ran ~8× slower than the trained one
-// bench/compression times — unexplained, so CNNs are left out of this bench until it is.)
+// interleaved so drift hits every configuration alike; the median over rounds of benchmark() medians. Convolutions run
+// in oneDNN on OpenMP's threads, GEMMs in OpenBLAS: the CNNs show what a BLAS setting costs the models that do not use it.
+// The last configuration loads Debian's OpenMP build of OpenBLAS (libopenblas0-openmp, via LD_LIBRARY_PATH), whose
+// GEMMs run on the same OpenMP team as LibTorch's other kernels instead of a second pool of pthreads.
 // Usage: node --import=tsx bench/blas-threads.ts [--rounds 3] [--out bench/results/blas-threads]
 import { spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { benchmark } from '../lib/lab/benchmark.js';
 import { hostFingerprint } from '../lib/lab/fingerprint.js';
 import { Model } from '../lib/model.js';
-import { gruSequenceClassifier, mlp } from '../lib/spec/builders.js';
+import { gruSequenceClassifier, mlp, resnetCifar, smallCnn } from '../lib/spec/builders.js';
 import { transactionFeatures } from '../lib/data/synthetic.js';
 import { markdownTable, median } from './lib/stats.js';
 
@@ -23,6 +24,8 @@ const arg = (name: string, fallback: string): string => {
 const MODELS = {
   'MLP 1024-1024-2': () => mlp({ inputShape: [1024], hidden: [1024], classes: 2 }),
   'GRU h128 T32': () => gruSequenceClassifier({ seqLen: 32, ...transactionFeatures, hiddenSize: 128, classes: 4 }),
+  'small CNN 28²': () => smallCnn({ inputShape: [1, 28, 28], classes: 10 }),
+  'ResNet-8 32²': () => resnetCifar({ depth: 8, inputShape: [3, 32, 32], classes: 10 }),
 };
 const BATCHES = [1, 64];
 
@@ -49,6 +52,10 @@ const CONFIGS: { name: string; env: Record<string, string> }[] = [
   { name: `OpenMP 1, OpenBLAS ${n}`, env: { PETRA_THREADS: '1', OPENBLAS_NUM_THREADS: String(n) } },
   { name: 'OpenMP 1, OpenBLAS 1', env: { PETRA_THREADS: '1', OPENBLAS_NUM_THREADS: '1' } },
 ];
+const OPENMP_BLAS = '/usr/lib/x86_64-linux-gnu/openblas-openmp';
+if (existsSync(`${OPENMP_BLAS}/libblas.so.3`)) {
+  CONFIGS.push({ name: `OpenMP ${n}, OpenBLAS on OpenMP (${n})`, env: { PETRA_THREADS: String(n), OPENBLAS_NUM_THREADS: String(n), LD_LIBRARY_PATH: OPENMP_BLAS } });
+}
 const rounds = Number(arg('rounds', '3'));
 const samples = new Map<string, Record<string, Record<string, number>>[]>();
 for (let r = 0; r < rounds; r++) {

@@ -82,7 +82,9 @@ test.serial('the event loop stays responsive while an epoch runs, and progress a
   const seconds = result.history[0]!.seconds;
   t.log(`epoch ${seconds.toFixed(2)} s, ${ticks} timer ticks, max gap ${maxGap.toFixed(1)} ms, ${progress.length} progress reports`);
   t.true(seconds > 0.5, 'the epoch is long enough to measure');
-  t.true(maxGap < 250, `timer gap ${maxGap} ms`);
+  // Training on the event loop would stall it for the whole epoch (seconds); what is left is the OS scheduling this
+  // thread behind two busy compute threads on a 2-core machine under a parallel test run (measured up to ~310 ms).
+  t.true(maxGap < Math.max(400, seconds * 1000 / 8), `timer gap ${maxGap} ms in a ${seconds.toFixed(1)} s epoch`);
   t.true(ticks > seconds * 1000 / 5 / 4, 'timers kept firing');
   t.true(progress.length >= 2 && progress.length <= seconds * 1000 / 50 + 2, 'progress is throttled');
   t.deepEqual([...progress].sort((a, b) => a - b), progress, 'in order');
