@@ -1,6 +1,7 @@
-// bench/blas-threads: fp32 inference latency of a GEMM-heavy MLP and a GRU under each way of sharing the
-// cores between LibTorch's OpenMP threads and OpenBLAS's own (issue #19: the fp32 baseline must be timed at its
-// fastest). One child process per configuration (OpenBLAS and OpenMP read their variables at load), rounds
+// bench/blas-threads: fp32 inference latency of a GEMM-heavy MLP, a GRU and two CNNs under each way of sharing the
+// cores between LibTorch's OpenMP threads and OpenBLAS's own, and with glibc's default malloc thresholds (issue #19:
+// the fp32 baseline must be timed at its fastest). Each model is fresh and timed at one batch size in its process
+// order (b1, then b64) — the case where glibc's defaults page-fault activations in on every call. One child process per configuration (OpenBLAS and OpenMP read their variables at load), rounds
 // interleaved so drift hits every configuration alike; the median over rounds of benchmark() medians. Convolutions run
 // in oneDNN on OpenMP's threads, GEMMs in OpenBLAS: the CNNs show what a BLAS setting costs the models that do not use it.
 // The last configuration loads Debian's OpenMP build of OpenBLAS (libopenblas0-openmp, via LD_LIBRARY_PATH), whose
@@ -46,6 +47,8 @@ if (process.env.BLAS_BENCH_CHILD) {
 
 const n = availableParallelism();
 const CONFIGS: { name: string; env: Record<string, string> }[] = [
+  // glibc's own malloc thresholds (before petra raised them at load: native/memory.cc ConfigureCHeap)
+  { name: `OpenMP ${n}, OpenBLAS 1, C heap glibc default`, env: { PETRA_THREADS: String(n), OPENBLAS_NUM_THREADS: '1', PETRA_MALLOC: 'default' } },
   { name: `petra default: OpenMP ${n}, OpenBLAS 1`, env: { PETRA_THREADS: String(n), OPENBLAS_NUM_THREADS: '1' } },
   { name: `OpenMP ${n}, OpenBLAS ${n}`, env: { PETRA_THREADS: String(n), OPENBLAS_NUM_THREADS: String(n) } },
   { name: `OpenMP ${n} passive, OpenBLAS ${n}`, env: { PETRA_THREADS: String(n), OPENBLAS_NUM_THREADS: String(n), OMP_WAIT_POLICY: 'passive' } },
@@ -78,4 +81,4 @@ const md = markdownTable(header, rows);
 console.log(md);
 const out = arg('out', 'bench/results/blas-threads');
 writeFileSync(`${out}.json`, JSON.stringify({ bench: 'blas-threads', date: new Date().toISOString(), rounds, host: hostFingerprint(), results }, null, 2) + '\n');
-writeFileSync(`${out}.md`, `# fp32 inference: OpenMP and OpenBLAS threads\n\n${new Date().toISOString().slice(0, 10)} · ${hostFingerprint().cpu}, ${n} cores · command: \`node --import=tsx bench/blas-threads.ts --rounds ${rounds}\` · median over ${rounds} interleaved rounds of benchmark() medians.\n\n${md}\n`);
+writeFileSync(`${out}.md`, `# fp32 inference: OpenMP and OpenBLAS threads, and the C heap\n\n${new Date().toISOString().slice(0, 10)} · ${hostFingerprint().cpu}, ${n} cores · command: \`node --import=tsx bench/blas-threads.ts --rounds ${rounds}\` · median over ${rounds} interleaved rounds of benchmark() medians.\n\n${md}\n`);

@@ -117,6 +117,12 @@ export interface NativeInfo {
   quantizedEngines: string[];
   quantizedEngine: string;
   blas: string;
+  /**
+   * How glibc serves LibTorch's large tensors: 'tensor-friendly' (petra raised the mmap and trim thresholds at load,
+   * so activations of a few MiB are reused instead of page-faulted in on every call), 'environment' (GLIBC_TUNABLES
+   * or MALLOC_* were set: left as given), 'default' (PETRA_MALLOC=default, or not glibc).
+   */
+  cHeap: { mode: 'tensor-friendly' | 'environment' | 'default'; mmapThreshold: number; trimThreshold: number };
   int8: NativeInt8Info;
   /** int8Gemm: CUDA int8 GEMM (torch._int_mm, LibTorch ≥ 2.1) is compiled in. */
   cuda: { available: boolean; compiled: boolean; int8Gemm: boolean; devices: NativeCudaDevice[]; driverVersion?: number; runtimeVersion?: number };

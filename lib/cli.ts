@@ -46,6 +46,7 @@ export function buildProgram(): Command {
       console.log(`addon           ${i.addonPath}`);
       console.log(`threads         ${i.threads.intraOp} intra-op, ${i.threads.interOp} inter-op, ${i.threads.hardware} hardware`);
       console.log(`BLAS            ${i.blas} (OPENBLAS_NUM_THREADS=${i.openblasThreads ?? 'unset'})`);
+      console.log(`C heap          ${i.cHeap.mode}${i.cHeap.mmapThreshold ? ` (mmap threshold ${i.cHeap.mmapThreshold >> 20} MiB, trim threshold ${i.cHeap.trimThreshold >> 20} MiB)` : ''}`);
       console.log(`quantized       ${i.quantizedEngines.join(', ')} (active: ${i.quantizedEngine})`);
       console.log(`CPU             ${i.int8.cpu} (${i.int8.cpuFlags.join(', ') || 'no SIMD int8 features'})`);
       console.log(`int8 weights    ${i.int8.weightBits}-bit: ${i.int8.reason}`);

@@ -80,6 +80,11 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
   out.Set("quantizedEngines", engines);
   out.Set("quantizedEngine", std::string(c10::toString(at::globalContext().qEngine())));
   out.Set("blas", LoadedBlas());
+  Napi::Object heap = Napi::Object::New(env);
+  heap.Set("mode", CHeap().mode);
+  heap.Set("mmapThreshold", Napi::Number::New(env, static_cast<double>(CHeap().mmapThreshold)));
+  heap.Set("trimThreshold", Napi::Number::New(env, static_cast<double>(CHeap().trimThreshold)));
+  out.Set("cHeap", heap);
   out.Set("int8", Int8Info(env));
   Napi::Object cuda = Napi::Object::New(env);
   const bool available = torch::cuda::is_available();
@@ -157,6 +162,7 @@ Napi::Value SetKernelIsaJs(const Napi::CallbackInfo& info) {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   env.SetInstanceData(new AddonData());  // freed by node-addon-api when this environment is torn down
   UseSingleThreadOnJsThread();
+  ConfigureCHeap();          // before any tensor: how glibc serves large ones
   InitMemory(env, exports);  // first: the counting CPU allocator must see every tensor petra makes
   InitModel(env, exports);
   InitDataset(env, exports);

@@ -10,6 +10,7 @@
 #include <napi.h>
 
 #include <cstdint>
+#include <string>
 
 namespace petra {
 
@@ -30,6 +31,16 @@ CpuMemoryStats GetCpuMemoryStats();
 // bytes > 0: allocations that would take current above it fail; 0: no cap.
 void SetCpuMemoryCap(int64_t bytes);
 void ResetCpuMemoryPeak();
+
+// How the C heap serves LibTorch's large tensors (glibc; see ConfigureCHeap in memory.cc).
+struct CHeapSettings {
+  std::string mode;           // "tensor-friendly" (petra set it), "environment" (GLIBC_TUNABLES / MALLOC_* given), "default"
+  int64_t mmapThreshold = 0;  // bytes; 0 where glibc's own dynamic threshold applies
+  int64_t trimThreshold = 0;
+};
+// Once per process, at addon load: unless the environment configures malloc, or PETRA_MALLOC=default.
+void ConfigureCHeap();
+const CHeapSettings& CHeap();
 
 void InitMemory(Napi::Env env, Napi::Object exports);
 

@@ -19,7 +19,7 @@ import type { FrontEntry } from '../pipeline/runner.js';
 
 /** What a timing depends on; memory size, OS release and Node version do not change it. */
 export function timingKey(h: HostFingerprint): string {
-  return JSON.stringify([h.cpu, h.cores, h.threads, h.blas, h.libtorch, h.quantizedEngine, h.cuda?.device ?? null]);
+  return JSON.stringify([h.cpu, h.cores, h.threads, h.blas, h.cHeap ?? null, h.libtorch, h.quantizedEngine, h.cuda?.device ?? null]);
 }
 
 export function describeHost(h: HostFingerprint): string {

@@ -9,6 +9,8 @@ export interface HostFingerprint {
   os: string;
   threads: number;
   blas: string;
+  /** How glibc served large tensors while it measured (absent in older records; see NativeInfo.cHeap). */
+  cHeap?: string;
   libtorch: string;
   quantizedEngine: string;
   /** int8 on this CPU: weight bits of its exact scheme, what oneDNN runs, which clone of petra's kernels (absent in older records). */
@@ -28,6 +30,7 @@ export function hostFingerprint(device = 'cpu'): HostFingerprint {
     os: `${platform()} ${release()}`,
     threads: i.threads.intraOp,
     blas: i.blas,
+    cHeap: i.cHeap.mode,
     libtorch: i.libtorchVersion,
     quantizedEngine: i.quantizedEngine,
     int8: { weightBits: i.int8.weightBits, oneDnnIsa: i.int8.oneDnnIsa, kernelIsa: i.int8.kernelIsa, cpuFlags: i.int8.cpuFlags },

@@ -83,3 +83,15 @@ test('PETRA_CPU_MEMORY_CAP_MB caps a whole process from the start; a malformed v
   t.is(e.name, 'ConfigError');
   t.regex(e.message, /PETRA_CPU_MEMORY_CAP_MB='lots' is not a positive number of MiB/);
 });
+
+// glibc's default thresholds page-fault a model's activations in on every call (bench/results/blas-threads.md: a
+// fresh small CNN at batch 64, 45.7 ms with them, 8.6 ms without); petra raises them at load unless told not to or
+// the environment already configures malloc. What it chose is in info() and every host fingerprint.
+test('the C heap keeps tensors of up to 32 MiB in the heap; PETRA_MALLOC=default and GLIBC_TUNABLES leave glibc alone', async (t) => {
+  t.deepEqual(info().cHeap, { mode: 'tensor-friendly', mmapThreshold: 32 << 20, trimThreshold: 1 << 30 });
+  const report = 'console.log(JSON.stringify(p.info().cHeap))';
+  const plain = await child(report, { PETRA_MALLOC: 'default' });
+  t.deepEqual(JSON.parse(plain.stdout.trim()), { mode: 'default', mmapThreshold: 0, trimThreshold: 0 }, plain.stderr);
+  const tuned = await child(report, { GLIBC_TUNABLES: 'glibc.malloc.trim_threshold=268435456' });
+  t.is(JSON.parse(tuned.stdout.trim()).mode, 'environment', tuned.stderr);
+});
