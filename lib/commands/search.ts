@@ -15,6 +15,7 @@ import {
 } from '../pipeline/objectives.js';
 import type { SearchEventName, SearchEvents, SearchOutcome } from '../pipeline/runner.js';
 import { paretoTable, sortByQuality } from '../report/table.js';
+import { heldOutValue, selectedOnValidation } from '../pipeline/measure.js';
 import { search, type SearchOptions, type StudyHandle } from '../search-api.js';
 
 export interface OutputOptions {
@@ -148,7 +149,8 @@ export function attachProgress(handle: StudyHandle, o: OutputOptions): () => voi
   offs.push(handle.on('baselineEpoch', (e) => log(`  baseline epoch ${e.epoch + 1}/${e.epochs}: loss ${e.trainLoss.toFixed(4)}${e.valMetric !== undefined ? `, val ${e.valMetric.toFixed(4)}` : ''} (${e.seconds.toFixed(1)} s)`)));
   offs.push(handle.on('baseline', (b) => {
     names = [b.metric, 'latencyMs', 'throughput', 'sizeBytes'];
-    log(`petra: baseline ${b.cached ? '(cached)' : '(trained)'}: ${shortMeasures({ [names[0]!]: b.measurements.metric, latencyMs: b.measurements.latencyMs, throughput: b.measurements.throughput, sizeBytes: b.measurements.sizeBytes }, names)}`);
+    const test = selectedOnValidation(b.measurements) ? ` (validation; held-out test ${Number(heldOutValue(b.measurements, b.metric).toPrecision(4))})` : '';
+    log(`petra: baseline ${b.cached ? '(cached)' : '(trained)'}: ${shortMeasures({ [names[0]!]: b.measurements.metric, latencyMs: b.measurements.latencyMs, throughput: b.measurements.throughput, sizeBytes: b.measurements.sizeBytes }, names)}${test}`);
   }));
   offs.push(handle.on('start', (s) => {
     budget = s.budget;
