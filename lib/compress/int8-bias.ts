@@ -24,9 +24,16 @@ function isStaticLayer(n: GraphNode): n is StaticLayer {
   return (n.op === 'qlinear' || n.op === 'qconv1d' || n.op === 'qconv2d') && n.attrs.dynamic !== true && n.attrs.engine !== 'intmm';
 }
 
+/**
+ * The int32 bias grid of output channel `c`: s_in·s_w[c] in float32, as the ONNX export's int32 bias DequantizeLinear
+ * scale has it (the one definition both the quantized model and its export use).
+ */
+export function biasStep(inScale: number, wscale: ArrayLike<number>, c: number): number {
+  return Math.fround(inScale * wscale[wscale.length > 1 ? c : 0]!);
+}
+
 /** The int8 parameters a value carries at run time, or undefined when it is float. */
-export function int8ParamsOf(spec: ModelSpec, name: string): Int8Params | undefined {
-  const byName = new Map(spec.nodes.map((n) => [n.name, n] as const));
+export function int8ParamsOf(spec: ModelSpec, name: string, byName = new Map(spec.nodes.map((n) => [n.name, n] as const))): Int8Params | undefined {
   for (let node = byName.get(name); node; node = byName.get(node.inputs[0]!)) {
     if (isStaticLayer(node)) return { scale: node.attrs.outScale ?? 1, zeroPoint: node.attrs.outZeroPoint ?? 0 };
     if (node.op === 'add' || node.op === 'concat') {
@@ -39,8 +46,8 @@ export function int8ParamsOf(spec: ModelSpec, name: string): Int8Params | undefi
 }
 
 /** The input scale a static int8 layer's kernel sees: its int8 producer's, else its own calibrated one. */
-export function staticInputScale(spec: ModelSpec, layer: StaticLayer): number {
-  return int8ParamsOf(spec, layer.inputs[0]!)?.scale ?? layer.attrs.inScale ?? 1;
+export function staticInputScale(spec: ModelSpec, layer: StaticLayer, byName?: Map<string, GraphNode>): number {
+  return int8ParamsOf(spec, layer.inputs[0]!, byName)?.scale ?? layer.attrs.inScale ?? 1;
 }
 
 /** Recipes that put every static int8 layer's bias of `model` on its int32 grid (empty when there is none). */
@@ -49,13 +56,13 @@ export function int8BiasRecipes(model: Model): Record<string, NativeTensorRecipe
   if (!layers.length) return {};
   const tensors = model.native.tensors(layers.flatMap((n) => [`${n.name}.bias`, `${n.name}.wscale`]));
   const recipes: Record<string, NativeTensorRecipe> = {};
+  const byName = new Map(model.spec.nodes.map((n) => [n.name, n] as const));
   for (const layer of layers) {
     const bias = tensors[`${layer.name}.bias`]!;
     const wscale = tensors[`${layer.name}.wscale`]!.data as Float32Array;
-    const inScale = staticInputScale(model.spec, layer);
+    const inScale = staticInputScale(model.spec, layer, byName);
     const data = Float32Array.from(bias.data as Float32Array, (b, c) => {
-      // float32 like the int32 bias's DequantizeLinear scale in the ONNX export (onnx-export.ts int8Bias)
-      const step = Math.fround(inScale * wscale[wscale.length > 1 ? c : 0]!);
+      const step = biasStep(inScale, wscale, c);
       const k = Math.round(b / step);
       return step > 0 && Number.isFinite(k) && Math.abs(k) <= 2 ** 31 - 1 ? k * step : b;
     });

@@ -23,6 +23,7 @@
  * (QAT-in-progress) layers, and int8 layers of engine 'intmm'.
  */
 import { writeFile } from 'node:fs/promises';
+import { biasStep } from '../compress/int8-bias.js';
 import { assertExportable, exportBlockers } from './export-blockers.js';
 import { ConfigError } from '../errors.js';
 import type { Model } from '../model.js';
@@ -164,7 +165,7 @@ class Exporter {
    * float when a code would overflow int32 (a dead channel's tiny weight scale).
    */
   int8Bias(stem: string, bias: Float32Array, inScale: number, wscale: Float32Array): string {
-    const scales = Float32Array.from(bias, (_, c) => inScale * wscale[wscale.length > 1 ? c : 0]!);
+    const scales = Float32Array.from(bias, (_, c) => biasStep(inScale, wscale, c));
     const codes = Float64Array.from(bias, (b, c) => Math.round(b / scales[c]!));
     if (codes.some((c) => !Number.isFinite(c) || Math.abs(c) > 2 ** 31 - 1)) return this.g.constant(`${stem}`, 'float32', [bias.length], bias);
     const q = this.g.constant(`${stem}_int32`, 'int32', [bias.length], codes);
