@@ -20,8 +20,8 @@ export class SearchData {
     const ds = problem.dataset;
     this.splits = {
       finetune: subset(ds.train, finetune.samples, seed + 11),
-      val: subset(ds.val ?? ds.train, finetune.valSamples, seed + 12),
-      select: ds.val ?? ds.train,
+      val: subset(ds.val, finetune.valSamples, seed + 12),
+      select: ds.val,
       test: ds.test,
     };
   }

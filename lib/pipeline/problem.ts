@@ -24,7 +24,8 @@ export interface Problem {
   /** Task name (built-in) or 'custom'. */
   readonly task: string;
   readonly description: string;
-  readonly dataset: LoadedDataset;
+  /** The loaded data with its selection split: the loader's validation rows or rows carved from train. */
+  readonly dataset: LoadedDataset & { readonly val: TabularSplit };
   readonly spec: ModelSpec;
   /** How `model` was given (for the cache key and the report). */
   readonly modelSource: string;
@@ -234,17 +235,19 @@ export function resolveProblem(config: SearchConfig): Problem {
   if ((metric === 'accuracy' || metric === 'macroF1') !== (dataset.task.kind === 'classification')) {
     throw new ConfigError(`metric '${metric}' does not fit a ${dataset.task.kind} task`, 'metric');
   }
-  if (!dataset.val) {
+  let val = dataset.val;
+  if (!val) {
     // The search selects on validation rows carved from the training data (stratified by class), never on the test
     // split: 10% of the rows, at least MIN_SELECTION_ROWS where that leaves two thirds for training.
     const n = dataset.train.target.shape[0]!;
     const fraction = Math.min(1 / 3, Math.max(0.1, MIN_SELECTION_ROWS / n));
-    const { train, val } = trainValSplit(dataset.train, fraction, config.seed + 3);
-    if (val.target.shape[0] === 0) throw new DataError(`${n} training rows leave no validation rows to select on`);
-    dataset = { ...dataset, train, val };
+    const carved = trainValSplit(dataset.train, fraction, config.seed + 3);
+    if (carved.val.target.shape[0] === 0) throw new DataError(`${n} training rows leave no validation rows to select on`);
+    dataset = { ...dataset, train: carved.train };
+    val = carved.val;
   }
   const dataKey = { task: config.task, data: config.data ?? null, limits: config.limits, rows: { train: dataset.train.target.shape[0], test: dataset.test.target.shape[0] } };
-  return { task: config.task, description, dataset, spec, modelSource, recipe, metric, dataKey, ...(pretrained ? { pretrained } : {}) };
+  return { task: config.task, description, dataset: { ...dataset, val }, spec, modelSource, recipe, metric, dataKey, ...(pretrained ? { pretrained } : {}) };
 }
 
 export function knownTasks(): string[] {
