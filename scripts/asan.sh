@@ -4,6 +4,7 @@
 #
 #   scripts/asan.sh                  build (incremental) and run the default set below
 #   scripts/asan.sh test/native/ops.test.ts ...   build and run only these ava files
+#   scripts/asan.sh --ci             build and run CI's subset (below)
 #
 # Environment: JOBS (parallel compile jobs, default 2), NICE (niceness, default 10), PETRA_ASAN_NO_BUILD=1 (reuse
 # build-asan/ as it is), Torch_DIR / LIBTORCH (as for the normal build). Exit status: 0 only when the build worked,
@@ -24,7 +25,14 @@ START=$(date +%s)
 # Left out: the two Fashion-MNIST tests (train: one epoch on 60k images; compress/quantize: train on 20k, then static
 # int8), 3.5-4.5 min each under ASan and nearly all of it inside LibTorch, which is not instrumented; their native
 # paths (dataset batches, training, calibration, static int8, save/load) run in the smaller tests that stay.
-if [ $# -gt 0 ]; then
+# --ci: CI's subset (.ci/run), every native entry point without the minutes-long training, composition, GRU and lab
+# files (~2 min of tests after a ~4.5 min build on 2 cores).
+if [ "${1:-}" = --ci ]; then
+  FILES=(test/asan/ test/fuzz/spec-native.test.ts test/native/ops.test.ts test/native/build.test.ts test/native/derive.test.ts
+    test/native/errors.test.ts test/native/error-boundaries.test.ts test/native/save-load.test.ts test/compress/prune-native.test.ts
+    test/compress/lowrank-native.test.ts test/compress/quantize-int8-graph.test.ts test/compress/int8-cpu.test.ts)
+  MATCH=(--match '!*Fashion-MNIST*')
+elif [ $# -gt 0 ]; then
   FILES=("$@")
   MATCH=()
 else
