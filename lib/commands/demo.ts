@@ -6,7 +6,7 @@
 import { existsSync, rmSync } from 'node:fs';
 import { assertNotLocked, modelsDir, studyPath } from '../pipeline/study-file.js';
 import { search, type SearchOptions } from '../search-api.js';
-import { runHandle, type OutputOptions } from './search.js';
+import { runHandle, type OutputOptions } from './shared/study-run.js';
 
 export interface DemoCommandOptions extends OutputOptions {
   budget: string; device: string; seed: string; studyDir: string; cacheDir?: string; population: string;

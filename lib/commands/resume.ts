@@ -1,7 +1,7 @@
 /** `petra resume <study>`: continues a study from its file — after a kill, a Ctrl-C, or with a bigger --budget. */
 import { ConfigError } from '../errors.js';
 import { resumeSearch } from '../search-api.js';
-import { applyMemoryCap, reportDirs, runHandle, type OutputOptions } from './search.js';
+import { applyMemoryCap, reportDirs, runHandle, type OutputOptions } from './shared/study-run.js';
 
 export interface ResumeCommandOptions extends OutputOptions {
   budget?: string; studyDir: string; queue?: string;
