@@ -1,33 +1,31 @@
 /**
- * The `petra` command line. Each command is a thin shell over the public API; `--json` prints machine-readable
- * output for services, and errors exit non-zero with one clean line.
+ * The `petra` command line. Each command is a thin shell over the public API and declares itself in
+ * lib/commands/<name>.ts; `--json` prints machine-readable output for services, and errors exit non-zero with one
+ * clean line.
  */
-import { Command, InvalidArgumentError } from 'commander';
-import { info } from './info.js';
+import { Command } from 'commander';
 import { PetraError, serializeError } from './errors.js';
-import { runTrainCommand } from './commands/train.js';
-import { runBenchCommand } from './commands/bench.js';
+import { registerBench } from './commands/bench.js';
 import { runDemoCommand } from './commands/demo.js';
-import { runExportCommand } from './commands/export.js';
-import { runReportCommand } from './commands/report.js';
+import { registerExport } from './commands/export.js';
+import { registerImport } from './commands/import.js';
+import { registerInfo } from './commands/info.js';
+import { registerReport } from './commands/report.js';
 import { runResumeCommand } from './commands/resume.js';
 import { runSearchCommand } from './commands/search.js';
-import { runWorkerCommand } from './commands/worker.js';
-import { runImportCommand } from './commands/import.js';
+import type { CliContext } from './commands/shared/command.js';
+import { STUDY_DIR } from './commands/shared/flags.js';
+import { registerTrain } from './commands/train.js';
+import { registerWorker } from './commands/worker.js';
 import { MODEL_BUILDERS } from './pipeline/problem.js';
 import { TASKS } from './tasks/index.js';
 
-function positiveInt(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('must be a positive integer');
-  return n;
-}
-
 /** Exit code of the last command that reports one (search, demo, resume: 130 when stopped by Ctrl-C). */
 let exitCode = 0;
-const withCode = <A extends unknown[]>(fn: (...args: A) => Promise<number>) => async (...args: A): Promise<void> => { exitCode = await fn(...args); };
-
-const STUDY_DIR = ['--study-dir <dir>', 'where study files live', 'studies'] as const;
+const context: CliContext = {
+  withCode: (fn) => async (...args) => { exitCode = await fn(...args); },
+};
+const withCode = context.withCode;
 
 export function buildProgram(): Command {
   exitCode = 0;
@@ -36,48 +34,9 @@ export function buildProgram(): Command {
     .showHelpAfterError()
     .exitOverride();
 
-  program.command('info')
-    .description('LibTorch version, CUDA devices, quantized engines, the int8 scheme for this CPU, threads and BLAS')
-    .option('--json', 'print JSON')
-    .action((opts: { json?: boolean }) => {
-      const i = info();
-      if (opts.json) { console.log(JSON.stringify(i, null, 2)); return; }
-      console.log(`LibTorch        ${i.libtorchVersion}`);
-      console.log(`addon           ${i.addonPath}`);
-      console.log(`threads         ${i.threads.intraOp} intra-op, ${i.threads.interOp} inter-op, ${i.threads.hardware} hardware`);
-      console.log(`BLAS            ${i.blas} (OPENBLAS_NUM_THREADS=${i.openblasThreads ?? 'unset'})`);
-      console.log(`C heap          ${i.cHeap.mode}${i.cHeap.mmapThreshold ? ` (mmap threshold ${i.cHeap.mmapThreshold >> 20} MiB, trim threshold ${i.cHeap.trimThreshold >> 20} MiB)` : ''}`);
-      console.log(`quantized       ${i.quantizedEngines.join(', ')} (active: ${i.quantizedEngine})`);
-      console.log(`CPU             ${i.int8.cpu} (${i.int8.cpuFlags.join(', ') || 'no SIMD int8 features'})`);
-      console.log(`int8 weights    ${i.int8.weightBits}-bit: ${i.int8.reason}`);
-      console.log(`oneDNN          ${i.int8.oneDnnIsa || 'ISA not reported'}; 8-bit probe: ${i.int8.oneDnnProbe}`);
-      console.log(`int8 kernels    ${i.int8.kernelIsa} (${i.int8.kernelIsaReason}; this CPU runs ${i.int8.kernelIsas.join(', ')})`);
-      console.log(`CUDA            ${i.cuda.available ? `available, ${i.cuda.devices.length} device(s)` : (i.cuda.compiled ? 'compiled in, no device' : 'not in this LibTorch build')}`);
-      for (const d of i.cuda.devices) console.log(`  cuda:${d.index}        ${d.name}, ${(d.totalMemory / 2 ** 30).toFixed(1)} GiB, sm ${d.computeCapability}`);
-    });
-
-  program.command('train')
-    .description('train a model on a built-in task and print its test metrics')
-    .option('--task <task>', 'fashion-mnist | gunpoint | basicmotions | tecator | covid3month | transactions', 'fashion-mnist')
-    .option('--epochs <n>', 'epochs (default: the task\'s recipe)', positiveInt)
-    .option('--batch-size <n>', 'batch size (default: the task\'s recipe)', positiveInt)
-    .option('--device <device>', 'cpu or cuda:N', 'cpu')
-    .option('--seed <n>', 'seed', (v) => Number(v), 1)
-    .option('--save <path>', 'write the trained model (spec + weights)')
-    .option('--data-dir <dir>', 'where the task\'s files are (defaults per task)')
-    .option('--json', 'print JSON')
-    .option('--quiet', 'no progress output')
-    .action(runTrainCommand);
-
-  program.command('bench <models...>')
-    .description('measure latency and throughput of petra model files, TorchScript .pt and ONNX files (onnxruntime-node); with several models, compare each with the first on this host (interleaved A/B)')
-    .option('--input <shape...>', 'input shape, batch first (e.g. 1x3x224x224); once per input (TorchScript; ONNX inputs with symbolic dimensions)')
-    .option('--batch <sizes>', 'batch sizes, comma-separated (overrides the batch of --input; default 1,64 with several models)')
-    .option('--device <device>', 'cpu or cuda:N', 'cpu')
-    .option('--time-cap <ms>', 'time cap per batch size', '3000')
-    .option('--cuda-graph', 'CUDA: capture the forward once and time CUDA-graph replays (no CPU launch overhead)')
-    .option('--json', 'print JSON')
-    .action(runBenchCommand);
+  registerInfo(program);
+  registerTrain(program);
+  registerBench(program);
 
   program.command('demo')
     .description('the main job: search Fashion-MNIST (small CNN) for smaller, faster pipelines in ≤ 10 min on 2 cores; prints the Pareto table, writes petra-out/demo.html')
@@ -154,45 +113,10 @@ export function buildProgram(): Command {
     .option('--quiet', 'no progress output')
     .action(withCode(runResumeCommand));
 
-  program.command('worker')
-    .description('evaluate candidates of searches started with --queue (one worker per GPU; --concurrency for CPU workers)')
-    .requiredOption('--queue <url>', 'the Redis the coordinator uses (redis://[user:password@]host:6379, rediss:// for TLS)')
-    .option('--device <device>', 'cpu or cuda:N (a cuda worker takes CUDA studies\' candidates)', 'cpu')
-    .option('--concurrency <n>', 'candidates evaluated at once in this process (timing is serialized)', positiveInt, 1)
-    .option('--lock-duration <ms>', 'a job whose worker has not renewed its lock for this long is handed to another worker', positiveInt, 30_000)
-    .option('--json', 'JSON lines on stdout')
-    .option('--quiet', 'print only errors')
-    .action(withCode(runWorkerCommand));
-
-  program.command('import <model>')
-    .description('turn a TorchScript module (traced or scripted) into a petra spec + model, checked against TorchScript')
-    .option('--input-shape <shape...>', 'per-sample input shape, no batch dim (e.g. 3x32x32); once per input')
-    .option('--input-dtype <dtype...>', 'float32 | int64 per input (default: int64 for inputs that feed an embedding)')
-    .option('--task <kind>', 'classification | regression (default: classification, classes = output width)')
-    .option('--classes <n>', 'classes (classification) or targets (regression)')
-    .option('--tolerance <x>', 'largest |petra − TorchScript| allowed on the check input', '1e-5')
-    .option('--device <device>', 'cpu or cuda:N', 'cpu')
-    .option('--out <dir>', 'directory for spec.json, model.pt, import.json (default petra-out/<name>-import)')
-    .option('--json', 'print JSON')
-    .action(withCode(runImportCommand));
-
-  program.command('report <study>')
-    .description('write a study\'s self-contained HTML report (Pareto fronts, candidates, hypervolume) and print its Pareto table')
-    .option('--out <file>', 'HTML file (default petra-out/<name>.html)')
-    .option(...STUDY_DIR)
-    .option('--json', 'print JSON')
-    .option('--quiet', 'print only the report path')
-    .action(withCode(runReportCommand));
-
-  program.command('export <study> <trial>')
-    .description("write a candidate's model (model.pt), spec and lineage to a directory; <trial>: a number, or best | fastest | smallest (of the Pareto front); --format onnx adds model.onnx (QDQ int8), --format torchscript model.torchscript.pt (torch.jit.load)")
-    .option('--out <dir>', 'directory (default petra-out/<study>-trial-<n>)')
-    .option('--format <format>', 'petra | onnx | torchscript (model.pt is always written)', 'petra')
-    .option('--opset <n>', 'ONNX opset, 13–17 (default 17)')
-    .option(...STUDY_DIR)
-    .option('--json', 'print JSON')
-    .action(withCode(runExportCommand));
-
+  registerWorker(program, context);
+  registerImport(program, context);
+  registerReport(program, context);
+  registerExport(program, context);
   return program;
 }
 

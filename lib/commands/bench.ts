@@ -1,12 +1,26 @@
 import { readFileSync } from 'node:fs';
+import type { Command } from 'commander';
 import { binding } from '../binding.js';
 import { ConfigError } from '../errors.js';
 import { OnnxModel, type OnnxBenchmarkReport } from '../interop/onnx-runtime.js';
 import { benchmark, parseInputShape, TorchScriptModel, type BenchmarkReport } from '../lab/benchmark.js';
 import { compare, type Comparison, type Measurable } from '../lab/compare.js';
 import { Model } from '../model.js';
+import { DEVICE, PRINT_JSON } from './shared/flags.js';
 
 export interface BenchCommandOptions { input?: string[]; device: string; batch?: string; timeCap: string; cudaGraph?: boolean; json?: boolean }
+
+export function registerBench(program: Command): void {
+  program.command('bench <models...>')
+    .description('measure latency and throughput of petra model files, TorchScript .pt and ONNX files (onnxruntime-node); with several models, compare each with the first on this host (interleaved A/B)')
+    .option('--input <shape...>', 'input shape, batch first (e.g. 1x3x224x224); once per input (TorchScript; ONNX inputs with symbolic dimensions)')
+    .option('--batch <sizes>', 'batch sizes, comma-separated (overrides the batch of --input; default 1,64 with several models)')
+    .option(...DEVICE)
+    .option('--time-cap <ms>', 'time cap per batch size', '3000')
+    .option('--cuda-graph', 'CUDA: capture the forward once and time CUDA-graph replays (no CPU launch overhead)')
+    .option(...PRINT_JSON)
+    .action(runBenchCommand);
+}
 
 export type BenchTargetKind = 'petra' | 'torchscript' | 'onnx';
 

@@ -7,6 +7,7 @@
  */
 import { copyFileSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
+import type { Command } from 'commander';
 import { binding } from '../binding.js';
 import { ConfigError } from '../errors.js';
 import { exportOnnx, type OnnxExportReport } from '../interop/onnx-export.js';
@@ -16,11 +17,24 @@ import type { Lineage } from '../pipeline/evaluator.js';
 import { StudyFile } from '../pipeline/study-file.js';
 import { reportData } from '../report/data.js';
 import { sortByQuality } from '../report/table.js';
+import type { CliContext } from './shared/command.js';
+import { PRINT_JSON, STUDY_DIR } from './shared/flags.js';
 
 export type ExportFormat = 'petra' | 'onnx' | 'torchscript';
 export const EXPORT_FORMATS: readonly ExportFormat[] = ['petra', 'onnx', 'torchscript'];
 
 export interface ExportCommandOptions { out?: string; studyDir: string; json?: boolean; format?: string; opset?: string }
+
+export function registerExport(program: Command, ctx: CliContext): void {
+  program.command('export <study> <trial>')
+    .description("write a candidate's model (model.pt), spec and lineage to a directory; <trial>: a number, or best | fastest | smallest (of the Pareto front); --format onnx adds model.onnx (QDQ int8), --format torchscript model.torchscript.pt (torch.jit.load)")
+    .option('--out <dir>', 'directory (default petra-out/<study>-trial-<n>)')
+    .option('--format <format>', 'petra | onnx | torchscript (model.pt is always written)', 'petra')
+    .option('--opset <n>', 'ONNX opset, 13–17 (default 17)')
+    .option(...STUDY_DIR)
+    .option(...PRINT_JSON)
+    .action(ctx.withCode(runExportCommand));
+}
 
 export interface ExportResult { trial: number; dir: string; model: string; spec: string; lineage: string }
 export interface FormatExportResult extends ExportResult {

@@ -5,9 +5,12 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
+import type { Command } from 'commander';
 import { ConfigError } from '../errors.js';
 import { importTorchScript, type TorchScriptImportReport } from '../interop/torchscript-import.js';
 import type { InputDtype, ModelSpec } from '../spec/types.js';
+import type { CliContext } from './shared/command.js';
+import { DEVICE, PRINT_JSON } from './shared/flags.js';
 
 export interface ImportCommandOptions {
   out?: string;
@@ -19,6 +22,20 @@ export interface ImportCommandOptions {
   tolerance?: string;
   device?: string;
   json?: boolean;
+}
+
+export function registerImport(program: Command, ctx: CliContext): void {
+  program.command('import <model>')
+    .description('turn a TorchScript module (traced or scripted) into a petra spec + model, checked against TorchScript')
+    .option('--input-shape <shape...>', 'per-sample input shape, no batch dim (e.g. 3x32x32); once per input')
+    .option('--input-dtype <dtype...>', 'float32 | int64 per input (default: int64 for inputs that feed an embedding)')
+    .option('--task <kind>', 'classification | regression (default: classification, classes = output width)')
+    .option('--classes <n>', 'classes (classification) or targets (regression)')
+    .option('--tolerance <x>', 'largest |petra − TorchScript| allowed on the check input', '1e-5')
+    .option(...DEVICE)
+    .option('--out <dir>', 'directory for spec.json, model.pt, import.json (default petra-out/<name>-import)')
+    .option(...PRINT_JSON)
+    .action(ctx.withCode(runImportCommand));
 }
 
 export interface ImportResult { dir: string; spec: string; model: string; report: string; maxAbsDiff: number; nodes: number; parameters: number }

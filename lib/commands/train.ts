@@ -1,11 +1,28 @@
 import { SingleBar, Presets } from 'cli-progress';
+import type { Command } from 'commander';
 import { Model } from '../model.js';
 import { evaluate, train } from '../train.js';
 import { getTask } from '../tasks/index.js';
+import { DEVICE, positiveInt, PRINT_JSON, QUIET } from './shared/flags.js';
 
 export interface TrainCommandOptions {
   task: string; epochs?: number; batchSize?: number; device: string; seed: number;
   save?: string; dataDir?: string; json?: boolean; quiet?: boolean;
+}
+
+export function registerTrain(program: Command): void {
+  program.command('train')
+    .description('train a model on a built-in task and print its test metrics')
+    .option('--task <task>', 'fashion-mnist | gunpoint | basicmotions | tecator | covid3month | transactions', 'fashion-mnist')
+    .option('--epochs <n>', 'epochs (default: the task\'s recipe)', positiveInt)
+    .option('--batch-size <n>', 'batch size (default: the task\'s recipe)', positiveInt)
+    .option(...DEVICE)
+    .option('--seed <n>', 'seed', (v) => Number(v), 1)
+    .option('--save <path>', 'write the trained model (spec + weights)')
+    .option('--data-dir <dir>', 'where the task\'s files are (defaults per task)')
+    .option(...PRINT_JSON)
+    .option(...QUIET)
+    .action(runTrainCommand);
 }
 
 /** `petra train`: the baseline of a task — load real data, build the task's model, train, report test metrics. */

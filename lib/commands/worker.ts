@@ -2,9 +2,12 @@
  * `petra worker --queue redis://…`: serves the candidate queue until Ctrl-C / SIGTERM, which stops taking jobs and
  * lets the running ones finish (a second one quits at once; the job's lock then expires and another worker takes it).
  */
+import type { Command } from 'commander';
 import { parseQueueUrl } from '../distributed/connection.js';
 import { startQueueWorker, type WorkerEvent } from '../distributed/worker.js';
 import { ConfigError } from '../errors.js';
+import type { CliContext } from './shared/command.js';
+import { positiveInt } from './shared/flags.js';
 
 export interface WorkerCommandOptions {
   queue: string;
@@ -13,6 +16,18 @@ export interface WorkerCommandOptions {
   lockDuration: number;
   json?: boolean;
   quiet?: boolean;
+}
+
+export function registerWorker(program: Command, ctx: CliContext): void {
+  program.command('worker')
+    .description('evaluate candidates of searches started with --queue (one worker per GPU; --concurrency for CPU workers)')
+    .requiredOption('--queue <url>', 'the Redis the coordinator uses (redis://[user:password@]host:6379, rediss:// for TLS)')
+    .option('--device <device>', 'cpu or cuda:N (a cuda worker takes CUDA studies\' candidates)', 'cpu')
+    .option('--concurrency <n>', 'candidates evaluated at once in this process (timing is serialized)', positiveInt, 1)
+    .option('--lock-duration <ms>', 'a job whose worker has not renewed its lock for this long is handed to another worker', positiveInt, 30_000)
+    .option('--json', 'JSON lines on stdout')
+    .option('--quiet', 'print only errors')
+    .action(ctx.withCode(runWorkerCommand));
 }
 
 function render(e: WorkerEvent, o: WorkerCommandOptions): void {
