@@ -4,12 +4,31 @@
  * table, and the HTML report in petra-out/demo.html.
  */
 import { existsSync, rmSync } from 'node:fs';
+import type { Command } from 'commander';
 import { assertNotLocked, modelsDir, studyPath } from '../pipeline/study-file.js';
 import { search, type SearchOptions } from '../search-api.js';
+import type { CliContext } from './shared/command.js';
+import { addFlags, DEVICE, SEED, STUDY_OUTPUT, STUDY_STORE, type Flag } from './shared/flags.js';
 import { runHandle, type OutputOptions } from './shared/study-run.js';
 
 export interface DemoCommandOptions extends OutputOptions {
   budget: string; device: string; seed: string; studyDir: string; cacheDir?: string; population: string;
+}
+
+const FLAGS: readonly Flag[] = [
+  ['--budget <budget>', 'time and/or evaluations, e.g. 6m,30evals', '6m,30evals'],
+  ['--population <n>', 'population size', '6'],
+  DEVICE,
+  SEED,
+  ...STUDY_STORE,
+  ['--report <file>', 'HTML report path', 'petra-out/demo.html'],
+  ...STUDY_OUTPUT,
+];
+
+export function registerDemo(program: Command, ctx: CliContext): void {
+  const command = program.command('demo')
+    .description('the main job: search Fashion-MNIST (small CNN) for smaller, faster pipelines in ≤ 10 min on 2 cores; prints the Pareto table, writes petra-out/demo.html');
+  addFlags(command, FLAGS).action(ctx.withCode(runDemoCommand));
 }
 
 /** The demo's search: sized for ≤ 10 min on 2 cores (fine-tunes on a 10k-row subset, at most 2 epochs each). */

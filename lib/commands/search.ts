@@ -3,12 +3,17 @@
  * (shared/study-run.ts, as for `petra demo` and `petra resume`).
  */
 import { existsSync, readdirSync, statSync } from 'node:fs';
+import type { Command } from 'commander';
 import { ConfigError } from '../errors.js';
 import { inferDataFormat, type UserData } from '../pipeline/config.js';
 import {
   parseLatency, parseMetricBound, parseMetricDrop, parseSize, parseThroughput, type ConstraintInput, type QualityMetric,
 } from '../pipeline/objectives.js';
+import { MODEL_BUILDERS } from '../pipeline/problem.js';
 import { search, type SearchOptions } from '../search-api.js';
+import { TASKS } from '../tasks/index.js';
+import type { CliContext } from './shared/command.js';
+import { addFlags, DEVICE, REPORT, SEED, STUDY_OUTPUT, STUDY_STORE, type Flag } from './shared/flags.js';
 import { applyMemoryCap, reportDirs, runHandle, type OutputOptions } from './shared/study-run.js';
 
 export interface SearchCommandOptions extends OutputOptions {
@@ -21,6 +26,57 @@ export interface SearchCommandOptions extends OutputOptions {
   baselineEpochs?: string; timeCap?: string; stages?: string; seedPipelines?: boolean; queue?: string; schedule?: string;
   /** --min-free <MiB>: free space the study, cache and report directories need before the search starts. */
   minFree?: string;
+}
+
+const FLAGS: readonly Flag[] = [
+  ['--task <task>', `built-in task: ${Object.keys(TASKS).join(' | ')} (default fashion-mnist; 'custom' with --data)`],
+  ['--model <model>', `a spec JSON file, a TorchScript .pt file or a builder: ${MODEL_BUILDERS.join(' | ')} (default: the task's)`],
+  ['--data <path>', "your data: an IDX directory, a UCR *_TRAIN.ts file or a CSV (or a built-in task's data directory)"],
+  ['--data-format <format>', 'idx | ucr | csv (default: from the path)'],
+  ['--target <column>', 'CSV: the target column'],
+  ['--kind <kind>', 'CSV: classification | regression'],
+  ['--metric <metric>', 'quality metric: accuracy | macroF1 (classification), rmse | mae (regression)'],
+  ['--objectives <list>', 'any of metric, latency, throughput, size', 'metric,latency,size'],
+  ['--max-latency <t>', 'constraint, e.g. 2ms, 500us or 70% (of the baseline)'],
+  ['--min-latency <t>', 'constraint (rarely useful)'],
+  ['--max-size <s>', 'constraint, e.g. 200kB, 1.5MB or 25%'],
+  ['--min-size <s>', 'constraint'],
+  ['--min-throughput <r>', 'constraint, samples/s or % of the baseline'],
+  ['--max-throughput <r>', 'constraint'],
+  ['--max-metric-drop <pts>', 'quality loss vs the baseline: points of accuracy/F1, % of RMSE/MAE'],
+  ['--min-metric <v>', 'absolute lower bound on the metric'],
+  ['--max-metric <v>', 'absolute upper bound on the metric'],
+  ['--budget <budget>', 'e.g. 30m, 200evals, 10gen or 30m,200evals', '40evals'],
+  ['--population <n>', 'population size', '8'],
+  SEED,
+  DEVICE,
+  ['--selector <name>', 'nsga2 | spea2', 'nsga2'],
+  ['--schedule <schedule>', 'generational (same seed, same study) | steady-state (no generation barrier: for many --queue workers)'],
+  ['--concurrency <n>', 'candidates evaluated at once (timing is always serialized)', '1'],
+  ['--stall <n>', 'stop after n generations without hypervolume gain', '10'],
+  ['--name <name>', 'study name (default <task>-<date>-<time>)'],
+  ...STUDY_STORE,
+  ['--stages <list>', 'stage types to use: train, prune, lowrank, quantize, regularize (default all)'],
+  ['--no-seed-pipelines', 'start from random pipelines only'],
+  ['--limit-train <n>', 'use n training rows (a seeded subset)'],
+  ['--limit-val <n>', 'use n validation rows'],
+  ['--limit-test <n>', 'measure on n test rows'],
+  ['--finetune-samples <n>', 'training rows per fine-tune'],
+  ['--finetune-val <n>', 'validation rows early stopping watches'],
+  ['--max-epochs <n>', 'cap on any stage\'s fine-tune epochs', '3'],
+  ['--baseline-epochs <n>', 'baseline epochs (default: the task\'s recipe)'],
+  ['--time-cap <ms>', 'timing cap per batch size when measuring'],
+  ['--queue <url>', 'evaluate candidates on `petra worker`s through BullMQ on this Redis (redis://host:6379, rediss:// for TLS)'],
+  ['--cpu-memory-cap <MiB>', 'tensor memory this process may hold on the CPU; a candidate beyond it fails as out of memory'],
+  ['--min-free <MiB>', 'free disk space the study, cache and report directories need before the search starts (default 64)'],
+  ...REPORT,
+  ...STUDY_OUTPUT,
+];
+
+export function registerSearch(program: Command, ctx: CliContext): void {
+  const command = program.command('search')
+    .description('evolve compression pipelines for a task and model; ranks them on a Pareto front of measured objectives');
+  addFlags(command, FLAGS).action(ctx.withCode(runSearchCommand));
 }
 
 function int(value: string | undefined, flag: string): number | undefined {

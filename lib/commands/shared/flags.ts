@@ -12,6 +12,7 @@ export const CACHE_DIR: Flag = ['--cache-dir <dir>', 'baseline cache (default pe
 export const DEVICE: Flag = ['--device <device>', 'cpu or cuda:N', 'cpu'];
 export const PRINT_JSON: Flag = ['--json', 'print JSON'];
 export const QUIET: Flag = ['--quiet', 'no progress output'];
+export const SEED: Flag = ['--seed <n>', 'seed', '1'];
 
 /** Where a study's file and its baseline cache live (search, demo). */
 export const STUDY_STORE: readonly Flag[] = [STUDY_DIR, CACHE_DIR];
