@@ -33,6 +33,16 @@ export interface SoakSample {
   /** Linux: the anonymous part of RSS (heaps, stacks) and the file-backed part (code of the libraries as it is paged in). */
   readonly rssAnon?: number;
   readonly rssFile?: number;
+  /**
+   * Linux: the anonymous RSS by mapping (/proc/self/smaps): glibc's main heap ([heap]), its per-thread arenas (the
+   * 64 MiB-aligned reservations glibc makes for a thread's first malloc), thread stacks, and the rest (V8's pages,
+   * JIT code, mmap'd tensors above the mmap threshold).
+   */
+  readonly rssMainHeap?: number;
+  readonly rssThreadArenas?: number;
+  readonly rssStacks?: number;
+  readonly rssOtherAnon?: number;
+  readonly threadArenas?: number;
   /** glibc's heap: bytes in use and free-but-kept. */
   readonly cHeapInUse?: number;
   readonly cHeapFree?: number;
@@ -54,6 +64,43 @@ function rssParts(): { rssAnon?: number; rssFile?: number } {
   } catch {
     return {};
   }
+}
+
+/** Anonymous RSS by kind of mapping, from /proc/self/smaps (Linux; {} elsewhere). */
+export function anonymousRss(): Pick<SoakSample, 'rssMainHeap' | 'rssThreadArenas' | 'rssStacks' | 'rssOtherAnon' | 'threadArenas'> {
+  let text: string;
+  try {
+    text = readFileSync('/proc/self/smaps', 'utf8');
+  } catch {
+    return {};
+  }
+  const ARENA = 64 * 1024 * 1024;
+  let heap = 0, arenas = 0, stacks = 0, other = 0, arenaCount = 0;
+  // A mapping's header line ("start-end perms offset dev inode [name]") is followed by its "Key: n kB" lines.
+  let kind: 'heap' | 'arena' | 'stack' | 'other' | 'file' = 'file';
+  for (const line of text.split('\n')) {
+    const header = /^([0-9a-f]+)-([0-9a-f]+) \S+ \S+ \S+ (\d+)\s*(.*)$/.exec(line);
+    if (header) {
+      const start = BigInt(`0x${header[1]}`);
+      const name = header[4]!.trim();
+      if (name === '[heap]') kind = 'heap';
+      else if (name.startsWith('[stack')) kind = 'stack';
+      else if (header[3] !== '0' || name.startsWith('/')) kind = 'file';
+      // glibc's arenas start on a 64 MiB boundary (HEAP_MAX_SIZE); the readable part of the reservation is what grew.
+      else if (start % BigInt(ARENA) === 0n) { kind = 'arena'; arenaCount++; }
+      else if (name === '') kind = 'other';
+      else kind = name.startsWith('[anon') ? 'other' : 'file';
+      continue;
+    }
+    const m = /^Rss:\s+(\d+) kB/.exec(line);
+    if (!m) continue;
+    const bytes = Number(m[1]) * 1024;
+    if (kind === 'heap') heap += bytes;
+    else if (kind === 'arena') arenas += bytes;
+    else if (kind === 'stack') stacks += bytes;
+    else if (kind === 'other') other += bytes;
+  }
+  return { rssMainHeap: heap, rssThreadArenas: arenas, rssStacks: stacks, rssOtherAnon: other, threadArenas: arenaCount };
 }
 
 export interface SoakOptions {
@@ -113,7 +160,7 @@ function sample(evaluation: number, started: number, gc: (() => void) | undefine
   return {
     evaluation, seconds: (performance.now() - started) / 1000,
     rssBytes: m.rss, rssAsIsBytes: asIs, heapUsed: m.heapUsed, external: m.external, arrayBuffers: m.arrayBuffers,
-    ...rssParts(),
+    ...rssParts(), ...anonymousRss(),
     allocatorCurrent: a.currentBytes, allocatorPeak: a.peakBytes, allocatorLive: a.liveAllocations,
     ...(a.cHeap ? { cHeapInUse: a.cHeap.inUseBytes, cHeapFree: a.cHeap.freeBytes } : {}),
     ...(cuda ? { cudaAllocated: cuda.allocatedBytes, cudaReserved: cuda.reservedBytes } : {}),
@@ -170,7 +217,7 @@ export function slope(xs: readonly number[], ys: readonly number[]): number {
 
 const MB = 1024 * 1024;
 
-type Series = 'rssBytes' | 'rssAsIsBytes' | 'rssAnon' | 'cHeapInUse' | 'heapUsed' | 'external' | 'allocatorCurrent';
+type Series = 'rssBytes' | 'rssAsIsBytes' | 'rssAnon' | 'rssMainHeap' | 'rssThreadArenas' | 'rssOtherAnon' | 'cHeapInUse' | 'heapUsed' | 'external' | 'allocatorCurrent';
 
 /**
  * The curve in a few numbers: RSS at evaluation 10 (after the first candidates have loaded kernels, thread pools and
@@ -189,7 +236,7 @@ export function summarize(result: Pick<SoakResult, 'samples' | 'evaluations' | '
     const v = set.map((s) => s.rssBytes).sort((a, b) => a - b);
     return +(v[Math.floor(v.length / 2)]! / MB).toFixed(1);
   };
-  const keys: Series[] = ['rssBytes', 'rssAsIsBytes', 'rssAnon', 'cHeapInUse', 'heapUsed', 'external', 'allocatorCurrent'];
+  const keys: Series[] = ['rssBytes', 'rssAsIsBytes', 'rssAnon', 'rssMainHeap', 'rssThreadArenas', 'rssOtherAnon', 'cHeapInUse', 'heapUsed', 'external', 'allocatorCurrent'];
   return {
     evaluations: result.evaluations, failed: result.failed, pruned: result.pruned, seconds: Math.round(result.seconds), stageMix: result.stageMix,
     rssAt10MB: +(warm.rssBytes / MB).toFixed(1), rssAtEndMB: +(end.rssBytes / MB).toFixed(1),
@@ -227,8 +274,8 @@ async function main(): Promise<void> {
   mkdirSync(dirname(out), { recursive: true });
   writeFileSync(out, `${JSON.stringify(record, null, 2)}\n`);
   const mb = (v: number | undefined): string => (v === undefined ? '–' : (v / MB).toFixed(1));
-  console.log(table(['evals', 'seconds', 'RSS MB', 'RSS as is MB', 'anon MB', 'file MB', 'C heap MB', 'V8 heap MB', 'external MB', 'LibTorch MB', 'LibTorch peak MB', 'live allocs'],
-    result.samples.map((s) => [String(s.evaluation), s.seconds.toFixed(0), mb(s.rssBytes), mb(s.rssAsIsBytes), mb(s.rssAnon), mb(s.rssFile), mb(s.cHeapInUse),
+  console.log(table(['evals', 'seconds', 'RSS MB', 'RSS as is MB', 'anon MB', 'main heap MB', 'arenas MB (n)', 'other anon MB', 'file MB', 'C heap MB', 'V8 heap MB', 'external MB', 'LibTorch MB', 'LibTorch peak MB', 'live allocs'],
+    result.samples.map((s) => [String(s.evaluation), s.seconds.toFixed(0), mb(s.rssBytes), mb(s.rssAsIsBytes), mb(s.rssAnon), mb(s.rssMainHeap), `${mb(s.rssThreadArenas)} (${s.threadArenas ?? '–'})`, mb(s.rssOtherAnon), mb(s.rssFile), mb(s.cHeapInUse),
       mb(s.heapUsed), mb(s.external), (s.allocatorCurrent / MB).toFixed(2), mb(s.allocatorPeak), String(s.allocatorLive)])));
   console.log(JSON.stringify(summary, null, 2));
   console.log(`wrote ${out}`);
