@@ -11,6 +11,7 @@ import { hostname } from 'node:os';
 import { dirname, relative } from 'node:path';
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import { ConfigError, errorText } from '../errors.js';
+import type { PipelineGenome } from '../genome/index.js';
 import { hostFingerprint, type HostFingerprint } from '../lab/fingerprint.js';
 import { Model } from '../model.js';
 import { SearchData } from '../pipeline/data.js';
@@ -20,7 +21,7 @@ import { constraintDefs, objectiveDefs } from '../pipeline/objectives.js';
 import { resolveProblem, type Problem } from '../pipeline/problem.js';
 import { buildSpace } from '../pipeline/space.js';
 import { trialModelFile } from '../pipeline/study-file.js';
-import type { ConstraintDef, ObjectiveDef, PipelineGenome } from '../search/index.js';
+import type { ConstraintDef, ObjectiveDef } from '../search/index.js';
 import { connectionOptions, describeQueue, deviceClass, fatalConnectionHint, queueName } from './connection.js';
 import { JobPayloadError, parseCandidateJob, type CandidateJob, type CandidateResult } from './job.js';
 

@@ -10,13 +10,14 @@ import { mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { AbortError, PetraError } from '../errors.js';
+import { genomeHash, type PipelineGenome } from '../genome/index.js';
 import { trimMemory } from '../info.js';
 import { benchmark } from '../lab/benchmark.js';
 import type { HostFingerprint } from '../lab/fingerprint.js';
 import type { Model } from '../model.js';
 import {
-  candidateStopper, genomeHash,
-  type ConstraintDef, type EvaluationContext, type EvaluationResult, type Evaluator, type ObjectiveDef, type PipelineGenome,
+  candidateStopper,
+  type ConstraintDef, type EvaluationContext, type EvaluationResult, type Evaluator, type ObjectiveDef,
 } from '../search/index.js';
 import type { SearchConfig } from './config.js';
 import type { SearchData } from './data.js';

@@ -8,11 +8,12 @@ import { existsSync } from 'node:fs';
 import { dirname, relative, resolve } from 'node:path';
 import type { NativeMetrics } from '../binding.js';
 import { AbortError, ConfigError } from '../errors.js';
+import type { PipelineGenome } from '../genome/index.js';
 import { hostFingerprint } from '../lab/fingerprint.js';
 import type { Model } from '../model.js';
 import {
   noImprovementStopper, nsga2, spea2, Study,
-  type ConstraintDef, type FrontMember, type ObjectiveDef, type PipelineGenome, type TrialRecord, type TrialState,
+  type ConstraintDef, type FrontMember, type ObjectiveDef, type TrialRecord, type TrialState,
 } from '../search/index.js';
 import { evaluate } from '../train.js';
 import { defaultCacheDir, obtainBaseline, type BaselineRecord } from './baseline.js';

@@ -4,6 +4,7 @@ import test from 'ava';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { exportTrial } from '../../lib/commands/export.js';
+import type { PipelineGenome } from '../../lib/genome/index.js';
 import { Model } from '../../lib/model.js';
 import { obtainBaseline } from '../../lib/pipeline/baseline.js';
 import { normalizeConfig } from '../../lib/pipeline/config.js';
@@ -15,7 +16,7 @@ import { resolveProblem } from '../../lib/pipeline/problem.js';
 import { StudyFile } from '../../lib/pipeline/study-file.js';
 import { hostFingerprint } from '../../lib/lab/fingerprint.js';
 import { readStudy, search, type SearchOutcome } from '../../lib/search-api.js';
-import type { EvaluationContext, PipelineGenome } from '../../lib/search/index.js';
+import type { EvaluationContext } from '../../lib/search/index.js';
 import { evaluate } from '../../lib/train.js';
 import { tempDir, tinySearch } from './helpers/tiny.js';
 

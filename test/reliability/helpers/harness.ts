@@ -3,6 +3,7 @@
 // must fail (NaN, divergence, a LibTorch error) into a real search and watch the search go on.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { PipelineGenome } from '../../../lib/genome/index.js';
 import { hostFingerprint } from '../../../lib/lab/fingerprint.js';
 import { obtainBaseline, type Baseline } from '../../../lib/pipeline/baseline.js';
 import { normalizeConfig, type SearchConfig } from '../../../lib/pipeline/config.js';
@@ -12,7 +13,7 @@ import { Lock, measureModel } from '../../../lib/pipeline/measure.js';
 import { objectiveDefs } from '../../../lib/pipeline/objectives.js';
 import { resolveProblem } from '../../../lib/pipeline/problem.js';
 import { buildSpace, currentSpaceSettings } from '../../../lib/pipeline/space.js';
-import { SqliteStorage, Study, type PipelineGenome, type TrialRecord } from '../../../lib/search/index.js';
+import { SqliteStorage, Study, type TrialRecord } from '../../../lib/search/index.js';
 import type { SearchOptions } from '../../../lib/search-api.js';
 import { mlp } from '../../../lib/spec/builders.js';
 import { tinySearch } from '../../e2e/helpers/tiny.js';
