@@ -3,7 +3,7 @@
  * lets the running ones finish (a second one quits at once; the job's lock then expires and another worker takes it).
  */
 import { parseQueueUrl } from '../distributed/connection.js';
-import { startQueueWorker, type WorkerEvent } from '../distributed/worker.js';
+import { startQueueWorker, type WorkerEvent } from '../distributed/queue-worker.js';
 import { ConfigError } from '../errors.js';
 
 export interface WorkerCommandOptions {

@@ -23,7 +23,7 @@ import { pipelineEvaluator, type Lineage } from './evaluator.js';
 import { heldOutValue, Lock, measureModel, measureValues, type Measurements } from './measure.js';
 import { constraintDefs, objectiveDefs, type QualityMetric } from './objectives.js';
 import { MIN_SELECTION_ROWS, resolveProblem } from './problem.js';
-import { buildSpace, currentSpaceSettings, seedPipelines } from './space.js';
+import { buildSpace, currentSpaceSettings, seedPipelines } from './study-space.js';
 import { assertNotLocked, checkOutputDir, minFreeBytesFromEnv, StudyFile, StudyLock, studyPath, trialModelFile, type StudyMeta } from './study-file.js';
 import { CandidateQueue, queueEvaluator, type QueueStatus } from '../distributed/coordinator.js';
 import { describeHost, remeasuredFront, remeasureFront, type RemeasuredFront } from '../distributed/remeasure.js';

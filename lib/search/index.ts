@@ -19,7 +19,7 @@ export type { Candidate, Selector } from './selection.js';
 export { nsga2, rankAndCrowding } from './nsga2.js';
 export { spea2, spea2Fitness } from './spea2.js';
 export { hypervolume, igd, igdPlus } from './indicators.js';
-export { objectiveValues, toMinimization, totalViolation, type Values } from './objectives.js';
+export { objectiveValues, toMinimization, totalViolation, type Values } from './objective-values.js';
 
 // Early stopping
 export {

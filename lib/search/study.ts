@@ -9,7 +9,7 @@ import { ConfigError, NumericError } from '../errors.js';
 import { dominates } from './dominance.js';
 import { hypervolume } from './indicators.js';
 import { nsga2 } from './nsga2.js';
-import { checkObjectives, objectiveValues, toMinimization, totalViolation, type Values } from './objectives.js';
+import { checkObjectives, objectiveValues, toMinimization, totalViolation, type Values } from './objective-values.js';
 import { Rng, type Seed } from './rng.js';
 import type { Candidate, Selector } from './selection.js';
 import type { ConstraintDef, ObjectiveDef, SearchSpace } from './space.js';

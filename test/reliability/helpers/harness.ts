@@ -12,7 +12,7 @@ import { pipelineEvaluator, type CandidateEvents } from '../../../lib/pipeline/e
 import { Lock, measureModel } from '../../../lib/pipeline/measure.js';
 import { objectiveDefs } from '../../../lib/pipeline/objectives.js';
 import { resolveProblem } from '../../../lib/pipeline/problem.js';
-import { buildSpace, currentSpaceSettings } from '../../../lib/pipeline/space.js';
+import { buildSpace, currentSpaceSettings } from '../../../lib/pipeline/study-space.js';
 import { SqliteStorage, Study, type TrialRecord } from '../../../lib/search/index.js';
 import type { SearchOptions } from '../../../lib/search-api.js';
 import { mlp } from '../../../lib/spec/builders.js';

@@ -19,7 +19,7 @@ import { pipelineEvaluator } from '../pipeline/evaluator.js';
 import { Lock } from '../pipeline/measure.js';
 import { constraintDefs, objectiveDefs } from '../pipeline/objectives.js';
 import { resolveProblem, type Problem } from '../pipeline/problem.js';
-import { buildSpace } from '../pipeline/space.js';
+import { buildSpace } from '../pipeline/study-space.js';
 import { trialModelFile } from '../pipeline/study-file.js';
 import type { ConstraintDef, ObjectiveDef } from '../search/index.js';
 import { connectionOptions, describeQueue, deviceClass, fatalConnectionHint, queueName } from './connection.js';
