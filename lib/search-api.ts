@@ -15,7 +15,8 @@ import { studyPath, StudyFile } from './pipeline/study-file.js';
 import { loadReportData, type ReportData } from './report/data.js';
 import { writeReport } from './report/html.js';
 
-export type { SearchEvents, SearchEventName, SearchOutcome, FrontEntry } from './pipeline/runner.js';
+export type { SearchEvents, SearchEventName, SearchOutcome } from './pipeline/runner.js';
+export type { FrontEntry } from './pipeline/front.js';
 export type { SearchConfig, SearchConfigInput, Budget, UserData, DataLimits, FinetuneSettings, MeasureSettings } from './pipeline/config.js';
 export type { ObjectiveKey, QualityMetric, ConstraintInput, Bound } from './pipeline/objectives.js';
 export type { ReportData, ReportTrial } from './report/data.js';

@@ -18,32 +18,16 @@ import {
 import { evaluate } from '../train.js';
 import { defaultCacheDir, obtainBaseline, type BaselineRecord } from './baseline.js';
 import { normalizeConfig, type Budget, type SearchConfig, type SearchConfigInput } from './config.js';
-import { SearchData } from './data.js';
+import { openStudyContext, type StudyContext } from './context.js';
 import { pipelineEvaluator, type Lineage } from './evaluator.js';
-import { heldOutValue, Lock, measureModel, measureValues, type Measurements } from './measure.js';
+import { frontEntries, type FrontEntry } from './front.js';
+import { heldOutValue, measureModel, measureValues, type Measurements } from './measure.js';
 import { constraintDefs, objectiveDefs, type QualityMetric } from './objectives.js';
 import { MIN_SELECTION_ROWS, resolveProblem } from './problem.js';
 import { buildSpace, currentSpaceSettings, seedPipelines } from './study-space.js';
 import { assertNotLocked, checkOutputDir, minFreeBytesFromEnv, StudyFile, StudyLock, studyPath, trialModelFile, type StudyMeta } from './study-file.js';
 import { CandidateQueue, queueEvaluator, type QueueStatus } from '../distributed/coordinator.js';
 import { describeHost, remeasuredFront, remeasureFront, type RemeasuredFront } from '../distributed/remeasure.js';
-
-/** A Pareto member with all four measures (not only the objectives). */
-export interface FrontEntry {
-  readonly trial: number;
-  readonly generation: number;
-  readonly pipeline: string;
-  readonly genome: PipelineGenome;
-  /** metric (under its name; on the validation split), latencyMs, throughput, sizeBytes. */
-  readonly measures: Readonly<Record<string, number>>;
-  /** The quality metric on the held-out test split (reported, never optimized). */
-  readonly heldOut?: number;
-  /** The objective values in the study's order. */
-  readonly values: readonly number[];
-  readonly modelFile?: string;
-  /** Latency and throughput were timed again on the coordinator's host (the front mixed kinds of host). */
-  readonly remeasured?: boolean;
-}
 
 export interface SearchEvents {
   phase: { phase: 'loading' | 'baseline' | 'measuring' | 'searching' | 'done'; message: string };
@@ -109,20 +93,6 @@ export function countedTrials(trials: readonly TrialRecord[]): number {
   return trials.filter((t) => t.state !== 'running' && !/^(interrupted|aborted)/.test(t.failReason ?? '')).length;
 }
 
-export function frontEntries(members: readonly FrontMember<PipelineGenome>[], trials: readonly TrialRecord[], metric: QualityMetric): FrontEntry[] {
-  const byNumber = new Map(trials.map((t) => [t.number, t] as const));
-  return members.map((m) => {
-    const t = byNumber.get(m.number);
-    const lineage = t?.userAttrs as Partial<Lineage> | undefined;
-    return {
-      trial: m.number, generation: t?.generation ?? 0, pipeline: lineage?.pipeline ?? '', genome: m.genome,
-      measures: lineage?.measurements ? measureValues(lineage.measurements, metric) : {},
-      ...(lineage?.measurements ? { heldOut: heldOutValue(lineage.measurements, metric) } : {}),
-      values: m.values, ...(lineage?.modelFile ? { modelFile: lineage.modelFile } : {}),
-    };
-  }).sort((a, b) => a.trial - b.trial);
-}
-
 /**
  * Runs (or resumes) a search; throws ConfigError / DataError before anything is written when the request is bad.
  * Before loading anything it proves the study, cache and output directories writable with room to spare; the study's
@@ -153,7 +123,7 @@ export async function runSearch(request: SearchRequest, emit: Emit, signal?: Abo
   }
 
   let sf: StudyFile | undefined = existing;
-  let data: SearchData | undefined;
+  let context: StudyContext | undefined;
   let base: Model | undefined;
   let queue: CandidateQueue | undefined;
   let studyLock: StudyLock | undefined;
@@ -175,49 +145,51 @@ export async function runSearch(request: SearchRequest, emit: Emit, signal?: Abo
       onEpoch: (e, epochs) => safeEmit('baselineEpoch', { epoch: e.epoch, epochs, trainLoss: e.trainLoss, ...(e.valMetric !== undefined ? { valMetric: e.valMetric } : {}), seconds: e.seconds }),
     });
     base = baseline.model;
-    data = new SearchData(problem, config.finetune, config.seed);
     const metric = problem.metric;
-    const lock = new Lock();
 
-    let meta: StudyMeta;
-    if (!existing) {
-      const selectRows = data.rows('select');
-      const coarse = selectRows < MIN_SELECTION_ROWS ? `; under ${MIN_SELECTION_ROWS}, so quality moves in coarse steps (${(100 / selectRows).toFixed(1)} pt for accuracy)` : '';
-      safeEmit('phase', { phase: 'measuring', message: `measuring the baseline: quality selected on ${selectRows} validation rows, reported on ${data.rows('test')} held-out test rows${coarse}` });
-      const measurements = await measureModel(base, data.quality(base.device), { metric, settings: config.measure, lock, repeats: config.measure.repeats + 1 });
-      const valMetric = (await evaluate(base, data.on('val', base.device)))[metric];
-      const objectives = objectiveDefs(config.objectives, metric);
-      const constraints = constraintDefs(config.constraints, metric, { metric: measurements.metric, latencyMs: measurements.latencyMs, throughput: measurements.throughput, sizeBytes: measurements.sizeBytes });
-      checkAbort();
-      meta = {
-        version: 1, config, objectives, constraints, space: currentSpaceSettings(config.device), host: hostFingerprint(config.device), createdAt: new Date().toISOString(),
-        problem: {
-          description: problem.description, modelSource: problem.modelSource, spec: problem.spec, metric, kind: problem.dataset.task.kind,
-          rows: {
-            train: problem.dataset.train.target.shape[0]!, val: problem.dataset.val?.target.shape[0] ?? 0, test: problem.dataset.test.target.shape[0]!,
-            finetune: data.rows('finetune'), finetuneVal: data.rows('val'),
+    let meta!: StudyMeta;
+    context = await openStudyContext(problem, base, config, async ({ data, lock }) => {
+      if (!existing) {
+        const selectRows = data.rows('select');
+        const coarse = selectRows < MIN_SELECTION_ROWS ? `; under ${MIN_SELECTION_ROWS}, so quality moves in coarse steps (${(100 / selectRows).toFixed(1)} pt for accuracy)` : '';
+        safeEmit('phase', { phase: 'measuring', message: `measuring the baseline: quality selected on ${selectRows} validation rows, reported on ${data.rows('test')} held-out test rows${coarse}` });
+        const measurements = await measureModel(baseline.model, data.quality(baseline.model.device), { metric, settings: config.measure, lock, repeats: config.measure.repeats + 1 });
+        const valMetric = (await evaluate(baseline.model, data.on('val', baseline.model.device)))[metric];
+        const objectives = objectiveDefs(config.objectives, metric);
+        const constraints = constraintDefs(config.constraints, metric, { metric: measurements.metric, latencyMs: measurements.latencyMs, throughput: measurements.throughput, sizeBytes: measurements.sizeBytes });
+        checkAbort();
+        meta = {
+          version: 1, config, objectives, constraints, space: currentSpaceSettings(config.device), host: hostFingerprint(config.device), createdAt: new Date().toISOString(),
+          problem: {
+            description: problem.description, modelSource: problem.modelSource, spec: problem.spec, metric, kind: problem.dataset.task.kind,
+            rows: {
+              train: problem.dataset.train.target.shape[0]!, val: problem.dataset.val?.target.shape[0] ?? 0, test: problem.dataset.test.target.shape[0]!,
+              finetune: data.rows('finetune'), finetuneVal: data.rows('val'),
+            },
           },
-        },
-        baseline: { record: baseline.record, measurements, ...(valMetric !== undefined ? { valMetric } : {}), modelFile: `${baseline.dir}/model.pt` },
-      };
-      const space = buildSpace(config, meta.space);
-      sf = StudyFile.create(file, (tmp) => {
-        tmp.set('meta', meta);
-        tmp.set('progress', { status: 'running', elapsedMs: 0, updatedAt: new Date().toISOString(), runs: 0 });
-        // Creating the study record here makes the file complete before the first trial.
-        Study.open({ name: config.name, space, objectives, constraints, storage: tmp.storage, populationSize: config.population, seed: config.seed, selector: selectorOf(config), ...scheduleOf(config) });
-      });
-    } else {
-      meta = existing.meta;
-      if (request.kind === 'resume' && request.budget) {
-        // The new budget is the study's from now on (a later plain resume keeps it).
-        meta = { ...meta, config: { ...meta.config, budget: { ...request.budget } } };
-        existing.set('meta', meta);
+          baseline: { record: baseline.record, measurements, ...(valMetric !== undefined ? { valMetric } : {}), modelFile: `${baseline.dir}/model.pt` },
+        };
+        const space = buildSpace(config, meta.space);
+        sf = StudyFile.create(file, (tmp) => {
+          tmp.set('meta', meta);
+          tmp.set('progress', { status: 'running', elapsedMs: 0, updatedAt: new Date().toISOString(), runs: 0 });
+          // Creating the study record here makes the file complete before the first trial.
+          Study.open({ name: config.name, space, objectives, constraints, storage: tmp.storage, populationSize: config.population, seed: config.seed, selector: selectorOf(config), ...scheduleOf(config) });
+        });
+      } else {
+        meta = existing.meta;
+        if (request.kind === 'resume' && request.budget) {
+          // The new budget is the study's from now on (a later plain resume keeps it).
+          meta = { ...meta, config: { ...meta.config, budget: { ...request.budget } } };
+          existing.set('meta', meta);
+        }
+        if (meta.baseline.record.key !== baseline.record.key) {
+          throw new ConfigError(`the baseline this study was measured against (${meta.baseline.record.key}) is not the one the cache gives now (${baseline.record.key}); the task data or recipe changed`, 'baseline');
+        }
       }
-      if (meta.baseline.record.key !== baseline.record.key) {
-        throw new ConfigError(`the baseline this study was measured against (${meta.baseline.record.key}) is not the one the cache gives now (${baseline.record.key}); the task data or recipe changed`, 'baseline');
-      }
-    }
+      return meta;
+    });
+    const ctx = context;
     safeEmit('baseline', { cached: baseline.cached || !!existing, record: baseline.record, measurements: meta.baseline.measurements, metric });
     const study = sf!;
 
@@ -281,9 +253,9 @@ export async function runSearch(request: SearchRequest, emit: Emit, signal?: Abo
           queue = await CandidateQueue.open({ url: request.queue.url, device: config.device, onStatus: (st) => safeEmit('queue', st), ...(request.queue.watchdogMs ? { watchdogMs: request.queue.watchdogMs } : {}) });
         }
         const evaluator = queue ? queueEvaluator(queue, { file, meta, space, onStart: (e) => safeEmit('trialStart', e) }) : pipelineEvaluator({
-          config, recipe: problem.recipe, metric, data, base, objectives: meta.objectives, constraints: meta.constraints,
+          config, context: ctx,
           baseline: { measurements: meta.baseline.measurements, ...(meta.baseline.valMetric !== undefined ? { valMetric: meta.baseline.valMetric } : {}) },
-          host: meta.host, lock, studyDir, modelFile: (n) => relative(studyDir, trialModelFile(file, n)),
+          host: meta.host, studyDir, modelFile: (n) => relative(studyDir, trialModelFile(file, n)),
           events: {
             start: (e) => safeEmit('trialStart', e),
             epoch: (e) => safeEmit('epoch', e),
@@ -309,7 +281,7 @@ export async function runSearch(request: SearchRequest, emit: Emit, signal?: Abo
     }
     if (queue && !signal?.aborted) {
       const remeasured = await remeasureFront({
-        front: s.front().map((m) => m.number), trials: study.trials(), studyDir, base, data, metric, settings: config.measure, lock,
+        front: s.front().map((m) => m.number), trials: study.trials(), studyDir, context: ctx, settings: config.measure,
         baseline: meta.baseline.measurements, host: hostFingerprint(config.device),
       });
       if (remeasured) {
@@ -331,7 +303,7 @@ export async function runSearch(request: SearchRequest, emit: Emit, signal?: Abo
     return outcome;
   } finally {
     await queue?.close();
-    data?.dispose();
+    context?.data.dispose();
     base?.dispose();
     sf?.close();
     studyLock?.release();
