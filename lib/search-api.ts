@@ -10,12 +10,12 @@ import { AbortError, ConfigError, PetraError, reviveError, type SerializedError 
 import { normalizeConfig, type Budget, type SearchConfigInput } from './pipeline/config.js';
 import {
   runSearch, type SearchEventName, type SearchEvents, type SearchOutcome, type SearchRequest,
-} from './pipeline/runner.js';
+} from './run/runner.js';
 import { studyPath, StudyFile } from './pipeline/study-file.js';
 import { loadReportData, type ReportData } from './report/data.js';
 import { writeReport } from './report/html.js';
 
-export type { SearchEvents, SearchEventName, SearchOutcome } from './pipeline/runner.js';
+export type { SearchEvents, SearchEventName, SearchOutcome } from './run/runner.js';
 export type { FrontEntry } from './pipeline/front.js';
 export type { SearchConfig, SearchConfigInput, Budget, UserData, DataLimits, FinetuneSettings, MeasureSettings } from './pipeline/config.js';
 export type { ObjectiveKey, QualityMetric, ConstraintInput, Bound } from './pipeline/objectives.js';
@@ -149,11 +149,11 @@ function workerEntry(): { url: URL; bootstrap?: string } {
   const here = import.meta.url;
   if (here.endsWith('.ts')) {
     // Running from source under tsx: a worker does not inherit the loader, so register it first.
-    const entry = new URL('./pipeline/worker.ts', here);
+    const entry = new URL('./run/thread-worker.ts', here);
     const tsx = import.meta.resolve('tsx/esm/api');
     return { url: entry, bootstrap: `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(entry.href)}); });` };
   }
-  return { url: new URL('./pipeline/worker.js', here) };
+  return { url: new URL('./run/thread-worker.js', here) };
 }
 
 function inWorker(request: SearchRequest, emit: <K extends SearchEventName>(e: K, p: SearchEvents[K]) => void, signal: AbortSignal): Promise<SearchOutcome> {

@@ -13,7 +13,7 @@ import {
   formatMeasure, labelOf, parseLatency, parseMetricBound, parseMetricDrop, parseSize, parseThroughput,
   type ConstraintInput, type MeasureName, type QualityMetric,
 } from '../pipeline/objectives.js';
-import type { SearchEventName, SearchEvents, SearchOutcome } from '../pipeline/runner.js';
+import type { SearchEventName, SearchEvents, SearchOutcome } from '../search-api.js';
 import { paretoTable, sortByQuality } from '../report/table.js';
 import { heldOutValue, selectedOnValidation } from '../pipeline/measure.js';
 import { search, type SearchOptions, type StudyHandle } from '../search-api.js';

@@ -16,16 +16,16 @@ import {
   type ConstraintDef, type FrontMember, type ObjectiveDef, type TrialRecord, type TrialState,
 } from '../search/index.js';
 import { evaluate } from '../train.js';
-import { defaultCacheDir, obtainBaseline, type BaselineRecord } from './baseline.js';
-import { normalizeConfig, type Budget, type SearchConfig, type SearchConfigInput } from './config.js';
-import { openStudyContext, type StudyContext } from './context.js';
-import { pipelineEvaluator, type Lineage } from './evaluator.js';
-import { frontEntries, type FrontEntry } from './front.js';
-import { heldOutValue, measureModel, measureValues, type Measurements } from './measure.js';
-import { constraintDefs, objectiveDefs, type QualityMetric } from './objectives.js';
-import { MIN_SELECTION_ROWS, resolveProblem } from './problem.js';
-import { buildSpace, currentSpaceSettings, seedPipelines } from './study-space.js';
-import { assertNotLocked, checkOutputDir, minFreeBytesFromEnv, StudyFile, StudyLock, studyPath, trialModelFile, type StudyMeta } from './study-file.js';
+import { defaultCacheDir, obtainBaseline, type BaselineRecord } from '../pipeline/baseline.js';
+import { normalizeConfig, type Budget, type SearchConfig, type SearchConfigInput } from '../pipeline/config.js';
+import { openStudyContext, type StudyContext } from '../pipeline/context.js';
+import { pipelineEvaluator, type Lineage } from '../pipeline/evaluator.js';
+import { frontEntries, type FrontEntry } from '../pipeline/front.js';
+import { heldOutValue, measureModel, measureValues, type Measurements } from '../pipeline/measure.js';
+import { constraintDefs, objectiveDefs, type QualityMetric } from '../pipeline/objectives.js';
+import { MIN_SELECTION_ROWS, resolveProblem } from '../pipeline/problem.js';
+import { buildSpace, currentSpaceSettings, seedPipelines } from '../pipeline/study-space.js';
+import { assertNotLocked, checkOutputDir, minFreeBytesFromEnv, StudyFile, StudyLock, studyPath, trialModelFile, type StudyMeta } from '../pipeline/study-file.js';
 import { CandidateQueue, queueEvaluator, type QueueStatus } from '../distributed/coordinator.js';
 import { describeHost, remeasuredFront, remeasureFront, type RemeasuredFront } from '../distributed/remeasure.js';
 

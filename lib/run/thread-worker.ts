@@ -7,7 +7,7 @@ import { serializeError } from '../errors.js';
 import { runSearch, type SearchRequest } from './runner.js';
 
 const port = parentPort;
-if (!port) throw new Error('lib/pipeline/worker.ts runs inside a worker_thread');
+if (!port) throw new Error('lib/run/thread-worker.ts runs inside a worker_thread');
 const controller = new AbortController();
 port.on('message', (m: { type?: string }) => {
   if (m?.type === 'abort') controller.abort(new Error('aborted by the host'));
