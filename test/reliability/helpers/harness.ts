@@ -1,4 +1,4 @@
-// A search wired the way lib/run/runner.ts wires it — baseline, data, measurements, the pipeline evaluator, the
+// A search wired the way lib/run/ wires it — baseline, data, measurements, the pipeline evaluator, the
 // search core on an SQLite journal — but starting generation 0 from given genomes, so a test can put a candidate that
 // must fail (NaN, divergence, a LibTorch error) into a real search and watch the search go on.
 import { writeFileSync } from 'node:fs';
