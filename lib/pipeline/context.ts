@@ -7,9 +7,9 @@
 import type { Model } from '../model.js';
 import type { ConstraintDef, ObjectiveDef } from '../search/index.js';
 import type { SearchConfig } from './config.js';
-import { SearchData } from './data.js';
 import { Lock } from './measure.js';
 import type { Problem } from './problem.js';
+import { SearchData } from './search-data.js';
 
 export interface StudyDefinitions {
   readonly objectives: readonly ObjectiveDef[];

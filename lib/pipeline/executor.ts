@@ -16,10 +16,10 @@ import type { Model } from '../model.js';
 import { anyTrainingStopper, lossSlopeStopper, patienceStopper, type StopDecision } from '../search/index.js';
 import { train, type EpochRecord, type TrainOptions } from '../train.js';
 import type { FinetuneSettings } from './config.js';
-import type { SearchData } from './data.js';
 import { weightCount } from './measure.js';
 import { metricDirectionOf, type QualityMetric } from './objectives.js';
 import type { Recipe } from './problem.js';
+import type { SearchData } from './search-data.js';
 
 type QuantizeReport = Awaited<ReturnType<typeof quantize>>['report'];
 

@@ -9,10 +9,10 @@ import { prune } from '../../lib/compress/prune.js';
 import { hostFingerprint } from '../../lib/lab/fingerprint.js';
 import { Model } from '../../lib/model.js';
 import { normalizeConfig } from '../../lib/pipeline/config.js';
-import { SearchData } from '../../lib/pipeline/data.js';
 import type { FrontEntry } from '../../lib/pipeline/front.js';
 import { Lock, measureModel } from '../../lib/pipeline/measure.js';
 import { resolveProblem } from '../../lib/pipeline/problem.js';
+import { SearchData } from '../../lib/pipeline/search-data.js';
 import type { TrialRecord } from '../../lib/search/index.js';
 
 test('a front of one kind of host is kept; a mixed one is re-timed here, and what it then dominates drops out', async (t) => {
