@@ -6,7 +6,8 @@
  */
 import { writeFileSync, mkdirSync } from 'node:fs';
 import os from 'node:os';
-import { crowdingDistance, hypervolume, nonDominatedSort, PipelineSpace, Rng, Study, zdt1, type PipelineGenome } from '../lib/search/index.js';
+import { PipelineSpace, type PipelineGenome } from '../lib/genome/index.js';
+import { crowdingDistance, hypervolume, nonDominatedSort, Rng, Study, zdt1 } from '../lib/search/index.js';
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);

@@ -1,6 +1,7 @@
 /**
  * petra's public API. Models and training (LibTorch through Node-API), data loaders, model builders, the
- * measurement lab, the compression operators, the search core and the end-to-end `search()`.
+ * measurement lab, the compression operators, the search core, the pipeline genome and the end-to-end
+ * `search()`.
  */
 export { Model, type BuildOptions, type Device } from './model.js';
 export {
@@ -19,6 +20,7 @@ export * from './interop/index.js';
 export { buildWithWeights, importTorchScript, isTorchScriptFile, TorchScriptImportError, torchScriptToSpec, type ImportedNode, type TorchScriptImport, type TorchScriptImportOptions, type TorchScriptImportReport, type TorchScriptSpec, type UnsupportedOp } from './interop/torchscript-import.js';
 export * from './compress/index.js';
 export * from './search/index.js';
+export * from './genome/index.js';
 // Both the search core (seeded generator class) and the data module (split helper) name an Rng; the class wins.
 export { Rng } from './search/index.js';
 export type { Rng as DataRng } from './data/split.js';

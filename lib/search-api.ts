@@ -4,18 +4,21 @@
  * `worker: true` the whole search (data loading, bookkeeping included) runs in a worker_thread and only events
  * cross over, so the host's event loop never waits on it.
  */
-import { Worker } from 'node:worker_threads';
 import { parseQueueUrl } from './distributed/connection.js';
-import { AbortError, ConfigError, PetraError, reviveError, type SerializedError } from './errors.js';
+import { AbortError, ConfigError } from './errors.js';
 import { normalizeConfig, type Budget, type SearchConfigInput } from './pipeline/config.js';
-import {
-  runSearch, type SearchEventName, type SearchEvents, type SearchOutcome, type SearchRequest,
-} from './pipeline/runner.js';
 import { studyPath, StudyFile } from './pipeline/study-file.js';
 import { loadReportData, type ReportData } from './report/data.js';
 import { writeReport } from './report/html.js';
+import type { SearchEventName, SearchEvents } from './run/events.js';
+import type { SearchOutcome } from './run/outcome.js';
+import type { SearchRequest } from './run/request.js';
+import { runSearch } from './run/runner.js';
+import { runSearchInThread } from './run/thread.js';
 
-export type { SearchEvents, SearchEventName, SearchOutcome, FrontEntry } from './pipeline/runner.js';
+export type { SearchEvents, SearchEventName } from './run/events.js';
+export type { SearchOutcome } from './run/outcome.js';
+export type { FrontEntry } from './pipeline/front.js';
 export type { SearchConfig, SearchConfigInput, Budget, UserData, DataLimits, FinetuneSettings, MeasureSettings } from './pipeline/config.js';
 export type { ObjectiveKey, QualityMetric, ConstraintInput, Bound } from './pipeline/objectives.js';
 export type { ReportData, ReportTrial } from './report/data.js';
@@ -119,7 +122,7 @@ export function search(options: SearchOptions): StudyHandle {
     kind: 'new', config, ...(studyDir ? { studyDir } : {}), ...(queue ? { queue: { url: queue } } : {}),
     ...preflightOf({ ...(minFreeMB !== undefined ? { minFreeMB } : {}), ...(outputDirs ? { outputDirs } : {}) }),
   };
-  return makeHandle(config.name, file, studyDir, signal, (emit, s) => (worker ? inWorker(request, emit, s) : runSearch(request, emit, s)));
+  return makeHandle(config.name, file, studyDir, signal, (emit, s) => (worker ? runSearchInThread(request, emit, s) : runSearch(request, emit, s)));
 }
 
 /** Continues a study (after a kill, an abort or with a bigger budget) from its file. */
@@ -134,49 +137,10 @@ export function resumeSearch(study: string, options: ResumeOptions = {}): StudyH
     kind: 'resume', study: file, ...(options.studyDir ? { studyDir: options.studyDir } : {}), ...(budget ? { budget } : {}),
     ...(options.queue ? { queue: { url: options.queue } } : {}), ...preflightOf(options),
   };
-  return makeHandle(name, file, options.studyDir, options.signal, (emit, s) => (options.worker ? inWorker(request, emit, s) : runSearch(request, emit, s)));
+  return makeHandle(name, file, options.studyDir, options.signal, (emit, s) => (options.worker ? runSearchInThread(request, emit, s) : runSearch(request, emit, s)));
 }
 
 /** Reads a study file for display: trials, Pareto members, hypervolume series, baseline. */
 export function readStudy(study: string, studyDir?: string): ReportData {
   return loadReportData(study, studyDir);
-}
-
-// ------------------------------------------------------------------------------------------------- worker mode
-
-function workerEntry(): { url: URL; bootstrap?: string } {
-  const here = import.meta.url;
-  if (here.endsWith('.ts')) {
-    // Running from source under tsx: a worker does not inherit the loader, so register it first.
-    const entry = new URL('./pipeline/worker.ts', here);
-    const tsx = import.meta.resolve('tsx/esm/api');
-    return { url: entry, bootstrap: `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(entry.href)}); });` };
-  }
-  return { url: new URL('./pipeline/worker.js', here) };
-}
-
-function inWorker(request: SearchRequest, emit: <K extends SearchEventName>(e: K, p: SearchEvents[K]) => void, signal: AbortSignal): Promise<SearchOutcome> {
-  return new Promise((resolve, reject) => {
-    const entry = workerEntry();
-    const worker = entry.bootstrap
-      ? new Worker(entry.bootstrap, { eval: true, workerData: { request } })
-      : new Worker(entry.url, { workerData: { request } });
-    let settled = false;
-    const onAbort = (): void => worker.postMessage({ type: 'abort' });
-    signal.addEventListener('abort', onAbort, { once: true });
-    if (signal.aborted) onAbort();
-    const finish = (fn: () => void): void => {
-      if (settled) return;
-      settled = true;
-      signal.removeEventListener('abort', onAbort);
-      fn();
-    };
-    worker.on('message', (m: { type: 'event'; event: SearchEventName; payload: never } | { type: 'done'; outcome: SearchOutcome } | { type: 'error'; error: SerializedError }) => {
-      if (m.type === 'event') emit(m.event, m.payload);
-      else if (m.type === 'done') finish(() => resolve(m.outcome));
-      else finish(() => reject(reviveError(m.error)));
-    });
-    worker.on('error', (error) => finish(() => reject(error)));
-    worker.on('exit', (code) => finish(() => reject(new PetraError(`the search worker exited with code ${code} before finishing`))));
-  });
 }

@@ -10,9 +10,10 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Job, Queue, QueueEvents } from 'bullmq';
 import { AbortError, ConfigError, parseErrorText } from '../errors.js';
+import { genomeHash, type PipelineGenome, type PipelineSpace } from '../genome/index.js';
 import { describePipeline } from '../pipeline/describe.js';
 import type { StudyMeta } from '../pipeline/study-file.js';
-import { genomeHash, type EvaluationResult, type Evaluator, type PipelineGenome, type PipelineSpace } from '../search/index.js';
+import type { EvaluationResult, Evaluator } from '../search/index.js';
 import { connectionOptions, describeQueue, fatalConnectionHint, queueName } from './connection.js';
 import { absoluteConfig, candidateJobId, JOB_VERSION, type CandidateJob, type CandidateResult } from './job.js';
 

@@ -10,7 +10,7 @@ import { existsSync } from 'node:fs';
 import { isAbsolute } from 'node:path';
 import { PetraError } from '../errors.js';
 import { normalizeConfig, type SearchConfig, type SearchConfigInput } from '../pipeline/config.js';
-import type { SpaceSettings } from '../pipeline/space.js';
+import type { SpaceSettings } from '../pipeline/study-space.js';
 
 export const JOB_VERSION = 1;
 /** Jobs above this many bytes of JSON are refused before parsing their parts (a genome and a front are small). */

@@ -9,13 +9,12 @@
 import { join } from 'node:path';
 import type { HostFingerprint } from '../lab/fingerprint.js';
 import { Model } from '../model.js';
-import type { SearchData } from '../pipeline/data.js';
-import type { Lineage } from '../pipeline/evaluator.js';
-import { measureModel, type Lock } from '../pipeline/measure.js';
 import type { MeasureSettings } from '../pipeline/config.js';
-import type { QualityMetric } from '../pipeline/objectives.js';
+import type { StudyContext } from '../pipeline/context.js';
+import type { Lineage } from '../pipeline/evaluator.js';
+import type { FrontEntry } from '../pipeline/front.js';
+import { measureModel } from '../pipeline/measure.js';
 import { dominates, toMinimization, type ObjectiveDef, type TrialRecord } from '../search/index.js';
-import type { FrontEntry } from '../pipeline/runner.js';
 
 /** What a timing depends on; memory size, OS release and Node version do not change it. */
 export function timingKey(h: HostFingerprint): string {
@@ -46,11 +45,9 @@ export interface RemeasureOptions {
   readonly front: readonly number[];
   readonly trials: readonly TrialRecord[];
   readonly studyDir: string;
-  readonly base: Model;
-  readonly data: SearchData;
-  readonly metric: QualityMetric;
+  /** The study's metric (from its problem), splits, baseline model and timing lock. */
+  readonly context: Pick<StudyContext, 'problem' | 'data' | 'base' | 'lock'>;
   readonly settings: MeasureSettings;
-  readonly lock: Lock;
   readonly baseline: { readonly latencyMs: number; readonly throughput: number };
   /** This process's host: the reference every other kind of host is re-timed on. */
   readonly host: HostFingerprint;
@@ -61,6 +58,7 @@ export interface RemeasureOptions {
  * undefined when it does not (every front latency is then already comparable).
  */
 export async function remeasureFront(o: RemeasureOptions): Promise<RemeasuredFront | undefined> {
+  const { problem, data, base, lock } = o.context;
   const byNumber = new Map(o.trials.map((t) => [t.number, t] as const));
   const members = o.front.map((n) => ({ n, lineage: byNumber.get(n)?.userAttrs as Partial<Lineage> & { worker?: string } | undefined }))
     .filter((m) => m.lineage?.host && m.lineage.modelFile);
@@ -70,10 +68,10 @@ export async function remeasureFront(o: RemeasureOptions): Promise<RemeasuredFro
   const trials: Record<string, RemeasuredTrial> = {};
   for (const m of members) {
     if (timingKey(m.lineage!.host!) === reference) continue;
-    const model = await Model.load(join(o.studyDir, m.lineage!.modelFile!), { device: o.base.device });
+    const model = await Model.load(join(o.studyDir, m.lineage!.modelFile!), { device: base.device });
     try {
-      const measured = await measureModel(model, o.data.quality(model.device), {
-        metric: o.metric, settings: o.settings, lock: o.lock, reference: { model: o.base, ...o.baseline },
+      const measured = await measureModel(model, data.quality(model.device), {
+        metric: problem.metric, settings: o.settings, lock, reference: { model: base, ...o.baseline },
       });
       trials[String(m.n)] = {
         latencyMs: measured.latencyMs, throughput: measured.throughput, host: m.lineage!.host!,

@@ -8,9 +8,9 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, w
 import { join, resolve } from 'node:path';
 import type { NativeMetrics, NativeProgress } from '../binding.js';
 import { NumericError } from '../errors.js';
+import { canonicalJson } from '../genome/index.js';
 import { buildWithWeights } from '../interop/torchscript-import.js';
 import { Model } from '../model.js';
-import { canonicalJson } from '../search/index.js';
 import { evaluate, train, type EpochRecord } from '../train.js';
 import type { Problem } from './problem.js';
 

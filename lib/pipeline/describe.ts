@@ -1,5 +1,5 @@
 /** Pipelines in words, for tables and reports: `prune(l1 50%, ft 2) → quantize(static, onednn)`. */
-import type { PipelineGenome, Stage } from '../search/index.js';
+import type { PipelineGenome, Stage } from '../genome/index.js';
 
 function num(v: unknown): string {
   return typeof v === 'number' ? String(Number(v.toPrecision(3))) : String(v);

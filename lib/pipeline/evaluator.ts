@@ -10,21 +10,18 @@ import { mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { AbortError, PetraError } from '../errors.js';
+import { genomeHash, type PipelineGenome } from '../genome/index.js';
 import { trimMemory } from '../info.js';
 import { benchmark } from '../lab/benchmark.js';
 import type { HostFingerprint } from '../lab/fingerprint.js';
 import type { Model } from '../model.js';
-import {
-  candidateStopper, genomeHash,
-  type ConstraintDef, type EvaluationContext, type EvaluationResult, type Evaluator, type ObjectiveDef, type PipelineGenome,
-} from '../search/index.js';
+import { candidateStopper, type EvaluationContext, type EvaluationResult, type Evaluator } from '../search/index.js';
 import type { SearchConfig } from './config.js';
-import type { SearchData } from './data.js';
+import type { StudyContext } from './context.js';
 import { describePipeline } from './describe.js';
 import { CandidateStopped, runPipeline, type CandidateCheck, type StageReport } from './executor.js';
-import { measureModel, measureValues, type Lock, type Measurements } from './measure.js';
-import { metricDirectionOf, type QualityMetric } from './objectives.js';
-import type { Recipe } from './problem.js';
+import { measureModel, measureValues, type Measurements } from './measure.js';
+import { metricDirectionOf } from './objectives.js';
 
 /** What a trial stores besides its objective values. */
 export interface Lineage {
@@ -50,16 +47,11 @@ export interface CandidateEvents {
 
 export interface EvaluatorOptions {
   readonly config: SearchConfig;
-  readonly recipe: Recipe;
-  readonly metric: QualityMetric;
-  readonly data: SearchData;
-  readonly base: Model;
-  readonly objectives: readonly ObjectiveDef[];
-  readonly constraints: readonly ConstraintDef[];
+  /** The problem (recipe, metric), splits, baseline model, objectives, constraints and timing lock. */
+  readonly context: StudyContext;
   /** The baseline's measurements and validation metric (for the candidate stopper's optimistic outcome). */
   readonly baseline: { readonly measurements: Pick<Measurements, 'metric' | 'latencyMs' | 'throughput'>; readonly valMetric?: number };
   readonly host: HostFingerprint;
-  readonly lock: Lock;
   /** Directory of the study file; models are saved under `modelFile(trial)` relative to it. */
   readonly studyDir?: string;
   readonly modelFile?: (trial: number) => string;
@@ -78,7 +70,9 @@ function message(error: unknown): string {
 }
 
 export function pipelineEvaluator(o: EvaluatorOptions): Evaluator<PipelineGenome> {
-  const values = (m: Measurements): Record<string, number> => measureValues(m, o.metric);
+  const { problem, data, base, objectives, constraints, lock } = o.context;
+  const { metric, recipe } = problem;
+  const values = (m: Measurements): Record<string, number> => measureValues(m, metric);
   return async (genome: PipelineGenome, ctx: EvaluationContext): Promise<EvaluationResult> => {
     try {
       return await evaluateCandidate(genome, ctx);
@@ -101,8 +95,8 @@ export function pipelineEvaluator(o: EvaluatorOptions): Evaluator<PipelineGenome
     o.events?.start?.({ trial: ctx.trialId, generation: ctx.generation, pipeline });
     let step = 0;
     try {
-      const run = await runPipeline(o.base, genome, {
-        data: o.data, metric: o.metric, recipe: o.recipe, finetune: o.config.finetune, seed, signal: ctx.signal,
+      const run = await runPipeline(base, genome, {
+        data, metric, recipe, finetune: o.config.finetune, seed, signal: ctx.signal,
         prepareCandidateCheck: (model) => prepareCheck(model, ctx, o),
         onStage: (e) => o.events?.stage?.({ trial: ctx.trialId, ...e }),
         onEpoch: (e) => {
@@ -114,15 +108,15 @@ export function pipelineEvaluator(o: EvaluatorOptions): Evaluator<PipelineGenome
       try {
         const file = o.modelFile?.(ctx.trialId);
         if (file) mkdirSync(dirname(join(o.studyDir ?? '.', file)), { recursive: true });
-        const m = await measureModel(model, o.data.quality(model.device), {
-          metric: o.metric, settings: o.config.measure, lock: o.lock, signal: ctx.signal, ...(file ? { file: join(o.studyDir ?? '.', file) } : {}),
-          reference: { model: o.base, latencyMs: o.baseline.measurements.latencyMs, throughput: o.baseline.measurements.throughput },
+        const m = await measureModel(model, data.quality(model.device), {
+          metric, settings: o.config.measure, lock, signal: ctx.signal, ...(file ? { file: join(o.studyDir ?? '.', file) } : {}),
+          reference: { model: base, latencyMs: o.baseline.measurements.latencyMs, throughput: o.baseline.measurements.throughput },
         });
         const all = values(m);
-        const constraints = Object.fromEntries(o.constraints.map((c) => [c.name, all[c.name] as number]));
+        const constraintValues = Object.fromEntries(constraints.map((c) => [c.name, all[c.name] as number]));
         return {
-          objectives: Object.fromEntries(o.objectives.map((d) => [d.name, all[d.name] as number])),
-          ...(o.constraints.length ? { constraints } : {}),
+          objectives: Object.fromEntries(objectives.map((d) => [d.name, all[d.name] as number])),
+          ...(constraints.length ? { constraints: constraintValues } : {}),
           userAttrs: lineage({ measurements: m, ...(file ? { modelFile: file } : {}) }),
         };
       } finally {
@@ -152,11 +146,12 @@ async function prepareCheck(model: Model, ctx: EvaluationContext, o: EvaluatorOp
   const cap = Math.min(300, o.config.measure.timeCapMs);
   // Paired with the baseline, like the full measurement, so the front's values and these are comparable.
   const checkAbort = (): void => { if (ctx.signal.aborted) throw new AbortError('the search was aborted', { cause: ctx.signal.reason }); };
-  const [quick, ref] = await o.lock.run(async () => {
+  const { problem: { metric: qualityMetric }, base: baseModel, objectives, lock } = o.context;
+  const [quick, ref] = await lock.run(async () => {
     checkAbort();
     const own = await benchmark(model, { batchSizes: sizes, timeCapMs: cap, targetRelativeCi: 0.05 });
     checkAbort();
-    return [own, await benchmark(o.base, { batchSizes: sizes, timeCapMs: cap, targetRelativeCi: 0.05 })] as const;
+    return [own, await benchmark(baseModel, { batchSizes: sizes, timeCapMs: cap, targetRelativeCi: 0.05 })] as const;
   });
   const pick = (r: typeof quick, b: number) => r.batches.find((x) => x.batchSize === b)!;
   const scale = (own: number, reference: number, known: number): number => known * (own / reference);
@@ -173,20 +168,20 @@ async function prepareCheck(model: Model, ctx: EvaluationContext, o: EvaluatorOp
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
-  const direction = metricDirectionOf(o.metric);
+  const direction = metricDirectionOf(qualityMetric);
   const baseMetric = base.metric;
-  const stopper = candidateStopper({ minEpochs: 1, directions: o.objectives.map((d) => d.direction) });
+  const stopper = candidateStopper({ minEpochs: 1, directions: objectives.map((d) => d.direction) });
   return (epoch, valMetric) => {
     const gain = valMetric !== undefined && o.baseline.valMetric !== undefined
       ? (direction === 'max' ? valMetric - o.baseline.valMetric : o.baseline.valMetric - valMetric) : 0;
     const metric = direction === 'max' ? baseMetric + Math.max(0, gain) : baseMetric - Math.max(0, gain);
     // Optimistic timing too: the low end of the quick measurement's confidence interval.
     const all: Record<string, number> = {
-      [o.metric]: metric,
+      [qualityMetric]: metric,
       latencyMs: scale(Math.min(lat.medianMs, lat.ciLowMs), rLat.medianMs, base.latencyMs),
       throughput: scale(Math.max(thr.throughput, thr.batchSize / (thr.ciLowMs / 1000)), rThr.throughput, base.throughput),
       sizeBytes,
     };
-    return stopper.check(epoch + 1, o.objectives.map((d) => all[d.name] as number), front);
+    return stopper.check(epoch + 1, objectives.map((d) => all[d.name] as number), front);
   };
 }

@@ -4,6 +4,7 @@
  * orthogonality / Hoyer regularizers, then rank pruning), quantize — and says what each stage did. It measures
  * nothing and decides nothing about the search; the evaluator (evaluator.ts) does that.
  */
+import { isStage, type PipelineGenome, type RegularizeParams, type Stage } from '../genome/index.js';
 import { info } from '../info.js';
 import { decompose, truncateRanks } from '../compress/lowrank.js';
 import { prune } from '../compress/prune.js';
@@ -12,16 +13,13 @@ import type { RoundTo } from '../compress/prune.js';
 import type { LowrankReport, PruneReport } from '../compress/report.js';
 import { AbortError, ConfigError, errorFromCode, NumericError, PetraError } from '../errors.js';
 import type { Model } from '../model.js';
-import {
-  anyTrainingStopper, isStage, lossSlopeStopper, patienceStopper,
-  type PipelineGenome, type RegularizeParams, type Stage, type StopDecision,
-} from '../search/index.js';
+import { anyTrainingStopper, lossSlopeStopper, patienceStopper, type StopDecision } from '../search/index.js';
 import { train, type EpochRecord, type TrainOptions } from '../train.js';
 import type { FinetuneSettings } from './config.js';
-import type { SearchData } from './data.js';
 import { weightCount } from './measure.js';
 import { metricDirectionOf, type QualityMetric } from './objectives.js';
 import type { Recipe } from './problem.js';
+import type { SearchData } from './search-data.js';
 
 type QuantizeReport = Awaited<ReturnType<typeof quantize>>['report'];
 

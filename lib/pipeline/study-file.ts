@@ -20,7 +20,7 @@ import type { BaselineRecord } from './baseline.js';
 import type { SearchConfig } from './config.js';
 import type { Measurements } from './measure.js';
 import type { QualityMetric } from './objectives.js';
-import type { SpaceSettings } from './space.js';
+import type { SpaceSettings } from './study-space.js';
 
 export const DEFAULT_STUDY_DIR = 'studies';
 

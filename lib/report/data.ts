@@ -3,6 +3,7 @@
  * the failures and their reasons, and the hypervolume of the front after each evaluation.
  */
 import { timingKey, withRemeasured, type RemeasuredFront } from '../distributed/remeasure.js';
+import type { PipelineGenome } from '../genome/index.js';
 import type { HostFingerprint } from '../lab/fingerprint.js';
 import type { Lineage } from '../pipeline/evaluator.js';
 import { heldOutValue, measureValues, selectedOnValidation, type Measurements } from '../pipeline/measure.js';
@@ -11,7 +12,7 @@ import { describePipeline, shortPipeline } from '../pipeline/describe.js';
 import type { ProgressInfo, StudyMeta } from '../pipeline/study-file.js';
 import { StudyFile } from '../pipeline/study-file.js';
 import {
-  dominates, hypervolume, toMinimization, type ObjectiveDef, type PipelineGenome, type TrialRecord, type TrialState,
+  dominates, hypervolume, toMinimization, type ObjectiveDef, type TrialRecord, type TrialState,
 } from '../search/index.js';
 
 export interface ReportTrial {

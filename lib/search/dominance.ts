@@ -1,6 +1,6 @@
 /**
  * Pareto dominance, non-dominated sorting and crowding distance. Everything here minimises: callers turn 'max'
- * objectives into 'min' first (see objectives.ts).
+ * objectives into 'min' first (see objective-values.ts).
  *
  * The sort ranks the distinct points by divide and conquer (nds.ts, O(N·log^(M−1) N) for M ≥ 2 objectives) and
  * lists each front's members in lexicographic order of their objectives, ties by index.

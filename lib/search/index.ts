@@ -1,28 +1,14 @@
 /**
- * petra's search core: genomes and spaces, variation, NSGA-II / SPEA2 selection, indicators, early stopping, the
- * ask/tell study and its storages. Pure TypeScript; nothing here touches the native addon.
+ * petra's search core, for any problem: the search-space contract, parameter specs, NSGA-II / SPEA2 selection,
+ * indicators, early stopping, the ask/tell study with its schedules, and its storages. Pure TypeScript; nothing here
+ * touches the native addon or knows what a genome is. The pipeline genome and its space are in lib/genome.
  */
 export { Rng, type Seed } from './rng.js';
 export type { ConstraintDef, Direction, ExportedParam, ObjectiveDef, SearchSpace } from './space.js';
-
-// Pipeline genome and its space
-export {
-  canonicalJson, describeGenome, genomeHash, isStage,
-  type BuiltinStage, type BuiltinStageType, type LowRankParams, type PipelineGenome, type PruneParams,
-  type QuantizeParams, type RegularizeParams, type Stage, type TrainParams,
-} from './genome.js';
-export { defaultParam, mutateParam, sampleParam, type ParamSpec, type ParamValue } from './params.js';
-export {
-  BUILTIN_STAGES, defaultPipelineSpaceConfig, narrowSpace, withStage, withoutStages,
-  type MutationWeights, type PipelineSpaceConfig, type SpaceOverrides, type StageDef,
-} from './pipeline-config.js';
-export {
-  builtinRules, lowrankBeforeQuantize, oneQuantizePerMode, onlyQatAfterStaticQuantize, regularizeBeforeTraining,
-  type ValidationResult, type ValidityRule, type Violation,
-} from './validity.js';
-export { crossoverStages, mutateStages, type MutationOperator } from './variation.js';
-export { PipelineSpace } from './pipeline-space.js';
 export { RealVectorSpace, type RealSpaceOptions } from './real-space.js';
+
+// Declarative hyperparameter specs (the pipeline genome's stage parameters are these)
+export { defaultParam, mutateParam, sampleParam, type ParamSpec, type ParamValue } from './params.js';
 
 // Ranking, selection, indicators
 export {
@@ -33,7 +19,7 @@ export type { Candidate, Selector } from './selection.js';
 export { nsga2, rankAndCrowding } from './nsga2.js';
 export { spea2, spea2Fitness } from './spea2.js';
 export { hypervolume, igd, igdPlus } from './indicators.js';
-export { objectiveValues, toMinimization, totalViolation, type Values } from './objectives.js';
+export { objectiveValues, toMinimization, totalViolation, type Values } from './objective-values.js';
 
 // Early stopping
 export {

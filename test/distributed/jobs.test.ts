@@ -9,7 +9,7 @@ import { candidateJobId, JobPayloadError, parseCandidateJob, type CandidateJob }
 import { ConfigError, parseErrorText, reviveError } from '../../lib/errors.js';
 import { failedJobOutcome } from '../../lib/distributed/coordinator.js';
 import { normalizeConfig } from '../../lib/pipeline/config.js';
-import { buildSpace } from '../../lib/pipeline/space.js';
+import { buildSpace } from '../../lib/pipeline/study-space.js';
 import { Rng } from '../../lib/search/rng.js';
 import { makeTlsFiles, redisAvailable, RedisServer } from '../helpers/redis.js';
 import { startWorker } from '../e2e/helpers/procs.js';

@@ -9,10 +9,10 @@ import { prune } from '../../lib/compress/prune.js';
 import { hostFingerprint } from '../../lib/lab/fingerprint.js';
 import { Model } from '../../lib/model.js';
 import { normalizeConfig } from '../../lib/pipeline/config.js';
-import { SearchData } from '../../lib/pipeline/data.js';
+import type { FrontEntry } from '../../lib/pipeline/front.js';
 import { Lock, measureModel } from '../../lib/pipeline/measure.js';
-import type { FrontEntry } from '../../lib/pipeline/runner.js';
 import { resolveProblem } from '../../lib/pipeline/problem.js';
+import { SearchData } from '../../lib/pipeline/search-data.js';
 import type { TrialRecord } from '../../lib/search/index.js';
 
 test('a front of one kind of host is kept; a mixed one is re-timed here, and what it then dominates drops out', async (t) => {
@@ -34,7 +34,7 @@ test('a front of one kind of host is kept; a mixed one is re-timed here, and wha
     number, generation: 0, slot: number, key: String(number), genome: { stages: [] }, state: 'complete', values: [0.5, 1],
     userAttrs: { host, modelFile, worker: `w${number}` }, intermediate: [], startedAt: 0,
   } as unknown as TrialRecord);
-  const common = { studyDir: dir, base, data, metric: 'accuracy' as const, settings: config.measure, lock, baseline, host: here };
+  const common = { studyDir: dir, context: { problem, data, base, lock }, settings: config.measure, baseline, host: here };
   try {
     t.is(await remeasureFront({ ...common, front: [0, 1], trials: [trial(0, elsewhere, 'a.pt'), trial(1, elsewhere, 'b.pt')] }), undefined, 'one kind of host: comparable as it is');
     const r = (await remeasureFront({ ...common, front: [0, 1], trials: [trial(0, here, 'a.pt'), trial(1, elsewhere, 'b.pt')] }))!;

@@ -6,7 +6,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { StudyFile } from '../../lib/pipeline/study-file.js';
-import { countedTrials } from '../../lib/pipeline/runner.js';
+import { countedTrials } from '../../lib/run/budget.js';
 import { runPetra as petra } from './helpers/procs.js';
 import { tempDir, tinyFlags } from './helpers/tiny.js';
 

@@ -5,7 +5,7 @@ import { normalizeConfig, parseBudget } from '../../lib/pipeline/config.js';
 import {
   checkConstraints, constraintDefs, objectiveDefs, parseLatency, parseObjectives, parseSize, parseThroughput,
 } from '../../lib/pipeline/objectives.js';
-import { buildSpace, quantizeLast, seedPipelines } from '../../lib/pipeline/space.js';
+import { buildSpace, quantizeLast, seedPipelines } from '../../lib/pipeline/study-space.js';
 import { Rng } from '../../lib/search/index.js';
 
 const base = { metric: 0.9, latencyMs: 0.4, throughput: 5000, sizeBytes: 1_700_000 };

@@ -5,7 +5,7 @@
 import test from 'ava';
 import { join } from 'node:path';
 import { StudyFile } from '../../lib/pipeline/study-file.js';
-import { countedTrials } from '../../lib/pipeline/runner.js';
+import { countedTrials } from '../../lib/run/budget.js';
 import { renderReport } from '../../lib/report/html.js';
 import { readStudy } from '../../lib/search-api.js';
 import { redisAvailable, RedisServer } from '../helpers/redis.js';

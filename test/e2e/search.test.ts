@@ -4,18 +4,19 @@ import test from 'ava';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { exportTrial } from '../../lib/commands/export.js';
+import type { PipelineGenome } from '../../lib/genome/index.js';
 import { Model } from '../../lib/model.js';
 import { obtainBaseline } from '../../lib/pipeline/baseline.js';
 import { normalizeConfig } from '../../lib/pipeline/config.js';
-import { SearchData } from '../../lib/pipeline/data.js';
+import { openStudyContext } from '../../lib/pipeline/context.js';
 import { pipelineEvaluator, type Lineage } from '../../lib/pipeline/evaluator.js';
-import { Lock, measureModel } from '../../lib/pipeline/measure.js';
+import { measureModel, type Measurements } from '../../lib/pipeline/measure.js';
 import { objectiveDefs } from '../../lib/pipeline/objectives.js';
 import { resolveProblem } from '../../lib/pipeline/problem.js';
 import { StudyFile } from '../../lib/pipeline/study-file.js';
 import { hostFingerprint } from '../../lib/lab/fingerprint.js';
 import { readStudy, search, type SearchOutcome } from '../../lib/search-api.js';
-import type { EvaluationContext, PipelineGenome } from '../../lib/search/index.js';
+import type { EvaluationContext } from '../../lib/search/index.js';
 import { evaluate } from '../../lib/train.js';
 import { tempDir, tinySearch } from './helpers/tiny.js';
 
@@ -122,14 +123,13 @@ test.serial('a failing candidate (unknown stage, NaN loss) is recorded as failed
   const config = normalizeConfig({ ...tinySearch(dir), name: 'failures' });
   const problem = resolveProblem(config);
   const baseline = await obtainBaseline(problem, { seed: config.seed, device: 'cpu', cacheDir: config.cacheDir! });
-  using data = new SearchData(problem, config.finetune, config.seed);
-  const lock = new Lock();
-  const measurements = await measureModel(baseline.model, data.quality('cpu'), { metric: 'accuracy', settings: config.measure, lock });
-  const objectives = objectiveDefs(['metric', 'latency'], 'accuracy');
-  const evaluator = pipelineEvaluator({
-    config, recipe: problem.recipe, metric: 'accuracy', data, base: baseline.model, objectives, constraints: [],
-    baseline: { measurements }, host: hostFingerprint('cpu'), lock,
+  let measurements!: Measurements;
+  const context = await openStudyContext(problem, baseline.model, config, async ({ data, lock }) => {
+    measurements = await measureModel(baseline.model, data.quality('cpu'), { metric: 'accuracy', settings: config.measure, lock });
+    return { objectives: objectiveDefs(['metric', 'latency'], 'accuracy'), constraints: [] };
   });
+  using _data = context.data; // the placed splits are freed when the test ends
+  const evaluator = pipelineEvaluator({ config, context, baseline: { measurements }, host: hostFingerprint('cpu') });
   const ctx: EvaluationContext = { trialId: 0, generation: 0, signal: new AbortController().signal, report: () => {}, front: () => [] };
   const bogus = await evaluator({ stages: [{ type: 'distill', params: {} }] }, ctx);
   t.true('status' in bogus && bogus.status === 'failed');

@@ -5,9 +5,9 @@
 import test from 'ava';
 import fc from 'fast-check';
 import { ConfigError } from '../../lib/errors.js';
-import { canonicalJson, genomeHash, type PipelineGenome } from '../../lib/search/genome.js';
-import { defaultPipelineSpaceConfig, narrowSpace, type SpaceOverrides } from '../../lib/search/pipeline-config.js';
-import { PipelineSpace } from '../../lib/search/pipeline-space.js';
+import { canonicalJson, genomeHash, type PipelineGenome } from '../../lib/genome/genome.js';
+import { defaultPipelineSpaceConfig, narrowSpace, type SpaceOverrides } from '../../lib/genome/space-config.js';
+import { PipelineSpace } from '../../lib/genome/pipeline-space.js';
 import { Rng } from '../../lib/search/rng.js';
 import { attempt, check, checkConfigPath, fuzz, runCases, Tally, type Case } from './fuzz-helpers.js';
 import { HOSTILE_VALUES, jsonMutation, mutateJson } from './spec-gen.js';

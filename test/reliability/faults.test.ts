@@ -7,10 +7,10 @@ import { existsSync, readdirSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError } from '../../lib/errors.js';
+import type { PipelineGenome } from '../../lib/genome/index.js';
 import { memoryStats, setMemoryCap, setThreads } from '../../lib/info.js';
 import type { Lineage } from '../../lib/pipeline/evaluator.js';
 import { readStudy, resumeSearch, search } from '../../lib/search-api.js';
-import type { PipelineGenome } from '../../lib/search/index.js';
 import { tempDir, tinySearch } from '../e2e/helpers/tiny.js';
 import { harness, mlpSpecFile } from './helpers/harness.js';
 

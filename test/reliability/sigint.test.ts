@@ -6,7 +6,7 @@ import test from 'ava';
 import { existsSync, readdirSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { countedTrials } from '../../lib/pipeline/runner.js';
+import { countedTrials } from '../../lib/run/budget.js';
 import { StudyFile } from '../../lib/pipeline/study-file.js';
 import { PetraProcess, runPetra } from '../e2e/helpers/procs.js';
 import { tempDir, tinyFlags } from '../e2e/helpers/tiny.js';

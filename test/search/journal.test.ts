@@ -4,7 +4,8 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { exportOptunaJournal, InMemoryStorage, PipelineSpace, SqliteStorage, Study, zdt1, type PipelineGenome } from '../../lib/search/index.js';
+import { PipelineSpace, type PipelineGenome } from '../../lib/genome/index.js';
+import { exportOptunaJournal, InMemoryStorage, SqliteStorage, Study, zdt1 } from '../../lib/search/index.js';
 
 const objectives = [{ name: 'f1', direction: 'min' as const }, { name: 'f2', direction: 'min' as const }];
 const problem = zdt1(6);

@@ -1,8 +1,9 @@
 import test from 'ava';
 import { ConfigError, NumericError } from '../../lib/errors.js';
+import { PipelineSpace, type PipelineGenome } from '../../lib/genome/index.js';
 import {
-  candidateStopper, evaluationBudgetStopper, hypervolume, InMemoryStorage, noImprovementStopper, PipelineSpace, Study, zdt1,
-  type EvaluationResult, type PipelineGenome,
+  candidateStopper, evaluationBudgetStopper, hypervolume, InMemoryStorage, noImprovementStopper, Study, zdt1,
+  type EvaluationResult,
 } from '../../lib/search/index.js';
 
 const objectives = [{ name: 'f1', direction: 'min' as const }, { name: 'f2', direction: 'min' as const }];

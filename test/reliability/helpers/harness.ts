@@ -1,18 +1,20 @@
-// A search wired the way lib/pipeline/runner.ts wires it — baseline, data, measurements, the pipeline evaluator, the
+// A search wired the way lib/run/ wires it — baseline, data, measurements, the pipeline evaluator, the
 // search core on an SQLite journal — but starting generation 0 from given genomes, so a test can put a candidate that
 // must fail (NaN, divergence, a LibTorch error) into a real search and watch the search go on.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { PipelineGenome } from '../../../lib/genome/index.js';
 import { hostFingerprint } from '../../../lib/lab/fingerprint.js';
 import { obtainBaseline, type Baseline } from '../../../lib/pipeline/baseline.js';
 import { normalizeConfig, type SearchConfig } from '../../../lib/pipeline/config.js';
-import { SearchData } from '../../../lib/pipeline/data.js';
+import { openStudyContext } from '../../../lib/pipeline/context.js';
 import { pipelineEvaluator, type CandidateEvents } from '../../../lib/pipeline/evaluator.js';
-import { Lock, measureModel } from '../../../lib/pipeline/measure.js';
+import { measureModel, type Measurements } from '../../../lib/pipeline/measure.js';
 import { objectiveDefs } from '../../../lib/pipeline/objectives.js';
 import { resolveProblem } from '../../../lib/pipeline/problem.js';
-import { buildSpace, currentSpaceSettings } from '../../../lib/pipeline/space.js';
-import { SqliteStorage, Study, type PipelineGenome, type TrialRecord } from '../../../lib/search/index.js';
+import type { SearchData } from '../../../lib/pipeline/search-data.js';
+import { buildSpace, currentSpaceSettings } from '../../../lib/pipeline/study-space.js';
+import { SqliteStorage, Study, type TrialRecord } from '../../../lib/search/index.js';
 import type { SearchOptions } from '../../../lib/search-api.js';
 import { mlp } from '../../../lib/spec/builders.js';
 import { tinySearch } from '../../e2e/helpers/tiny.js';
@@ -38,11 +40,13 @@ export async function harness(dir: string, extra: Partial<SearchOptions> = {}): 
   const config = normalizeConfig(input);
   const problem = resolveProblem(config);
   const baseline = await obtainBaseline(problem, { seed: config.seed, device: config.device, cacheDir: config.cacheDir! });
-  const data = new SearchData(problem, config.finetune, config.seed);
-  const lock = new Lock();
   const metric = problem.metric;
-  const measurements = await measureModel(baseline.model, data.quality('cpu'), { metric, settings: config.measure, lock });
-  const objectives = objectiveDefs(config.objectives, metric);
+  let measurements!: Measurements;
+  const context = await openStudyContext(problem, baseline.model, config, async ({ data, lock }) => {
+    measurements = await measureModel(baseline.model, data.quality('cpu'), { metric, settings: config.measure, lock });
+    return { objectives: objectiveDefs(config.objectives, metric), constraints: [] };
+  });
+  const { data, objectives } = context;
   const settings = currentSpaceSettings(config.device);
   return {
     config, baseline, data,
@@ -52,10 +56,7 @@ export async function harness(dir: string, extra: Partial<SearchOptions> = {}): 
         const study = Study.open<PipelineGenome>({
           name, space: buildSpace(config, settings), objectives, storage, populationSize: Math.max(2, genomes.length), seed: config.seed, initialGenomes: genomes,
         });
-        const evaluator = pipelineEvaluator({
-          config, recipe: problem.recipe, metric, data, base: baseline.model, objectives, constraints: [],
-          baseline: { measurements }, host: hostFingerprint('cpu'), lock, ...(events ? { events } : {}),
-        });
+        const evaluator = pipelineEvaluator({ config, context, baseline: { measurements }, host: hostFingerprint('cpu'), ...(events ? { events } : {}) });
         await study.optimize(evaluator, { evaluations });
         return storage.trials(storage.loadStudy(name)!.id);
       } finally {

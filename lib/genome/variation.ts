@@ -3,9 +3,9 @@
  * moment; the space repairs every result, so every operator yields a valid genome.
  */
 import type { Stage } from './genome.js';
-import { mutateParam, sampleParam, type ParamValue } from './params.js';
-import type { MutationWeights, PipelineSpaceConfig } from './pipeline-config.js';
-import type { Rng } from './rng.js';
+import { mutateParam, sampleParam, type ParamValue } from '../search/params.js';
+import type { MutationWeights, PipelineSpaceConfig } from './space-config.js';
+import type { Rng } from '../search/rng.js';
 
 export type MutationOperator = keyof MutationWeights;
 

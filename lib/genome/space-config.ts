@@ -3,7 +3,7 @@
  * operator probabilities. Plain data, so users narrow ranges or add a stage type without touching the core.
  */
 import { ConfigError } from '../errors.js';
-import { checkSpec, type ParamSpec } from './params.js';
+import { checkSpec, type ParamSpec } from '../search/params.js';
 import { builtinRules, type ValidityRule } from './validity.js';
 
 export interface StageDef {

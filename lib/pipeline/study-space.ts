@@ -6,9 +6,10 @@
  */
 import { info } from '../info.js';
 import {
-  defaultPipelineSpaceConfig, narrowSpace, PipelineSpace, withoutStages, type ParamSpec,
+  defaultPipelineSpaceConfig, narrowSpace, PipelineSpace, withoutStages,
   type PipelineGenome, type PipelineSpaceConfig, type Stage, type ValidityRule,
-} from '../search/index.js';
+} from '../genome/index.js';
+import type { ParamSpec } from '../search/index.js';
 import { STAGE_TYPES, type SearchConfig } from './config.js';
 
 /** What the space depends on besides the configuration; stored with the study so a resume rebuilds the same space. */

@@ -1,9 +1,10 @@
 import test from 'ava';
 import { ConfigError } from '../../lib/errors.js';
 import {
-  canonicalJson, defaultParam, defaultPipelineSpaceConfig, genomeHash, narrowSpace, PipelineSpace, Rng, withStage,
+  canonicalJson, defaultPipelineSpaceConfig, genomeHash, narrowSpace, PipelineSpace, withStage,
   type PipelineGenome, type Stage,
-} from '../../lib/search/index.js';
+} from '../../lib/genome/index.js';
+import { defaultParam, Rng } from '../../lib/search/index.js';
 
 const space = new PipelineSpace();
 /** A stage of `type` with default parameters, some overridden. */

@@ -3,7 +3,7 @@
  * their parameter names are the contract with the native side; users may add stage types through the space.
  */
 import { createHash } from 'node:crypto';
-import type { ParamValue } from './params.js';
+import type { ParamValue } from '../search/params.js';
 
 export interface Stage<T extends string = string, P extends object = Record<string, ParamValue>> {
   readonly type: T;

@@ -4,8 +4,8 @@
  * Rules are objects in the space's config, so a user-defined stage type can bring its own.
  */
 import type { PipelineGenome, Stage } from './genome.js';
-import { defaultParam, paramProblem, repairParam, type ParamValue } from './params.js';
-import type { PipelineSpaceConfig } from './pipeline-config.js';
+import { defaultParam, paramProblem, repairParam, type ParamValue } from '../search/params.js';
+import type { PipelineSpaceConfig } from './space-config.js';
 
 export interface Violation {
   /** The rule that failed ('schema', 'length', 'maxCount' or a rule's name). */

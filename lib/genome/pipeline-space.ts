@@ -3,10 +3,10 @@
  */
 import { ConfigError } from '../errors.js';
 import { canonicalJson, genomeHash, type PipelineGenome, type Stage } from './genome.js';
-import { exportParam, type ParamValue } from './params.js';
-import { checkConfig, defaultPipelineSpaceConfig, type PipelineSpaceConfig } from './pipeline-config.js';
-import type { Rng } from './rng.js';
-import type { ExportedParam, SearchSpace } from './space.js';
+import { exportParam, type ParamValue } from '../search/params.js';
+import { checkConfig, defaultPipelineSpaceConfig, type PipelineSpaceConfig } from './space-config.js';
+import type { Rng } from '../search/rng.js';
+import type { ExportedParam, SearchSpace } from '../search/space.js';
 import { repairPipeline, validatePipeline, type ValidationResult } from './validity.js';
 import { crossoverStages, mutateStages, pickStageType, sampleStage } from './variation.js';
 

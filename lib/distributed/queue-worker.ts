@@ -11,16 +11,15 @@ import { hostname } from 'node:os';
 import { dirname, relative } from 'node:path';
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import { ConfigError, errorText } from '../errors.js';
+import type { PipelineGenome } from '../genome/index.js';
 import { hostFingerprint, type HostFingerprint } from '../lab/fingerprint.js';
 import { Model } from '../model.js';
-import { SearchData } from '../pipeline/data.js';
+import { disposeStudyContext, openStudyContext, type StudyContext } from '../pipeline/context.js';
 import { pipelineEvaluator } from '../pipeline/evaluator.js';
-import { Lock } from '../pipeline/measure.js';
 import { constraintDefs, objectiveDefs } from '../pipeline/objectives.js';
-import { resolveProblem, type Problem } from '../pipeline/problem.js';
-import { buildSpace } from '../pipeline/space.js';
+import { resolveProblem } from '../pipeline/problem.js';
+import { buildSpace } from '../pipeline/study-space.js';
 import { trialModelFile } from '../pipeline/study-file.js';
-import type { ConstraintDef, ObjectiveDef, PipelineGenome } from '../search/index.js';
 import { connectionOptions, describeQueue, deviceClass, fatalConnectionHint, queueName } from './connection.js';
 import { JobPayloadError, parseCandidateJob, type CandidateJob, type CandidateResult } from './job.js';
 
@@ -45,15 +44,10 @@ export type WorkerEvent =
   | { readonly type: 'study'; readonly message: string }
   | { readonly type: 'job'; readonly phase: 'start' | 'done' | 'failed'; readonly jobId: string; readonly trial?: number; readonly study?: string; readonly message: string };
 
-/** What every job of one study shares on this worker. */
-interface StudyContext {
+/** A study this worker serves: what its jobs share (loaded once) and how many of them are running. */
+interface ServedStudy {
   readonly key: string;
-  readonly problem: Problem;
-  readonly data: SearchData;
-  readonly base: Model;
-  readonly objectives: readonly ObjectiveDef[];
-  readonly constraints: readonly ConstraintDef[];
-  readonly lock: Lock;
+  readonly context: StudyContext;
   active: number;
 }
 
@@ -78,26 +72,26 @@ export async function startQueueWorker(options: QueueWorkerOptions): Promise<Que
   const id = options.id ?? `${hostname()}:${process.pid}`;
   const host = hostFingerprint(device);
   const emit = (e: WorkerEvent): void => { try { options.onEvent?.(e); } catch { /* a listener must not stop the worker */ } };
-  const contexts = new Map<string, Promise<StudyContext>>();
+  const studies = new Map<string, Promise<ServedStudy>>();
 
-  const contextFor = async (job: CandidateJob): Promise<StudyContext> => {
+  const studyFor = async (job: CandidateJob): Promise<ServedStudy> => {
     const key = `${job.study.file}\n${job.study.createdAt}\n${job.baseline.sha256}`;
-    let pending = contexts.get(key);
+    let pending = studies.get(key);
     if (!pending) {
-      pending = loadContext(job, key, device);
-      contexts.set(key, pending);
-      pending.then(() => emit({ type: 'study', message: `study ${job.study.name}: data and baseline loaded` }), () => contexts.delete(key));
+      pending = loadStudy(job, key, device);
+      studies.set(key, pending);
+      pending.then(() => emit({ type: 'study', message: `study ${job.study.name}: data and baseline loaded` }), () => studies.delete(key));
       await evictIdle(key);
     }
     return pending;
   };
 
   const evictIdle = async (keep: string): Promise<void> => {
-    if (contexts.size <= KEEP_CONTEXTS) return;
-    for (const [key, pending] of contexts) {
-      if (key === keep || contexts.size <= KEEP_CONTEXTS) continue;
-      const ctx = await pending.catch(() => undefined);
-      if (ctx && ctx.active === 0) { contexts.delete(key); disposeContext(ctx); }
+    if (studies.size <= KEEP_CONTEXTS) return;
+    for (const [key, pending] of studies) {
+      if (key === keep || studies.size <= KEEP_CONTEXTS) continue;
+      const served = await pending.catch(() => undefined);
+      if (served && served.active === 0) { studies.delete(key); disposeStudyContext(served.context); }
     }
   };
 
@@ -122,21 +116,20 @@ export async function startQueueWorker(options: QueueWorkerOptions): Promise<Que
       throw new UnrecoverableError(errorText(error));
     }
     // A job that throws fails with its error as errorText, so the coordinator records the error's class and code.
-    let ctx: StudyContext;
+    let served: ServedStudy;
     try {
-      ctx = await contextFor(payload);
+      served = await studyFor(payload);
     } catch (error) {
       throw new Error(errorText(error), { cause: error });
     }
-    ctx.active++;
+    served.active++;
     emit({ type: 'job', phase: 'start', jobId: job.id ?? '?', trial: payload.trial, study: payload.study.name, message: `study ${payload.study.name} trial ${payload.trial}` });
     try {
       const studyDir = dirname(payload.study.file);
       const evaluator = pipelineEvaluator({
-        config: { ...payload.config, device }, recipe: ctx.problem.recipe, metric: ctx.problem.metric, data: ctx.data, base: ctx.base,
-        objectives: ctx.objectives, constraints: ctx.constraints,
+        config: { ...payload.config, device }, context: served.context,
         baseline: { measurements: payload.baseline, ...(payload.baseline.valMetric !== undefined ? { valMetric: payload.baseline.valMetric } : {}) },
-        host, lock: ctx.lock, studyDir, modelFile: (n) => relative(studyDir, trialModelFile(payload.study.file, n)),
+        host, studyDir, modelFile: (n) => relative(studyDir, trialModelFile(payload.study.file, n)),
       });
       const controller = new AbortController();
       signal?.addEventListener('abort', () => controller.abort(signal.reason), { once: true });
@@ -148,7 +141,7 @@ export async function startQueueWorker(options: QueueWorkerOptions): Promise<Que
       emit({ type: 'job', phase: 'done', jobId: job.id ?? '?', trial: payload.trial, study: payload.study.name, message: 'status' in out ? `${out.status}: ${out.reason}` : 'complete' });
       return out;
     } finally {
-      ctx.active--;
+      served.active--;
     }
   };
 
@@ -194,17 +187,17 @@ export async function startQueueWorker(options: QueueWorkerOptions): Promise<Que
     clearInterval(watch);
     await worker.close();
     await running.catch(() => undefined);
-    for (const pending of contexts.values()) {
-      const ctx = await pending.catch(() => undefined);
-      if (ctx) disposeContext(ctx);
+    for (const pending of studies.values()) {
+      const served = await pending.catch(() => undefined);
+      if (served) disposeStudyContext(served.context);
     }
-    contexts.clear();
+    studies.clear();
   })());
   const closed = running.then(() => close(), () => close());
   return { id, host, close, closed };
 }
 
-async function loadContext(job: CandidateJob, key: string, device: string): Promise<StudyContext> {
+async function loadStudy(job: CandidateJob, key: string, device: string): Promise<ServedStudy> {
   // The shared-filesystem requirement, checked with a message that says so.
   if (!existsSync(job.study.file)) {
     throw new Error(`the study file ${job.study.file} is not visible on this worker: workers need the filesystem that holds the study directory and the baseline cache, at the same paths (NFS or similar)`);
@@ -218,15 +211,9 @@ async function loadContext(job: CandidateJob, key: string, device: string): Prom
   const config = { ...job.config, device };
   const problem = resolveProblem(config);
   const base = await Model.load(job.baseline.modelFile, { device });
-  const data = new SearchData(problem, config.finetune, config.seed);
-  return {
-    key, problem, data, base, active: 0, lock: new Lock(),
+  const context = await openStudyContext(problem, base, config, () => ({
     objectives: objectiveDefs(config.objectives, problem.metric),
     constraints: constraintDefs(config.constraints, problem.metric, job.baseline),
-  };
-}
-
-function disposeContext(ctx: StudyContext): void {
-  ctx.data.dispose();
-  ctx.base.dispose();
+  }));
+  return { key, context, active: 0 };
 }
