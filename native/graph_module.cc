@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <set>
+#include <unordered_map>
 
 #include "common.h"
 #include "quantize.h"
@@ -143,6 +144,307 @@ std::vector<size_t> TopologicalOrder(const GraphSpec& spec) {
   return order;
 }
 
+// ---------------------------------------------------------------------------------------------------------------
+// The op table: one builder per op of the graph language. A builder reads its node's attributes (a ConfigError names
+// the attribute), registers the node's submodule and returns its step. lib/spec/ops/ describes the same ops for
+// TypeScript (attributes, shapes, channels, lowering to ONNX and TorchScript); adding an op is one descriptor there
+// and one builder plus one table row here.
+// ---------------------------------------------------------------------------------------------------------------
+
+struct GraphModuleImpl::Builders {
+  using Self = GraphModuleImpl;
+  struct Op {
+    NodeFn (*build)(Self& self, const NodeSpec& node);
+    // Whether the step takes int8 (quint8) inputs as they are; else they are dequantized first. It must say what
+    // `quantAware` says in lib/spec/ops/ (the ONNX and TorchScript exports and int8-bias.ts follow that). add and
+    // concat take int8 inputs when attrs.outScale is set (see the constructor).
+    bool takesInt8;
+  };
+
+  // The builder of `node.op`; a ConfigError for an op that is not in the table.
+  static const Op& Find(const NodeSpec& node);
+
+  static NodeFn Unary(const NodeSpec& node, std::function<torch::Tensor(const torch::Tensor&)> f) {
+    if (node.inputs.size() != 1) Fail(ErrorCode::Config, "node '" + node.name + "' (" + node.op + ") takes exactly one input");
+    return [f](std::vector<torch::Tensor>& a) { return f(a[0]); };
+  }
+  // Remembers a node's submodule (NodeModule: attrs.dtype, export, derive).
+  static void Keep(Self& self, const NodeSpec& node, std::shared_ptr<torch::nn::Module> m) { self.nodeModules_[node.name] = m; }
+
+  static NodeFn Conv(Self& self, const NodeSpec& node) {
+    namespace nn = torch::nn;
+    const bool two = node.op == "conv2d";
+    const size_t d = two ? 2 : 1;
+    auto k = Ints(node, "kernelSize", d);
+    auto s = Ints(node, "stride", d, std::vector<int64_t>(d, 1));
+    auto dil = Ints(node, "dilation", d, std::vector<int64_t>(d, 1));
+    const int64_t in = Int(node, "inChannels"), out = Int(node, "outChannels"), groups = Int(node, "groups", 1);
+    const bool bias = Bool(node, "bias", true);
+    const bool same = IsSame(node, "padding");
+    const bool fakeQuant = Bool(node, "fakeQuant", false);
+    const int bits = static_cast<int>(Int(node, "fakeQuantBits", 8));
+    const std::vector<int64_t> pad = same ? std::vector<int64_t>(d, 0) : Ints(node, "padding", d, std::vector<int64_t>(d, 0));
+    if (two) {
+      nn::Conv2dOptions o(in, out, Expand<2>(k));
+      o.stride(Expand<2>(s)).dilation(Expand<2>(dil)).groups(groups).bias(bias);
+      if (same) o.padding(torch::kSame); else o.padding(Expand<2>(pad));
+      auto m = self.register_module(node.name, nn::Conv2d(o));
+      Keep(self, node, m);
+      if (!fakeQuant) return Unary(node, [m](const torch::Tensor& x) { return m->forward(x); });
+      return self.FakeQuantOutput(node.name, Unary(node, [m, s, pad, dil, groups, same, bits](const torch::Tensor& x) {
+        const torch::Tensor w = FakeQuantWeight(m->weight, bits);
+        const c10::optional<torch::Tensor> b = m->bias.defined() ? c10::optional<torch::Tensor>(m->bias) : c10::nullopt;
+        return same ? at::conv2d(x, w, b, s, "same", dil, groups) : at::conv2d(x, w, b, s, pad, dil, groups);
+      }));
+    }
+    nn::Conv1dOptions o(in, out, Expand<1>(k));
+    o.stride(Expand<1>(s)).dilation(Expand<1>(dil)).groups(groups).bias(bias);
+    if (same) o.padding(torch::kSame); else o.padding(Expand<1>(pad));
+    auto m = self.register_module(node.name, nn::Conv1d(o));
+    Keep(self, node, m);
+    if (!fakeQuant) return Unary(node, [m](const torch::Tensor& x) { return m->forward(x); });
+    return self.FakeQuantOutput(node.name, Unary(node, [m, s, pad, dil, groups, same, bits](const torch::Tensor& x) {
+      const torch::Tensor w = FakeQuantWeight(m->weight, bits);
+      const c10::optional<torch::Tensor> b = m->bias.defined() ? c10::optional<torch::Tensor>(m->bias) : c10::nullopt;
+      return same ? at::conv1d(x, w, b, s, "same", dil, groups) : at::conv1d(x, w, b, s, pad, dil, groups);
+    }));
+  }
+
+  static NodeFn BatchNorm(Self& self, const NodeSpec& node) {
+    namespace nn = torch::nn;
+    const int64_t c = Int(node, "numFeatures");
+    const double eps = Num(node, "eps", 1e-5), momentum = Num(node, "momentum", 0.1);
+    if (node.op == "batchnorm2d") {
+      auto m = self.register_module(node.name, nn::BatchNorm2d(nn::BatchNorm2dOptions(c).eps(eps).momentum(momentum)));
+      Keep(self, node, m);
+      return Unary(node, [m](const torch::Tensor& x) { return m->forward(x); });
+    }
+    auto m = self.register_module(node.name, nn::BatchNorm1d(nn::BatchNorm1dOptions(c).eps(eps).momentum(momentum)));
+    Keep(self, node, m);
+    return Unary(node, [m](const torch::Tensor& x) { return m->forward(x); });
+  }
+
+  static NodeFn Linear(Self& self, const NodeSpec& node) {
+    namespace nn = torch::nn;
+    auto m = self.register_module(node.name, nn::Linear(nn::LinearOptions(Int(node, "inFeatures"), Int(node, "outFeatures"))
+                                                            .bias(Bool(node, "bias", true))));
+    Keep(self, node, m);
+    if (!Bool(node, "fakeQuant", false)) return Unary(node, [m](const torch::Tensor& x) { return m->forward(x); });
+    const int bits = static_cast<int>(Int(node, "fakeQuantBits", 8));
+    return self.FakeQuantOutput(node.name, Unary(node, [m, bits](const torch::Tensor& x) {
+      return torch::linear(x, FakeQuantWeight(m->weight, bits), m->bias.defined() ? m->bias : torch::Tensor());
+    }));
+  }
+
+  // qlinear, qconv1d, qconv2d: int8 layers (native/quantize.cc).
+  static NodeFn QuantLayer(Self& self, const NodeSpec& node) {
+    auto m = BuildQuantLayer(node);
+    self.register_module(node.name, m);
+    Keep(self, node, m);
+    self.quantized_.push_back(m);
+    return Unary(node, [m](const torch::Tensor& x) { return m->forward(x); });
+  }
+
+  static NodeFn QuantGru(Self& self, const NodeSpec& node) {
+    auto m = BuildQuantGru(node);
+    self.register_module(node.name, m);
+    Keep(self, node, m);
+    self.quantizedGru_.push_back(m);
+    return Unary(node, [m](const torch::Tensor& x) { return m->forward(x); });
+  }
+
+  static NodeFn Relu(Self&, const NodeSpec& node) { return Unary(node, [](const torch::Tensor& x) { return torch::relu(x); }); }
+  static NodeFn Gelu(Self&, const NodeSpec& node) { return Unary(node, [](const torch::Tensor& x) { return torch::gelu(x); }); }
+  static NodeFn Sigmoid(Self&, const NodeSpec& node) { return Unary(node, [](const torch::Tensor& x) { return torch::sigmoid(x); }); }
+  static NodeFn Tanh(Self&, const NodeSpec& node) { return Unary(node, [](const torch::Tensor& x) { return torch::tanh(x); }); }
+
+  // maxpool1d, avgpool1d
+  static NodeFn Pool1d(Self&, const NodeSpec& node) {
+    auto k = Ints(node, "kernelSize", 1);
+    auto s = Ints(node, "stride", 1, k);
+    auto p = Ints(node, "padding", 1, {0});
+    // Explicit dilation: the quantized kernels read dilation[1] and do not expand a 1-element default.
+    if (node.op == "maxpool1d") {
+      return Unary(node, [k, s, p](const torch::Tensor& x) {
+        return x.is_quantized() ? QuantizedMaxPool1d(x, k[0], s[0], p[0]) : torch::max_pool1d(x, k, s, p, {1});
+      });
+    }
+    return Unary(node, [k, s, p](const torch::Tensor& x) { return torch::avg_pool1d(x, k, s, p); });
+  }
+
+  // maxpool2d, avgpool2d
+  static NodeFn Pool2d(Self&, const NodeSpec& node) {
+    auto k = Ints(node, "kernelSize", 2);
+    auto s = Ints(node, "stride", 2, k);
+    auto p = Ints(node, "padding", 2, {0, 0});
+    if (node.op == "maxpool2d") return Unary(node, [k, s, p](const torch::Tensor& x) { return torch::max_pool2d(x, k, s, p, {1, 1}); });
+    return Unary(node, [k, s, p](const torch::Tensor& x) { return torch::avg_pool2d(x, k, s, p); });
+  }
+
+  // adaptiveavgpool1d, adaptivemaxpool1d
+  static NodeFn Adaptive1d(Self&, const NodeSpec& node) {
+    auto size = Ints(node, "outputSize", 1);
+    if (node.op == "adaptiveavgpool1d") return Unary(node, [size](const torch::Tensor& x) { return torch::adaptive_avg_pool1d(x, size); });
+    return Unary(node, [size](const torch::Tensor& x) { return std::get<0>(torch::adaptive_max_pool1d(x, size)); });
+  }
+
+  // adaptiveavgpool2d, adaptivemaxpool2d
+  static NodeFn Adaptive2d(Self&, const NodeSpec& node) {
+    auto size = Ints(node, "outputSize", 2);
+    if (node.op == "adaptiveavgpool2d") return Unary(node, [size](const torch::Tensor& x) { return torch::adaptive_avg_pool2d(x, size); });
+    return Unary(node, [size](const torch::Tensor& x) { return std::get<0>(torch::adaptive_max_pool2d(x, size)); });
+  }
+
+  static NodeFn Add(Self&, const NodeSpec& node) {
+    if (node.inputs.size() < 2) Fail(ErrorCode::Config, "node '" + node.name + "' (add) needs at least two inputs");
+    if (FindAttr(node, "outScale") != nullptr) {  // int8 residual join (lib/compress/quantize.ts)
+      const double scale = Num(node, "outScale");
+      const int64_t zp = Int(node, "outZeroPoint", 0);
+      const bool relu = Bool(node, "relu", false);
+      return [scale, zp, relu](std::vector<torch::Tensor>& a) { return QuantizedAdd(a, scale, zp, relu); };
+    }
+    return [](std::vector<torch::Tensor>& a) {
+      torch::Tensor sum = a[0] + a[1];
+      for (size_t i = 2; i < a.size(); ++i) sum.add_(a[i]);
+      return sum;
+    };
+  }
+
+  static NodeFn Concat(Self&, const NodeSpec& node) {
+    if (node.inputs.size() < 2) Fail(ErrorCode::Config, "node '" + node.name + "' (concat) needs at least two inputs");
+    const int64_t dim = Int(node, "dim", 1);
+    if (FindAttr(node, "outScale") != nullptr) {
+      const double scale = Num(node, "outScale");
+      const int64_t zp = Int(node, "outZeroPoint", 0);
+      return [dim, scale, zp](std::vector<torch::Tensor>& a) { return QuantizedCat(a, dim, scale, zp); };
+    }
+    return [dim](std::vector<torch::Tensor>& a) { return torch::cat(a, dim); };
+  }
+
+  static NodeFn Flatten(Self&, const NodeSpec& node) {
+    const int64_t start = Int(node, "startDim", 1);
+    return Unary(node, [start](const torch::Tensor& x) { return x.flatten(start); });
+  }
+
+  static NodeFn Dropout(Self& self, const NodeSpec& node) {
+    const double p = Num(node, "p");
+    if (!(p >= 0 && p < 1)) Fail(ErrorCode::Config, Where(node, "p") + ": must lie in [0, 1)");
+    Self* module = &self;
+    return Unary(node, [module, p](const torch::Tensor& x) -> torch::Tensor {
+      if (!module->is_training() || p == 0) return x;
+      torch::Tensor mask;
+      if (x.is_cpu()) {
+        mask = torch::empty_like(x).bernoulli_(1 - p, module->dropoutGenerator_);
+      } else {
+        mask = torch::empty_like(x).bernoulli_(1 - p);  // the device's default generator
+      }
+      return x * mask / (1 - p);
+    });
+  }
+
+  static NodeFn Embedding(Self& self, const NodeSpec& node) {
+    auto m = self.register_module(node.name, torch::nn::Embedding(Int(node, "numEmbeddings"), Int(node, "embeddingDim")));
+    Keep(self, node, m);
+    return Unary(node, [m](const torch::Tensor& x) { return m->forward(x); });
+  }
+
+  static NodeFn Gru(Self& self, const NodeSpec& node) {
+    namespace nn = torch::nn;
+    const bool bidirectional = Bool(node, "bidirectional", false);
+    const std::string output = Text(node, "output", "last");
+    if (output != "last" && output != "sequence") Fail(ErrorCode::Config, Where(node, "output") + ": 'last' or 'sequence'");
+    auto m = self.register_module(node.name, nn::GRU(nn::GRUOptions(Int(node, "inputSize"), Int(node, "hiddenSize"))
+                                                         .num_layers(Int(node, "numLayers", 1))
+                                                         .batch_first(true)
+                                                         .bidirectional(bidirectional)));
+    Keep(self, node, m);
+    const bool last = output == "last";
+    return Unary(node, [m, last, bidirectional](const torch::Tensor& x) {
+      auto result = m->forward(x);
+      if (!last) return std::get<0>(result);
+      const torch::Tensor& hn = std::get<1>(result);  // (layers·dirs, B, H)
+      if (!bidirectional) return hn[hn.size(0) - 1];
+      return torch::cat({hn[hn.size(0) - 2], hn[hn.size(0) - 1]}, 1);
+    });
+  }
+
+  static NodeFn LayerNorm(Self& self, const NodeSpec& node) {
+    namespace nn = torch::nn;
+    const Attr* a = FindAttr(node, "normalizedShape");
+    if (a == nullptr || a->numbers.empty()) Fail(ErrorCode::Config, Where(node, "normalizedShape") + ": required");
+    std::vector<int64_t> shape;
+    for (double v : a->numbers) shape.push_back(ToInt64(v, Where(node, "normalizedShape")));
+    auto m = self.register_module(node.name, nn::LayerNorm(nn::LayerNormOptions(shape).eps(Num(node, "eps", 1e-5))));
+    Keep(self, node, m);
+    return Unary(node, [m](const torch::Tensor& x) { return m->forward(x); });
+  }
+
+  // lowrank_linear, lowrank_conv1d, lowrank_conv2d
+  static NodeFn Lowrank(Self& self, const NodeSpec& node) {
+    const std::string& op = node.op;
+    const int64_t rank = Int(node, "rank");
+    if (rank < 1) Fail(ErrorCode::Config, Where(node, "rank") + ": must be at least 1");
+    petra::Lowrank m{nullptr};
+    if (op == "lowrank_linear") {
+      m = petra::Lowrank(LowrankImpl::Kind::Linear, Int(node, "inFeatures"), Int(node, "outFeatures"), rank, std::vector<int64_t>{},
+                         std::vector<int64_t>{}, std::vector<int64_t>{}, false, std::vector<int64_t>{}, Bool(node, "bias", true));
+    } else {
+      const size_t d = op == "lowrank_conv2d" ? 2 : 1;
+      if (Int(node, "groups", 1) != 1) Fail(ErrorCode::Config, "node '" + node.name + "': a lowrank conv needs groups = 1");
+      const bool same = IsSame(node, "padding");
+      m = petra::Lowrank(d == 2 ? LowrankImpl::Kind::Conv2d : LowrankImpl::Kind::Conv1d, Int(node, "inChannels"), Int(node, "outChannels"),
+                         rank, Ints(node, "kernelSize", d), Ints(node, "stride", d, std::vector<int64_t>(d, 1)),
+                         same ? std::vector<int64_t>(d, 0) : Ints(node, "padding", d, std::vector<int64_t>(d, 0)), same,
+                         Ints(node, "dilation", d, std::vector<int64_t>(d, 1)), Bool(node, "bias", true));
+    }
+    auto registered = self.register_module(node.name, m);
+    Keep(self, node, registered);
+    self.lowrank_.push_back(registered);
+    return Unary(node, [registered](const torch::Tensor& x) { return registered->forward(x); });
+  }
+};
+
+const GraphModuleImpl::Builders::Op& GraphModuleImpl::Builders::Find(const NodeSpec& node) {
+  constexpr bool kInt8 = true;    // takes int8 inputs as they are (quantAware in lib/spec/ops/)
+  constexpr bool kFloat = false;  // int8 inputs are dequantized first
+  static const std::unordered_map<std::string, Op> table = {
+      {"conv1d", {Conv, kFloat}},
+      {"conv2d", {Conv, kFloat}},
+      {"batchnorm1d", {BatchNorm, kFloat}},
+      {"batchnorm2d", {BatchNorm, kFloat}},
+      {"linear", {Linear, kFloat}},
+      {"relu", {Relu, kInt8}},
+      {"gelu", {Gelu, kFloat}},
+      {"sigmoid", {Sigmoid, kFloat}},
+      {"tanh", {Tanh, kFloat}},
+      {"maxpool1d", {Pool1d, kInt8}},
+      {"maxpool2d", {Pool2d, kInt8}},
+      {"avgpool1d", {Pool1d, kFloat}},
+      {"avgpool2d", {Pool2d, kFloat}},
+      {"adaptiveavgpool1d", {Adaptive1d, kInt8}},
+      {"adaptiveavgpool2d", {Adaptive2d, kInt8}},
+      {"adaptivemaxpool1d", {Adaptive1d, kFloat}},
+      {"adaptivemaxpool2d", {Adaptive2d, kFloat}},
+      {"add", {Add, kFloat}},        // int8 with attrs.outScale
+      {"concat", {Concat, kFloat}},  // int8 with attrs.outScale
+      {"flatten", {Flatten, kInt8}},
+      {"dropout", {Dropout, kFloat}},
+      {"embedding", {Embedding, kFloat}},
+      {"gru", {Gru, kFloat}},
+      {"layernorm", {LayerNorm, kFloat}},
+      {"lowrank_linear", {Lowrank, kFloat}},
+      {"lowrank_conv1d", {Lowrank, kFloat}},
+      {"lowrank_conv2d", {Lowrank, kFloat}},
+      {"qlinear", {QuantLayer, kInt8}},
+      {"qconv1d", {QuantLayer, kInt8}},
+      {"qconv2d", {QuantLayer, kInt8}},
+      {"qgru", {QuantGru, kFloat}},
+  };
+  auto it = table.find(node.op);
+  if (it == table.end()) Fail(ErrorCode::Config, "node '" + node.name + "': unknown op '" + node.op + "'");
+  return it->second;
+}
+
 GraphModuleImpl::GraphModuleImpl(const GraphSpec& spec) : spec_(spec), dropoutGenerator_(at::detail::createCPUGenerator(0)) {
   std::map<std::string, size_t> valueIndex;
   for (size_t i = 0; i < spec_.inputs.size(); ++i) valueIndex[spec_.inputs[i].name] = i;
@@ -153,11 +455,9 @@ GraphModuleImpl::GraphModuleImpl(const GraphSpec& spec) : spec_(spec), dropoutGe
     step.name = node.name;
     for (const auto& src : node.inputs) step.args.push_back(valueIndex.at(src));
     if (step.args.empty()) Fail(ErrorCode::Config, "node '" + node.name + "' has no inputs");
-    step.fn = WithComputeDtype(node, BuildNode(node));
-    static const std::set<std::string> quantAware = {"relu", "maxpool1d", "maxpool2d", "adaptiveavgpool1d", "adaptiveavgpool2d",
-                                                     "flatten", "qlinear", "qconv1d", "qconv2d"};
-    step.acceptsQuantized = quantAware.count(node.op) > 0 ||
-                            ((node.op == "add" || node.op == "concat") && node.attrs.count("outScale") > 0);
+    const Builders::Op& op = Builders::Find(node);
+    step.fn = WithComputeDtype(node, op.build(*this, node));
+    step.acceptsQuantized = op.takesInt8 || ((node.op == "add" || node.op == "concat") && node.attrs.count("outScale") > 0);
     valueIndex[node.name] = spec_.inputs.size() + k;
     steps_.push_back(std::move(step));
     if (Text(node, "engine", "") == "qnnpack") usesQnnpack_ = true;
@@ -191,219 +491,6 @@ GraphModuleImpl::NodeFn GraphModuleImpl::WithComputeDtype(const NodeSpec& node, 
     torch::Tensor y = inner(args);
     return y.is_floating_point() ? y.to(torch::kFloat32) : y;
   };
-}
-
-GraphModuleImpl::NodeFn GraphModuleImpl::BuildNode(const NodeSpec& node) {
-  namespace nn = torch::nn;
-  const std::string& op = node.op;
-  auto unary = [&node](std::function<torch::Tensor(const torch::Tensor&)> f) -> NodeFn {
-    if (node.inputs.size() != 1) Fail(ErrorCode::Config, "node '" + node.name + "' (" + node.op + ") takes exactly one input");
-    return [f](std::vector<torch::Tensor>& a) { return f(a[0]); };
-  };
-  auto keep = [this, &node](std::shared_ptr<nn::Module> m) { nodeModules_[node.name] = m; };
-
-  if (op == "conv1d" || op == "conv2d") {
-    const bool two = op == "conv2d";
-    const size_t d = two ? 2 : 1;
-    auto k = Ints(node, "kernelSize", d);
-    auto s = Ints(node, "stride", d, std::vector<int64_t>(d, 1));
-    auto dil = Ints(node, "dilation", d, std::vector<int64_t>(d, 1));
-    const int64_t in = Int(node, "inChannels"), out = Int(node, "outChannels"), groups = Int(node, "groups", 1);
-    const bool bias = Bool(node, "bias", true);
-    const bool same = IsSame(node, "padding");
-    const bool fakeQuant = Bool(node, "fakeQuant", false);
-    const int bits = static_cast<int>(Int(node, "fakeQuantBits", 8));
-    const std::vector<int64_t> pad = same ? std::vector<int64_t>(d, 0) : Ints(node, "padding", d, std::vector<int64_t>(d, 0));
-    if (two) {
-      nn::Conv2dOptions o(in, out, Expand<2>(k));
-      o.stride(Expand<2>(s)).dilation(Expand<2>(dil)).groups(groups).bias(bias);
-      if (same) o.padding(torch::kSame); else o.padding(Expand<2>(pad));
-      auto m = register_module(node.name, nn::Conv2d(o));
-      keep(m);
-      if (!fakeQuant) return unary([m](const torch::Tensor& x) { return m->forward(x); });
-      return FakeQuantOutput(node.name, unary([m, s, pad, dil, groups, same, bits](const torch::Tensor& x) {
-        const torch::Tensor w = FakeQuantWeight(m->weight, bits);
-        const c10::optional<torch::Tensor> b = m->bias.defined() ? c10::optional<torch::Tensor>(m->bias) : c10::nullopt;
-        return same ? at::conv2d(x, w, b, s, "same", dil, groups) : at::conv2d(x, w, b, s, pad, dil, groups);
-      }));
-    }
-    nn::Conv1dOptions o(in, out, Expand<1>(k));
-    o.stride(Expand<1>(s)).dilation(Expand<1>(dil)).groups(groups).bias(bias);
-    if (same) o.padding(torch::kSame); else o.padding(Expand<1>(pad));
-    auto m = register_module(node.name, nn::Conv1d(o));
-    keep(m);
-    if (!fakeQuant) return unary([m](const torch::Tensor& x) { return m->forward(x); });
-    return FakeQuantOutput(node.name, unary([m, s, pad, dil, groups, same, bits](const torch::Tensor& x) {
-      const torch::Tensor w = FakeQuantWeight(m->weight, bits);
-      const c10::optional<torch::Tensor> b = m->bias.defined() ? c10::optional<torch::Tensor>(m->bias) : c10::nullopt;
-      return same ? at::conv1d(x, w, b, s, "same", dil, groups) : at::conv1d(x, w, b, s, pad, dil, groups);
-    }));
-  }
-  if (op == "batchnorm1d" || op == "batchnorm2d") {
-    const int64_t c = Int(node, "numFeatures");
-    const double eps = Num(node, "eps", 1e-5), momentum = Num(node, "momentum", 0.1);
-    if (op == "batchnorm2d") {
-      auto m = register_module(node.name, nn::BatchNorm2d(nn::BatchNorm2dOptions(c).eps(eps).momentum(momentum)));
-      keep(m);
-      return unary([m](const torch::Tensor& x) { return m->forward(x); });
-    }
-    auto m = register_module(node.name, nn::BatchNorm1d(nn::BatchNorm1dOptions(c).eps(eps).momentum(momentum)));
-    keep(m);
-    return unary([m](const torch::Tensor& x) { return m->forward(x); });
-  }
-  if (op == "linear") {
-    auto m = register_module(node.name, nn::Linear(nn::LinearOptions(Int(node, "inFeatures"), Int(node, "outFeatures"))
-                                                       .bias(Bool(node, "bias", true))));
-    keep(m);
-    if (!Bool(node, "fakeQuant", false)) return unary([m](const torch::Tensor& x) { return m->forward(x); });
-    const int bits = static_cast<int>(Int(node, "fakeQuantBits", 8));
-    return FakeQuantOutput(node.name, unary([m, bits](const torch::Tensor& x) {
-      return torch::linear(x, FakeQuantWeight(m->weight, bits), m->bias.defined() ? m->bias : torch::Tensor());
-    }));
-  }
-  if (op == "qgru") {
-    auto m = BuildQuantGru(node);
-    register_module(node.name, m);
-    keep(m);
-    quantizedGru_.push_back(m);
-    return unary([m](const torch::Tensor& x) { return m->forward(x); });
-  }
-  if (op == "qlinear" || op == "qconv1d" || op == "qconv2d") {
-    auto m = BuildQuantLayer(node);
-    register_module(node.name, m);
-    keep(m);
-    quantized_.push_back(m);
-    return unary([m](const torch::Tensor& x) { return m->forward(x); });
-  }
-  if (op == "relu") return unary([](const torch::Tensor& x) { return torch::relu(x); });
-  if (op == "gelu") return unary([](const torch::Tensor& x) { return torch::gelu(x); });
-  if (op == "sigmoid") return unary([](const torch::Tensor& x) { return torch::sigmoid(x); });
-  if (op == "tanh") return unary([](const torch::Tensor& x) { return torch::tanh(x); });
-  if (op == "maxpool1d" || op == "avgpool1d") {
-    auto k = Ints(node, "kernelSize", 1);
-    auto s = Ints(node, "stride", 1, k);
-    auto p = Ints(node, "padding", 1, {0});
-    // Explicit dilation: the quantized kernels read dilation[1] and do not expand a 1-element default.
-    if (op == "maxpool1d") {
-      return unary([k, s, p](const torch::Tensor& x) {
-        return x.is_quantized() ? QuantizedMaxPool1d(x, k[0], s[0], p[0]) : torch::max_pool1d(x, k, s, p, {1});
-      });
-    }
-    return unary([k, s, p](const torch::Tensor& x) { return torch::avg_pool1d(x, k, s, p); });
-  }
-  if (op == "maxpool2d" || op == "avgpool2d") {
-    auto k = Ints(node, "kernelSize", 2);
-    auto s = Ints(node, "stride", 2, k);
-    auto p = Ints(node, "padding", 2, {0, 0});
-    if (op == "maxpool2d") return unary([k, s, p](const torch::Tensor& x) { return torch::max_pool2d(x, k, s, p, {1, 1}); });
-    return unary([k, s, p](const torch::Tensor& x) { return torch::avg_pool2d(x, k, s, p); });
-  }
-  if (op == "adaptiveavgpool1d" || op == "adaptivemaxpool1d") {
-    auto size = Ints(node, "outputSize", 1);
-    if (op == "adaptiveavgpool1d") return unary([size](const torch::Tensor& x) { return torch::adaptive_avg_pool1d(x, size); });
-    return unary([size](const torch::Tensor& x) { return std::get<0>(torch::adaptive_max_pool1d(x, size)); });
-  }
-  if (op == "adaptiveavgpool2d" || op == "adaptivemaxpool2d") {
-    auto size = Ints(node, "outputSize", 2);
-    if (op == "adaptiveavgpool2d") return unary([size](const torch::Tensor& x) { return torch::adaptive_avg_pool2d(x, size); });
-    return unary([size](const torch::Tensor& x) { return std::get<0>(torch::adaptive_max_pool2d(x, size)); });
-  }
-  if (op == "add") {
-    if (node.inputs.size() < 2) Fail(ErrorCode::Config, "node '" + node.name + "' (add) needs at least two inputs");
-    if (FindAttr(node, "outScale") != nullptr) {  // int8 residual join (lib/compress/quantize.ts)
-      const double scale = Num(node, "outScale");
-      const int64_t zp = Int(node, "outZeroPoint", 0);
-      const bool relu = Bool(node, "relu", false);
-      return [scale, zp, relu](std::vector<torch::Tensor>& a) { return QuantizedAdd(a, scale, zp, relu); };
-    }
-    return [](std::vector<torch::Tensor>& a) {
-      torch::Tensor sum = a[0] + a[1];
-      for (size_t i = 2; i < a.size(); ++i) sum.add_(a[i]);
-      return sum;
-    };
-  }
-  if (op == "concat") {
-    if (node.inputs.size() < 2) Fail(ErrorCode::Config, "node '" + node.name + "' (concat) needs at least two inputs");
-    const int64_t dim = Int(node, "dim", 1);
-    if (FindAttr(node, "outScale") != nullptr) {
-      const double scale = Num(node, "outScale");
-      const int64_t zp = Int(node, "outZeroPoint", 0);
-      return [dim, scale, zp](std::vector<torch::Tensor>& a) { return QuantizedCat(a, dim, scale, zp); };
-    }
-    return [dim](std::vector<torch::Tensor>& a) { return torch::cat(a, dim); };
-  }
-  if (op == "flatten") {
-    const int64_t start = Int(node, "startDim", 1);
-    return unary([start](const torch::Tensor& x) { return x.flatten(start); });
-  }
-  if (op == "dropout") {
-    const double p = Num(node, "p");
-    if (!(p >= 0 && p < 1)) Fail(ErrorCode::Config, Where(node, "p") + ": must lie in [0, 1)");
-    return unary([this, p](const torch::Tensor& x) -> torch::Tensor {
-      if (!is_training() || p == 0) return x;
-      torch::Tensor mask;
-      if (x.is_cpu()) {
-        mask = torch::empty_like(x).bernoulli_(1 - p, dropoutGenerator_);
-      } else {
-        mask = torch::empty_like(x).bernoulli_(1 - p);  // the device's default generator
-      }
-      return x * mask / (1 - p);
-    });
-  }
-  if (op == "embedding") {
-    auto m = register_module(node.name, nn::Embedding(Int(node, "numEmbeddings"), Int(node, "embeddingDim")));
-    keep(m);
-    return unary([m](const torch::Tensor& x) { return m->forward(x); });
-  }
-  if (op == "gru") {
-    const bool bidirectional = Bool(node, "bidirectional", false);
-    const std::string output = Text(node, "output", "last");
-    if (output != "last" && output != "sequence") Fail(ErrorCode::Config, Where(node, "output") + ": 'last' or 'sequence'");
-    auto m = register_module(node.name, nn::GRU(nn::GRUOptions(Int(node, "inputSize"), Int(node, "hiddenSize"))
-                                                    .num_layers(Int(node, "numLayers", 1))
-                                                    .batch_first(true)
-                                                    .bidirectional(bidirectional)));
-    keep(m);
-    const bool last = output == "last";
-    return unary([m, last, bidirectional](const torch::Tensor& x) {
-      auto result = m->forward(x);
-      if (!last) return std::get<0>(result);
-      const torch::Tensor& hn = std::get<1>(result);  // (layers·dirs, B, H)
-      if (!bidirectional) return hn[hn.size(0) - 1];
-      return torch::cat({hn[hn.size(0) - 2], hn[hn.size(0) - 1]}, 1);
-    });
-  }
-  if (op == "layernorm") {
-    const Attr* a = FindAttr(node, "normalizedShape");
-    if (a == nullptr || a->numbers.empty()) Fail(ErrorCode::Config, Where(node, "normalizedShape") + ": required");
-    std::vector<int64_t> shape;
-    for (double v : a->numbers) shape.push_back(ToInt64(v, Where(node, "normalizedShape")));
-    auto m = register_module(node.name, nn::LayerNorm(nn::LayerNormOptions(shape).eps(Num(node, "eps", 1e-5))));
-    keep(m);
-    return unary([m](const torch::Tensor& x) { return m->forward(x); });
-  }
-  if (op == "lowrank_linear" || op == "lowrank_conv1d" || op == "lowrank_conv2d") {
-    const int64_t rank = Int(node, "rank");
-    if (rank < 1) Fail(ErrorCode::Config, Where(node, "rank") + ": must be at least 1");
-    Lowrank m{nullptr};
-    if (op == "lowrank_linear") {
-      m = Lowrank(LowrankImpl::Kind::Linear, Int(node, "inFeatures"), Int(node, "outFeatures"), rank, std::vector<int64_t>{},
-                  std::vector<int64_t>{}, std::vector<int64_t>{}, false, std::vector<int64_t>{}, Bool(node, "bias", true));
-    } else {
-      const size_t d = op == "lowrank_conv2d" ? 2 : 1;
-      if (Int(node, "groups", 1) != 1) Fail(ErrorCode::Config, "node '" + node.name + "': a lowrank conv needs groups = 1");
-      const bool same = IsSame(node, "padding");
-      m = Lowrank(d == 2 ? LowrankImpl::Kind::Conv2d : LowrankImpl::Kind::Conv1d, Int(node, "inChannels"), Int(node, "outChannels"), rank,
-                  Ints(node, "kernelSize", d), Ints(node, "stride", d, std::vector<int64_t>(d, 1)),
-                  same ? std::vector<int64_t>(d, 0) : Ints(node, "padding", d, std::vector<int64_t>(d, 0)), same,
-                  Ints(node, "dilation", d, std::vector<int64_t>(d, 1)), Bool(node, "bias", true));
-    }
-    auto registered = register_module(node.name, m);
-    keep(registered);
-    lowrank_.push_back(registered);
-    return unary([registered](const torch::Tensor& x) { return registered->forward(x); });
-  }
-  Fail(ErrorCode::Config, "node '" + node.name + "': unknown op '" + op + "'");
 }
 
 torch::Tensor GraphModuleImpl::forward(const std::vector<torch::Tensor>& inputs) { return RunSteps(inputs, nullptr); }

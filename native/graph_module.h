@@ -92,7 +92,9 @@ class GraphModuleImpl : public torch::nn::Module {
     std::vector<size_t> args;        // indices into the value table (graph inputs first, then nodes)
     std::vector<size_t> releaseAfter;  // values no later step reads: freed early to save memory
   };
-  NodeFn BuildNode(const NodeSpec& node);
+  // The op table (graph_module.cc): one builder per op, each reading its node's attributes and returning its step.
+  // A nested struct, so builders reach this module's private state without widening its interface.
+  struct Builders;
   NodeFn WithComputeDtype(const NodeSpec& node, NodeFn inner);
 
   GraphSpec spec_;

@@ -14,17 +14,17 @@
  * `add`, a grouped (non-depthwise) conv, a GRU's recurrent state, a multi-dimensional layernorm, or an op that
  * mixes the dimension it sits in. Then its whole group is reported in `nonPrunable` instead of `groups`.
  * There are no per-architecture rules: MLPs, CNNs, residual nets, inception blocks and embedding → GRU models all
- * come out of the same propagation.
+ * come out of the same propagation. The per-op rules — which tensors a node owns, how its channels flow — are its
+ * op's descriptor (`tensors`, `channels` in lib/spec/ops/); this file is the union-find they drive and the grouping.
  */
 import { ConfigError } from '../errors.js';
+import { untracked, type ChannelFlow, type Dims, type MemberRole } from '../spec/ops/channels.js';
+import { opDescriptor } from '../spec/ops/index.js';
 import type { GraphNode, ModelSpec } from '../spec/types.js';
 import { inferShapes, topologicalOrder } from '../spec/validate.js';
 
-/**
- * What a member is to its channel: `out` the weights/bias that produce it, `in` the weights that consume it,
- * `norm` a normalization's affine weight/bias, `stat` a running statistic (sliced, never scored).
- */
-export type MemberRole = 'out' | 'in' | 'norm' | 'stat';
+export type { MemberRole } from '../spec/ops/channels.js';
+export { kernelArea } from '../spec/ops/index.js';
 
 /**
  * One run of group channels inside one tensor dimension: group channel `first + j` (0 ≤ j < count) owns indices
@@ -66,96 +66,9 @@ export interface DependencyGraph {
 // Tensor shapes per node (names match native/: `<node>.<param>`)
 // ---------------------------------------------------------------------------------------------------------------
 
-const pair = (v: number | [number, number]): [number, number] => (Array.isArray(v) ? v : [v, v]);
-
-/** Kernel positions per input channel: k for 1d, kh·kw for 2d, 1 for linear. */
-export function kernelArea(node: GraphNode): number {
-  switch (node.op) {
-    case 'conv1d':
-    case 'lowrank_conv1d':
-      return node.attrs.kernelSize;
-    case 'conv2d':
-    case 'lowrank_conv2d': {
-      const k = pair(node.attrs.kernelSize);
-      return k[0] * k[1];
-    }
-    default:
-      return 1;
-  }
-}
-
 /** Shapes of the parameters and channel-indexed buffers a node owns, keyed by param name (`weight`, `U`, …). */
 export function nodeTensorShapes(node: GraphNode): Record<string, number[]> {
-  switch (node.op) {
-    case 'conv1d':
-    case 'conv2d': {
-      const a = node.attrs;
-      const k = node.op === 'conv2d' ? pair(node.attrs.kernelSize) : [node.attrs.kernelSize];
-      const out: Record<string, number[]> = { weight: [a.outChannels, a.inChannels / (a.groups ?? 1), ...k] };
-      if (a.bias !== false) out.bias = [a.outChannels];
-      return out;
-    }
-    case 'linear': {
-      const out: Record<string, number[]> = { weight: [node.attrs.outFeatures, node.attrs.inFeatures] };
-      if (node.attrs.bias !== false) out.bias = [node.attrs.outFeatures];
-      return out;
-    }
-    case 'lowrank_linear':
-    case 'lowrank_conv1d':
-    case 'lowrank_conv2d': {
-      const lin = node.op === 'lowrank_linear';
-      const o = lin ? node.attrs.outFeatures : node.attrs.outChannels;
-      const i = (lin ? node.attrs.inFeatures : node.attrs.inChannels) * kernelArea(node);
-      const r = node.attrs.rank;
-      const out: Record<string, number[]> = { U: [o, r], S: [r], Vh: [r, i] };
-      if (node.attrs.bias !== false) out.bias = [o];
-      return out;
-    }
-    case 'batchnorm1d':
-    case 'batchnorm2d': {
-      const c = node.attrs.numFeatures;
-      return { weight: [c], bias: [c], running_mean: [c], running_var: [c] };
-    }
-    case 'layernorm': {
-      const ns = node.attrs.normalizedShape;
-      return { weight: [...ns], bias: [...ns] };
-    }
-    case 'embedding':
-      return { weight: [node.attrs.numEmbeddings, node.attrs.embeddingDim] };
-    case 'qgru': {
-      const { inputSize, hiddenSize: h } = node.attrs;
-      const dirs = node.attrs.bidirectional ? 2 : 1;
-      const ch = node.attrs.perChannel === false ? 1 : 3 * h;
-      const out: Record<string, number[]> = {};
-      for (let l = 0; l < (node.attrs.numLayers ?? 1); l++) {
-        for (const sfx of dirs === 2 ? ['', '_reverse'] : ['']) {
-          out[`w_ih_l${l}${sfx}`] = [3 * h, l === 0 ? inputSize : h * dirs];
-          out[`w_hh_l${l}${sfx}`] = [3 * h, h];
-          out[`w_ih_scale_l${l}${sfx}`] = [ch];
-          out[`w_hh_scale_l${l}${sfx}`] = [ch];
-          out[`b_ih_l${l}${sfx}`] = [3 * h];
-          out[`b_hh_l${l}${sfx}`] = [3 * h];
-        }
-      }
-      return out;
-    }
-    case 'gru': {
-      const { inputSize, hiddenSize: h } = node.attrs;
-      const dirs = node.attrs.bidirectional ? 2 : 1;
-      const out: Record<string, number[]> = {};
-      for (let l = 0; l < (node.attrs.numLayers ?? 1); l++) {
-        for (const sfx of dirs === 2 ? ['', '_reverse'] : ['']) {
-          out[`weight_ih_l${l}${sfx}`] = [3 * h, l === 0 ? inputSize : h * dirs];
-          out[`weight_hh_l${l}${sfx}`] = [3 * h, h];
-          out[`bias_ih_l${l}${sfx}`] = [3 * h];
-          out[`bias_hh_l${l}${sfx}`] = [3 * h];
-        }
-      }
-      return out;
-    }
-    default:
-      return {};
-  }
+  return opDescriptor(node.op).tensors?.(node) ?? {};
 }
 
 /** Every channel-relevant tensor of the spec: `<node>.<param>` → shape. */
@@ -169,13 +82,11 @@ export function tensorShapes(spec: ModelSpec): Map<string, number[]> {
 // Propagation
 // ---------------------------------------------------------------------------------------------------------------
 
-/** Per-sample dimensions of a value, each a list of atom ids (−1: not prunable). */
-type Dims = number[][];
-
 interface Space { node: string; atoms: number[] }
 interface RawMember { atom: number; node: string; param: string; dim: number; index: number; role: MemberRole }
 
-class Propagation {
+/** Union-find over channel atoms and over the spaces that create them; the ops' channel rules drive it. */
+class Propagation implements ChannelFlow {
   readonly parent: number[] = [];
   readonly spaceOf: number[] = [];
   readonly fixed = new Map<number, string>(); // root → reason
@@ -256,8 +167,6 @@ class Propagation {
   }
 }
 
-const untracked = (shape: readonly number[]): Dims => shape.map((d) => new Array<number>(d).fill(-1));
-
 /**
  * Computes the channel groups of a spec. Throws `ConfigError` only for an invalid spec (it runs shape inference).
  */
@@ -269,167 +178,11 @@ export function buildDependencyGraph(spec: ModelSpec): DependencyGraph {
 
   for (const n of topologicalOrder(spec)) {
     const ins = n.inputs.map((r) => values.get(r)!);
-    values.set(n.name, propagate(P, n, ins, shapes.get(n.name)!));
+    values.set(n.name, opDescriptor(n.op).channels(P, n, ins, shapes.get(n.name)!));
   }
   for (const d of values.get(spec.output)!) P.fixAll(d, `its channels are the model output ('${spec.output}')`);
 
   return collect(P);
-}
-
-function propagate(P: Propagation, n: GraphNode, ins: Dims[], outShape: number[]): Dims {
-  const x = ins[0]!;
-  const mixed = (d: number[]): void => P.fixAll(d, `'${n.name}' (${n.op}) mixes that dimension`);
-  switch (n.op) {
-    case 'conv1d':
-    case 'conv2d':
-    case 'lowrank_conv1d':
-    case 'lowrank_conv2d': {
-      x.slice(1).forEach(mixed);
-      const spatial = untracked(outShape.slice(1));
-      const a = n.attrs;
-      const groups = a.groups ?? 1;
-      if (n.op === 'lowrank_conv1d' || n.op === 'lowrank_conv2d') {
-        P.member(x[0]!, n.name, 'Vh', 1, 'in', kernelArea(n));
-        const out = P.newSpace(n.name, a.outChannels);
-        P.member(out, n.name, 'U', 0, 'out');
-        if (a.bias !== false) P.member(out, n.name, 'bias', 0, 'out');
-        return [out, ...spatial];
-      }
-      if (groups === 1) {
-        P.member(x[0]!, n.name, 'weight', 1, 'in');
-        const out = P.newSpace(n.name, a.outChannels);
-        P.member(out, n.name, 'weight', 0, 'out');
-        if (a.bias !== false) P.member(out, n.name, 'bias', 0, 'out');
-        return [out, ...spatial];
-      }
-      if (groups === a.inChannels && groups === a.outChannels) {
-        // Depthwise: output channel c is computed from input channel c alone, so they are one channel.
-        P.member(x[0]!, n.name, 'weight', 0, 'out');
-        if (a.bias !== false) P.member(x[0]!, n.name, 'bias', 0, 'out');
-        return [[...x[0]!], ...spatial];
-      }
-      const why = `grouped conv '${n.name}' (groups ${groups}) is not pruned`;
-      P.fixAll(x[0]!, why);
-      return [P.newSpace(n.name, a.outChannels, why), ...spatial];
-    }
-    case 'linear':
-    case 'lowrank_linear': {
-      const last = x.length - 1;
-      const kept = x.slice(0, last).map((d) => [...d]);
-      let out: number[];
-      if (n.op === 'lowrank_linear') {
-        P.member(x[last]!, n.name, 'Vh', 1, 'in');
-        out = P.newSpace(n.name, n.attrs.outFeatures);
-        P.member(out, n.name, 'U', 0, 'out');
-      } else {
-        P.member(x[last]!, n.name, 'weight', 1, 'in');
-        out = P.newSpace(n.name, n.attrs.outFeatures);
-        P.member(out, n.name, 'weight', 0, 'out');
-      }
-      if (n.attrs.bias !== false) P.member(out, n.name, 'bias', 0, 'out');
-      return [...kept, out];
-    }
-    case 'batchnorm1d':
-    case 'batchnorm2d':
-      for (const p of ['weight', 'bias']) P.member(x[0]!, n.name, p, 0, 'norm');
-      for (const p of ['running_mean', 'running_var']) P.member(x[0]!, n.name, p, 0, 'stat');
-      return x.map((d) => [...d]);
-    case 'layernorm': {
-      const k = n.attrs.normalizedShape.length;
-      if (k === 1) {
-        for (const p of ['weight', 'bias']) P.member(x[x.length - 1]!, n.name, p, 0, 'norm');
-      } else {
-        for (const d of x.slice(x.length - k)) P.fixAll(d, `layernorm '${n.name}' normalizes over ${k} dimensions`);
-      }
-      return x.map((d) => [...d]);
-    }
-    case 'relu':
-    case 'gelu':
-    case 'sigmoid':
-    case 'tanh':
-    case 'dropout':
-      return x.map((d) => [...d]);
-    case 'maxpool1d':
-    case 'maxpool2d':
-    case 'avgpool1d':
-    case 'avgpool2d':
-    case 'adaptiveavgpool1d':
-    case 'adaptiveavgpool2d':
-    case 'adaptivemaxpool1d':
-    case 'adaptivemaxpool2d':
-      x.slice(1).forEach(mixed);
-      return [[...x[0]!], ...untracked(outShape.slice(1))];
-    case 'add':
-      return x.map((d, k) => d.map((a, i) => {
-        let r = a;
-        for (const other of ins.slice(1)) r = P.union(r, other[k]![i]!, `'${n.name}' adds it to a non-prunable value`);
-        return r;
-      }));
-    case 'concat': {
-      const rank = x.length;
-      const raw = n.attrs.dim ?? 1;
-      const k = (raw < 0 ? raw + rank + 1 : raw) - 1;
-      return x.map((d, j) => {
-        if (j === k) return ins.flatMap((v) => v[k]!);
-        // Other dimensions are equal in every input and travel side by side: couple them.
-        return d.map((a, i) => ins.slice(1).reduce((r, v) => P.union(r, v[j]![i]!, `'${n.name}' concatenates it with a non-prunable value`), a));
-      });
-    }
-    case 'flatten': {
-      const rank = x.length;
-      const raw = n.attrs.startDim ?? 1;
-      const k = (raw < 0 ? raw + rank + 1 : raw) - 1;
-      const merged = x.slice(k);
-      const tracked = merged.filter((d) => d.some((a) => a >= 0));
-      let flat: number[];
-      if (tracked.length > 1) {
-        merged.forEach((d) => P.fixAll(d, `'${n.name}' flattens two channel dimensions together`));
-        flat = new Array<number>(outShape[k]!).fill(-1);
-      } else {
-        // Row-major: index = Σ coord_j · stride_j; only the tracked dimension decides the atom.
-        const t = merged.findIndex((d) => d.some((a) => a >= 0));
-        const sizes = merged.map((d) => d.length);
-        const inner = sizes.slice(t + 1).reduce((a, b) => a * b, 1);
-        flat = new Array<number>(sizes.reduce((a, b) => a * b, 1));
-        for (let i = 0; i < flat.length; i++) flat[i] = t < 0 ? -1 : merged[t]![Math.floor(i / inner) % sizes[t]!]!;
-      }
-      return [...x.slice(0, k).map((d) => [...d]), flat];
-    }
-    case 'embedding': {
-      const out = P.newSpace(n.name, n.attrs.embeddingDim);
-      P.member(out, n.name, 'weight', 1, 'out');
-      return [...untracked(outShape.slice(0, -1)), out];
-    }
-    case 'qlinear': {
-      // int8 layers are not sliced: prune before quantizing.
-      const why = `quantized layer '${n.name}' is not pruned`;
-      const last = x.length - 1;
-      P.fixAll(x[last]!, why);
-      return [...x.slice(0, last).map((d) => [...d]), P.newSpace(n.name, n.attrs.outFeatures, why)];
-    }
-    case 'qconv1d':
-    case 'qconv2d': {
-      const why = `quantized layer '${n.name}' is not pruned`;
-      P.fixAll(x[0]!, why);
-      x.slice(1).forEach(mixed);
-      return [P.newSpace(n.name, n.attrs.outChannels, why), ...untracked(outShape.slice(1))];
-    }
-    case 'qgru': {
-      const why = `quantized GRU '${n.name}' is not pruned`;
-      P.fixAll(x[1]!, why);
-      mixed(x[0]!);
-      const hidden = P.newSpace(n.name, n.attrs.hiddenSize * (n.attrs.bidirectional ? 2 : 1), why);
-      return (n.attrs.output ?? 'last') === 'last' ? [hidden] : [untracked([outShape[0]!])[0]!, hidden];
-    }
-    case 'gru': {
-      mixed(x[0]!);
-      const dirs = n.attrs.bidirectional ? 2 : 1;
-      P.member(x[1]!, n.name, 'weight_ih_l0', 1, 'in');
-      if (dirs === 2) P.member(x[1]!, n.name, 'weight_ih_l0_reverse', 1, 'in');
-      const hidden = P.newSpace(n.name, n.attrs.hiddenSize * dirs, `GRU '${n.name}' hidden size is not pruned`);
-      return (n.attrs.output ?? 'last') === 'last' ? [hidden] : [untracked([outShape[0]!])[0]!, hidden];
-    }
-  }
 }
 
 function collect(P: Propagation): DependencyGraph {

@@ -11,12 +11,10 @@
  */
 import type { NativeTensorRecipe } from '../binding.js';
 import type { Model } from '../model.js';
+import { opDescriptor } from '../spec/ops/index.js';
 import type { GraphNode, ModelSpec } from '../spec/types.js';
 
 interface Int8Params { scale: number; zeroPoint: number }
-
-/** Ops whose int8 input stays int8 with the same parameters in petra's graph (native/graph_module.cc quantAware). */
-const KEEPS_PARAMS = new Set(['relu', 'maxpool1d', 'maxpool2d', 'adaptiveavgpool1d', 'adaptiveavgpool2d', 'flatten']);
 
 type StaticLayer = Extract<GraphNode, { op: 'qlinear' | 'qconv1d' | 'qconv2d' }>;
 
@@ -40,7 +38,8 @@ export function int8ParamsOf(spec: ModelSpec, name: string, byName = new Map(spe
       const a = node.attrs as { outScale?: number; outZeroPoint?: number };
       return a.outScale === undefined ? undefined : { scale: a.outScale, zeroPoint: a.outZeroPoint ?? 0 };
     }
-    if (!KEEPS_PARAMS.has(node.op)) return undefined;
+    // Ops whose int8 input stays int8 with the same parameters in petra's graph (the registry's quantAware).
+    if (opDescriptor(node.op).quantAware !== 'keepsParams') return undefined;
   }
   return undefined;  // a graph input: float
 }

@@ -9,6 +9,7 @@ import { createRng } from '../data/split.js';
 import { placeData, type DeviceData } from '../device-data.js';
 import { ConfigError } from '../errors.js';
 import type { Model } from '../model.js';
+import { opDescriptor } from '../spec/ops/index.js';
 import type { GraphNode, ModelSpec } from '../spec/types.js';
 import { parameterCount, validateSpec } from '../spec/validate.js';
 import { train, type TrainOptions } from '../train.js';
@@ -330,41 +331,9 @@ export function prunedSpec(spec: ModelSpec, graph: DependencyGraph, plan: PruneP
   return { spec: next, slices, touched };
 }
 
-/** A node's attributes read back from its (new) tensor shapes. */
+/** A node's attributes read back from its (new) tensor shapes (its op's rule; ops without tensors stay as they are). */
 function resized(n: GraphNode, shape: (param: string) => number[]): GraphNode {
-  switch (n.op) {
-    case 'conv1d':
-    case 'conv2d': {
-      const w = shape('weight');
-      const g = n.attrs.groups ?? 1;
-      if (g > 1 && g === n.attrs.inChannels && g === n.attrs.outChannels) {
-        return { ...n, attrs: { ...n.attrs, inChannels: w[0]!, outChannels: w[0]!, groups: w[0]! } } as GraphNode;
-      }
-      return { ...n, attrs: { ...n.attrs, outChannels: w[0]!, inChannels: w[1]! * g } } as GraphNode;
-    }
-    case 'lowrank_conv1d':
-    case 'lowrank_conv2d': {
-      const area = n.op === 'lowrank_conv2d'
-        ? (Array.isArray(n.attrs.kernelSize) ? n.attrs.kernelSize[0] * n.attrs.kernelSize[1] : n.attrs.kernelSize ** 2)
-        : n.attrs.kernelSize;
-      return { ...n, attrs: { ...n.attrs, outChannels: shape('U')[0]!, inChannels: shape('Vh')[1]! / area } } as GraphNode;
-    }
-    case 'linear':
-      return { ...n, attrs: { ...n.attrs, outFeatures: shape('weight')[0]!, inFeatures: shape('weight')[1]! } };
-    case 'lowrank_linear':
-      return { ...n, attrs: { ...n.attrs, outFeatures: shape('U')[0]!, inFeatures: shape('Vh')[1]! } };
-    case 'batchnorm1d':
-    case 'batchnorm2d':
-      return { ...n, attrs: { ...n.attrs, numFeatures: shape('weight')[0]! } };
-    case 'layernorm':
-      return { ...n, attrs: { ...n.attrs, normalizedShape: shape('weight') } };
-    case 'embedding':
-      return { ...n, attrs: { ...n.attrs, embeddingDim: shape('weight')[1]! } };
-    case 'gru':
-      return { ...n, attrs: { ...n.attrs, inputSize: shape('weight_ih_l0')[1]! } };
-    default:
-      return n;
-  }
+  return opDescriptor(n.op).resize?.(n, shape) ?? n;
 }
 
 /** A new, physically smaller model without `plan`'s channels; `model` is untouched. */
