@@ -24,6 +24,8 @@ export interface SoakSample {
   readonly rssBytes: number;
   readonly rssAsIsBytes: number;
   readonly heapUsed: number;
+  /** V8's committed heap (used plus the young generation's semi-spaces and free pages V8 keeps). */
+  readonly heapTotal: number;
   readonly external: number;
   readonly arrayBuffers: number;
   /** LibTorch CPU tensor bytes live now / at peak (since the previous sample) and live allocations. */
@@ -159,7 +161,7 @@ function sample(evaluation: number, started: number, gc: (() => void) | undefine
   resetPeakMemory(); // so each sample's peak covers the evaluations since the previous one
   return {
     evaluation, seconds: (performance.now() - started) / 1000,
-    rssBytes: m.rss, rssAsIsBytes: asIs, heapUsed: m.heapUsed, external: m.external, arrayBuffers: m.arrayBuffers,
+    rssBytes: m.rss, rssAsIsBytes: asIs, heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external, arrayBuffers: m.arrayBuffers,
     ...rssParts(), ...anonymousRss(),
     allocatorCurrent: a.currentBytes, allocatorPeak: a.peakBytes, allocatorLive: a.liveAllocations,
     ...(a.cHeap ? { cHeapInUse: a.cHeap.inUseBytes, cHeapFree: a.cHeap.freeBytes } : {}),
@@ -217,7 +219,7 @@ export function slope(xs: readonly number[], ys: readonly number[]): number {
 
 const MB = 1024 * 1024;
 
-type Series = 'rssBytes' | 'rssAsIsBytes' | 'rssAnon' | 'rssMainHeap' | 'rssThreadArenas' | 'rssOtherAnon' | 'cHeapInUse' | 'heapUsed' | 'external' | 'allocatorCurrent';
+type Series = 'rssBytes' | 'rssAsIsBytes' | 'rssAnon' | 'rssMainHeap' | 'rssThreadArenas' | 'rssOtherAnon' | 'cHeapInUse' | 'heapUsed' | 'heapTotal' | 'external' | 'allocatorCurrent';
 
 /**
  * The curve in a few numbers: RSS at evaluation 10 (after the first candidates have loaded kernels, thread pools and
@@ -236,7 +238,7 @@ export function summarize(result: Pick<SoakResult, 'samples' | 'evaluations' | '
     const v = set.map((s) => s.rssBytes).sort((a, b) => a - b);
     return +(v[Math.floor(v.length / 2)]! / MB).toFixed(1);
   };
-  const keys: Series[] = ['rssBytes', 'rssAsIsBytes', 'rssAnon', 'rssMainHeap', 'rssThreadArenas', 'rssOtherAnon', 'cHeapInUse', 'heapUsed', 'external', 'allocatorCurrent'];
+  const keys: Series[] = ['rssBytes', 'rssAsIsBytes', 'rssAnon', 'rssMainHeap', 'rssThreadArenas', 'rssOtherAnon', 'cHeapInUse', 'heapUsed', 'heapTotal', 'external', 'allocatorCurrent'];
   return {
     evaluations: result.evaluations, failed: result.failed, pruned: result.pruned, seconds: Math.round(result.seconds), stageMix: result.stageMix,
     rssAt10MB: +(warm.rssBytes / MB).toFixed(1), rssAtEndMB: +(end.rssBytes / MB).toFixed(1),
@@ -274,9 +276,9 @@ async function main(): Promise<void> {
   mkdirSync(dirname(out), { recursive: true });
   writeFileSync(out, `${JSON.stringify(record, null, 2)}\n`);
   const mb = (v: number | undefined): string => (v === undefined ? '–' : (v / MB).toFixed(1));
-  console.log(table(['evals', 'seconds', 'RSS MB', 'RSS as is MB', 'anon MB', 'main heap MB', 'arenas MB (n)', 'other anon MB', 'file MB', 'C heap MB', 'V8 heap MB', 'external MB', 'LibTorch MB', 'LibTorch peak MB', 'live allocs'],
+  console.log(table(['evals', 'seconds', 'RSS MB', 'RSS as is MB', 'anon MB', 'main heap MB', 'arenas MB (n)', 'other anon MB', 'file MB', 'C heap MB', 'V8 heap MB (committed)', 'external MB', 'LibTorch MB', 'LibTorch peak MB', 'live allocs'],
     result.samples.map((s) => [String(s.evaluation), s.seconds.toFixed(0), mb(s.rssBytes), mb(s.rssAsIsBytes), mb(s.rssAnon), mb(s.rssMainHeap), `${mb(s.rssThreadArenas)} (${s.threadArenas ?? '–'})`, mb(s.rssOtherAnon), mb(s.rssFile), mb(s.cHeapInUse),
-      mb(s.heapUsed), mb(s.external), (s.allocatorCurrent / MB).toFixed(2), mb(s.allocatorPeak), String(s.allocatorLive)])));
+      `${mb(s.heapUsed)} (${mb(s.heapTotal)})`, mb(s.external), (s.allocatorCurrent / MB).toFixed(2), mb(s.allocatorPeak), String(s.allocatorLive)])));
   console.log(JSON.stringify(summary, null, 2));
   console.log(`wrote ${out}`);
 }
