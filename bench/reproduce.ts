@@ -22,6 +22,7 @@ import { formatBytes, percentChange, type QualityMetric } from '../lib/pipeline/
 import { loadReportData, type ReportTrial } from '../lib/report/data.js';
 import { writeReport } from '../lib/report/html.js';
 import { search, type SearchOptions } from '../lib/search-api.js';
+import { gitCommit } from './lib/stats.js';
 
 interface TaskPlan {
   readonly task: string;
@@ -155,7 +156,7 @@ async function reproduce(plan: TaskPlan): Promise<Record<string, unknown>> {
   const confident = rows.filter((r) => meetsConfidently(r, higher, 75, 33, 13)).length;
   const confidentStretch = rows.filter((r) => meetsConfidently(r, higher, 85, 50, 50)).length;
   const json = {
-    task: plan.task, label: plan.label, study: name, budget, seed, reason: outcome.reason, evaluations: outcome.totalEvaluations, failed: outcome.failed,
+    task: plan.task, label: plan.label, study: name, commit: gitCommit(), budget, seed, reason: outcome.reason, evaluations: outcome.totalEvaluations, failed: outcome.failed,
     minutes: (Date.now() - started) / 60e3, metric, baseline: b, baselineTest: data.baselineHeldOut, selectionRows: data.meta.problem.rows.val, baselineRecord: data.meta.baseline.record, host: hostFingerprint('cpu'),
     config: data.meta.config, rows, comparisons,
     target: { met: !!best, count: target.length, confident, best: best?.trial ?? null },
@@ -179,7 +180,7 @@ function meetsConfidently(r: Row, higher: boolean, size: number, lat: number, th
 }
 
 interface Result {
-  task: string; label: string; study: string; budget: string; seed: number; reason: string; evaluations: number; failed: number; minutes: number;
+  task: string; label: string; study: string; commit?: string; budget: string; seed: number; reason: string; evaluations: number; failed: number; minutes: number;
   metric: QualityMetric; baseline: Record<string, number>; baselineTest?: number; selectionRows?: number; selection?: 'validation'; baselineRecord: { parameters: number; recipe: { epochs: number } };
   config: { measure: { latencyBatch: number; throughputBatch: number } }; rows: Row[]; testRows?: number; objectives?: string[];
   target: { met: boolean; count: number; confident?: number; best: number | null }; stretch: { met: boolean; count: number; confident?: number; best: number | null };
@@ -201,7 +202,7 @@ function render(j: Result): string {
   const md: string[] = [];
   md.push(`## ${j.label}`);
   md.push('');
-  md.push(`Study \`${j.study}\`: ${j.evaluations} evaluations (${j.failed} failed) in ${j.minutes.toFixed(1)} min, ${j.reason}; seed ${j.seed}; budget ${j.budget}${j.objectives ? `; objectives ${j.objectives.join(', ')}` : ''}.`);
+  md.push(`Study \`${j.study}\`: ${j.evaluations} evaluations (${j.failed} failed) in ${j.minutes.toFixed(1)} min, ${j.reason}; seed ${j.seed};${j.commit ? ` commit ${j.commit};` : ''} budget ${j.budget}${j.objectives ? `; objectives ${j.objectives.join(', ')}` : ''}.`);
   md.push(`Baseline: ${qualityName} ${onVal ? `val ${fmtQ(b[metric]!)} · test ${fmtQ(j.baselineTest!)}` : fmtQ(b[metric]!)}, ${b['latencyMs']!.toFixed(3)} ms (batch 1), ${Math.round(b['throughput']!)}/s (batch 64), ${formatBytes(b['sizeBytes']!)} (${j.baselineRecord.parameters.toLocaleString('en-US')} parameters, ${j.baselineRecord.recipe.epochs} epochs).`);
   md.push(`Latency and throughput changes: median of interleaved rounds against the baseline (lab \`compare\`), 95% bootstrap CI in brackets; size is the saved model file; ${onVal
     ? `quality selected on ${j.selectionRows?.toLocaleString('en-US') ?? '?'} validation rows carved from the training data (val, which orders the rows and picks the bar's candidate) and reported on the held-out test split${j.testRows ? ` (${j.testRows.toLocaleString('en-US')} rows)` : ''} (test: the figures to quote)`

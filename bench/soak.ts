@@ -14,7 +14,7 @@ import { runInNewContext } from 'node:vm';
 import { fileURLToPath } from 'node:url';
 import { info, memoryStats, resetPeakMemory, trimMemory } from '../lib/info.js';
 import { search, type SearchOptions } from '../lib/search-api.js';
-import { table } from './lib/stats.js';
+import { gitCommit, table } from './lib/stats.js';
 
 export interface SoakSample {
   /** Evaluations told so far (0: after loading data and the baseline, before the first candidate). */
@@ -245,6 +245,12 @@ export function summarize(result: Pick<SoakResult, 'samples' | 'evaluations' | '
     rssGrowthFrom10Percent: +(((end.rssBytes - warm.rssBytes) / warm.rssBytes) * 100).toFixed(1),
     rssMedianFirstHalfMB: med(samples.filter((s) => s.evaluation >= warm.evaluation && s.evaluation < half)),
     rssMedianSecondHalfMB: med(from(half)),
+    // The plateau the issue asks of a 200-evaluation run: RSS medians of evaluations 60–100 and 160–200.
+    ...(end.evaluation >= 200 ? (() => {
+      const early = med(samples.filter((s) => s.evaluation >= 60 && s.evaluation <= 100));
+      const late = med(samples.filter((s) => s.evaluation >= 160 && s.evaluation <= 200));
+      return { rssMedian60to100MB: early, rssMedian160to200MB: late, plateauPercent: +(((late - early) / early) * 100).toFixed(1) };
+    })() : {}),
     slopeFrom10MBPer100Evals: Object.fromEntries(keys.map((k) => [k, perHundred(from(warm.evaluation), k)])),
     slopeSecondHalfMBPer100Evals: Object.fromEntries(keys.map((k) => [k, perHundred(from(half), k)])),
     allocatorCurrentMB: [...new Set(from(warm.evaluation).map((s) => +(s.allocatorCurrent / MB).toFixed(3)))],
@@ -268,7 +274,7 @@ async function main(): Promise<void> {
   const summary = summarize(result);
   const i = info();
   const record = {
-    bench: 'soak', date: new Date().toISOString(),
+    bench: 'soak', date: new Date().toISOString(), commit: gitCommit(), mallocArenaMax: process.env.MALLOC_ARENA_MAX ?? null,
     host: { cpu: cpus()[0]?.model, cores: cpus().length, loadavg: loadavg(), libtorch: i.libtorchVersion, threads: i.threads.intraOp, node: process.version },
     settings: { evaluations, every, search: result.settings },
     summary, samples: result.samples,
