@@ -4,6 +4,7 @@
  * steady-state (steady-state.ts). Trials go to a `Storage`; reopening a study by name replays the told trials to
  * rebuild the population, and trials that were asked but never told are marked failed ('interrupted') and asked again.
  */
+import { setMaxListeners } from 'node:events';
 import { ConfigError, NumericError } from '../errors.js';
 import { GenerationalSchedule } from './generational.js';
 import { hypervolume } from './indicators.js';
@@ -266,6 +267,9 @@ export class Study<G> {
     const started = Date.now();
     const startGeneration = this.state.generation;
     const controller = new AbortController();
+    // Every running evaluation listens to this signal (a queue runs a whole generation at once): without a higher
+    // limit Node warns of a listener leak at 11 concurrent candidates.
+    setMaxListeners(concurrency + 10, controller.signal);
     const onAbort = (): void => controller.abort(budget.signal?.reason);
     budget.signal?.addEventListener('abort', onAbort, { once: true });
     let asked = 0;

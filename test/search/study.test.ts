@@ -31,6 +31,27 @@ test('same seed → same run, with concurrency 1 or 4 and random evaluation dela
   t.notDeepEqual(await runWithDelays(6, 1, 1), serial);
 });
 
+test('a whole generation evaluated at once (a queue of workers) listens to the abort signal without a listener-leak warning', async (t) => {
+  const warnings: string[] = [];
+  const onWarning = (w: Error): void => { warnings.push(`${w.name}: ${w.message}`); };
+  process.on('warning', onWarning);
+  try {
+    const study = Study.open({ space: problem.space, objectives, populationSize: 24, seed: 3 });
+    await study.optimize(async (x, ctx) => {
+      // As the queue evaluator does: a listener on the search's signal while the candidate runs.
+      const onAbort = (): void => undefined;
+      ctx.signal.addEventListener('abort', onAbort, { once: true });
+      await sleep(5);
+      ctx.signal.removeEventListener('abort', onAbort);
+      return { objectives: problem.evaluate(x) };
+    }, { evaluations: 24, concurrency: 24 });
+    await sleep(10); // warnings are emitted on the next tick
+  } finally {
+    process.off('warning', onWarning);
+  }
+  t.deepEqual(warnings.filter((w) => /MaxListeners/.test(w)), []);
+});
+
 test('failed evaluations are recorded, never enter the front, and the search goes on', async (t) => {
   const study = Study.open({ space: problem.space, objectives, populationSize: 10, seed: 2 });
   let n = 0;
