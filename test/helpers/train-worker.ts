@@ -1,5 +1,7 @@
 // Runs inside a worker_thread for test/native/worker.test.ts.
 import { parentPort, workerData } from 'node:worker_threads';
+if (!parentPort) throw new Error('test/helpers/train-worker.ts runs inside a worker_thread');
+const port = parentPort;
 const { Model } = await import('../../lib/model.js');
 const { train, evaluate } = await import('../../lib/train.js');
 const { mlp } = await import('../../lib/spec/builders.js');
@@ -12,4 +14,4 @@ const m = await evaluate(model, data);
 let typed = false;
 try { await model.forward({ data: new Float32Array(3), shape: [1, 3] }); } catch (e: unknown) { typed = e instanceof ShapeError; }
 model.dispose();
-parentPort.postMessage({ accuracy: m.accuracy, typed });
+port.postMessage({ accuracy: m.accuracy, typed });

@@ -5,7 +5,7 @@
 import { MultiBar, Presets, type SingleBar } from 'cli-progress';
 import { formatMeasure, labelOf, type MeasureName, type QualityMetric } from '../../pipeline/objectives.js';
 import { heldOutValue, selectedOnValidation } from '../../pipeline/measure.js';
-import type { SearchEventName, SearchEvents } from '../../pipeline/runner.js';
+import type { SearchEventName, SearchEvents } from '../../run/events.js';
 import { sortByQuality } from '../../report/table.js';
 import type { StudyHandle } from '../../search-api.js';
 

@@ -8,7 +8,7 @@ import { dirname, join } from 'node:path';
 import { AbortError, ConfigError } from '../../errors.js';
 import { setMemoryCap } from '../../info.js';
 import type { QualityMetric } from '../../pipeline/objectives.js';
-import type { SearchOutcome } from '../../pipeline/runner.js';
+import type { SearchOutcome } from '../../run/outcome.js';
 import { paretoTable, sortByQuality } from '../../report/table.js';
 import type { StudyHandle } from '../../search-api.js';
 import { attachProgress, duration } from './progress.js';
