@@ -5,7 +5,7 @@
  * cross over, so the host's event loop never waits on it.
  */
 import { parseQueueUrl } from './distributed/connection.js';
-import { AbortError, ConfigError } from './errors.js';
+import { AbortError, ConfigError } from './core/errors.js';
 import { normalizeConfig, type Budget, type SearchConfigInput } from './pipeline/config.js';
 import { studyPath, StudyFile } from './pipeline/study-file.js';
 import { loadReportData, type ReportData } from './report/data.js';

@@ -1,5 +1,5 @@
 // Training and evaluation, one coarse call each: a whole epoch or a whole validation pass per Promise.
-// Policy (epochs, schedules, early stopping) lives in lib/train.ts; this file only runs the loops.
+// Policy (epochs, schedules, early stopping) lives in lib/runtime/train.ts; this file only runs the loops.
 #include <ATen/CPUGeneratorImpl.h>
 
 #include <chrono>
@@ -268,7 +268,7 @@ class Trainer : public Napi::ObjectWrap<Trainer> {
       EpochOptions options;
       if (info[1].IsObject()) {
         Napi::Object o = info[1].As<Napi::Object>();
-        // ToInt64, not a cast: NaN, Infinity or a seed past 2^63 (lib/train.ts passes seed × 100003 + epoch) was
+        // ToInt64, not a cast: NaN, Infinity or a seed past 2^63 (lib/runtime/train.ts passes seed × 100003 + epoch) was
         // undefined behaviour; now a ConfigError.
         options.batchSize = ToInt64(NumberOr(o, "batchSize", 64), "batchSize");
         options.lr = NumberOr(o, "lr", -1);

@@ -4,7 +4,7 @@
  */
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import type { Command } from 'commander';
-import { ConfigError } from '../errors.js';
+import { ConfigError } from '../core/errors.js';
 import { inferDataFormat, type UserData } from '../pipeline/config.js';
 import {
   parseLatency, parseMetricBound, parseMetricDrop, parseSize, parseThroughput, type ConstraintInput, type QualityMetric,

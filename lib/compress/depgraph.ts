@@ -17,7 +17,7 @@
  * come out of the same propagation. The per-op rules — which tensors a node owns, how its channels flow — are its
  * op's descriptor (`tensors`, `channels` in lib/spec/ops/); this file is the union-find they drive and the grouping.
  */
-import { ConfigError } from '../errors.js';
+import { ConfigError } from '../core/errors.js';
 import { untracked, type ChannelFlow, type Dims, type MemberRole } from '../spec/ops/channels.js';
 import { opDescriptor } from '../spec/ops/index.js';
 import type { GraphNode, ModelSpec } from '../spec/types.js';

@@ -9,8 +9,8 @@
  * export computes the same integers, and the model loses nothing it had: the rounding is below half an input-times-
  * weight step, far under one output step.
  */
-import type { NativeTensorRecipe } from '../binding.js';
-import type { Model } from '../model.js';
+import type { NativeTensorRecipe } from '../runtime/binding.js';
+import type { Model } from '../runtime/model.js';
 import { opDescriptor } from '../spec/ops/index.js';
 import type { GraphNode, ModelSpec } from '../spec/types.js';
 

@@ -7,7 +7,7 @@
  * The handler table is imported from torchscript-import-ops.ts; the handler files refer back to `Importer` and
  * `Handler` with type-only imports, so there is no import cycle at run time.
  */
-import type { NativeTorchScriptGraph, NativeTorchScriptNode } from '../binding.js';
+import type { NativeTorchScriptGraph, NativeTorchScriptNode } from '../runtime/binding.js';
 import type { TensorData } from '../data/types.js';
 import type { GraphNode, OpName } from '../spec/types.js';
 import { HANDLERS } from './torchscript-import-ops.js';

@@ -5,7 +5,7 @@
  */
 import type { TensorData } from '../data/types.js';
 import { TorchScriptModel } from '../lab/benchmark.js';
-import type { Model } from '../model.js';
+import type { Model } from '../runtime/model.js';
 import type { ModelSpec } from '../spec/types.js';
 import { tokenBound } from '../spec/validate.js';
 import { prod } from './torchscript-import-values.js';

@@ -38,10 +38,10 @@
 import { createHash } from 'node:crypto';
 import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
 import { basename } from 'node:path';
-import { binding, type NativeTorchScriptGraph, type NativeTorchScriptNode } from '../binding.js';
+import { binding, type NativeTorchScriptGraph, type NativeTorchScriptNode } from '../runtime/binding.js';
 import type { TensorData } from '../data/types.js';
-import { ConfigError, NumericError } from '../errors.js';
-import { Model } from '../model.js';
+import { ConfigError, NumericError } from '../core/errors.js';
+import { Model } from '../runtime/model.js';
 import type { InputDtype, ModelSpec, OpName } from '../spec/types.js';
 import { SPEC_FORMAT } from '../spec/types.js';
 import { validateSpec } from '../spec/validate.js';

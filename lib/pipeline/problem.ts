@@ -9,7 +9,7 @@ import { loadIdxDataset } from '../data/idx.js';
 import { shuffleIndices, takeRows, trainValSplit } from '../data/split.js';
 import type { LoadedDataset, TabularSplit, TensorData } from '../data/types.js';
 import { loadUcr } from '../data/ucr.js';
-import { ConfigError, DataError } from '../errors.js';
+import { ConfigError, DataError } from '../core/errors.js';
 import { isTorchScriptFile, torchScriptToSpec } from '../interop/torchscript-import.js';
 import { cnn1d, inceptionTime, mlp, resnetCifar, smallCnn, type ResnetCifarDepth } from '../spec/builders.js';
 import type { ModelSpec } from '../spec/types.js';

@@ -12,7 +12,7 @@ import { randomBytes } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, renameSync, rmdirSync, rmSync, statfsSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
-import { ConfigError } from '../errors.js';
+import { ConfigError } from '../core/errors.js';
 import type { HostFingerprint } from '../lab/fingerprint.js';
 import type { ModelSpec } from '../spec/types.js';
 import { SqliteStorage, type ConstraintDef, type ObjectiveDef, type StudyRecord, type TrialRecord } from '../search/index.js';

@@ -4,7 +4,7 @@
  * steady-state (steady-state.ts). Trials go to a `Storage`; reopening a study by name replays the told trials to
  * rebuild the population, and trials that were asked but never told are marked failed ('interrupted') and asked again.
  */
-import { ConfigError, NumericError } from '../errors.js';
+import { ConfigError, NumericError } from '../core/errors.js';
 import { GenerationalSchedule } from './generational.js';
 import { hypervolume } from './indicators.js';
 import { nsga2 } from './nsga2.js';

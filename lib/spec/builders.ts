@@ -2,7 +2,7 @@
  * Ready-made model specs. Every builder returns a spec that has passed `validateSpec`, with descriptive node
  * names (`stem_conv`, `layer1_0_conv1`, …) because they become the parameter prefixes pruning and save/load use.
  */
-import { ConfigError } from '../errors.js';
+import { ConfigError } from '../core/errors.js';
 import { SPEC_FORMAT } from './types.js';
 import type { GraphInput, GraphNode, ModelSpec, OpAttrs, OpName } from './types.js';
 import { validateSpec } from './validate.js';

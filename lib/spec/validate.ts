@@ -3,7 +3,7 @@
  * so a bad spec is rejected with a precise `ConfigError.path` before native/ ever sees it. What each op accepts,
  * what shape it makes and what it weighs is in its descriptor (lib/spec/ops/); this file is the engine that reads them.
  */
-import { ConfigError } from '../errors.js';
+import { ConfigError } from '../core/errors.js';
 import { SPEC_LIMITS } from './limits.js';
 import { checkAttr, describe, INT_KINDS, isHugeInt, isInt, isPosInt, KIND_TEXT } from './ops/attrs.js';
 import { fmt } from './ops/geometry.js';

@@ -1,7 +1,7 @@
 // The int8 plumbing between quantized layers: max pooling on codes and concatenation without requantizing.
 import test from 'ava';
-import { Model } from '../../lib/model.js';
-import { evaluate, train } from '../../lib/train.js';
+import { Model } from '../../lib/runtime/model.js';
+import { evaluate, train } from '../../lib/runtime/train.js';
 import { quantize } from '../../lib/compress/quantize.js';
 import { inceptionTime } from '../../lib/spec/builders.js';
 import { loadUcr } from '../../lib/data/ucr.js';

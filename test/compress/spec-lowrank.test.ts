@@ -1,5 +1,5 @@
 import test from 'ava';
-import { ConfigError } from '../../lib/errors.js';
+import { ConfigError } from '../../lib/core/errors.js';
 import { inferShapes, nodeParameterCount, parameterCount, validateSpec } from '../../lib/spec/validate.js';
 import { SPEC_FORMAT, type GraphNode, type ModelSpec } from '../../lib/spec/types.js';
 

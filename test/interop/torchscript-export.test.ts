@@ -10,14 +10,14 @@ import { decompose } from '../../lib/compress/lowrank.js';
 import { prune } from '../../lib/compress/prune.js';
 import { quantize, type QuantizeOptions } from '../../lib/compress/quantize.js';
 import type { TensorData } from '../../lib/data/types.js';
-import { ConfigError } from '../../lib/errors.js';
+import { ConfigError } from '../../lib/core/errors.js';
 import { saveTorchScript, torchScriptExportBlockers, torchScriptPlan } from '../../lib/interop/torchscript-export.js';
 import { TorchScriptModel } from '../../lib/lab/benchmark.js';
 import { loadFashionMnist } from '../../lib/data/idx.js';
-import { Model } from '../../lib/model.js';
-import { info, setThreads } from '../../lib/info.js';
+import { Model } from '../../lib/runtime/model.js';
+import { info, setThreads } from '../../lib/runtime/info.js';
 import { smallCnn } from '../../lib/spec/builders.js';
-import { train } from '../../lib/train.js';
+import { train } from '../../lib/runtime/train.js';
 import type { ModelSpec } from '../../lib/spec/types.js';
 import { accuracy, argmaxRows, FAMILIES, maxAbsDiff, trainedModel, type Family } from './helpers.js';
 

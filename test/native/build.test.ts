@@ -1,8 +1,8 @@
 import test from 'ava';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
-import { info, setThreads } from '../../lib/info.js';
-import { ConfigError } from '../../lib/errors.js';
+import { info, setThreads } from '../../lib/runtime/info.js';
+import { ConfigError } from '../../lib/core/errors.js';
 
 test('the addon loads and info() describes LibTorch', (t) => {
   const i = info();
@@ -41,7 +41,7 @@ test('LibTorch discovery reports where it found LibTorch', (t) => {
 
 test('with addons disabled, the loader fails with one message listing every attempt and its fix', (t) => {
   const r = spawnSync(process.execPath, ['--no-addons', '--import=tsx', '-e',
-    "import('./lib/info.ts').then(m => m.info()).catch(e => { console.log(e.name + '|' + e.code + '|' + e.message); })"], { encoding: 'utf8' });
+    "import('./lib/runtime/info.ts').then(m => m.info()).catch(e => { console.log(e.name + '|' + e.code + '|' + e.message); })"], { encoding: 'utf8' });
   t.regex(r.stdout, /^LoadError\|ERR_PETRA_LOAD\|/);
   t.regex(r.stdout, /build\/Release\/petra\.node/);
   t.regex(r.stdout, /prebuilds\/linux-/);

@@ -1,12 +1,12 @@
 import test from 'ava';
-import { binding } from '../../lib/binding.js';
+import { binding } from '../../lib/runtime/binding.js';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Model } from '../../lib/model.js';
+import { Model } from '../../lib/runtime/model.js';
 import { benchmark, compare, modelSize, TorchScriptModel } from '../../lib/lab/index.js';
-import { ConfigError, DataError, DeviceError, ShapeError } from '../../lib/errors.js';
+import { ConfigError, DataError, DeviceError, ShapeError } from '../../lib/core/errors.js';
 import { mlp } from '../../lib/spec/builders.js';
 
 const FIXTURE = new URL('../fixtures/tiny-convnet.pt', import.meta.url).pathname;

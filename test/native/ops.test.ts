@@ -1,5 +1,5 @@
 import test from 'ava';
-import { Model } from '../../lib/model.js';
+import { Model } from '../../lib/runtime/model.js';
 import { inferShapes } from '../../lib/spec/validate.js';
 import { SPEC_FORMAT, type GraphNode, type ModelSpec } from '../../lib/spec/types.js';
 import { cnn1d, gruSequenceClassifier, inceptionTime, mlp, resnetCifar, smallCnn } from '../../lib/spec/builders.js';

@@ -1,7 +1,7 @@
 import test from 'ava';
 import { readdirSync } from 'node:fs';
-import { info, setThreads } from '../../lib/info.js';
-import { Model } from '../../lib/model.js';
+import { info, setThreads } from '../../lib/runtime/info.js';
+import { Model } from '../../lib/runtime/model.js';
 import { smallCnn } from '../../lib/spec/builders.js';
 
 // Async operations run on one long-lived compute thread, or on a short-lived one while it is busy

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { ConfigError } from '../../lib/errors.js';
+import { ConfigError } from '../../lib/core/errors.js';
 import { cnn1d, gruSequenceClassifier, inceptionTime, mlp, resnetCifar, smallCnn } from '../../lib/spec/builders.js';
 import { inferShapes, parameterCount, validateSpec } from '../../lib/spec/validate.js';
 import type { ModelSpec } from '../../lib/spec/types.js';

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { ConfigError } from '../../lib/errors.js';
+import { ConfigError } from '../../lib/core/errors.js';
 import { inferShapes, parameterCount, topologicalOrder, validateSpec } from '../../lib/spec/validate.js';
 import type { ModelSpec } from '../../lib/spec/types.js';
 

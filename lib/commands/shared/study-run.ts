@@ -5,8 +5,8 @@
  */
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { AbortError, ConfigError } from '../../errors.js';
-import { setMemoryCap } from '../../info.js';
+import { AbortError, ConfigError } from '../../core/errors.js';
+import { setMemoryCap } from '../../runtime/info.js';
 import type { QualityMetric } from '../../pipeline/objectives.js';
 import type { SearchOutcome } from '../../run/outcome.js';
 import { paretoTable, sortByQuality } from '../../report/table.js';

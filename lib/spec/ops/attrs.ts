@@ -3,7 +3,7 @@
  * names it, plus the attribute sets several ops share. Ops declare their attributes with `req` / `opt` in their
  * descriptors; validate.ts checks a spec's attributes against them.
  */
-import { ConfigError } from '../../errors.js';
+import { ConfigError } from '../../core/errors.js';
 import { SPEC_LIMITS } from '../limits.js';
 
 export type AttrKind =

@@ -3,7 +3,7 @@
  * The three kinds share attributes, shape rules and how grouped convs constrain channels; they differ in the
  * tensors they own and so in how pruning reaches them (int8 layers are not pruned: prune before quantizing).
  */
-import { ConfigError } from '../../errors.js';
+import { ConfigError } from '../../core/errors.js';
 import { conv1dAttrs, conv2dAttrs, describe, halfPrecision, quantAttrs, req, scalar1d } from './attrs.js';
 import { mixer, untracked, type ChannelFlow, type Dims } from './channels.js';
 import { lowrankTensors } from './dense.js';

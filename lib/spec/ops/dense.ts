@@ -5,7 +5,7 @@
 import { halfPrecision, linearAttrs, opt, quantAttrs, req } from './attrs.js';
 import type { ChannelFlow, Dims } from './channels.js';
 import { fmt } from './geometry.js';
-import { ConfigError } from '../../errors.js';
+import { ConfigError } from '../../core/errors.js';
 import type { NodeOf, OpFamily, ShapeContext } from './types.js';
 import type { LinearAttrs } from '../types.js';
 

@@ -2,7 +2,7 @@
  * Ops that join or reshape values: add (residual joins), concat, flatten. With attrs.outScale (set by int8
  * quantization) add and concat join int8 values as int8.
  */
-import { ConfigError } from '../../errors.js';
+import { ConfigError } from '../../core/errors.js';
 import { opt } from './attrs.js';
 import { passThrough } from './channels.js';
 import { fmt } from './geometry.js';

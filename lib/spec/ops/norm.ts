@@ -1,5 +1,5 @@
 /** Normalizations: batchnorm1d / batchnorm2d over the channel dimension, layernorm over the trailing dimensions. */
-import { ConfigError } from '../../errors.js';
+import { ConfigError } from '../../core/errors.js';
 import { opt, req, type AttrRules } from './attrs.js';
 import { passThrough, type ChannelFlow, type Dims } from './channels.js';
 import { fmt } from './geometry.js';

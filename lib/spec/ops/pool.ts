@@ -2,7 +2,7 @@
  * Pooling over the spatial or time dimensions: max / average with a window, adaptive max / average to a fixed size.
  * Channels pass through; the pooled positions are mixed.
  */
-import { ConfigError } from '../../errors.js';
+import { ConfigError } from '../../core/errors.js';
 import { describe, opt, req, scalar1d, type AttrRules } from './attrs.js';
 import { mixer, untracked, type ChannelFlow, type Dims } from './channels.js';
 import { convOut, pair } from './geometry.js';

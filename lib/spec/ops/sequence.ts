@@ -2,7 +2,7 @@
  * Sequence ops: embedding (int64 token ids → vectors) and the batch-first GRU, float or dynamic int8 (qgru).
  * A GRU's hidden size is its recurrent state: it is not pruned, but its input columns follow the input's channels.
  */
-import { ConfigError } from '../../errors.js';
+import { ConfigError } from '../../core/errors.js';
 import { SPEC_LIMITS } from '../limits.js';
 import { describe, halfPrecision, opt, req, type AttrRules } from './attrs.js';
 import { mixer, untracked, type ChannelFlow, type Dims } from './channels.js';

@@ -1,5 +1,5 @@
 import { binding, bindingPath, type KernelIsa, type NativeInfo, type NativeMemoryStats } from './binding.js';
-import { ConfigError } from './errors.js';
+import { ConfigError } from '../core/errors.js';
 
 /** LibTorch's memory in this process (see NativeMemoryStats): CPU tensor bytes now and at peak, the cap, CUDA per device. */
 export type MemoryStats = NativeMemoryStats;

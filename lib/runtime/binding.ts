@@ -3,10 +3,10 @@
  * native/ through `binding()`; nothing else calls the addon.
  */
 import { availableParallelism } from 'node:os';
-import { ConfigError, errorFromCode } from './errors.js';
+import { ConfigError, errorFromCode } from '../core/errors.js';
 import { loadAddon } from './loader.js';
-import type { TensorData } from './data/types.js';
-import type { ModelSpec } from './spec/types.js';
+import type { TensorData } from '../data/types.js';
+import type { ModelSpec } from '../spec/types.js';
 
 export interface NativeParameterInfo { name: string; shape: number[]; dtype: string; bytes: number; buffer: boolean }
 

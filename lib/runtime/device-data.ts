@@ -2,8 +2,8 @@
  * Data held natively on a device: the typed arrays are copied once into tensors, so an epoch reads no JS memory.
  */
 import { binding, type NativeDataset } from './binding.js';
-import type { TabularSplit } from './data/types.js';
-import { DisposedError } from './errors.js';
+import type { TabularSplit } from '../data/types.js';
+import { DisposedError } from '../core/errors.js';
 
 export class DeviceData {
   #native: NativeDataset | undefined;

@@ -3,10 +3,10 @@
  * garbage-collected, and `dispose()` (idempotent, also `using`) frees it now.
  */
 import { binding, type NativeModel, type NativeParameterInfo } from './binding.js';
-import type { TensorData } from './data/types.js';
-import { DisposedError } from './errors.js';
-import { validateSpec } from './spec/validate.js';
-import type { ModelSpec } from './spec/types.js';
+import type { TensorData } from '../data/types.js';
+import { DisposedError } from '../core/errors.js';
+import { validateSpec } from '../spec/validate.js';
+import type { ModelSpec } from '../spec/types.js';
 
 export type Device = 'cpu' | `cuda` | `cuda:${number}`;
 

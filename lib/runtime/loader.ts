@@ -7,12 +7,12 @@ import { createRequire } from 'node:module';
 import { arch, platform } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { LoadError } from './errors.js';
+import { LoadError } from '../core/errors.js';
 
-/** The package root: lib/ runs from source (tsx) or from dist/lib (compiled). */
+/** The package root: lib/runtime/ runs from source (tsx) or from dist/lib/runtime/ (compiled). */
 export function packageRoot(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 4; i++) {
+  for (let i = 0; i < 5; i++) {
     const pkg = join(dir, 'package.json');
     if (existsSync(pkg)) {
       try {

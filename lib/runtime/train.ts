@@ -3,9 +3,9 @@
  * epoch per call (off the event loop) and reports back, so a stopper can end training between epochs.
  */
 import { binding, type NativeMetrics, type NativeProgress } from './binding.js';
-import type { TabularSplit } from './data/types.js';
+import type { TabularSplit } from '../data/types.js';
 import { DeviceData, placeData } from './device-data.js';
-import { AbortError, ConfigError, PetraError } from './errors.js';
+import { AbortError, ConfigError, PetraError } from '../core/errors.js';
 import type { Model } from './model.js';
 
 export type Schedule =
