@@ -10,7 +10,7 @@ import {
   parseLatency, parseMetricBound, parseMetricDrop, parseSize, parseThroughput, type ConstraintInput, type QualityMetric,
 } from '../pipeline/objectives.js';
 import { MODEL_BUILDERS } from '../pipeline/problem.js';
-import { search, type SearchOptions } from '../search-api.js';
+import { search, type SearchOptions } from '../api/search.js';
 import { TASKS } from '../tasks/index.js';
 import type { CliContext } from './shared/command.js';
 import { addFlags, DEVICE, REPORT, SEED, STUDY_OUTPUT, STUDY_STORE, type Flag } from './shared/flags.js';

@@ -7,7 +7,7 @@ import { formatMeasure, labelOf, type MeasureName, type QualityMetric } from '..
 import { heldOutValue, selectedOnValidation } from '../../pipeline/measure.js';
 import type { SearchEventName, SearchEvents } from '../../run/events.js';
 import { sortByQuality } from '../../report/table.js';
-import type { StudyHandle } from '../../search-api.js';
+import type { StudyHandle } from '../../api/search.js';
 
 export function duration(ms: number): string {
   if (!Number.isFinite(ms) || ms < 0) return '–';

@@ -10,7 +10,7 @@ import { setMemoryCap } from '../../runtime/info.js';
 import type { QualityMetric } from '../../pipeline/objectives.js';
 import type { SearchOutcome } from '../../run/outcome.js';
 import { paretoTable, sortByQuality } from '../../report/table.js';
-import type { StudyHandle } from '../../search-api.js';
+import type { StudyHandle } from '../../api/search.js';
 import { attachProgress, duration } from './progress.js';
 
 export interface OutputOptions {
