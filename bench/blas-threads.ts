@@ -13,7 +13,7 @@ import { availableParallelism } from 'node:os';
 import { benchmark } from '../lib/lab/benchmark.js';
 import { hostFingerprint } from '../lib/lab/fingerprint.js';
 import { Model } from '../lib/runtime/model.js';
-import { gruSequenceClassifier, mlp, resnetCifar, smallCnn } from '../lib/spec/builders.js';
+import { gruSequenceClassifier, mlp, resnetCifar, smallCnn } from '../lib/graph/builders.js';
 import { transactionFeatures } from '../lib/data/synthetic.js';
 import { markdownTable, median } from './lib/stats.js';
 

@@ -17,7 +17,7 @@ interface ChildResult { resnet20B1Ms: number; smallCnnB1Ms: number; epochSeconds
 
 async function child(): Promise<void> {
   const { Model } = await import('../lib/runtime/model.js');
-  const { resnetCifar, smallCnn } = await import('../lib/spec/builders.js');
+  const { resnetCifar, smallCnn } = await import('../lib/graph/builders.js');
   const { benchmark } = await import('../lib/lab/benchmark.js');
   const { train } = await import('../lib/runtime/train.js');
   const { info } = await import('../lib/runtime/info.js');

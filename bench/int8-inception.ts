@@ -17,7 +17,7 @@ const out = arg('out', 'bench/results/int8-inception.json');
 const { Model } = await import('../lib/runtime/model.js');
 const { quantize } = await import('../lib/compress/quantize.js');
 const { compare, modelSize } = await import('../lib/lab/index.js');
-const { inceptionTime } = await import('../lib/spec/builders.js');
+const { inceptionTime } = await import('../lib/graph/builders.js');
 const { info, setThreads } = await import('../lib/runtime/info.js');
 const { floatTensor } = await import('../test/helpers/tiny.js');
 setThreads(threads);

@@ -10,7 +10,7 @@ export {
 } from './runtime/train.js';
 export { DeviceData } from './runtime/device-data.js';
 export * from './core/errors.js';
-export * from './spec/index.js';
+export * from './graph/index.js';
 export * from './data/index.js';
 export { getTask, TASKS, defaultUcrDir, type TaskDefinition } from './tasks/index.js';
 export * from './lab/index.js';

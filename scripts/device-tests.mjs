@@ -13,7 +13,7 @@ const lib = (m) => import(new URL(`../dist/lib/${m}.js`, import.meta.url).href);
 const { Model } = await lib('runtime/model');
 const { train, evaluate } = await lib('runtime/train');
 const { info } = await lib('runtime/info');
-const { mlp, smallCnn } = await lib('spec/builders');
+const { mlp, smallCnn } = await lib('graph/builders');
 const { loadSyntheticImages } = await lib('data/synthetic');
 const { benchmark, compare, TorchScriptModel } = await lib('lab/index');
 const { createRng } = await lib('data/split');

@@ -4,7 +4,7 @@ import { Model } from '../../lib/runtime/model.js';
 import { DeviceData } from '../../lib/runtime/device-data.js';
 import { train } from '../../lib/runtime/train.js';
 import { info } from '../../lib/runtime/info.js';
-import { mlp, smallCnn } from '../../lib/spec/builders.js';
+import { mlp, smallCnn } from '../../lib/graph/builders.js';
 import { floatTensor, intTensor } from '../../test/helpers/tiny.js';
 
 const [modelName = 'cnn', optimizer = 'sgd', stepsArg = '200', warmupArg = '20'] = process.argv.slice(2);

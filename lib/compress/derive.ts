@@ -5,8 +5,8 @@
 import type { NativeModel, NativeTensorRecipe } from '../runtime/binding.js';
 import { PetraError } from '../core/errors.js';
 import { Model } from '../runtime/model.js';
-import type { ModelSpec } from '../spec/types.js';
-import { validateSpec } from '../spec/validate.js';
+import type { ModelSpec } from '../graph/types.js';
+import { validateSpec } from '../graph/validate.js';
 
 type FromNative = (spec: ModelSpec, native: NativeModel) => Model;
 

@@ -11,8 +11,8 @@
  */
 import type { NativeTensorRecipe } from '../runtime/binding.js';
 import type { Model } from '../runtime/model.js';
-import { opDescriptor } from '../spec/ops/index.js';
-import type { GraphNode, ModelSpec } from '../spec/types.js';
+import { opDescriptor } from '../graph/ops/index.js';
+import type { GraphNode, ModelSpec } from '../graph/types.js';
 
 interface Int8Params { scale: number; zeroPoint: number }
 

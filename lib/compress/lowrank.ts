@@ -13,8 +13,8 @@
 import type { NativeTensorRecipe } from '../runtime/binding.js';
 import { ConfigError } from '../core/errors.js';
 import type { Model } from '../runtime/model.js';
-import type { GraphNode, LowrankConv1dAttrs, LowrankConv2dAttrs, ModelSpec } from '../spec/types.js';
-import { nodeParameterCount, parameterCount } from '../spec/validate.js';
+import type { GraphNode, LowrankConv1dAttrs, LowrankConv2dAttrs, ModelSpec } from '../graph/types.js';
+import { nodeParameterCount, parameterCount } from '../graph/validate.js';
 import { kernelArea } from './depgraph.js';
 import { deriveModel } from './derive.js';
 import type { LowrankLayerReport, LowrankReport, RankRule } from './report.js';

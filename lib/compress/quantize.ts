@@ -15,7 +15,7 @@ import { DeviceData, placeData } from '../runtime/device-data.js';
 import { ConfigError } from '../core/errors.js';
 import { info } from '../runtime/info.js';
 import type { Model } from '../runtime/model.js';
-import type { GraphNode, ModelSpec } from '../spec/types.js';
+import type { GraphNode, ModelSpec } from '../graph/types.js';
 import { train } from '../runtime/train.js';
 import { deriveModel } from './derive.js';
 import { int8BiasRecipes } from './int8-bias.js';

@@ -4,7 +4,7 @@
  * run-time activation scales, a CUDA recipe with no CPU kernel format to carry it).
  */
 import { ConfigError } from '../core/errors.js';
-import type { GraphNode, ModelSpec } from '../spec/types.js';
+import type { GraphNode, ModelSpec } from '../graph/types.js';
 
 /** Why a node cannot be exported, or undefined. */
 function blocker(node: GraphNode): string | undefined {

@@ -9,7 +9,7 @@
  */
 import type { NativeTorchScriptGraph, NativeTorchScriptNode } from '../runtime/binding.js';
 import type { TensorData } from '../data/types.js';
-import type { GraphNode, OpName } from '../spec/types.js';
+import type { GraphNode, OpName } from '../graph/types.js';
 import { HANDLERS } from './torchscript-import-ops.js';
 import {
   describeVal, filled, fromConstant, hasUnknown, isObj, isT, td, UNKNOWN, Unsupported, unsupported,

@@ -6,7 +6,7 @@
  */
 import type { NativeTorchScriptNode } from '../runtime/binding.js';
 import type { TensorData } from '../data/types.js';
-import type { OpName } from '../spec/types.js';
+import type { OpName } from '../graph/types.js';
 import type { Handler, Importer } from './torchscript-import-graph.js';
 import {
   bool, constArg, describeVal, int, ints, optConst, prod, td, unsupported, type Const, type Tensor, type Val,

@@ -6,7 +6,7 @@
  */
 import type { NativeTorchScriptConstant, NativeTorchScriptNode } from '../runtime/binding.js';
 import type { TensorData } from '../data/types.js';
-import type { InputDtype } from '../spec/types.js';
+import type { InputDtype } from '../graph/types.js';
 
 // ---------------------------------------------------------------------------------------------------------------
 // Abstract values

@@ -42,9 +42,9 @@ import { binding, type NativeTorchScriptGraph, type NativeTorchScriptNode } from
 import type { TensorData } from '../data/types.js';
 import { ConfigError, NumericError } from '../core/errors.js';
 import { Model } from '../runtime/model.js';
-import type { InputDtype, ModelSpec, OpName } from '../spec/types.js';
-import { SPEC_FORMAT } from '../spec/types.js';
-import { validateSpec } from '../spec/validate.js';
+import type { InputDtype, ModelSpec, OpName } from '../graph/types.js';
+import { SPEC_FORMAT } from '../graph/types.js';
+import { validateSpec } from '../graph/validate.js';
 import { Importer, type Emitted, type UnsupportedOp } from './torchscript-import-graph.js';
 import { hasUnknown, Unsupported, type Tensor, type Val } from './torchscript-import-values.js';
 import { checkInputs, compareWithTorchScript } from './torchscript-import-verify.js';

@@ -4,7 +4,7 @@
  * Per-op lowering is in torchscript-ops.ts.
  */
 import { ConfigError } from '../core/errors.js';
-import type { GraphNode } from '../spec/types.js';
+import type { GraphNode } from '../graph/types.js';
 
 /** Plan for native saveTorchScript (native/torchscript_export.cc). */
 export interface TensorPlan { name: string; from: string; parameter: boolean }

@@ -3,8 +3,8 @@
  * 95% confidence interval is narrow enough or a time cap is hit; this file turns samples into a report.
  */
 import { binding, type NativeBenchOptions, type NativeBenchResult, type NativeScriptModel, type ScriptInputShape } from '../runtime/binding.js';
-import type { ModelSpec } from '../spec/types.js';
-import { tokenBound } from '../spec/validate.js';
+import type { ModelSpec } from '../graph/types.js';
+import { tokenBound } from '../graph/validate.js';
 import { ConfigError, DisposedError } from '../core/errors.js';
 import type { Model } from '../runtime/model.js';
 import { hostFingerprint, type HostFingerprint } from './fingerprint.js';

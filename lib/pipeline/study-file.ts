@@ -14,7 +14,7 @@ import { hostname } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { ConfigError } from '../core/errors.js';
 import type { HostFingerprint } from '../lab/fingerprint.js';
-import type { ModelSpec } from '../spec/types.js';
+import type { ModelSpec } from '../graph/types.js';
 import { SqliteStorage, type ConstraintDef, type ObjectiveDef, type StudyRecord, type TrialRecord } from '../search/index.js';
 import type { BaselineRecord } from './baseline.js';
 import type { SearchConfig } from './config.js';

@@ -6,7 +6,7 @@ import { availableParallelism } from 'node:os';
 import { ConfigError, errorFromCode } from '../core/errors.js';
 import { loadAddon } from './loader.js';
 import type { TensorData } from '../data/types.js';
-import type { ModelSpec } from '../spec/types.js';
+import type { ModelSpec } from '../graph/types.js';
 
 export interface NativeParameterInfo { name: string; shape: number[]; dtype: string; bytes: number; buffer: boolean }
 

@@ -5,8 +5,8 @@
 import { binding, type NativeModel, type NativeParameterInfo } from './binding.js';
 import type { TensorData } from '../data/types.js';
 import { DisposedError } from '../core/errors.js';
-import { validateSpec } from '../spec/validate.js';
-import type { ModelSpec } from '../spec/types.js';
+import { validateSpec } from '../graph/validate.js';
+import type { ModelSpec } from '../graph/types.js';
 
 export type Device = 'cpu' | `cuda` | `cuda:${number}`;
 

@@ -9,8 +9,8 @@ import { loadUcr } from '../data/ucr.js';
 import { loadSyntheticTransactions, transactionFeatures } from '../data/synthetic.js';
 import type { LoadedDataset } from '../data/types.js';
 import { ConfigError } from '../core/errors.js';
-import { gruSequenceClassifier, inceptionTime, smallCnn, cnn1d, resnetCifar } from '../spec/builders.js';
-import type { ModelSpec } from '../spec/types.js';
+import { gruSequenceClassifier, inceptionTime, smallCnn, cnn1d, resnetCifar } from '../graph/builders.js';
+import type { ModelSpec } from '../graph/types.js';
 import type { TrainOptions } from '../runtime/train.js';
 
 export interface TaskDefinition {

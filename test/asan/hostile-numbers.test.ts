@@ -3,8 +3,8 @@ import { binding } from '../../lib/runtime/binding.js';
 import { ConfigError, ShapeError } from '../../lib/core/errors.js';
 import { benchmark } from '../../lib/lab/benchmark.js';
 import { Model } from '../../lib/runtime/model.js';
-import { mlp } from '../../lib/spec/builders.js';
-import { SPEC_FORMAT } from '../../lib/spec/types.js';
+import { mlp } from '../../lib/graph/builders.js';
+import { SPEC_FORMAT } from '../../lib/graph/types.js';
 import { train } from '../../lib/runtime/train.js';
 
 // Numbers that reached a C++ cast to int64_t (undefined behaviour for NaN, ±Infinity and |x| ≥ 2^63) or a signed

@@ -12,7 +12,7 @@ import { deriveModel } from '../../lib/compress/derive.js';
 import { info, setInt8KernelIsa } from '../../lib/runtime/info.js';
 import { ConfigError } from '../../lib/core/errors.js';
 import type { TabularSplit, TensorData } from '../../lib/data/types.js';
-import type { ModelSpec } from '../../lib/spec/types.js';
+import type { ModelSpec } from '../../lib/graph/types.js';
 import { createRng } from '../../lib/data/split.js';
 import { floatTensor } from '../helpers/tiny.js';
 import { dynamicLinear, int8GruFinalState, maxAbsDiff, quantizeCodes, staticConv2dCodes, staticLinearCodes } from '../helpers/int8-reference.js';

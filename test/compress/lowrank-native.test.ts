@@ -5,9 +5,9 @@ import { prune } from '../../lib/compress/prune.js';
 import type { TensorData } from '../../lib/data/types.js';
 import { ConfigError } from '../../lib/core/errors.js';
 import { Model } from '../../lib/runtime/model.js';
-import { cnn1d, inceptionTime, mlp, resnetCifar, smallCnn } from '../../lib/spec/builders.js';
-import type { ModelSpec } from '../../lib/spec/types.js';
-import { parameterCount } from '../../lib/spec/validate.js';
+import { cnn1d, inceptionTime, mlp, resnetCifar, smallCnn } from '../../lib/graph/builders.js';
+import type { ModelSpec } from '../../lib/graph/types.js';
+import { parameterCount } from '../../lib/graph/validate.js';
 import { train } from '../../lib/runtime/train.js';
 import { blobs, floatTensor } from '../helpers/tiny.js';
 

@@ -9,7 +9,7 @@ import { modelSize } from '../../lib/lab/size.js';
 import { deriveModel } from '../../lib/compress/derive.js';
 import { ConfigError } from '../../lib/core/errors.js';
 import { info } from '../../lib/runtime/info.js';
-import { mlp, smallCnn } from '../../lib/spec/builders.js';
+import { mlp, smallCnn } from '../../lib/graph/builders.js';
 import { loadFashionMnist } from '../../lib/data/idx.js';
 import { floatTensor } from '../helpers/tiny.js';
 

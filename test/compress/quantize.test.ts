@@ -7,7 +7,7 @@ import { evaluate, train } from '../../lib/runtime/train.js';
 import { normalizeForQuantization, quantize } from '../../lib/compress/quantize.js';
 import { modelSize } from '../../lib/lab/size.js';
 import { ConfigError } from '../../lib/core/errors.js';
-import { gruSequenceClassifier, inceptionTime, mlp, resnetCifar, smallCnn } from '../../lib/spec/builders.js';
+import { gruSequenceClassifier, inceptionTime, mlp, resnetCifar, smallCnn } from '../../lib/graph/builders.js';
 import { loadFashionMnist } from '../../lib/data/idx.js';
 import { blobs, floatTensor, intTensor } from '../helpers/tiny.js';
 

@@ -4,7 +4,7 @@ if (!parentPort) throw new Error('test/helpers/train-worker.ts runs inside a wor
 const port = parentPort;
 const { Model } = await import('../../lib/runtime/model.js');
 const { train, evaluate } = await import('../../lib/runtime/train.js');
-const { mlp } = await import('../../lib/spec/builders.js');
+const { mlp } = await import('../../lib/graph/builders.js');
 const { blobs } = await import('./tiny.js');
 const { ShapeError } = await import('../../lib/core/errors.js');
 const data = blobs(512, 8, workerData.seed);

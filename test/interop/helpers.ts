@@ -2,8 +2,8 @@
 // petra-vs-onnxruntime comparisons (max abs diff, agreement within one int8 step, top-1).
 import type { TabularSplit, TensorData } from '../../lib/data/types.js';
 import { Model } from '../../lib/runtime/model.js';
-import { gruSequenceClassifier, inceptionTime, mlp, resnetCifar, smallCnn } from '../../lib/spec/builders.js';
-import type { ModelSpec } from '../../lib/spec/types.js';
+import { gruSequenceClassifier, inceptionTime, mlp, resnetCifar, smallCnn } from '../../lib/graph/builders.js';
+import type { ModelSpec } from '../../lib/graph/types.js';
 import { train } from '../../lib/runtime/train.js';
 import { floatTensor, intTensor } from '../helpers/tiny.js';
 

@@ -18,7 +18,7 @@ import { TorchScriptModel } from '../../lib/lab/benchmark.js';
 import { compare } from '../../lib/lab/compare.js';
 import { Model } from '../../lib/runtime/model.js';
 import { StudyFile, trialModelFile } from '../../lib/pipeline/study-file.js';
-import { inceptionTime, smallCnn } from '../../lib/spec/builders.js';
+import { inceptionTime, smallCnn } from '../../lib/graph/builders.js';
 import { train } from '../../lib/runtime/train.js';
 import { UCR_DIR } from '../helpers/tiny.js';
 import { accuracy, argmaxRows, FAMILIES, trainedModel } from './helpers.js';

@@ -16,9 +16,9 @@ import { TorchScriptModel } from '../../lib/lab/benchmark.js';
 import { loadFashionMnist } from '../../lib/data/idx.js';
 import { Model } from '../../lib/runtime/model.js';
 import { info, setThreads } from '../../lib/runtime/info.js';
-import { smallCnn } from '../../lib/spec/builders.js';
+import { smallCnn } from '../../lib/graph/builders.js';
 import { train } from '../../lib/runtime/train.js';
-import type { ModelSpec } from '../../lib/spec/types.js';
+import type { ModelSpec } from '../../lib/graph/types.js';
 import { accuracy, argmaxRows, FAMILIES, maxAbsDiff, trainedModel, type Family } from './helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'petra-torchscript-export-'));

@@ -15,7 +15,7 @@ import {
 import { normalizeConfig } from '../../lib/pipeline/config.js';
 import { resolveProblem } from '../../lib/pipeline/problem.js';
 import { search } from '../../lib/search-api.js';
-import type { InputDtype } from '../../lib/spec/types.js';
+import type { InputDtype } from '../../lib/graph/types.js';
 import { UCR_DIR } from '../helpers/tiny.js';
 import { tempDir } from '../e2e/helpers/tiny.js';
 

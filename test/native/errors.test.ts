@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { ConfigError, DataError, DeviceError, DisposedError, DtypeError, NumericError, PetraError, ShapeError } from '../../lib/core/errors.js';
 import { Model } from '../../lib/runtime/model.js';
 import { train, evaluate } from '../../lib/runtime/train.js';
-import { mlp } from '../../lib/spec/builders.js';
+import { mlp } from '../../lib/graph/builders.js';
 import { loadFashionMnist } from '../../lib/data/idx.js';
 import { blobs, floatTensor, intTensor } from '../helpers/tiny.js';
 

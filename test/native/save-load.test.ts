@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Model } from '../../lib/runtime/model.js';
 import { train } from '../../lib/runtime/train.js';
-import { gruSequenceClassifier, resnetCifar } from '../../lib/spec/builders.js';
+import { gruSequenceClassifier, resnetCifar } from '../../lib/graph/builders.js';
 import { floatTensor, intTensor } from '../helpers/tiny.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'petra-save-'));

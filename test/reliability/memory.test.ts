@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { ConfigError, DeviceError } from '../../lib/core/errors.js';
 import { info, memoryStats, resetPeakMemory, setMemoryCap } from '../../lib/runtime/info.js';
 import { Model } from '../../lib/runtime/model.js';
-import { mlp } from '../../lib/spec/builders.js';
+import { mlp } from '../../lib/graph/builders.js';
 import { train } from '../../lib/runtime/train.js';
 import { blobs } from '../helpers/tiny.js';
 

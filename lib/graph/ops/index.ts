@@ -1,6 +1,6 @@
 /**
  * The op registry: one descriptor per op of the graph language (see ./types.ts for what a descriptor holds and who
- * reads it). Its type lists every `OpName`, so an op added to lib/spec/types.ts without a descriptor — or without an
+ * reads it). Its type lists every `OpName`, so an op added to lib/graph/types.ts without a descriptor — or without an
  * entry in the exporters' tables — does not compile. Adding an op: its attributes in types.ts (OpAttrs, OP_NAMES),
  * one descriptor in the family file here, one lowering in lib/interop/onnx-ops.ts and in torchscript-ops.ts, and
  * one builder in native/graph_module.cc's table.

@@ -1,8 +1,8 @@
 import test from 'ava';
 import { ConfigError } from '../../lib/core/errors.js';
-import { cnn1d, gruSequenceClassifier, inceptionTime, mlp, resnetCifar, smallCnn } from '../../lib/spec/builders.js';
-import { inferShapes, parameterCount, validateSpec } from '../../lib/spec/validate.js';
-import type { ModelSpec } from '../../lib/spec/types.js';
+import { cnn1d, gruSequenceClassifier, inceptionTime, mlp, resnetCifar, smallCnn } from '../../lib/graph/builders.js';
+import { inferShapes, parameterCount, validateSpec } from '../../lib/graph/validate.js';
+import type { ModelSpec } from '../../lib/graph/types.js';
 
 function outShape(s: ModelSpec): number[] | undefined {
   return inferShapes(s).get(s.output);

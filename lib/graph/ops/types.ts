@@ -1,11 +1,11 @@
 /**
- * What the graph language knows about one op, written once per op in lib/spec/ops/<family>.ts and collected in the
- * registry (lib/spec/ops/index.ts), whose type has one entry per `OpName`: an op without a descriptor does not
+ * What the graph language knows about one op, written once per op in lib/graph/ops/<family>.ts and collected in the
+ * registry (lib/graph/ops/index.ts), whose type has one entry per `OpName`: an op without a descriptor does not
  * compile. validate.ts reads the attributes, input counts, cross-attribute checks, shape rules and weight counts;
  * lib/compress reads the tensors, channel rules and resizing; lib/compress/int8-bias.ts and the TorchScript exporter
  * read `quantAware`. How an op lowers to ONNX and to TorchScript lives in each exporter's own table keyed by op
  * (lib/interop/onnx-ops.ts, lib/interop/torchscript-ops.ts) — that code speaks the exporter's graph writer, which
- * lib/spec must not import — and how it runs natively in the builder table of native/graph_module.cc.
+ * lib/graph must not import — and how it runs natively in the builder table of native/graph_module.cc.
  */
 import type { AttrRules } from './attrs.js';
 import type { ChannelFlow, Dims } from './channels.js';

@@ -1,7 +1,7 @@
 import test from 'ava';
 import { ConfigError } from '../../lib/core/errors.js';
-import { inferShapes, parameterCount, topologicalOrder, validateSpec } from '../../lib/spec/validate.js';
-import type { ModelSpec } from '../../lib/spec/types.js';
+import { inferShapes, parameterCount, topologicalOrder, validateSpec } from '../../lib/graph/validate.js';
+import type { ModelSpec } from '../../lib/graph/types.js';
 
 /** input x [1, 8, 8] → conv(1→4, k3, pad1) → bn → relu → pool → flatten → linear(64→3) */
 function base(): ModelSpec {

@@ -8,8 +8,8 @@ import { readFileSync } from 'node:fs';
 import test from 'ava';
 import { ONNX_OPS } from '../../lib/interop/onnx-ops.js';
 import { TORCHSCRIPT_OPS } from '../../lib/interop/torchscript-ops.js';
-import { OPS } from '../../lib/spec/ops/index.js';
-import { OP_NAMES } from '../../lib/spec/types.js';
+import { OPS } from '../../lib/graph/ops/index.js';
+import { OP_NAMES } from '../../lib/graph/types.js';
 
 const sorted = (names: Iterable<string>): string[] => [...names].sort();
 

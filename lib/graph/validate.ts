@@ -1,7 +1,7 @@
 /**
  * Graph-spec validation, shape inference, topological order and parameter counting — all pure TypeScript,
  * so a bad spec is rejected with a precise `ConfigError.path` before native/ ever sees it. What each op accepts,
- * what shape it makes and what it weighs is in its descriptor (lib/spec/ops/); this file is the engine that reads them.
+ * what shape it makes and what it weighs is in its descriptor (lib/graph/ops/); this file is the engine that reads them.
  */
 import { ConfigError } from '../core/errors.js';
 import { SPEC_LIMITS } from './limits.js';

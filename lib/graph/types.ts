@@ -89,7 +89,7 @@ export type QGruAttrs = GruAttrs & Pick<QuantAttrs, 'dynamic' | 'perChannel' | '
 export type NoAttrs = Record<string, never>;
 
 /**
- * op → its attributes. Adding an op means adding it here and in OP_NAMES, then one descriptor in lib/spec/ops/ (the
+ * op → its attributes. Adding an op means adding it here and in OP_NAMES, then one descriptor in lib/graph/ops/ (the
  * compiler asks for it, and for the exporters' lowerings) and one builder in native/graph_module.cc's table.
  */
 export interface OpAttrs {
