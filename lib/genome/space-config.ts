@@ -4,7 +4,7 @@
  */
 import { ConfigError } from '../core/errors.js';
 import { checkSpec, type ParamSpec } from '../search/params.js';
-import { builtinRules, type ValidityRule } from './validity.js';
+import { builtinRules, type ValidityRule } from './rules.js';
 
 export interface StageDef {
   readonly params: Readonly<Record<string, ParamSpec>>;

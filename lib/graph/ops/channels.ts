@@ -2,8 +2,7 @@
  * The vocabulary op descriptors use to say how channels flow through them (the dependency graph of
  * lib/compress/depgraph.ts implements `ChannelFlow`; its header comment explains atoms, spaces and members).
  */
-import type { NodeOf } from './types.js';
-import type { OpName } from '../types.js';
+import type { GraphNode } from '../types.js';
 
 /**
  * What a member is to its channel: `out` the weights/bias that produce it, `in` the weights that consume it,
@@ -32,5 +31,5 @@ export const untracked = (shape: readonly number[]): Dims => shape.map((d) => ne
 export const passThrough = (x: Dims): Dims => x.map((d) => [...d]);
 
 /** Fixes a dimension the op mixes (a conv's spatial positions, a pool's window). */
-export const mixer = (flow: ChannelFlow, n: NodeOf<OpName>) => (d: number[]): void =>
+export const mixer = (flow: ChannelFlow, n: GraphNode) => (d: number[]): void =>
   flow.fixAll(d, `'${n.name}' (${n.op}) mixes that dimension`);
