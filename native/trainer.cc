@@ -59,9 +59,9 @@ struct Regularization {
   bool any() const { return orthogonality > 0 || hoyer > 0 || l1 > 0; }
 };
 
-// PETRA's regularizers (shared/docs/petra-reference.md): on factorized layers W = U·diag(S)·Vh,
-// orthogonality (1/n)·Σ(‖UᵀU − I‖²_F/r + ‖Vh·Vhᵀ − I‖²_F/r) and Hoyer sparsity (1/n)·Σ‖S‖₁/‖S‖₂; plus an L1 term,
-// the mean absolute value of every conv/linear weight (a scale that does not grow with model size).
+// The PETRA paper's regularizers (arXiv 2510.09566; README.md, "Compression operators"): on factorized layers
+// W = U·diag(S)·Vh, orthogonality (1/n)·Σ(‖UᵀU − I‖²_F/r + ‖Vh·Vhᵀ − I‖²_F/r) and Hoyer sparsity (1/n)·Σ‖S‖₁/‖S‖₂;
+// plus an L1 term, the mean absolute value of every conv/linear weight (a scale that does not grow with model size).
 torch::Tensor RegularizationLoss(GraphModuleImpl& module, const Regularization& reg) {
   torch::Tensor total;
   auto addTerm = [&total](const torch::Tensor& t) { total = total.defined() ? total + t : t; };

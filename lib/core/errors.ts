@@ -1,6 +1,7 @@
 /**
  * One error family for everything petra throws. Native errors arrive with a `code` and are turned into
- * these classes by the binding's error factory (native/errors.cc calls it), so callers can `instanceof`.
+ * these classes by the binding's error factory (lib/runtime/binding.ts installs it; native/common.cc's MakeError
+ * calls it), so callers can `instanceof`.
  */
 
 export type PetraErrorCode =
