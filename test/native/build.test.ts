@@ -1,6 +1,5 @@
 import test from 'ava';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
 import { info, setThreads } from '../../lib/runtime/info.js';
 import { ConfigError } from '../../lib/core/errors.js';
 
@@ -24,13 +23,6 @@ test('default threads are the available cores and setThreads changes them', (t) 
   setThreads(before);
   t.is(info().threads.intraOp, before);
   t.throws(() => setThreads(0), { instanceOf: ConfigError });
-});
-
-test('binding.gyp compiles exactly the sources CMake globs (native/*.cc)', (t) => {
-  const gyp = JSON.parse(readFileSync('binding.gyp', 'utf8')) as { targets: { sources: string[] }[] };
-  const sources = gyp.targets[0]!.sources.slice().sort();
-  const onDisk = readdirSync('native').filter((f) => f.endsWith('.cc')).map((f) => `native/${f}`).sort();
-  t.deepEqual(sources, onDisk);
 });
 
 test('LibTorch discovery reports where it found LibTorch', (t) => {
