@@ -2,25 +2,7 @@
   "targets": [
     {
       "target_name": "petra",
-      "sources": [
-        "native/addon.cc",
-        "native/bench.cc",
-        "native/common.cc",
-        "native/compress.cc",
-        "native/compute_thread.cc",
-        "native/cpu_isa.cc",
-        "native/dataset.cc",
-        "native/graph_module.cc",
-        "native/int8_kernels.cc",
-        "native/int8_recurrence.cc",
-        "native/int8_scheme.cc",
-        "native/memory.cc",
-        "native/model.cc",
-        "native/quantize.cc",
-        "native/torchscript_import.cc",
-        "native/torchscript_export.cc",
-        "native/trainer.cc"
-      ],
+      "sources": ["<!@(node scripts/native-sources.mjs)"],
       "include_dirs": [
         "native",
         "<!@(node scripts/find-libtorch.mjs --gyp-include)"

@@ -12,8 +12,8 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { benchmark } from '../lib/lab/benchmark.js';
 import { hostFingerprint } from '../lib/lab/fingerprint.js';
-import { Model } from '../lib/model.js';
-import { gruSequenceClassifier, mlp, resnetCifar, smallCnn } from '../lib/spec/builders.js';
+import { Model } from '../lib/runtime/model.js';
+import { gruSequenceClassifier, mlp, resnetCifar, smallCnn } from '../lib/graph/builders.js';
 import { transactionFeatures } from '../lib/data/synthetic.js';
 import { markdownTable, median } from './lib/stats.js';
 

@@ -14,13 +14,13 @@ import { decompose, prune, quantize, type LowrankReport, type PruneReport, type 
 import { loadFashionMnist } from '../lib/data/idx.js';
 import { createRng } from '../lib/data/split.js';
 import type { TabularSplit } from '../lib/data/types.js';
-import { DeviceData } from '../lib/device-data.js';
+import { DeviceData } from '../lib/runtime/device-data.js';
 import { benchmark, compare, hostFingerprint, modelSize, type Comparison } from '../lib/lab/index.js';
-import { Model } from '../lib/model.js';
-import { mlp, resnetCifar, smallCnn } from '../lib/spec/builders.js';
-import type { ModelSpec } from '../lib/spec/types.js';
-import { info, setThreads } from '../lib/info.js';
-import { evaluate, train, type TrainOptions } from '../lib/train.js';
+import { Model } from '../lib/runtime/model.js';
+import { mlp, resnetCifar, smallCnn } from '../lib/graph/builders.js';
+import type { ModelSpec } from '../lib/graph/types.js';
+import { info, setThreads } from '../lib/runtime/info.js';
+import { evaluate, train, type TrainOptions } from '../lib/runtime/train.js';
 import { markdownTable, median, table } from './lib/stats.js';
 
 /** Variables that cap the CPU kind (int8 matrix, scripts/int8-matrix.mjs), written into the command so the run reproduces. */

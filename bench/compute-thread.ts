@@ -16,11 +16,11 @@ const arg = (name: string, fallback: string): string => {
 interface ChildResult { resnet20B1Ms: number; smallCnnB1Ms: number; epochSeconds: number; threads: number }
 
 async function child(): Promise<void> {
-  const { Model } = await import('../lib/model.js');
-  const { resnetCifar, smallCnn } = await import('../lib/spec/builders.js');
+  const { Model } = await import('../lib/runtime/model.js');
+  const { resnetCifar, smallCnn } = await import('../lib/graph/builders.js');
   const { benchmark } = await import('../lib/lab/benchmark.js');
-  const { train } = await import('../lib/train.js');
-  const { info } = await import('../lib/info.js');
+  const { train } = await import('../lib/runtime/train.js');
+  const { info } = await import('../lib/runtime/info.js');
   const { createRng } = await import('../lib/data/split.js');
   const successive = async (spec: Parameters<typeof Model.build>[0]): Promise<number> => {
     using model = Model.build(spec, { seed: 1 });

@@ -14,11 +14,11 @@ const arg = (name: string, fallback: string): string => {
 process.env.OPENBLAS_NUM_THREADS = '1'; // before the addon loads
 const threads = Number(arg('threads', '2'));
 const out = arg('out', 'bench/results/int8-inception.json');
-const { Model } = await import('../lib/model.js');
+const { Model } = await import('../lib/runtime/model.js');
 const { quantize } = await import('../lib/compress/quantize.js');
 const { compare, modelSize } = await import('../lib/lab/index.js');
-const { inceptionTime } = await import('../lib/spec/builders.js');
-const { info, setThreads } = await import('../lib/info.js');
+const { inceptionTime } = await import('../lib/graph/builders.js');
+const { info, setThreads } = await import('../lib/runtime/info.js');
 const { floatTensor } = await import('../test/helpers/tiny.js');
 setThreads(threads);
 

@@ -3,9 +3,9 @@
 // Usage: node --import=tsx bench/lab.ts   → bench/results/lab.json + a printed table
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
-import { Model } from '../lib/model.js';
+import { Model } from '../lib/runtime/model.js';
 import { benchmark, compare, hostFingerprint, TorchScriptModel } from '../lib/lab/index.js';
-import { mlp, smallCnn } from '../lib/spec/builders.js';
+import { mlp, smallCnn } from '../lib/graph/builders.js';
 import { table } from './lib/stats.js';
 
 const chain = (k: number, width = 256) => mlp({ inputShape: [width], hidden: Array.from({ length: k }, () => width), classes: 10 });

@@ -23,11 +23,11 @@ const out = arg('out', 'bench/results/qgru.json');
 const seqLen = 64;
 const inputSize = 28; // the transactions task's feature width (16 + 4 + 6 embedding dims + 2 numeric)
 
-const { Model } = await import('../lib/model.js');
+const { Model } = await import('../lib/runtime/model.js');
 const { quantize } = await import('../lib/compress/quantize.js');
 const { benchmark } = await import('../lib/lab/benchmark.js');
-const { setThreads, info } = await import('../lib/info.js');
-const { evaluate, train } = await import('../lib/train.js');
+const { setThreads, info } = await import('../lib/runtime/info.js');
+const { evaluate, train } = await import('../lib/runtime/train.js');
 const { getTask } = await import('../lib/tasks/index.js');
 setThreads(threads);
 

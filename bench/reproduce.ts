@@ -17,7 +17,7 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node
 import { join } from 'node:path';
 import { compare, type Comparison } from '../lib/lab/compare.js';
 import { hostFingerprint } from '../lib/lab/fingerprint.js';
-import { Model } from '../lib/model.js';
+import { Model } from '../lib/runtime/model.js';
 import { formatBytes, percentChange, type QualityMetric } from '../lib/pipeline/objectives.js';
 import { loadReportData, type ReportTrial } from '../lib/report/data.js';
 import { writeReport } from '../lib/report/html.js';

@@ -12,7 +12,7 @@ import { dirname, join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { fileURLToPath } from 'node:url';
-import { info, memoryStats, resetPeakMemory, trimMemory } from '../lib/info.js';
+import { info, memoryStats, resetPeakMemory, trimMemory } from '../lib/runtime/info.js';
 import { search, type SearchOptions } from '../lib/search-api.js';
 import { gitCommit, table } from './lib/stats.js';
 

@@ -4,7 +4,7 @@
  * with one clean line.
  */
 import { Command } from 'commander';
-import { PetraError, serializeError } from './errors.js';
+import { PetraError, serializeError } from './core/errors.js';
 import { registerBench } from './commands/bench.js';
 import { registerDemo } from './commands/demo.js';
 import { registerExport } from './commands/export.js';

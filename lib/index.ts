@@ -3,19 +3,19 @@
  * measurement lab, the compression operators, the search core, the pipeline genome and the end-to-end
  * `search()`.
  */
-export { Model, type BuildOptions, type Device } from './model.js';
+export { Model, type BuildOptions, type Device } from './runtime/model.js';
 export {
   evaluate, learningRate, metricDirection, train,
   type EpochRecord, type EpochStopper, type Metric, type Schedule, type TrainData, type TrainOptions, type TrainResult,
-} from './train.js';
-export { DeviceData } from './device-data.js';
-export * from './errors.js';
-export * from './spec/index.js';
+} from './runtime/train.js';
+export { DeviceData } from './runtime/device-data.js';
+export * from './core/errors.js';
+export * from './graph/index.js';
 export * from './data/index.js';
 export { getTask, TASKS, defaultUcrDir, type TaskDefinition } from './tasks/index.js';
 export * from './lab/index.js';
-export { info, memoryStats, resetPeakMemory, setInt8KernelIsa, setMemoryCap, setThreads, trimMemory, type MemoryStats, type PetraInfo } from './info.js';
-export type { KernelIsa, NativeInt8Info } from './binding.js';
+export { info, memoryStats, resetPeakMemory, setInt8KernelIsa, setMemoryCap, setThreads, trimMemory, type MemoryStats, type PetraInfo } from './runtime/info.js';
+export type { KernelIsa, NativeInt8Info } from './runtime/binding.js';
 export * from './interop/index.js';
 export { buildWithWeights, importTorchScript, isTorchScriptFile, TorchScriptImportError, torchScriptToSpec, type ImportedNode, type TorchScriptImport, type TorchScriptImportOptions, type TorchScriptImportReport, type TorchScriptSpec, type UnsupportedOp } from './interop/torchscript-import.js';
 export * from './compress/index.js';

@@ -17,7 +17,7 @@
 
 namespace petra {
 
-// Codes match lib/errors.ts (PetraErrorCode).
+// Codes match lib/core/errors.ts (PetraErrorCode).
 enum class ErrorCode { Config, Data, Shape, Dtype, Device, Numeric, Aborted, Disposed, Native };
 const char* ErrorCodeName(ErrorCode code);
 
@@ -46,7 +46,7 @@ std::string CleanTorchMessage(const c10::Error& error);
 
 // Per-environment state (one per main thread / worker_thread), never process globals.
 struct AddonData {
-  Napi::FunctionReference errorFactory;  // (code, message) => PetraError, installed by lib/binding.ts
+  Napi::FunctionReference errorFactory;  // (code, message) => PetraError, installed by lib/runtime/binding.ts
   Napi::FunctionReference modelConstructor;
   Napi::FunctionReference datasetConstructor;
   Napi::FunctionReference trainerConstructor;

@@ -146,7 +146,7 @@ std::vector<size_t> TopologicalOrder(const GraphSpec& spec) {
 
 // ---------------------------------------------------------------------------------------------------------------
 // The op table: one builder per op of the graph language. A builder reads its node's attributes (a ConfigError names
-// the attribute), registers the node's submodule and returns its step. lib/spec/ops/ describes the same ops for
+// the attribute), registers the node's submodule and returns its step. lib/graph/ops/ describes the same ops for
 // TypeScript (attributes, shapes, channels, lowering to ONNX and TorchScript); adding an op is one descriptor there
 // and one builder plus one table row here.
 // ---------------------------------------------------------------------------------------------------------------
@@ -156,7 +156,7 @@ struct GraphModuleImpl::Builders {
   struct Op {
     NodeFn (*build)(Self& self, const NodeSpec& node);
     // Whether the step takes int8 (quint8) inputs as they are; else they are dequantized first. It must say what
-    // `quantAware` says in lib/spec/ops/ (the ONNX and TorchScript exports and int8-bias.ts follow that). add and
+    // `quantAware` says in lib/graph/ops/ (the ONNX and TorchScript exports and int8-bias.ts follow that). add and
     // concat take int8 inputs when attrs.outScale is set (see the constructor).
     bool takesInt8;
   };
@@ -405,7 +405,7 @@ struct GraphModuleImpl::Builders {
 };
 
 const GraphModuleImpl::Builders::Op& GraphModuleImpl::Builders::Find(const NodeSpec& node) {
-  constexpr bool kInt8 = true;    // takes int8 inputs as they are (quantAware in lib/spec/ops/)
+  constexpr bool kInt8 = true;    // takes int8 inputs as they are (quantAware in lib/graph/ops/)
   constexpr bool kFloat = false;  // int8 inputs are dequantized first
   static const std::unordered_map<std::string, Op> table = {
       {"conv1d", {Conv, kFloat}},

@@ -1,4 +1,4 @@
-// A torch::nn::Module built from petra's JSON graph spec (lib/spec/types.ts). No N-API here: this is the
+// A torch::nn::Module built from petra's JSON graph spec (lib/graph/types.ts). No N-API here: this is the
 // mechanism that training, compression and measurement all share.
 #pragma once
 
@@ -39,7 +39,7 @@ struct GraphSpec {
   int64_t outputWidth = 1;  // classes or regression targets
 };
 
-// W = U·diag(S)·Vh as three trainable parameters (see lib/spec/types.ts, lowrank_*). Conv variants run Vh as a
+// W = U·diag(S)·Vh as three trainable parameters (see lib/graph/types.ts, lowrank_*). Conv variants run Vh as a
 // conv with `rank` output channels, scale by S, then a 1×1 conv with U.
 class LowrankImpl : public torch::nn::Module {
  public:

@@ -171,7 +171,7 @@ int64_t CapFromEnvironment() {
   if (text == nullptr || *text == '\0') return 0;
   char* end = nullptr;
   const double mb = std::strtod(text, &end);
-  if (end == text || !(mb > 0)) return 0;  // lib/info.ts reports a malformed value; here it just means no cap
+  if (end == text || !(mb > 0)) return 0;  // lib/runtime/info.ts reports a malformed value; here it just means no cap
   const double bytes = mb * 1024.0 * 1024.0;
   // Beyond int64 (1e300 MB, inf) the cast is undefined (UBSan found it): such a cap is no cap.
   if (!(bytes < 9.2e18)) return 0;
@@ -218,7 +218,7 @@ Napi::Value MemoryStatsJs(const Napi::CallbackInfo& info) {
   return out;
 }
 
-// setMemoryCap(bytes, device = 'cpu'): bytes ≥ 0 (0: none), validated in lib/info.ts.
+// setMemoryCap(bytes, device = 'cpu'): bytes ≥ 0 (0: none), validated in lib/runtime/info.ts.
 Napi::Value SetMemoryCapJs(const Napi::CallbackInfo& info) {
   return Guarded(info.Env(), [&]() -> Napi::Value {
     if (!info[0].IsNumber()) Fail(ErrorCode::Config, "setMemoryCap: a number of bytes (0: no cap) is required");

@@ -35,7 +35,7 @@ void CheckInputs(const GraphSpec& spec, const std::vector<torch::Tensor>& inputs
 // Checks that a target fits the spec's task (labels in range, regression width).
 void CheckTarget(const GraphSpec& spec, const torch::Tensor& target, int64_t samples);
 
-// compress.cc: the mechanism behind lib/compress (see NativeModel in lib/binding.ts).
+// compress.cc: the mechanism behind lib/compress (see NativeModel in lib/runtime/binding.ts).
 std::shared_ptr<ModelState> DeriveModel(ModelState& source, const Napi::Object& spec, const std::string& specJson, const Napi::Value& recipes);
 Napi::Value ExportTensors(Napi::Env env, ModelState& state, const Napi::Value& names);
 Napi::Value SingularValues(Napi::Env env, ModelState& state, const Napi::Value& names);

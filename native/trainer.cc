@@ -1,5 +1,5 @@
 // Training and evaluation, one coarse call each: a whole epoch or a whole validation pass per Promise.
-// Policy (epochs, schedules, early stopping) lives in lib/train.ts; this file only runs the loops.
+// Policy (epochs, schedules, early stopping) lives in lib/runtime/train.ts; this file only runs the loops.
 #include <ATen/CPUGeneratorImpl.h>
 
 #include <chrono>
@@ -59,9 +59,9 @@ struct Regularization {
   bool any() const { return orthogonality > 0 || hoyer > 0 || l1 > 0; }
 };
 
-// PETRA's regularizers (shared/docs/petra-reference.md): on factorized layers W = U·diag(S)·Vh,
-// orthogonality (1/n)·Σ(‖UᵀU − I‖²_F/r + ‖Vh·Vhᵀ − I‖²_F/r) and Hoyer sparsity (1/n)·Σ‖S‖₁/‖S‖₂; plus an L1 term,
-// the mean absolute value of every conv/linear weight (a scale that does not grow with model size).
+// The PETRA paper's regularizers (arXiv 2510.09566; README.md, "Compression operators"): on factorized layers
+// W = U·diag(S)·Vh, orthogonality (1/n)·Σ(‖UᵀU − I‖²_F/r + ‖Vh·Vhᵀ − I‖²_F/r) and Hoyer sparsity (1/n)·Σ‖S‖₁/‖S‖₂;
+// plus an L1 term, the mean absolute value of every conv/linear weight (a scale that does not grow with model size).
 torch::Tensor RegularizationLoss(GraphModuleImpl& module, const Regularization& reg) {
   torch::Tensor total;
   auto addTerm = [&total](const torch::Tensor& t) { total = total.defined() ? total + t : t; };
@@ -268,7 +268,7 @@ class Trainer : public Napi::ObjectWrap<Trainer> {
       EpochOptions options;
       if (info[1].IsObject()) {
         Napi::Object o = info[1].As<Napi::Object>();
-        // ToInt64, not a cast: NaN, Infinity or a seed past 2^63 (lib/train.ts passes seed × 100003 + epoch) was
+        // ToInt64, not a cast: NaN, Infinity or a seed past 2^63 (lib/runtime/train.ts passes seed × 100003 + epoch) was
         // undefined behaviour; now a ConfigError.
         options.batchSize = ToInt64(NumberOr(o, "batchSize", 64), "batchSize");
         options.lr = NumberOr(o, "lr", -1);

@@ -5,9 +5,9 @@ cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
 SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
 # python3-torch: the tests run petra's TorchScript exports in PyTorch itself, and the benches compare with PyTorch
-# (it shares libtorch with libtorch-dev: ~100 MB more).
+# (it shares libtorch with libtorch-dev: ~100 MB more). clang-format: npm run lint:format checks native/ with it.
 need=""
-for pkg in libtorch-dev libopenblas0-pthread dataset-fashion-mnist cmake g++ make python3 python3-torch ninja-build chromium redis-server openssl; do
+for pkg in libtorch-dev libopenblas0-pthread dataset-fashion-mnist cmake g++ make python3 python3-torch ninja-build chromium redis-server openssl clang-format; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need="$need $pkg"
 done
 if [ -n "$need" ]; then

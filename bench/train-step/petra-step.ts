@@ -1,10 +1,10 @@
 // petra side of bench/train-step: one process, one measurement. Prints {"msPerStep": ...}.
 // Usage: node --import=tsx bench/train-step/petra-step.ts <cnn|mlp> <sgd|adam> <steps> <warmup>
-import { Model } from '../../lib/model.js';
-import { DeviceData } from '../../lib/device-data.js';
-import { train } from '../../lib/train.js';
-import { info } from '../../lib/info.js';
-import { mlp, smallCnn } from '../../lib/spec/builders.js';
+import { Model } from '../../lib/runtime/model.js';
+import { DeviceData } from '../../lib/runtime/device-data.js';
+import { train } from '../../lib/runtime/train.js';
+import { info } from '../../lib/runtime/info.js';
+import { mlp, smallCnn } from '../../lib/graph/builders.js';
 import { floatTensor, intTensor } from '../../test/helpers/tiny.js';
 
 const [modelName = 'cnn', optimizer = 'sgd', stepsArg = '200', warmupArg = '20'] = process.argv.slice(2);

@@ -1,11 +1,11 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { binding } from '../binding.js';
-import { ConfigError } from '../errors.js';
+import { binding } from '../runtime/binding.js';
+import { ConfigError } from '../core/errors.js';
 import { OnnxModel, type OnnxBenchmarkReport } from '../interop/onnx-runtime.js';
 import { benchmark, parseInputShape, TorchScriptModel, type BenchmarkReport } from '../lab/benchmark.js';
 import { compare, type Comparison, type Measurable } from '../lab/compare.js';
-import { Model } from '../model.js';
+import { Model } from '../runtime/model.js';
 import { DEVICE, PRINT_JSON } from './shared/flags.js';
 
 export interface BenchCommandOptions { input?: string[]; device: string; batch?: string; timeCap: string; cudaGraph?: boolean; json?: boolean }

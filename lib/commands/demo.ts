@@ -6,7 +6,7 @@
 import { existsSync, rmSync } from 'node:fs';
 import type { Command } from 'commander';
 import { assertNotLocked, modelsDir, studyPath } from '../pipeline/study-file.js';
-import { search, type SearchOptions } from '../search-api.js';
+import { search, type SearchOptions } from '../api/search.js';
 import type { CliContext } from './shared/command.js';
 import { addFlags, DEVICE, SEED, STUDY_OUTPUT, STUDY_STORE, type Flag } from './shared/flags.js';
 import { runHandle, type OutputOptions } from './shared/study-run.js';

@@ -8,11 +8,11 @@
 import { copyFileSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
-import { binding } from '../binding.js';
-import { ConfigError } from '../errors.js';
+import { binding } from '../runtime/binding.js';
+import { ConfigError } from '../core/errors.js';
 import { exportOnnx, type OnnxExportReport } from '../interop/onnx-export.js';
 import { saveTorchScript, type TorchScriptExportReport } from '../interop/torchscript-export.js';
-import { Model } from '../model.js';
+import { Model } from '../runtime/model.js';
 import type { Lineage } from '../pipeline/evaluator.js';
 import { StudyFile } from '../pipeline/study-file.js';
 import { reportData } from '../report/data.js';

@@ -6,9 +6,9 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import type { Command } from 'commander';
-import { ConfigError } from '../errors.js';
+import { ConfigError } from '../core/errors.js';
 import { importTorchScript, type TorchScriptImportReport } from '../interop/torchscript-import.js';
-import type { InputDtype, ModelSpec } from '../spec/types.js';
+import type { InputDtype, ModelSpec } from '../graph/types.js';
 import type { CliContext } from './shared/command.js';
 import { DEVICE, PRINT_JSON } from './shared/flags.js';
 

@@ -1,6 +1,6 @@
 /** `petra info`: what this host and LibTorch build offer, as lines or JSON. */
 import type { Command } from 'commander';
-import { info } from '../info.js';
+import { info } from '../runtime/info.js';
 import { PRINT_JSON } from './shared/flags.js';
 
 export function registerInfo(program: Command): void {

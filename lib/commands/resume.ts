@@ -1,7 +1,7 @@
 /** `petra resume <study>`: continues a study from its file — after a kill, a Ctrl-C, or with a bigger --budget. */
 import type { Command } from 'commander';
-import { ConfigError } from '../errors.js';
-import { resumeSearch } from '../search-api.js';
+import { ConfigError } from '../core/errors.js';
+import { resumeSearch } from '../api/search.js';
 import type { CliContext } from './shared/command.js';
 import { addFlags, QUIET, REPORT, STUDY_DIR, type Flag } from './shared/flags.js';
 import { applyMemoryCap, reportDirs, runHandle, type OutputOptions } from './shared/study-run.js';

@@ -4,13 +4,13 @@
  */
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import type { Command } from 'commander';
-import { ConfigError } from '../errors.js';
+import { ConfigError } from '../core/errors.js';
 import { inferDataFormat, type UserData } from '../pipeline/config.js';
 import {
   parseLatency, parseMetricBound, parseMetricDrop, parseSize, parseThroughput, type ConstraintInput, type QualityMetric,
 } from '../pipeline/objectives.js';
 import { MODEL_BUILDERS } from '../pipeline/problem.js';
-import { search, type SearchOptions } from '../search-api.js';
+import { search, type SearchOptions } from '../api/search.js';
 import { TASKS } from '../tasks/index.js';
 import type { CliContext } from './shared/command.js';
 import { addFlags, DEVICE, REPORT, SEED, STUDY_OUTPUT, STUDY_STORE, type Flag } from './shared/flags.js';

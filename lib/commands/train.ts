@@ -1,7 +1,7 @@
 import { SingleBar, Presets } from 'cli-progress';
 import type { Command } from 'commander';
-import { Model } from '../model.js';
-import { evaluate, train } from '../train.js';
+import { Model } from '../runtime/model.js';
+import { evaluate, train } from '../runtime/train.js';
 import { getTask } from '../tasks/index.js';
 import { DEVICE, positiveInt, PRINT_JSON, QUIET } from './shared/flags.js';
 

@@ -5,7 +5,7 @@
 import type { Command } from 'commander';
 import { parseQueueUrl } from '../distributed/connection.js';
 import { startQueueWorker, type WorkerEvent } from '../distributed/queue-worker.js';
-import { ConfigError } from '../errors.js';
+import { ConfigError } from '../core/errors.js';
 import type { CliContext } from './shared/command.js';
 import { positiveInt } from './shared/flags.js';
 

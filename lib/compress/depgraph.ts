@@ -15,16 +15,16 @@
  * mixes the dimension it sits in. Then its whole group is reported in `nonPrunable` instead of `groups`.
  * There are no per-architecture rules: MLPs, CNNs, residual nets, inception blocks and embedding → GRU models all
  * come out of the same propagation. The per-op rules — which tensors a node owns, how its channels flow — are its
- * op's descriptor (`tensors`, `channels` in lib/spec/ops/); this file is the union-find they drive and the grouping.
+ * op's descriptor (`tensors`, `channels` in lib/graph/ops/); this file is the union-find they drive and the grouping.
  */
-import { ConfigError } from '../errors.js';
-import { untracked, type ChannelFlow, type Dims, type MemberRole } from '../spec/ops/channels.js';
-import { opDescriptor } from '../spec/ops/index.js';
-import type { GraphNode, ModelSpec } from '../spec/types.js';
-import { inferShapes, topologicalOrder } from '../spec/validate.js';
+import { ConfigError } from '../core/errors.js';
+import { untracked, type ChannelFlow, type Dims, type MemberRole } from '../graph/ops/channels.js';
+import { opDescriptor } from '../graph/ops/index.js';
+import type { GraphNode, ModelSpec } from '../graph/types.js';
+import { inferShapes, topologicalOrder } from '../graph/validate.js';
 
-export type { MemberRole } from '../spec/ops/channels.js';
-export { kernelArea } from '../spec/ops/index.js';
+export type { MemberRole } from '../graph/ops/channels.js';
+export { kernelArea } from '../graph/ops/index.js';
 
 /**
  * One run of group channels inside one tensor dimension: group channel `first + j` (0 ≤ j < count) owns indices

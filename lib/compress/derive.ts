@@ -2,11 +2,11 @@
  * The one place compression operators turn a new spec plus tensor recipes into a Model: native/ builds the module
  * and fills its tensors (copy, slice, explicit data or SVD factor); lib/ decides every recipe.
  */
-import type { NativeModel, NativeTensorRecipe } from '../binding.js';
-import { PetraError } from '../errors.js';
-import { Model } from '../model.js';
-import type { ModelSpec } from '../spec/types.js';
-import { validateSpec } from '../spec/validate.js';
+import type { NativeModel, NativeTensorRecipe } from '../runtime/binding.js';
+import { PetraError } from '../core/errors.js';
+import { Model } from '../runtime/model.js';
+import type { ModelSpec } from '../graph/types.js';
+import { validateSpec } from '../graph/validate.js';
 
 type FromNative = (spec: ModelSpec, native: NativeModel) => Model;
 
@@ -15,7 +15,7 @@ export function wrapNative(spec: ModelSpec, native: NativeModel): Model {
   const fromNative = (Model as unknown as { fromNative?: FromNative }).fromNative;
   if (typeof fromNative !== 'function') {
     native.dispose();
-    throw new PetraError('Model.fromNative is missing: this build of lib/model.ts cannot wrap derived models');
+    throw new PetraError('Model.fromNative is missing: this build of lib/runtime/model.ts cannot wrap derived models');
   }
   return fromNative.call(Model, spec, native);
 }

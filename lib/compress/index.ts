@@ -1,4 +1,4 @@
-/** Compression operators: channel pruning on a dependency graph, low-rank factorization (quantization joins here). */
+/** Compression operators: channel pruning on a dependency graph, low-rank factorization, int8 quantization. */
 export {
   buildDependencyGraph, groupByName, kernelArea, memberIndices, nodeTensorShapes, tensorShapes,
   type ChannelGroup, type ChannelMember, type DependencyGraph, type MemberRole, type NonPrunable,

@@ -9,10 +9,10 @@
  * export computes the same integers, and the model loses nothing it had: the rounding is below half an input-times-
  * weight step, far under one output step.
  */
-import type { NativeTensorRecipe } from '../binding.js';
-import type { Model } from '../model.js';
-import { opDescriptor } from '../spec/ops/index.js';
-import type { GraphNode, ModelSpec } from '../spec/types.js';
+import type { NativeTensorRecipe } from '../runtime/binding.js';
+import type { Model } from '../runtime/model.js';
+import { opDescriptor } from '../graph/ops/index.js';
+import type { GraphNode, ModelSpec } from '../graph/types.js';
 
 interface Int8Params { scale: number; zeroPoint: number }
 

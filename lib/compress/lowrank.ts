@@ -10,11 +10,11 @@
  * - `rank`:               r = τ, an absolute rank (capped at the full rank)
  * then r is rounded up to a multiple of `roundTo`, capped at the full rank, and is never below 1.
  */
-import type { NativeTensorRecipe } from '../binding.js';
-import { ConfigError } from '../errors.js';
-import type { Model } from '../model.js';
-import type { GraphNode, LowrankConv1dAttrs, LowrankConv2dAttrs, ModelSpec } from '../spec/types.js';
-import { nodeParameterCount, parameterCount } from '../spec/validate.js';
+import type { NativeTensorRecipe } from '../runtime/binding.js';
+import { ConfigError } from '../core/errors.js';
+import type { Model } from '../runtime/model.js';
+import type { GraphNode, LowrankConv1dAttrs, LowrankConv2dAttrs, ModelSpec } from '../graph/types.js';
+import { nodeParameterCount, parameterCount } from '../graph/validate.js';
 import { kernelArea } from './depgraph.js';
 import { deriveModel } from './derive.js';
 import type { LowrankLayerReport, LowrankReport, RankRule } from './report.js';

@@ -3,16 +3,16 @@
  * remove (per group or globally), then derive a physically smaller model whose tensors are index-selected copies.
  * Criteria, scopes, reductions and rounding only plug into that; nothing here knows an architecture.
  */
-import type { NativeTensorRecipe } from '../binding.js';
+import type { NativeTensorRecipe } from '../runtime/binding.js';
 import type { TabularSplit, TensorData } from '../data/types.js';
 import { createRng } from '../data/split.js';
-import { placeData, type DeviceData } from '../device-data.js';
-import { ConfigError } from '../errors.js';
-import type { Model } from '../model.js';
-import { opDescriptor } from '../spec/ops/index.js';
-import type { GraphNode, ModelSpec } from '../spec/types.js';
-import { parameterCount, validateSpec } from '../spec/validate.js';
-import { train, type TrainOptions } from '../train.js';
+import { placeData, type DeviceData } from '../runtime/device-data.js';
+import { ConfigError } from '../core/errors.js';
+import type { Model } from '../runtime/model.js';
+import { opDescriptor } from '../graph/ops/index.js';
+import type { GraphNode, ModelSpec } from '../graph/types.js';
+import { parameterCount, validateSpec } from '../graph/validate.js';
+import { train, type TrainOptions } from '../runtime/train.js';
 import { buildDependencyGraph, memberIndices, tensorShapes, type ChannelGroup, type DependencyGraph } from './depgraph.js';
 import { deriveModel } from './derive.js';
 import type { GroupReduction, PruneCriterion, PruneReport, PruneScope } from './report.js';

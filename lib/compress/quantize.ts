@@ -9,14 +9,14 @@
  * between int8 layers: residual adds and concats get calibrated output parameters (a concat's producers share them,
  * so it copies bytes), ReLU fuses into the layer or join before it, pooling runs on the codes.
  */
-import { binding, type NativeInt8Info, type NativeTensorRecipe } from '../binding.js';
+import { binding, type NativeInt8Info, type NativeTensorRecipe } from '../runtime/binding.js';
 import type { TabularSplit } from '../data/types.js';
-import { DeviceData, placeData } from '../device-data.js';
-import { ConfigError } from '../errors.js';
-import { info } from '../info.js';
-import type { Model } from '../model.js';
-import type { GraphNode, ModelSpec } from '../spec/types.js';
-import { train } from '../train.js';
+import { DeviceData, placeData } from '../runtime/device-data.js';
+import { ConfigError } from '../core/errors.js';
+import { info } from '../runtime/info.js';
+import type { Model } from '../runtime/model.js';
+import type { GraphNode, ModelSpec } from '../graph/types.js';
+import { train } from '../runtime/train.js';
 import { deriveModel } from './derive.js';
 import { int8BiasRecipes } from './int8-bias.js';
 

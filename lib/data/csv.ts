@@ -2,7 +2,7 @@
  * CSV tables → a float feature matrix [N, F] and a class or regression target.
  */
 import { readFileSync } from 'node:fs';
-import { DataError } from '../errors.js';
+import { DataError } from '../core/errors.js';
 import { applyStandardizer, fitStandardizer, splitIndices, takeRows } from './split.js';
 import type { LoadedDataset, TabularSplit, TaskKind } from './types.js';
 

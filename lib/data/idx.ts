@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { constants as bufferConstants } from 'node:buffer';
 import { constants as zlibConstants, gunzipSync } from 'node:zlib';
-import { ConfigError, DataError } from '../errors.js';
+import { ConfigError, DataError } from '../core/errors.js';
 import { splitIndices, takeRows } from './split.js';
 import type { LoadedDataset, TabularSplit } from './types.js';
 

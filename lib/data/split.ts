@@ -2,7 +2,7 @@
  * Seeded randomness, shuffling, (stratified) splits, row selection and standardization — the pieces every loader
  * shares. Everything is deterministic given a seed.
  */
-import { DataError } from '../errors.js';
+import { DataError } from '../core/errors.js';
 import type { TabularSplit, TensorData } from './types.js';
 
 export interface Rng {

@@ -2,7 +2,7 @@
  * Synthetic datasets with real class structure, for tests, benchmarks and demos that must run without downloads:
  * CIFAR-like colour images, and card-transaction event sequences with a hidden age group.
  */
-import { DataError } from '../errors.js';
+import { DataError } from '../core/errors.js';
 import { applyStandardizer, createRng, fitStandardizer, splitIndices, takeRows } from './split.js';
 import type { Rng } from './split.js';
 import type { LoadedDataset, TabularSplit, TensorData } from './types.js';

@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { DataError } from '../errors.js';
+import { DataError } from '../core/errors.js';
 import { applyStandardizer, fitStandardizer, splitIndices, takeRows } from './split.js';
 import type { LoadedDataset, TabularSplit, TensorData } from './types.js';
 

@@ -4,7 +4,7 @@
  * password: every message names the queue by `describeQueue`.
  */
 import type { ConnectionOptions } from 'bullmq';
-import { ConfigError } from '../errors.js';
+import { ConfigError } from '../core/errors.js';
 
 /** The device class a study runs on names the queue, so a CPU worker never takes a CUDA study's candidates. */
 export type DeviceClass = 'cpu' | 'cuda';

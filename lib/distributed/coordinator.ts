@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Job, Queue, QueueEvents } from 'bullmq';
-import { AbortError, ConfigError, parseErrorText } from '../errors.js';
+import { AbortError, ConfigError, parseErrorText } from '../core/errors.js';
 import { genomeHash, type PipelineGenome, type PipelineSpace } from '../genome/index.js';
 import { describePipeline } from '../pipeline/describe.js';
 import type { StudyMeta } from '../pipeline/study-file.js';

@@ -8,7 +8,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { isAbsolute } from 'node:path';
-import { PetraError } from '../errors.js';
+import { PetraError } from '../core/errors.js';
 import { normalizeConfig, type SearchConfig, type SearchConfigInput } from '../pipeline/config.js';
 import type { SpaceSettings } from '../pipeline/study-space.js';
 

@@ -8,7 +8,7 @@
  */
 import { join } from 'node:path';
 import type { HostFingerprint } from '../lab/fingerprint.js';
-import { Model } from '../model.js';
+import { Model } from '../runtime/model.js';
 import type { MeasureSettings } from '../pipeline/config.js';
 import type { StudyContext } from '../pipeline/context.js';
 import type { Lineage } from '../pipeline/evaluator.js';

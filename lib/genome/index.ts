@@ -13,7 +13,8 @@ export {
 } from './space-config.js';
 export {
   builtinRules, lowrankBeforeQuantize, oneQuantizePerMode, onlyQatAfterStaticQuantize, regularizeBeforeTraining,
-  type ValidationResult, type ValidityRule, type Violation,
-} from './validity.js';
+  type ValidityRule, type Violation,
+} from './rules.js';
+export type { ValidationResult } from './validity.js';
 export { crossoverStages, mutateStages, type MutationOperator } from './variation.js';
 export { PipelineSpace } from './pipeline-space.js';

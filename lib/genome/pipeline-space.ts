@@ -1,7 +1,7 @@
 /**
  * The pipeline genome as a `SearchSpace`: sampling, variation, validation, repair, canonical keys and storage form.
  */
-import { ConfigError } from '../errors.js';
+import { ConfigError } from '../core/errors.js';
 import { canonicalJson, genomeHash, type PipelineGenome, type Stage } from './genome.js';
 import { exportParam, type ParamValue } from '../search/params.js';
 import { checkConfig, defaultPipelineSpaceConfig, type PipelineSpaceConfig } from './space-config.js';

@@ -2,9 +2,9 @@
  * The declarative pipeline search space: stage types with parameter specs, length limits, validity rules and
  * operator probabilities. Plain data, so users narrow ranges or add a stage type without touching the core.
  */
-import { ConfigError } from '../errors.js';
+import { ConfigError } from '../core/errors.js';
 import { checkSpec, type ParamSpec } from '../search/params.js';
-import { builtinRules, type ValidityRule } from './validity.js';
+import { builtinRules, type ValidityRule } from './rules.js';
 
 export interface StageDef {
   readonly params: Readonly<Record<string, ParamSpec>>;

@@ -3,8 +3,8 @@
  * plan), fake-quantized layers (quantization-aware training in progress) and int8 layers of engine 'intmm' (per-row
  * run-time activation scales, a CUDA recipe with no CPU kernel format to carry it).
  */
-import { ConfigError } from '../errors.js';
-import type { GraphNode, ModelSpec } from '../spec/types.js';
+import { ConfigError } from '../core/errors.js';
+import type { GraphNode, ModelSpec } from '../graph/types.js';
 
 /** Why a node cannot be exported, or undefined. */
 function blocker(node: GraphNode): string | undefined {

@@ -24,9 +24,9 @@
  */
 import { writeFile } from 'node:fs/promises';
 import { assertExportable, exportBlockers } from './export-blockers.js';
-import { ConfigError } from '../errors.js';
-import type { Model } from '../model.js';
-import { inferShapes, topologicalOrder } from '../spec/validate.js';
+import { ConfigError } from '../core/errors.js';
+import type { Model } from '../runtime/model.js';
+import { inferShapes, topologicalOrder } from '../graph/validate.js';
 import { Exporter, type Tensors } from './onnx-exporter.js';
 import { lowerNode } from './onnx-ops.js';
 import { encodeModel } from './onnx-proto.js';

@@ -4,10 +4,10 @@
  * several ops share. Per-op lowering is in onnx-ops.ts.
  */
 import { biasStep } from '../compress/int8-bias.js';
-import { ConfigError } from '../errors.js';
+import { ConfigError } from '../core/errors.js';
 import type { TensorData } from '../data/types.js';
-import { perDim } from '../spec/ops/geometry.js';
-import type { GraphNode, ModelSpec } from '../spec/types.js';
+import { perDim } from '../graph/ops/geometry.js';
+import type { GraphNode, ModelSpec } from '../graph/types.js';
 import { OnnxGraph, type OnnxDtype } from './onnx-proto.js';
 
 export type Tensors = Record<string, TensorData>;

@@ -5,9 +5,9 @@
  * order of writes is the order of the graph's nodes and initializers: keep it when editing (exports are compared
  * byte for byte).
  */
-import { perDim } from '../spec/ops/geometry.js';
-import type { NodeOf } from '../spec/ops/types.js';
-import type { GraphNode, OpName, QuantAttrs } from '../spec/types.js';
+import { perDim } from '../graph/ops/geometry.js';
+import type { NodeOf } from '../graph/ops/types.js';
+import type { GraphNode, OpName, QuantAttrs } from '../graph/types.js';
 import { convPads, type Exporter, type Quant } from './onnx-exporter.js';
 import type { OnnxGraph } from './onnx-proto.js';
 

@@ -9,12 +9,12 @@
  * `spinning`), so they leave the cores to LibTorch between runs.
  */
 import { readFile } from 'node:fs/promises';
-import { binding, type NativeBenchOptions, type NativeBenchResult } from '../binding.js';
+import { binding, type NativeBenchOptions, type NativeBenchResult } from '../runtime/binding.js';
 import type { TensorData } from '../data/types.js';
-import { ConfigError, DisposedError, ShapeError } from '../errors.js';
+import { ConfigError, DisposedError, ShapeError } from '../core/errors.js';
 import { toMeasurement, type BenchmarkOptions, type BenchmarkReport } from '../lab/benchmark.js';
 import { hostFingerprint } from '../lab/fingerprint.js';
-import type { Model } from '../model.js';
+import type { Model } from '../runtime/model.js';
 import { exportOnnx, type OnnxExportOptions } from './onnx-export.js';
 
 // The part of onnxruntime-node's API petra uses, described here so petra's types never depend on it being installed.

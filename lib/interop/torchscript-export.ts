@@ -21,13 +21,13 @@
  * layers (attrs.dtype, a CUDA plan) and int8 layers of engine 'intmm' — the same as ONNX export.
  */
 import { rmSync } from 'node:fs';
-import { binding } from '../binding.js';
+import { binding } from '../runtime/binding.js';
 import { assertExportable, exportBlockers } from './export-blockers.js';
-import { NumericError } from '../errors.js';
+import { NumericError } from '../core/errors.js';
 import { TorchScriptModel } from '../lab/benchmark.js';
-import type { Model } from '../model.js';
-import type { ModelSpec, QuantAttrs } from '../spec/types.js';
-import { inferShapes, topologicalOrder } from '../spec/validate.js';
+import type { Model } from '../runtime/model.js';
+import type { ModelSpec, QuantAttrs } from '../graph/types.js';
+import { inferShapes, topologicalOrder } from '../graph/validate.js';
 import { GRU_HELPER, writeNode } from './torchscript-ops.js';
 import { checkInputs, maxAbsDiff } from './torchscript-import-verify.js';
 import { SourceWriter, type SubmodulePlan } from './torchscript-writer.js';

@@ -4,13 +4,12 @@
  * other node to its handler (torchscript-import-ops.ts). Handlers emit petra nodes (with their weights) through
  * `Importer.emit`; an op no handler takes, or one a handler rejects, is recorded as an `UnsupportedOp`.
  *
- * The handler table is imported from torchscript-import-ops.ts; the handler files refer back to `Importer` and
- * `Handler` with type-only imports, so there is no import cycle at run time.
+ * The handler table (torchscript-import-ops.ts) is given to the constructor: the handler files import `Importer` and
+ * `Handler` from here, and this file imports none of them, so the interpreter and its handlers form no import cycle.
  */
-import type { NativeTorchScriptGraph, NativeTorchScriptNode } from '../binding.js';
+import type { NativeTorchScriptGraph, NativeTorchScriptNode } from '../runtime/binding.js';
 import type { TensorData } from '../data/types.js';
-import type { GraphNode, OpName } from '../spec/types.js';
-import { HANDLERS } from './torchscript-import-ops.js';
+import type { GraphNode, OpName } from '../graph/types.js';
 import {
   describeVal, filled, fromConstant, hasUnknown, isObj, isT, td, UNKNOWN, Unsupported, unsupported,
   type Const, type GruInfo, type Tensor, type Val,
@@ -44,7 +43,8 @@ export class Importer {
   readonly names = new Set<string>();
   readonly byName = new Map<string, Emitted>();
 
-  constructor(readonly graph: NativeTorchScriptGraph, readonly inputs: Tensor[]) {
+  /** `handlers`: what runs each node kind (torchscript-import-ops.ts's HANDLERS). */
+  constructor(readonly graph: NativeTorchScriptGraph, readonly inputs: Tensor[], private readonly handlers: Readonly<Record<string, Handler>>) {
     this.countUses(graph.nodes);
     for (const id of graph.outputs) this.uses.set(id, (this.uses.get(id) ?? 0) + 1);
     for (const t of inputs) this.names.add(t.ref);
@@ -152,7 +152,7 @@ export class Importer {
       this.branch(node, args[0]!);
       return;
     }
-    const handler = Object.hasOwn(HANDLERS, node.kind) ? HANDLERS[node.kind] : undefined;
+    const handler = Object.hasOwn(this.handlers, node.kind) ? this.handlers[node.kind] : undefined;
     if (handler && args.some((a) => hasUnknown(a))) {
       set(node.outputs.map(() => UNKNOWN)); // a supported op on a value already reported where it came from
       return;

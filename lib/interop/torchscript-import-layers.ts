@@ -4,9 +4,9 @@
  * the petra attrs and output shape, and emits one petra node with its weights. torchscript-import-ops.ts wires
  * them to op names.
  */
-import type { NativeTorchScriptNode } from '../binding.js';
+import type { NativeTorchScriptNode } from '../runtime/binding.js';
 import type { TensorData } from '../data/types.js';
-import type { OpName } from '../spec/types.js';
+import type { OpName } from '../graph/types.js';
 import type { Handler, Importer } from './torchscript-import-graph.js';
 import {
   bool, constArg, describeVal, int, ints, optConst, prod, td, unsupported, type Const, type Tensor, type Val,

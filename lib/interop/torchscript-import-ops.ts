@@ -4,7 +4,7 @@
  * plus the static ops of torchscript-import-static.ts. The table in torchscript-import.ts's header summarizes it.
  */
 import type { TensorData } from '../data/types.js';
-import type { OpName } from '../spec/types.js';
+import type { OpName } from '../graph/types.js';
 import type { Handler } from './torchscript-import-graph.js';
 import { activation, adaptive, conv, flattenTo, linear, pool } from './torchscript-import-layers.js';
 import { arithmetic, isScalar, STATIC } from './torchscript-import-static.js';

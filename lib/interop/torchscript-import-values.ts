@@ -4,9 +4,9 @@
  * helpers that read them as op arguments. Every other torchscript-import-* file builds on these; this one imports
  * none of them, so it sits at the bottom of the dependency order.
  */
-import type { NativeTorchScriptConstant, NativeTorchScriptNode } from '../binding.js';
+import type { NativeTorchScriptConstant, NativeTorchScriptNode } from '../runtime/binding.js';
 import type { TensorData } from '../data/types.js';
-import type { InputDtype } from '../spec/types.js';
+import type { InputDtype } from '../graph/types.js';
 
 // ---------------------------------------------------------------------------------------------------------------
 // Abstract values

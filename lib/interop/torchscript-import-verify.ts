@@ -5,9 +5,9 @@
  */
 import type { TensorData } from '../data/types.js';
 import { TorchScriptModel } from '../lab/benchmark.js';
-import type { Model } from '../model.js';
-import type { ModelSpec } from '../spec/types.js';
-import { tokenBound } from '../spec/validate.js';
+import type { Model } from '../runtime/model.js';
+import type { ModelSpec } from '../graph/types.js';
+import { tokenBound } from '../graph/validate.js';
 import { prod } from './torchscript-import-values.js';
 
 /** A seeded check input: standard normal floats, or token ids below each input's embedding size. */

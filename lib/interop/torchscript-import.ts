@@ -38,14 +38,15 @@
 import { createHash } from 'node:crypto';
 import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
 import { basename } from 'node:path';
-import { binding, type NativeTorchScriptGraph, type NativeTorchScriptNode } from '../binding.js';
+import { binding, type NativeTorchScriptGraph, type NativeTorchScriptNode } from '../runtime/binding.js';
 import type { TensorData } from '../data/types.js';
-import { ConfigError, NumericError } from '../errors.js';
-import { Model } from '../model.js';
-import type { InputDtype, ModelSpec, OpName } from '../spec/types.js';
-import { SPEC_FORMAT } from '../spec/types.js';
-import { validateSpec } from '../spec/validate.js';
+import { ConfigError, NumericError } from '../core/errors.js';
+import { Model } from '../runtime/model.js';
+import type { InputDtype, ModelSpec, OpName } from '../graph/types.js';
+import { SPEC_FORMAT } from '../graph/types.js';
+import { validateSpec } from '../graph/validate.js';
 import { Importer, type Emitted, type UnsupportedOp } from './torchscript-import-graph.js';
+import { HANDLERS } from './torchscript-import-ops.js';
 import { hasUnknown, Unsupported, type Tensor, type Val } from './torchscript-import-values.js';
 import { checkInputs, compareWithTorchScript } from './torchscript-import-verify.js';
 
@@ -218,7 +219,7 @@ export function torchScriptToSpec(path: string, options: TorchScriptImportOption
     used.add(name);
     return { t: 'tensor', ref: name, shape: [...shapes[i]!], dtype: dtypes[i]! };
   });
-  const im = new Importer(graph, inputs);
+  const im = new Importer(graph, inputs, HANDLERS);
   graph.inputs.forEach((v, i) => im.env.set(v.id, inputs[i]!));
   im.run(graph.nodes);
 

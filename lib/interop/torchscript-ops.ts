@@ -4,10 +4,10 @@
  * compute its node — the ATen and quantized kernels petra's graph calls (native/graph_module.cc, native/quantize.cc) —
  * and records its value, float or quint8.
  */
-import { opDescriptor } from '../spec/ops/index.js';
-import { perDim } from '../spec/ops/geometry.js';
-import type { NodeOf } from '../spec/ops/types.js';
-import type { GraphNode, OpName, QuantAttrs } from '../spec/types.js';
+import { opDescriptor } from '../graph/ops/index.js';
+import { perDim } from '../graph/ops/geometry.js';
+import type { NodeOf } from '../graph/ops/types.js';
+import type { GraphNode, OpName, QuantAttrs } from '../graph/types.js';
 import { FLOAT32, float, ints, PACKED_LINEAR, QUINT8, type PackPlan, type SourceWriter } from './torchscript-writer.js';
 
 /** What every lowering gets: the writer, its first input's expression and whether that is an int8 (quint8) value. */

@@ -3,8 +3,8 @@
  * Python names, literals, the submodule plan native/torchscript_export.cc builds, and petra's values as expressions.
  * Per-op lowering is in torchscript-ops.ts.
  */
-import { ConfigError } from '../errors.js';
-import type { GraphNode } from '../spec/types.js';
+import { ConfigError } from '../core/errors.js';
+import type { GraphNode } from '../graph/types.js';
 
 /** Plan for native saveTorchScript (native/torchscript_export.cc). */
 export interface TensorPlan { name: string; from: string; parameter: boolean }

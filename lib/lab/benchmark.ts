@@ -2,11 +2,11 @@
  * Trustworthy latency and throughput: the native loop times single forwards (CUDA events on GPU) until the median's
  * 95% confidence interval is narrow enough or a time cap is hit; this file turns samples into a report.
  */
-import { binding, type NativeBenchOptions, type NativeBenchResult, type NativeScriptModel, type ScriptInputShape } from '../binding.js';
-import type { ModelSpec } from '../spec/types.js';
-import { tokenBound } from '../spec/validate.js';
-import { ConfigError, DisposedError } from '../errors.js';
-import type { Model } from '../model.js';
+import { binding, type NativeBenchOptions, type NativeBenchResult, type NativeScriptModel, type ScriptInputShape } from '../runtime/binding.js';
+import type { ModelSpec } from '../graph/types.js';
+import { tokenBound } from '../graph/validate.js';
+import { ConfigError, DisposedError } from '../core/errors.js';
+import type { Model } from '../runtime/model.js';
 import { hostFingerprint, type HostFingerprint } from './fingerprint.js';
 import { summarize, type LatencySummary } from './stats.js';
 

@@ -2,9 +2,9 @@
  * "Did it really speed up?" on a noisy machine: A and B are measured in interleaved rounds (the order alternates),
  * each round gives a paired ratio B/A, and a seeded bootstrap of the median ratio gives the confidence interval.
  */
-import { binding, type NativeBenchOptions, type NativeBenchResult, type ScriptInputShape } from '../binding.js';
-import { ConfigError } from '../errors.js';
-import { Model } from '../model.js';
+import { binding, type NativeBenchOptions, type NativeBenchResult, type ScriptInputShape } from '../runtime/binding.js';
+import { ConfigError } from '../core/errors.js';
+import { Model } from '../runtime/model.js';
 import { TorchScriptModel } from './benchmark.js';
 import { hostFingerprint, type HostFingerprint } from './fingerprint.js';
 import { mulberry32, quantileSorted, sortedCopy } from './stats.js';

@@ -1,5 +1,5 @@
 import { cpus, totalmem, platform, release } from 'node:os';
-import { info } from '../info.js';
+import { info } from '../runtime/info.js';
 
 /** Where a measurement was taken: every lab result carries one, so numbers are never compared across hosts unknowingly. */
 export interface HostFingerprint {

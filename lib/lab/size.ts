@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Model } from '../model.js';
+import type { Model } from '../runtime/model.js';
 
 export interface ModelSize {
   parameters: number;

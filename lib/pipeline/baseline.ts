@@ -6,12 +6,12 @@
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import type { NativeMetrics, NativeProgress } from '../binding.js';
-import { NumericError } from '../errors.js';
+import type { NativeMetrics, NativeProgress } from '../runtime/binding.js';
+import { NumericError } from '../core/errors.js';
 import { canonicalJson } from '../genome/index.js';
 import { buildWithWeights } from '../interop/torchscript-import.js';
-import { Model } from '../model.js';
-import { evaluate, train, type EpochRecord } from '../train.js';
+import { Model } from '../runtime/model.js';
+import { evaluate, train, type EpochRecord } from '../runtime/train.js';
 import type { Problem } from './problem.js';
 
 export interface BaselineRecord {

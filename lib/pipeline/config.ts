@@ -2,7 +2,7 @@
  * A search's whole configuration as plain JSON: stored in the study file so `petra resume` rebuilds the same search,
  * and checked up front so a bad configuration fails before anything is loaded, trained or written.
  */
-import { ConfigError } from '../errors.js';
+import { ConfigError } from '../core/errors.js';
 import { TASKS } from '../tasks/index.js';
 import {
   checkConstraints, OBJECTIVE_KEYS, parseObjectives, QUALITY_METRICS, type ConstraintInput, type ObjectiveKey, type QualityMetric,

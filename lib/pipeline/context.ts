@@ -4,7 +4,7 @@
  * constraint definitions, and the lock that keeps timings from overlapping. The coordinator builds one for a search
  * (its in-process evaluator and the re-timing of the front use it); a queue worker builds one per study it serves.
  */
-import type { Model } from '../model.js';
+import type { Model } from '../runtime/model.js';
 import type { ConstraintDef, ObjectiveDef } from '../search/index.js';
 import type { SearchConfig } from './config.js';
 import { Lock } from './measure.js';

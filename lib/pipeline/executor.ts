@@ -5,16 +5,16 @@
  * nothing and decides nothing about the search; the evaluator (evaluator.ts) does that.
  */
 import { isStage, type PipelineGenome, type RegularizeParams, type Stage } from '../genome/index.js';
-import { info } from '../info.js';
+import { info } from '../runtime/info.js';
 import { decompose, truncateRanks } from '../compress/lowrank.js';
 import { prune } from '../compress/prune.js';
 import { quantize } from '../compress/quantize.js';
 import type { RoundTo } from '../compress/prune.js';
 import type { LowrankReport, PruneReport } from '../compress/report.js';
-import { AbortError, ConfigError, errorFromCode, NumericError, PetraError } from '../errors.js';
-import type { Model } from '../model.js';
+import { AbortError, ConfigError, errorFromCode, NumericError, PetraError } from '../core/errors.js';
+import type { Model } from '../runtime/model.js';
 import { anyTrainingStopper, lossSlopeStopper, patienceStopper, type StopDecision } from '../search/index.js';
-import { train, type EpochRecord, type TrainOptions } from '../train.js';
+import { train, type EpochRecord, type TrainOptions } from '../runtime/train.js';
 import type { FinetuneSettings } from './config.js';
 import { weightCount } from './measure.js';
 import { metricDirectionOf, type QualityMetric } from './objectives.js';

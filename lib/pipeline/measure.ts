@@ -8,13 +8,13 @@
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { NativeMetrics } from '../binding.js';
+import type { NativeMetrics } from '../runtime/binding.js';
 import type { TabularSplit } from '../data/types.js';
-import type { DeviceData } from '../device-data.js';
-import { AbortError, NumericError } from '../errors.js';
+import type { DeviceData } from '../runtime/device-data.js';
+import { AbortError, NumericError } from '../core/errors.js';
 import { benchmark, type BatchMeasurement } from '../lab/benchmark.js';
-import type { Model } from '../model.js';
-import { evaluate } from '../train.js';
+import type { Model } from '../runtime/model.js';
+import { evaluate } from '../runtime/train.js';
 import type { MeasureSettings } from './config.js';
 import type { QualityMetric } from './objectives.js';
 

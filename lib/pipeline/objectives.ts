@@ -4,7 +4,7 @@
  * measured units). Pure functions: parsing happens before anything is loaded or written, and the few checks that need
  * the baseline (relative bounds) run before the study file is created.
  */
-import { ConfigError } from '../errors.js';
+import { ConfigError } from '../core/errors.js';
 import type { ConstraintDef, ObjectiveDef } from '../search/index.js';
 
 /** The four things a candidate is measured on. */

@@ -5,7 +5,7 @@
  * which is measured and reported but never optimized.
  */
 import type { TabularSplit } from '../data/types.js';
-import { DeviceData } from '../device-data.js';
+import { DeviceData } from '../runtime/device-data.js';
 import type { FinetuneSettings } from './config.js';
 import type { QualitySplits } from './measure.js';
 import { subset, type Problem } from './problem.js';

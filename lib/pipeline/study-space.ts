@@ -4,7 +4,7 @@
  * executor's own rule that quantization comes last (int8 models are inference-only), and a few known-good
  * pipelines to start generation 0 with.
  */
-import { info } from '../info.js';
+import { info } from '../runtime/info.js';
 import {
   defaultPipelineSpaceConfig, narrowSpace, PipelineSpace, withoutStages,
   type PipelineGenome, type PipelineSpaceConfig, type Stage, type ValidityRule,

@@ -4,7 +4,7 @@
  * measures.
  */
 import { dirname } from 'node:path';
-import type { NativeMetrics } from '../binding.js';
+import type { NativeMetrics } from '../runtime/binding.js';
 import { describeHost, remeasuredFront, remeasureFront, type RemeasuredFront } from '../distributed/remeasure.js';
 import type { PipelineGenome } from '../genome/index.js';
 import { hostFingerprint } from '../lab/fingerprint.js';

@@ -3,7 +3,7 @@
  * created complete — baseline measured, definitions and space settings stored, study record made, all before the
  * file appears — or reopened, the evaluation context built on the way, and the study opened on the file's storage.
  */
-import { ConfigError } from '../errors.js';
+import { ConfigError } from '../core/errors.js';
 import type { PipelineGenome, PipelineSpace } from '../genome/index.js';
 import { hostFingerprint } from '../lab/fingerprint.js';
 import { obtainBaseline, type Baseline } from '../pipeline/baseline.js';
@@ -16,7 +16,7 @@ import type { SearchData } from '../pipeline/search-data.js';
 import { StudyFile, type StudyMeta } from '../pipeline/study-file.js';
 import { buildSpace, currentSpaceSettings, seedPipelines } from '../pipeline/study-space.js';
 import { nsga2, spea2, Study, type Selector } from '../search/index.js';
-import { evaluate } from '../train.js';
+import { evaluate } from '../runtime/train.js';
 import type { Emit } from './events.js';
 import type { SearchRequest } from './request.js';
 import type { RunResources } from './resources.js';

@@ -5,7 +5,7 @@
  */
 import { existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { ConfigError } from '../errors.js';
+import { ConfigError } from '../core/errors.js';
 import { defaultCacheDir } from '../pipeline/baseline.js';
 import { normalizeConfig, type Budget, type SearchConfig, type SearchConfigInput } from '../pipeline/config.js';
 import { assertNotLocked, checkOutputDir, minFreeBytesFromEnv, StudyFile, studyPath } from '../pipeline/study-file.js';

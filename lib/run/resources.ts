@@ -1,6 +1,6 @@
 /** What a search run holds — study file and lock, baseline model, placed data, candidate queue — given back in one place. */
 import type { CandidateQueue } from '../distributed/coordinator.js';
-import type { Model } from '../model.js';
+import type { Model } from '../runtime/model.js';
 import type { StudyContext } from '../pipeline/context.js';
 import type { StudyFile, StudyLock } from '../pipeline/study-file.js';
 

@@ -6,7 +6,7 @@
  * events; rendering them (progress bar, JSON lines) is the caller's business.
  */
 import { existsSync } from 'node:fs';
-import { AbortError } from '../errors.js';
+import { AbortError } from '../core/errors.js';
 import type { PipelineGenome, PipelineSpace } from '../genome/index.js';
 import type { SearchConfig } from '../pipeline/config.js';
 import type { StudyContext } from '../pipeline/context.js';

@@ -3,7 +3,7 @@
  * events, its outcome or its error (as plain data) to the host; an 'abort' message aborts it.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { serializeError } from '../errors.js';
+import { serializeError } from '../core/errors.js';
 import type { SearchRequest } from './request.js';
 import { runSearch } from './runner.js';
 

@@ -4,7 +4,7 @@
  * waits on it.
  */
 import { Worker } from 'node:worker_threads';
-import { PetraError, reviveError, type SerializedError } from '../errors.js';
+import { PetraError, reviveError, type SerializedError } from '../core/errors.js';
 import type { Emit, SearchEventName } from './events.js';
 import type { SearchOutcome } from './outcome.js';
 import type { SearchRequest } from './request.js';

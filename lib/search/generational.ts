@@ -4,7 +4,7 @@
  * the same seed gives the same genomes whatever the evaluation timing. The front a candidate compares itself with is
  * frozen when its generation begins, for the same reason.
  */
-import { ConfigError } from '../errors.js';
+import { ConfigError } from '../core/errors.js';
 import { toMinimization } from './objective-values.js';
 import { Rng } from './rng.js';
 import type { Ask, Member, ScheduleStrategy, StudyState } from './schedule.js';

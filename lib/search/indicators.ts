@@ -6,7 +6,7 @@
  * coordinate, so the limit set's volume is a slab times an (m−1)-dimensional hypervolume; the recursion bottoms out
  * in the 2-D dimension sweep.
  */
-import { ConfigError, NumericError } from '../errors.js';
+import { ConfigError, NumericError } from '../core/errors.js';
 import { sortFlat, type Point } from './dominance.js';
 
 type Vec = Float64Array;

@@ -2,7 +2,7 @@
  * Turning what an evaluator reports into the numbers selection works on: objective vectors in minimisation form
  * (a 'max' objective is negated) and one total constraint violation (0 = feasible).
  */
-import { ConfigError, NumericError } from '../errors.js';
+import { ConfigError, NumericError } from '../core/errors.js';
 import type { ConstraintDef, ObjectiveDef } from './space.js';
 
 export type Values = readonly number[] | Readonly<Record<string, number>>;

@@ -4,7 +4,7 @@
  * 6 set state and values, 7 intermediate value, 8 user attr), so optuna-dashboard can display a petra study:
  * `optuna-dashboard ./study.log` (a JournalFileBackend file).
  */
-import { ConfigError } from '../errors.js';
+import { ConfigError } from '../core/errors.js';
 import type { ExportedParam, SearchSpace } from './space.js';
 import type { Storage, TrialState } from './storage.js';
 

@@ -2,7 +2,7 @@
  * Declarative hyperparameter specs: what a stage's parameter may be, and how to sample, vary, check and repair it.
  * Users narrow a range by replacing a spec; nothing here knows about particular stages.
  */
-import { ConfigError } from '../errors.js';
+import { ConfigError } from '../core/errors.js';
 import type { Rng } from './rng.js';
 import type { ExportedParam } from './space.js';
 

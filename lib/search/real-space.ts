@@ -2,7 +2,7 @@
  * A box-bounded real-vector space with the classic operators of Deb's NSGA-II: simulated binary crossover (SBX)
  * and polynomial mutation. Used by the benchmark problems (ZDT, DTLZ, BNH, SRN).
  */
-import { ConfigError } from '../errors.js';
+import { ConfigError } from '../core/errors.js';
 import type { Rng } from './rng.js';
 import type { ExportedParam, SearchSpace } from './space.js';
 

@@ -4,7 +4,7 @@
  * (Study.open with the same name and this storage) rebuilds it from what was told.
  */
 import Database from 'better-sqlite3';
-import { ConfigError, LoadError } from '../errors.js';
+import { ConfigError, LoadError } from '../core/errors.js';
 import type { IntermediateReport, NewTrial, Storage, StudyInfo, StudyRecord, TrialOutcome, TrialRecord, TrialState } from './storage.js';
 
 interface StudyRow { id: number; name: string; info: string; created_at: number }

@@ -4,7 +4,7 @@
  *  - search: the whole study (no hypervolume gain, time budget, evaluation budget);
  *  - candidate: one candidate's fine-tuning, stopped once even its optimistic outcome is dominated by the front.
  */
-import { ConfigError } from '../errors.js';
+import { ConfigError } from '../core/errors.js';
 
 // ---------------------------------------------------------------------------------------------- training level
 

@@ -3,7 +3,7 @@
  * records every asked trial (state 'running') and every told one; the study rebuilds its state from these records.
  * The interface is synchronous because both implementations are (memory, better-sqlite3).
  */
-import { ConfigError } from '../errors.js';
+import { ConfigError } from '../core/errors.js';
 import type { ConstraintDef, ObjectiveDef } from './space.js';
 
 export type TrialState = 'running' | 'complete' | 'failed' | 'pruned';

@@ -5,7 +5,7 @@
  * rebuild the population, and trials that were asked but never told are marked failed ('interrupted') and asked again.
  */
 import { setMaxListeners } from 'node:events';
-import { ConfigError, NumericError } from '../errors.js';
+import { ConfigError, NumericError } from '../core/errors.js';
 import { GenerationalSchedule } from './generational.js';
 import { hypervolume } from './indicators.js';
 import { nsga2 } from './nsga2.js';

@@ -3,15 +3,15 @@
  * users bring their own data through lib/data and their own spec JSON.
  */
 import { join } from 'node:path';
-import { packageRoot } from '../loader.js';
+import { packageRoot } from '../runtime/loader.js';
 import { loadFashionMnist } from '../data/idx.js';
 import { loadUcr } from '../data/ucr.js';
 import { loadSyntheticTransactions, transactionFeatures } from '../data/synthetic.js';
 import type { LoadedDataset } from '../data/types.js';
-import { ConfigError } from '../errors.js';
-import { gruSequenceClassifier, inceptionTime, smallCnn, cnn1d, resnetCifar } from '../spec/builders.js';
-import type { ModelSpec } from '../spec/types.js';
-import type { TrainOptions } from '../train.js';
+import { ConfigError } from '../core/errors.js';
+import { gruSequenceClassifier, inceptionTime, smallCnn, cnn1d, resnetCifar } from '../graph/builders.js';
+import type { ModelSpec } from '../graph/types.js';
+import type { TrainOptions } from '../runtime/train.js';
 
 export interface TaskDefinition {
   name: string;

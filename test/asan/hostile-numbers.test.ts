@@ -1,11 +1,11 @@
 import test from 'ava';
-import { binding } from '../../lib/binding.js';
-import { ConfigError, ShapeError } from '../../lib/errors.js';
+import { binding } from '../../lib/runtime/binding.js';
+import { ConfigError, ShapeError } from '../../lib/core/errors.js';
 import { benchmark } from '../../lib/lab/benchmark.js';
-import { Model } from '../../lib/model.js';
-import { mlp } from '../../lib/spec/builders.js';
-import { SPEC_FORMAT } from '../../lib/spec/types.js';
-import { train } from '../../lib/train.js';
+import { Model } from '../../lib/runtime/model.js';
+import { mlp } from '../../lib/graph/builders.js';
+import { SPEC_FORMAT } from '../../lib/graph/types.js';
+import { train } from '../../lib/runtime/train.js';
 
 // Numbers that reached a C++ cast to int64_t (undefined behaviour for NaN, ±Infinity and |x| ≥ 2^63) or a signed
 // overflow, found by scripts/asan.sh's UBSan run (float-cast-overflow, signed-integer-overflow). Each must now be
@@ -21,7 +21,7 @@ test('public API: shapes, train seeds and benchmark iterations beyond int64 are 
   }
   // 2^32 · 2^32 overflows int64 (and wrapped to 0, matching an empty array)
   await t.throwsAsync(model.forward({ data: new Float32Array(0), shape: [2 ** 32, 2 ** 32] }), { instanceOf: ShapeError, message: /more than 2\^63/ });
-  // lib/train.ts sends seed × 100003 + epoch: 1e15 becomes 1.00003e20
+  // lib/runtime/train.ts sends seed × 100003 + epoch: 1e15 becomes 1.00003e20
   await t.throwsAsync(train(model, { train: split }, { epochs: 1, seed: 1e15 }), { instanceOf: ConfigError, message: /seed/ });
   await t.throwsAsync(benchmark(model, { maxIterations: Infinity, timeCapMs: 10 }), { instanceOf: ConfigError, message: /maxIterations/ });
 });

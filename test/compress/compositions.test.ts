@@ -11,11 +11,11 @@ import { isQuantized, quantize, type QuantizeReport } from '../../lib/compress/q
 import type { LowrankReport, PruneReport } from '../../lib/compress/report.js';
 import type { TabularSplit } from '../../lib/data/types.js';
 import { modelSize } from '../../lib/lab/size.js';
-import { Model } from '../../lib/model.js';
-import { gruSequenceClassifier, inceptionTime, mlp, resnetCifar, smallCnn } from '../../lib/spec/builders.js';
-import type { ModelSpec } from '../../lib/spec/types.js';
-import { parameterCount } from '../../lib/spec/validate.js';
-import { train } from '../../lib/train.js';
+import { Model } from '../../lib/runtime/model.js';
+import { gruSequenceClassifier, inceptionTime, mlp, resnetCifar, smallCnn } from '../../lib/graph/builders.js';
+import type { ModelSpec } from '../../lib/graph/types.js';
+import { parameterCount } from '../../lib/graph/validate.js';
+import { train } from '../../lib/runtime/train.js';
 import { floatTensor, intTensor } from '../helpers/tiny.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'petra-compose-'));

@@ -1,7 +1,7 @@
 import test from 'ava';
 import { buildDependencyGraph, memberIndices, tensorShapes, type ChannelGroup, type DependencyGraph } from '../../lib/compress/depgraph.js';
-import { cnn1d, gruSequenceClassifier, inceptionTime, mlp, resnetCifar, smallCnn } from '../../lib/spec/builders.js';
-import { SPEC_FORMAT, type GraphNode, type ModelSpec } from '../../lib/spec/types.js';
+import { cnn1d, gruSequenceClassifier, inceptionTime, mlp, resnetCifar, smallCnn } from '../../lib/graph/builders.js';
+import { SPEC_FORMAT, type GraphNode, type ModelSpec } from '../../lib/graph/types.js';
 
 function group(g: DependencyGraph, name: string): ChannelGroup {
   const found = g.groups.find((x) => x.name === name);

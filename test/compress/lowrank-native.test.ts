@@ -3,12 +3,12 @@ import test from 'ava';
 import { decompose, truncateRanks } from '../../lib/compress/lowrank.js';
 import { prune } from '../../lib/compress/prune.js';
 import type { TensorData } from '../../lib/data/types.js';
-import { ConfigError } from '../../lib/errors.js';
-import { Model } from '../../lib/model.js';
-import { cnn1d, inceptionTime, mlp, resnetCifar, smallCnn } from '../../lib/spec/builders.js';
-import type { ModelSpec } from '../../lib/spec/types.js';
-import { parameterCount } from '../../lib/spec/validate.js';
-import { train } from '../../lib/train.js';
+import { ConfigError } from '../../lib/core/errors.js';
+import { Model } from '../../lib/runtime/model.js';
+import { cnn1d, inceptionTime, mlp, resnetCifar, smallCnn } from '../../lib/graph/builders.js';
+import type { ModelSpec } from '../../lib/graph/types.js';
+import { parameterCount } from '../../lib/graph/validate.js';
+import { train } from '../../lib/runtime/train.js';
 import { blobs, floatTensor } from '../helpers/tiny.js';
 
 const maxAbsDiff = (a: ArrayLike<number>, b: ArrayLike<number>): number => {

@@ -5,10 +5,10 @@ import { channelScores, keptCount, prunedSpec, selectChannels, snapKept, type Pr
 import { selectRank } from '../../lib/compress/lowrank.js';
 import { formatReport, parameterReduction, type PruneReport } from '../../lib/compress/report.js';
 import type { TensorData } from '../../lib/data/types.js';
-import { ConfigError } from '../../lib/errors.js';
-import { cnn1d, gruSequenceClassifier, inceptionTime, mlp, resnetCifar, smallCnn } from '../../lib/spec/builders.js';
-import type { ModelSpec } from '../../lib/spec/types.js';
-import { parameterCount } from '../../lib/spec/validate.js';
+import { ConfigError } from '../../lib/core/errors.js';
+import { cnn1d, gruSequenceClassifier, inceptionTime, mlp, resnetCifar, smallCnn } from '../../lib/graph/builders.js';
+import type { ModelSpec } from '../../lib/graph/types.js';
+import { parameterCount } from '../../lib/graph/validate.js';
 
 const half = (spec: ModelSpec): PrunePlan => {
   const g = buildDependencyGraph(spec);

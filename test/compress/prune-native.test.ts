@@ -7,12 +7,12 @@ import { buildDependencyGraph } from '../../lib/compress/depgraph.js';
 import { applyPrunePlan, planPrune, prune, zeroChannels } from '../../lib/compress/prune.js';
 import { decompose } from '../../lib/compress/lowrank.js';
 import type { TensorData } from '../../lib/data/types.js';
-import { ConfigError } from '../../lib/errors.js';
-import { Model } from '../../lib/model.js';
-import { cnn1d, gruSequenceClassifier, inceptionTime, mlp, resnetCifar, smallCnn } from '../../lib/spec/builders.js';
-import type { ModelSpec } from '../../lib/spec/types.js';
-import { parameterCount } from '../../lib/spec/validate.js';
-import { train } from '../../lib/train.js';
+import { ConfigError } from '../../lib/core/errors.js';
+import { Model } from '../../lib/runtime/model.js';
+import { cnn1d, gruSequenceClassifier, inceptionTime, mlp, resnetCifar, smallCnn } from '../../lib/graph/builders.js';
+import type { ModelSpec } from '../../lib/graph/types.js';
+import { parameterCount } from '../../lib/graph/validate.js';
+import { train } from '../../lib/runtime/train.js';
 import { blobs, floatTensor, intTensor } from '../helpers/tiny.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'petra-prune-'));

@@ -1,11 +1,11 @@
 // The int8 plumbing between quantized layers: max pooling on codes and concatenation without requantizing.
 import test from 'ava';
-import { Model } from '../../lib/model.js';
-import { evaluate, train } from '../../lib/train.js';
+import { Model } from '../../lib/runtime/model.js';
+import { evaluate, train } from '../../lib/runtime/train.js';
 import { quantize } from '../../lib/compress/quantize.js';
-import { inceptionTime } from '../../lib/spec/builders.js';
+import { inceptionTime } from '../../lib/graph/builders.js';
 import { loadUcr } from '../../lib/data/ucr.js';
-import type { ModelSpec } from '../../lib/spec/types.js';
+import type { ModelSpec } from '../../lib/graph/types.js';
 import { floatTensor, UCR_DIR } from '../helpers/tiny.js';
 
 /** x [2, 40] → conv1d(2→5, k 5, same) → (maxpool1d) → flatten, a regression over every pooled value. */

@@ -2,12 +2,12 @@ import test from 'ava';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Model } from '../../lib/model.js';
-import { evaluate, train } from '../../lib/train.js';
+import { Model } from '../../lib/runtime/model.js';
+import { evaluate, train } from '../../lib/runtime/train.js';
 import { normalizeForQuantization, quantize } from '../../lib/compress/quantize.js';
 import { modelSize } from '../../lib/lab/size.js';
-import { ConfigError } from '../../lib/errors.js';
-import { gruSequenceClassifier, inceptionTime, mlp, resnetCifar, smallCnn } from '../../lib/spec/builders.js';
+import { ConfigError } from '../../lib/core/errors.js';
+import { gruSequenceClassifier, inceptionTime, mlp, resnetCifar, smallCnn } from '../../lib/graph/builders.js';
 import { loadFashionMnist } from '../../lib/data/idx.js';
 import { blobs, floatTensor, intTensor } from '../helpers/tiny.js';
 

@@ -1,7 +1,7 @@
 import test from 'ava';
-import { ConfigError } from '../../lib/errors.js';
-import { inferShapes, nodeParameterCount, parameterCount, validateSpec } from '../../lib/spec/validate.js';
-import { SPEC_FORMAT, type GraphNode, type ModelSpec } from '../../lib/spec/types.js';
+import { ConfigError } from '../../lib/core/errors.js';
+import { inferShapes, nodeParameterCount, parameterCount, validateSpec } from '../../lib/graph/validate.js';
+import { SPEC_FORMAT, type GraphNode, type ModelSpec } from '../../lib/graph/types.js';
 
 function spec(input: number[], nodes: GraphNode[], classes = 3): ModelSpec {
   return { format: SPEC_FORMAT, inputs: [{ name: 'x', shape: input, dtype: 'float32' }], nodes, output: nodes[nodes.length - 1]!.name, task: { kind: 'classification', classes } };

@@ -2,7 +2,7 @@ import test from 'ava';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DataError } from '../../lib/errors.js';
+import { DataError } from '../../lib/core/errors.js';
 import { loadCsv, parseCsv } from '../../lib/data/csv.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'petra-csv-'));

@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { DataError } from '../../lib/errors.js';
+import { DataError } from '../../lib/core/errors.js';
 import { encodeIdx, loadFashionMnist, loadIdxDataset, parseIdx, readIdx } from '../../lib/data/idx.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'petra-idx-'));

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { DataError } from '../../lib/errors.js';
+import { DataError } from '../../lib/core/errors.js';
 import { applyStandardizer, createRng, fitStandardizer, shuffleIndices, splitIndices, takeRows, trainValSplit } from '../../lib/data/split.js';
 import type { TabularSplit } from '../../lib/data/types.js';
 

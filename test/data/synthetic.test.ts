@@ -1,6 +1,6 @@
 import test from 'ava';
 import { loadSyntheticImages, loadSyntheticTransactions, syntheticImages, syntheticTransactions, transactionFeatures } from '../../lib/data/synthetic.js';
-import { gruSequenceClassifier } from '../../lib/spec/builders.js';
+import { gruSequenceClassifier } from '../../lib/graph/builders.js';
 import type { TensorData } from '../../lib/data/types.js';
 
 const sum = (a: ArrayLike<number>): number => { let s = 0; for (let i = 0; i < a.length; i++) s += a[i]!; return s; };

@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DataError } from '../../lib/errors.js';
+import { DataError } from '../../lib/core/errors.js';
 import { loadUcr, parseTs } from '../../lib/data/ucr.js';
 import type { TensorData } from '../../lib/data/types.js';
 import { defaultUcrDir } from '../../lib/tasks/index.js';

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { Job, Queue, QueueEvents } from 'bullmq';
 import { describeQueue, fatalConnectionHint, parseQueueUrl, queueName } from '../../lib/distributed/connection.js';
 import { candidateJobId, JobPayloadError, parseCandidateJob, type CandidateJob } from '../../lib/distributed/job.js';
-import { ConfigError, parseErrorText, reviveError } from '../../lib/errors.js';
+import { ConfigError, parseErrorText, reviveError } from '../../lib/core/errors.js';
 import { failedJobOutcome } from '../../lib/distributed/coordinator.js';
 import { normalizeConfig } from '../../lib/pipeline/config.js';
 import { buildSpace } from '../../lib/pipeline/study-space.js';

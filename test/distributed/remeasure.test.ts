@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { remeasuredFront, remeasureFront, timingKey } from '../../lib/distributed/remeasure.js';
 import { prune } from '../../lib/compress/prune.js';
 import { hostFingerprint } from '../../lib/lab/fingerprint.js';
-import { Model } from '../../lib/model.js';
+import { Model } from '../../lib/runtime/model.js';
 import { normalizeConfig } from '../../lib/pipeline/config.js';
 import type { FrontEntry } from '../../lib/pipeline/front.js';
 import { Lock, measureModel } from '../../lib/pipeline/measure.js';

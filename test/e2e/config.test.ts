@@ -1,6 +1,6 @@
 // Search configuration: objectives, constraints, budgets and the pipeline space, checked before anything runs.
 import test from 'ava';
-import { ConfigError } from '../../lib/errors.js';
+import { ConfigError } from '../../lib/core/errors.js';
 import { normalizeConfig, parseBudget } from '../../lib/pipeline/config.js';
 import {
   checkConstraints, constraintDefs, objectiveDefs, parseLatency, parseObjectives, parseSize, parseThroughput,

@@ -5,7 +5,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { exportTrial } from '../../lib/commands/export.js';
 import type { PipelineGenome } from '../../lib/genome/index.js';
-import { Model } from '../../lib/model.js';
+import { Model } from '../../lib/runtime/model.js';
 import { obtainBaseline } from '../../lib/pipeline/baseline.js';
 import { normalizeConfig } from '../../lib/pipeline/config.js';
 import { openStudyContext } from '../../lib/pipeline/context.js';
@@ -17,7 +17,7 @@ import { StudyFile } from '../../lib/pipeline/study-file.js';
 import { hostFingerprint } from '../../lib/lab/fingerprint.js';
 import { readStudy, search, type SearchOutcome } from '../../lib/search-api.js';
 import type { EvaluationContext } from '../../lib/search/index.js';
-import { evaluate } from '../../lib/train.js';
+import { evaluate } from '../../lib/runtime/train.js';
 import { tempDir, tinySearch } from './helpers/tiny.js';
 
 const dir = tempDir('search');

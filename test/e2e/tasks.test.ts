@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { encodeIdx } from '../../lib/data/idx.js';
 import { createRng } from '../../lib/data/split.js';
 import { search } from '../../lib/search-api.js';
-import { cnn1d } from '../../lib/spec/builders.js';
+import { cnn1d } from '../../lib/graph/builders.js';
 import { UCR_DIR } from '../helpers/tiny.js';
 import { tempDir } from './helpers/tiny.js';
 

@@ -8,7 +8,7 @@
  */
 import test from 'ava';
 import fc from 'fast-check';
-import { ConfigError } from '../../lib/errors.js';
+import { ConfigError } from '../../lib/core/errors.js';
 import { parseInputShape } from '../../lib/lab/benchmark.js';
 import { normalizeConfig, parseBudget, STAGE_TYPES, type SearchConfigInput } from '../../lib/pipeline/config.js';
 import {

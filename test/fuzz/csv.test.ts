@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadCsv, parseCsv, type LoadCsvOptions } from '../../lib/data/csv.js';
 import type { LoadedDataset } from '../../lib/data/types.js';
-import { DataError } from '../../lib/errors.js';
+import { DataError } from '../../lib/core/errors.js';
 import { attempt, check, fuzz, runCases, Tally, type Case } from './fuzz-helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'petra-fuzz-csv-'));

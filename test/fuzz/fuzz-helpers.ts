@@ -6,7 +6,7 @@
  */
 import type { ExecutionContext } from 'ava';
 import fc from 'fast-check';
-import { ConfigError, PetraError } from '../../lib/errors.js';
+import { ConfigError, PetraError } from '../../lib/core/errors.js';
 
 const seedEnv = process.env.FUZZ_SEED;
 export const FUZZ_SEED = seedEnv === 'random' ? Math.floor(Math.random() * 2 ** 31) : seedEnv ? Number(seedEnv) : 20_240_612;

@@ -4,7 +4,7 @@
  */
 import test from 'ava';
 import fc from 'fast-check';
-import { ConfigError } from '../../lib/errors.js';
+import { ConfigError } from '../../lib/core/errors.js';
 import { canonicalJson, genomeHash, type PipelineGenome } from '../../lib/genome/genome.js';
 import { defaultPipelineSpaceConfig, narrowSpace, type SpaceOverrides } from '../../lib/genome/space-config.js';
 import { PipelineSpace } from '../../lib/genome/pipeline-space.js';

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { crc32, deflateRawSync, gzipSync } from 'node:zlib';
 import { encodeIdx, loadIdxSplit, parseIdx, readIdx, type IdxArray, type IdxDtype } from '../../lib/data/idx.js';
-import { ConfigError, DataError } from '../../lib/errors.js';
+import { ConfigError, DataError } from '../../lib/core/errors.js';
 import { attempt, check, fuzz, runCases, Tally, type Case } from './fuzz-helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'petra-fuzz-idx-'));

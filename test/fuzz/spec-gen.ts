@@ -4,9 +4,9 @@
  * NaN, Infinity, fractions, strings, arrays, objects), plus JSON-tree mutations of the built-in models.
  */
 import fc from 'fast-check';
-import { inferShapes } from '../../lib/spec/validate.js';
-import { cnn1d, gruSequenceClassifier, inceptionTime, mlp, resnetCifar, smallCnn } from '../../lib/spec/builders.js';
-import { SPEC_FORMAT, type ModelSpec } from '../../lib/spec/types.js';
+import { inferShapes } from '../../lib/graph/validate.js';
+import { cnn1d, gruSequenceClassifier, inceptionTime, mlp, resnetCifar, smallCnn } from '../../lib/graph/builders.js';
+import { SPEC_FORMAT, type ModelSpec } from '../../lib/graph/types.js';
 
 const AUTO = 'auto' as const;
 type Choice = typeof AUTO | { v: unknown };

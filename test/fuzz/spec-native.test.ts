@@ -7,10 +7,10 @@
 import test from 'ava';
 import fc from 'fast-check';
 import type { TensorData } from '../../lib/data/types.js';
-import { ConfigError, PetraError, ShapeError } from '../../lib/errors.js';
-import { Model } from '../../lib/model.js';
-import { SPEC_FORMAT, type ModelSpec } from '../../lib/spec/types.js';
-import { inferShapes, parameterCount, validateSpec } from '../../lib/spec/validate.js';
+import { ConfigError, PetraError, ShapeError } from '../../lib/core/errors.js';
+import { Model } from '../../lib/runtime/model.js';
+import { SPEC_FORMAT, type ModelSpec } from '../../lib/graph/types.js';
+import { inferShapes, parameterCount, validateSpec } from '../../lib/graph/validate.js';
 import { attempt, attemptAsync, check, fuzz, Tally } from './fuzz-helpers.js';
 import { builtinSpecs, chainSpec, jsonMutation, mutateJson } from './spec-gen.js';
 

@@ -4,9 +4,9 @@
  */
 import test from 'ava';
 import fc from 'fast-check';
-import { ConfigError } from '../../lib/errors.js';
-import { SPEC_LIMITS, inferShapes, parameterCount, validateSpec } from '../../lib/spec/validate.js';
-import { SPEC_FORMAT, type ModelSpec } from '../../lib/spec/types.js';
+import { ConfigError } from '../../lib/core/errors.js';
+import { SPEC_LIMITS, inferShapes, parameterCount, validateSpec } from '../../lib/graph/validate.js';
+import { SPEC_FORMAT, type ModelSpec } from '../../lib/graph/types.js';
 import { attempt, check, checkConfigPath, fuzz, runCases, Tally, type Case, type Outcome } from './fuzz-helpers.js';
 import { builtinSpecs, chainSpec, jsonMutation, mutateJson } from './spec-gen.js';
 

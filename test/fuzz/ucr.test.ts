@@ -8,7 +8,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MAX_TS_VALUES, parseTs, readTs, type ParsedTs, type ParseTsOptions } from '../../lib/data/ucr.js';
-import { DataError } from '../../lib/errors.js';
+import { DataError } from '../../lib/core/errors.js';
 import { attempt, check, fuzz, runCases, Tally, type Case } from './fuzz-helpers.js';
 
 const SRC = 'fuzz.ts';

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { ConfigError } from '../../lib/errors.js';
+import { ConfigError } from '../../lib/core/errors.js';
 import {
   canonicalJson, defaultPipelineSpaceConfig, genomeHash, narrowSpace, PipelineSpace, withStage,
   type PipelineGenome, type Stage,

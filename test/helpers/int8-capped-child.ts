@@ -1,9 +1,9 @@
 // Run by test/compress/int8-cpu.test.ts with ONEDNN_MAX_CPU_ISA=AVX2: loads a QNNPACK model with 8-bit weights
 // (argv[2]), expects its oneDNN twin to be refused, then checks that this process's own (7-bit) static int8 is exact. Prints JSON.
-import { Model } from '../../lib/model.js';
+import { Model } from '../../lib/runtime/model.js';
 import { quantize } from '../../lib/compress/quantize.js';
 import { deriveModel } from '../../lib/compress/derive.js';
-import { info } from '../../lib/info.js';
+import { info } from '../../lib/runtime/info.js';
 import { createRng } from '../../lib/data/split.js';
 import { maxAbsDiff, quantizeCodes, staticLinearCodes } from './int8-reference.js';
 

@@ -1,10 +1,10 @@
 // Shared pieces of the ONNX interop tests: the five model families at test size, synthetic data, and the
 // petra-vs-onnxruntime comparisons (max abs diff, agreement within one int8 step, top-1).
 import type { TabularSplit, TensorData } from '../../lib/data/types.js';
-import { Model } from '../../lib/model.js';
-import { gruSequenceClassifier, inceptionTime, mlp, resnetCifar, smallCnn } from '../../lib/spec/builders.js';
-import type { ModelSpec } from '../../lib/spec/types.js';
-import { train } from '../../lib/train.js';
+import { Model } from '../../lib/runtime/model.js';
+import { gruSequenceClassifier, inceptionTime, mlp, resnetCifar, smallCnn } from '../../lib/graph/builders.js';
+import type { ModelSpec } from '../../lib/graph/types.js';
+import { train } from '../../lib/runtime/train.js';
 import { floatTensor, intTensor } from '../helpers/tiny.js';
 
 export interface Family { name: string; spec: () => ModelSpec; data: (n: number, seed: number) => TabularSplit }

@@ -4,12 +4,12 @@ import test from 'ava';
 import { decompose } from '../../lib/compress/lowrank.js';
 import { prune } from '../../lib/compress/prune.js';
 import { quantize, type QuantizeOptions } from '../../lib/compress/quantize.js';
-import { ConfigError } from '../../lib/errors.js';
+import { ConfigError } from '../../lib/core/errors.js';
 import { exportOnnx, onnxExportBlockers } from '../../lib/interop/onnx-export.js';
 import { decodeModel } from '../../lib/interop/onnx-proto.js';
 import { OnnxModel } from '../../lib/interop/onnx-runtime.js';
-import { Model } from '../../lib/model.js';
-import { train } from '../../lib/train.js';
+import { Model } from '../../lib/runtime/model.js';
+import { train } from '../../lib/runtime/train.js';
 import { floatTensor, intTensor } from '../helpers/tiny.js';
 import { FAMILIES, maxAbsDiff, outputStep, trainedModel, withinOneStep, type Family } from './helpers.js';
 

@@ -4,18 +4,18 @@
 // PyTorch's own saved outputs and TorchScript's forward; unsupported ops are listed with their source locations;
 // `--model x.pt` runs a search from the imported model.
 import test from 'ava';
-import { evaluate } from '../../lib/train.js';
+import { evaluate } from '../../lib/runtime/train.js';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { TensorData } from '../../lib/data/types.js';
-import { ConfigError, DataError } from '../../lib/errors.js';
+import { ConfigError, DataError } from '../../lib/core/errors.js';
 import {
   buildWithWeights, compareWithTorchScript, importTorchScript, maxAbsDiff, TorchScriptImportError, torchScriptToSpec,
 } from '../../lib/interop/torchscript-import.js';
 import { normalizeConfig } from '../../lib/pipeline/config.js';
 import { resolveProblem } from '../../lib/pipeline/problem.js';
 import { search } from '../../lib/search-api.js';
-import type { InputDtype } from '../../lib/spec/types.js';
+import type { InputDtype } from '../../lib/graph/types.js';
 import { UCR_DIR } from '../helpers/tiny.js';
 import { tempDir } from '../e2e/helpers/tiny.js';
 

@@ -1,8 +1,7 @@
 import test from 'ava';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
-import { info, setThreads } from '../../lib/info.js';
-import { ConfigError } from '../../lib/errors.js';
+import { info, setThreads } from '../../lib/runtime/info.js';
+import { ConfigError } from '../../lib/core/errors.js';
 
 test('the addon loads and info() describes LibTorch', (t) => {
   const i = info();
@@ -26,13 +25,6 @@ test('default threads are the available cores and setThreads changes them', (t) 
   t.throws(() => setThreads(0), { instanceOf: ConfigError });
 });
 
-test('binding.gyp compiles exactly the sources CMake globs (native/*.cc)', (t) => {
-  const gyp = JSON.parse(readFileSync('binding.gyp', 'utf8')) as { targets: { sources: string[] }[] };
-  const sources = gyp.targets[0]!.sources.slice().sort();
-  const onDisk = readdirSync('native').filter((f) => f.endsWith('.cc')).map((f) => `native/${f}`).sort();
-  t.deepEqual(sources, onDisk);
-});
-
 test('LibTorch discovery reports where it found LibTorch', (t) => {
   const found = JSON.parse(execFileSync(process.execPath, ['scripts/find-libtorch.mjs', '--json']).toString()) as { torchDir: string; includeDirs: string[] };
   t.truthy(found.torchDir);
@@ -41,7 +33,7 @@ test('LibTorch discovery reports where it found LibTorch', (t) => {
 
 test('with addons disabled, the loader fails with one message listing every attempt and its fix', (t) => {
   const r = spawnSync(process.execPath, ['--no-addons', '--import=tsx', '-e',
-    "import('./lib/info.ts').then(m => m.info()).catch(e => { console.log(e.name + '|' + e.code + '|' + e.message); })"], { encoding: 'utf8' });
+    "import('./lib/runtime/info.ts').then(m => m.info()).catch(e => { console.log(e.name + '|' + e.code + '|' + e.message); })"], { encoding: 'utf8' });
   t.regex(r.stdout, /^LoadError\|ERR_PETRA_LOAD\|/);
   t.regex(r.stdout, /build\/Release\/petra\.node/);
   t.regex(r.stdout, /prebuilds\/linux-/);

@@ -1,10 +1,10 @@
 import test from 'ava';
-import { Model } from '../../lib/model.js';
-import { DeviceData } from '../../lib/device-data.js';
-import { train } from '../../lib/train.js';
-import { ConfigError, ShapeError } from '../../lib/errors.js';
-import { mlp, smallCnn } from '../../lib/spec/builders.js';
-import type { ModelSpec } from '../../lib/spec/types.js';
+import { Model } from '../../lib/runtime/model.js';
+import { DeviceData } from '../../lib/runtime/device-data.js';
+import { train } from '../../lib/runtime/train.js';
+import { ConfigError, ShapeError } from '../../lib/core/errors.js';
+import { mlp, smallCnn } from '../../lib/graph/builders.js';
+import type { ModelSpec } from '../../lib/graph/types.js';
 import { blobs, floatTensor, intTensor } from '../helpers/tiny.js';
 
 const maxAbsDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => {

@@ -5,7 +5,7 @@ import { MessageChannel, receiveMessageOnPort } from 'node:worker_threads';
 import {
   AbortError, ConfigError, DataError, DeviceError, DisposedError, DtypeError, errorFromCode, LoadError, NumericError, PetraError,
   errorText, parseErrorText, reviveError, serializeError, ShapeError, type PetraErrorCode, type SerializedError,
-} from '../../lib/errors.js';
+} from '../../lib/core/errors.js';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

@@ -2,10 +2,10 @@ import test from 'ava';
 import { writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConfigError, DataError, DeviceError, DisposedError, DtypeError, NumericError, PetraError, ShapeError } from '../../lib/errors.js';
-import { Model } from '../../lib/model.js';
-import { train, evaluate } from '../../lib/train.js';
-import { mlp } from '../../lib/spec/builders.js';
+import { ConfigError, DataError, DeviceError, DisposedError, DtypeError, NumericError, PetraError, ShapeError } from '../../lib/core/errors.js';
+import { Model } from '../../lib/runtime/model.js';
+import { train, evaluate } from '../../lib/runtime/train.js';
+import { mlp } from '../../lib/graph/builders.js';
 import { loadFashionMnist } from '../../lib/data/idx.js';
 import { blobs, floatTensor, intTensor } from '../helpers/tiny.js';
 

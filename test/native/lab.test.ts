@@ -1,13 +1,13 @@
 import test from 'ava';
-import { binding } from '../../lib/binding.js';
+import { binding } from '../../lib/runtime/binding.js';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Model } from '../../lib/model.js';
+import { Model } from '../../lib/runtime/model.js';
 import { benchmark, compare, modelSize, TorchScriptModel } from '../../lib/lab/index.js';
-import { ConfigError, DataError, DeviceError, ShapeError } from '../../lib/errors.js';
-import { mlp } from '../../lib/spec/builders.js';
+import { ConfigError, DataError, DeviceError, ShapeError } from '../../lib/core/errors.js';
+import { mlp } from '../../lib/graph/builders.js';
 
 const FIXTURE = new URL('../fixtures/tiny-convnet.pt', import.meta.url).pathname;
 // k identical 256×256 layers: doubling k doubles the work (the 10-wide head is negligible); 256² weights stay

@@ -1,8 +1,8 @@
 import test from 'ava';
-import { Model } from '../../lib/model.js';
-import { inferShapes } from '../../lib/spec/validate.js';
-import { SPEC_FORMAT, type GraphNode, type ModelSpec } from '../../lib/spec/types.js';
-import { cnn1d, gruSequenceClassifier, inceptionTime, mlp, resnetCifar, smallCnn } from '../../lib/spec/builders.js';
+import { Model } from '../../lib/runtime/model.js';
+import { inferShapes } from '../../lib/graph/validate.js';
+import { SPEC_FORMAT, type GraphNode, type ModelSpec } from '../../lib/graph/types.js';
+import { cnn1d, gruSequenceClassifier, inceptionTime, mlp, resnetCifar, smallCnn } from '../../lib/graph/builders.js';
 import { floatTensor, intTensor } from '../helpers/tiny.js';
 
 function specOf(inputShape: number[], nodes: GraphNode[], outWidth: number): ModelSpec {
@@ -84,7 +84,7 @@ const builders: { title: string; spec: () => ModelSpec; inputs: () => ReturnType
 
 for (const b of builders) {
   test(`builder ${b.title}: native parameter count equals the spec's and forward runs`, async (t) => {
-    const { parameterCount } = await import('../../lib/spec/validate.js');
+    const { parameterCount } = await import('../../lib/graph/validate.js');
     const spec = b.spec();
     using model = Model.build(spec, { seed: 1 });
     t.is(model.parameterCount, parameterCount(spec));

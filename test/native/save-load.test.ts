@@ -2,9 +2,9 @@ import test from 'ava';
 import { mkdtempSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Model } from '../../lib/model.js';
-import { train } from '../../lib/train.js';
-import { gruSequenceClassifier, resnetCifar } from '../../lib/spec/builders.js';
+import { Model } from '../../lib/runtime/model.js';
+import { train } from '../../lib/runtime/train.js';
+import { gruSequenceClassifier, resnetCifar } from '../../lib/graph/builders.js';
 import { floatTensor, intTensor } from '../helpers/tiny.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'petra-save-'));

@@ -1,8 +1,8 @@
 import test from 'ava';
 import { readdirSync } from 'node:fs';
-import { info, setThreads } from '../../lib/info.js';
-import { Model } from '../../lib/model.js';
-import { smallCnn } from '../../lib/spec/builders.js';
+import { info, setThreads } from '../../lib/runtime/info.js';
+import { Model } from '../../lib/runtime/model.js';
+import { smallCnn } from '../../lib/graph/builders.js';
 
 // Async operations run on one long-lived compute thread, or on a short-lived one while it is busy
 // (native/compute_thread.h): libgomp keeps a team of worker threads per thread that opens a parallel region, and

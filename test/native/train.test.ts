@@ -1,8 +1,8 @@
 import test from 'ava';
-import { Model } from '../../lib/model.js';
-import { evaluate, learningRate, train } from '../../lib/train.js';
-import { AbortError } from '../../lib/errors.js';
-import { cnn1d, mlp, smallCnn, inceptionTime } from '../../lib/spec/builders.js';
+import { Model } from '../../lib/runtime/model.js';
+import { evaluate, learningRate, train } from '../../lib/runtime/train.js';
+import { AbortError } from '../../lib/core/errors.js';
+import { cnn1d, mlp, smallCnn, inceptionTime } from '../../lib/graph/builders.js';
 import { loadFashionMnist } from '../../lib/data/idx.js';
 import { loadUcr } from '../../lib/data/ucr.js';
 import { blobs } from '../helpers/tiny.js';

@@ -16,7 +16,7 @@ function runWorker(seed: number): Promise<{ accuracy: number; typed: boolean }> 
 }
 
 test('the addon loads, trains and throws typed errors inside worker_threads, two at once', async (t) => {
-  const { info } = await import('../../lib/info.js');
+  const { info } = await import('../../lib/runtime/info.js');
   t.truthy(info().libtorchVersion); // loaded on the main thread as well
   const results = await Promise.all([runWorker(1), runWorker(2)]);
   for (const r of results) {

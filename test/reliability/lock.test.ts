@@ -6,7 +6,7 @@ import { mkdtempSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ConfigError } from '../../lib/errors.js';
+import { ConfigError } from '../../lib/core/errors.js';
 import { assertNotLocked, StudyLock } from '../../lib/pipeline/study-file.js';
 
 const tsx = import.meta.resolve('tsx');

@@ -4,11 +4,11 @@
 import test from 'ava';
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { ConfigError, DeviceError } from '../../lib/errors.js';
-import { info, memoryStats, resetPeakMemory, setMemoryCap } from '../../lib/info.js';
-import { Model } from '../../lib/model.js';
-import { mlp } from '../../lib/spec/builders.js';
-import { train } from '../../lib/train.js';
+import { ConfigError, DeviceError } from '../../lib/core/errors.js';
+import { info, memoryStats, resetPeakMemory, setMemoryCap } from '../../lib/runtime/info.js';
+import { Model } from '../../lib/runtime/model.js';
+import { mlp } from '../../lib/graph/builders.js';
+import { train } from '../../lib/runtime/train.js';
 import { blobs } from '../helpers/tiny.js';
 
 const tsx = import.meta.resolve('tsx');

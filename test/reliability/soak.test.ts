@@ -11,8 +11,8 @@ import test from 'ava';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runSoak, type SoakSample } from '../../bench/soak.js';
-import { setThreads } from '../../lib/info.js';
-import { smallCnn } from '../../lib/spec/builders.js';
+import { setThreads } from '../../lib/runtime/info.js';
+import { smallCnn } from '../../lib/graph/builders.js';
 import { tempDir } from '../e2e/helpers/tiny.js';
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;

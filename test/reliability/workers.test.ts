@@ -3,7 +3,7 @@
 // after warm-up (per-environment state freed at teardown; LibTorch's tensors all returned).
 import test from 'ava';
 import { Worker } from 'node:worker_threads';
-import { memoryStats, setThreads, trimMemory } from '../../lib/info.js';
+import { memoryStats, setThreads, trimMemory } from '../../lib/runtime/info.js';
 
 const bootstrap = new URL('../helpers/ts-worker.mjs', import.meta.url);
 const script = new URL('../helpers/train-worker.ts', import.meta.url).href;

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { ConfigError, NumericError } from '../../lib/errors.js';
+import { ConfigError, NumericError } from '../../lib/core/errors.js';
 import { dtlz2, hypervolume, igd, igdPlus, Rng, zdt1, zdt2 } from '../../lib/search/index.js';
 
 const close = (a: number, b: number, tol = 1e-9): boolean => Math.abs(a - b) <= tol * Math.max(1, Math.abs(b));

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { ConfigError, NumericError } from '../../lib/errors.js';
+import { ConfigError, NumericError } from '../../lib/core/errors.js';
 import { PipelineSpace, type PipelineGenome } from '../../lib/genome/index.js';
 import {
   candidateStopper, evaluationBudgetStopper, hypervolume, InMemoryStorage, noImprovementStopper, Study, zdt1,

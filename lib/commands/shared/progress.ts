@@ -5,9 +5,9 @@
 import { MultiBar, Presets, type SingleBar } from 'cli-progress';
 import { formatMeasure, labelOf, type MeasureName, type QualityMetric } from '../../pipeline/objectives.js';
 import { heldOutValue, selectedOnValidation } from '../../pipeline/measure.js';
-import type { SearchEventName, SearchEvents } from '../../search-api.js';
+import type { SearchEventName, SearchEvents } from '../../run/events.js';
 import { sortByQuality } from '../../report/table.js';
-import type { StudyHandle } from '../../search-api.js';
+import type { StudyHandle } from '../../api/search.js';
 
 export function duration(ms: number): string {
   if (!Number.isFinite(ms) || ms < 0) return '–';

@@ -5,12 +5,12 @@
  */
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { AbortError, ConfigError } from '../../errors.js';
-import { setMemoryCap } from '../../info.js';
+import { AbortError, ConfigError } from '../../core/errors.js';
+import { setMemoryCap } from '../../runtime/info.js';
 import type { QualityMetric } from '../../pipeline/objectives.js';
-import type { SearchOutcome } from '../../search-api.js';
+import type { SearchOutcome } from '../../run/outcome.js';
 import { paretoTable, sortByQuality } from '../../report/table.js';
-import type { StudyHandle } from '../../search-api.js';
+import type { StudyHandle } from '../../api/search.js';
 import { attachProgress, duration } from './progress.js';
 
 export interface OutputOptions {

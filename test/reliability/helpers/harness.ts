@@ -16,7 +16,7 @@ import type { SearchData } from '../../../lib/pipeline/search-data.js';
 import { buildSpace, currentSpaceSettings } from '../../../lib/pipeline/study-space.js';
 import { SqliteStorage, Study, type TrialRecord } from '../../../lib/search/index.js';
 import type { SearchOptions } from '../../../lib/search-api.js';
-import { mlp } from '../../../lib/spec/builders.js';
+import { mlp } from '../../../lib/graph/builders.js';
 import { tinySearch } from '../../e2e/helpers/tiny.js';
 
 export interface Harness {
