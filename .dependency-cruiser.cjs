@@ -106,7 +106,8 @@ module.exports = {
     tsConfig: { fileName: 'tsconfig.json' },
     tsPreCompilationDeps: true,
     doNotFollow: { path: 'node_modules' },
-    exclude: { path: '^(dist|build|node_modules)/' },
+    // bench/tmp/ is the git-ignored scratch folder of bench runs: not part of the code.
+    exclude: { path: '^(dist|build|node_modules|bench/tmp)/' },
     moduleSystems: ['es6'],
     // Packages are resolved through their "exports" the way Node resolves an ES module (tsx/esm/api).
     enhancedResolveOptions: { exportsFields: ['exports'], conditionNames: ['import', 'node', 'default'] },
