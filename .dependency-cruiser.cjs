@@ -47,7 +47,8 @@ const layerRules = LAYERS.flatMap((layer, i) => {
   const above = LAYERS.slice(i + 1).flat();
   return layer.map((name) => ({
     name: `layer-${name}`,
-    comment: `lib/${name}/ may import only from the layers below it: ${LAYERS.slice(0, i).flat().join(', ') || 'none'}` +
+    comment:
+      `lib/${name}/ may import only from the layers below it: ${LAYERS.slice(0, i).flat().join(', ') || 'none'}` +
       (layer.length > 1 ? ` (not from ${layer.filter((n) => n !== name).join(', ')}, which shares its layer)` : ''),
     severity: 'error',
     from: { path: folders([name]) },

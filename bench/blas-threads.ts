@@ -48,22 +48,34 @@ if (process.env.BLAS_BENCH_CHILD) {
 const n = availableParallelism();
 const CONFIGS: { name: string; env: Record<string, string> }[] = [
   // glibc's own malloc thresholds (before petra raised them at load: native/memory.cc ConfigureCHeap)
-  { name: `OpenMP ${n}, OpenBLAS 1, C heap glibc default`, env: { PETRA_THREADS: String(n), OPENBLAS_NUM_THREADS: '1', PETRA_MALLOC: 'default' } },
+  {
+    name: `OpenMP ${n}, OpenBLAS 1, C heap glibc default`,
+    env: { PETRA_THREADS: String(n), OPENBLAS_NUM_THREADS: '1', PETRA_MALLOC: 'default' },
+  },
   { name: `petra default: OpenMP ${n}, OpenBLAS 1`, env: { PETRA_THREADS: String(n), OPENBLAS_NUM_THREADS: '1' } },
   { name: `OpenMP ${n}, OpenBLAS ${n}`, env: { PETRA_THREADS: String(n), OPENBLAS_NUM_THREADS: String(n) } },
-  { name: `OpenMP ${n} passive, OpenBLAS ${n}`, env: { PETRA_THREADS: String(n), OPENBLAS_NUM_THREADS: String(n), OMP_WAIT_POLICY: 'passive' } },
+  {
+    name: `OpenMP ${n} passive, OpenBLAS ${n}`,
+    env: { PETRA_THREADS: String(n), OPENBLAS_NUM_THREADS: String(n), OMP_WAIT_POLICY: 'passive' },
+  },
   { name: `OpenMP 1, OpenBLAS ${n}`, env: { PETRA_THREADS: '1', OPENBLAS_NUM_THREADS: String(n) } },
   { name: 'OpenMP 1, OpenBLAS 1', env: { PETRA_THREADS: '1', OPENBLAS_NUM_THREADS: '1' } },
 ];
 const OPENMP_BLAS = '/usr/lib/x86_64-linux-gnu/openblas-openmp';
 if (existsSync(`${OPENMP_BLAS}/libblas.so.3`)) {
-  CONFIGS.push({ name: `OpenMP ${n}, OpenBLAS on OpenMP (${n})`, env: { PETRA_THREADS: String(n), OPENBLAS_NUM_THREADS: String(n), LD_LIBRARY_PATH: OPENMP_BLAS } });
+  CONFIGS.push({
+    name: `OpenMP ${n}, OpenBLAS on OpenMP (${n})`,
+    env: { PETRA_THREADS: String(n), OPENBLAS_NUM_THREADS: String(n), LD_LIBRARY_PATH: OPENMP_BLAS },
+  });
 }
 const rounds = Number(arg('rounds', '3'));
 const samples = new Map<string, Record<string, Record<string, number>>[]>();
 for (let r = 0; r < rounds; r++) {
   for (const c of CONFIGS) {
-    const child = spawnSync(process.execPath, ['--import=tsx', 'bench/blas-threads.ts'], { env: { ...process.env, ...c.env, BLAS_BENCH_CHILD: '1' }, encoding: 'utf8' });
+    const child = spawnSync(process.execPath, ['--import=tsx', 'bench/blas-threads.ts'], {
+      env: { ...process.env, ...c.env, BLAS_BENCH_CHILD: '1' },
+      encoding: 'utf8',
+    });
     if (child.status !== 0) throw new Error(`${c.name}: ${child.stderr}`);
     samples.set(c.name, [...(samples.get(c.name) ?? []), JSON.parse(child.stdout.trim().split('\n').pop()!)]);
     console.error(`round ${r + 1}/${rounds}: ${c.name}`);
@@ -72,13 +84,27 @@ for (let r = 0; r < rounds; r++) {
 const results = CONFIGS.map((c) => {
   const runs = samples.get(c.name)!;
   const ms: Record<string, Record<string, number>> = {};
-  for (const m of Object.keys(MODELS)) ms[m] = Object.fromEntries(BATCHES.map((b) => [`b${b}`, median(runs.map((x) => x[m]![`b${b}`]!))]));
+  for (const m of Object.keys(MODELS))
+    ms[m] = Object.fromEntries(BATCHES.map((b) => [`b${b}`, median(runs.map((x) => x[m]![`b${b}`]!))]));
   return { config: c.name, env: c.env, medianMs: ms };
 });
 const header = ['configuration', ...Object.keys(MODELS).flatMap((m) => BATCHES.map((b) => `${m} b${b} ms`))];
-const rows = results.map((r) => [r.config, ...Object.keys(MODELS).flatMap((m) => BATCHES.map((b) => r.medianMs[m]![`b${b}`]!.toFixed(3)))]);
+const rows = results.map((r) => [
+  r.config,
+  ...Object.keys(MODELS).flatMap((m) => BATCHES.map((b) => r.medianMs[m]![`b${b}`]!.toFixed(3))),
+]);
 const md = markdownTable(header, rows);
 console.log(md);
 const out = arg('out', 'bench/results/blas-threads');
-writeFileSync(`${out}.json`, JSON.stringify({ bench: 'blas-threads', date: new Date().toISOString(), rounds, host: hostFingerprint(), results }, null, 2) + '\n');
-writeFileSync(`${out}.md`, `# fp32 inference: OpenMP and OpenBLAS threads, and the C heap\n\n${new Date().toISOString().slice(0, 10)} · ${hostFingerprint().cpu}, ${n} cores · command: \`node --import=tsx bench/blas-threads.ts --rounds ${rounds}\` · median over ${rounds} interleaved rounds of benchmark() medians.\n\n${md}\n`);
+writeFileSync(
+  `${out}.json`,
+  JSON.stringify(
+    { bench: 'blas-threads', date: new Date().toISOString(), rounds, host: hostFingerprint(), results },
+    null,
+    2,
+  ) + '\n',
+);
+writeFileSync(
+  `${out}.md`,
+  `# fp32 inference: OpenMP and OpenBLAS threads, and the C heap\n\n${new Date().toISOString().slice(0, 10)} · ${hostFingerprint().cpu}, ${n} cores · command: \`node --import=tsx bench/blas-threads.ts --rounds ${rounds}\` · median over ${rounds} interleaved rounds of benchmark() medians.\n\n${md}\n`,
+);

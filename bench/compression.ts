@@ -10,7 +10,14 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { decompose, prune, quantize, type LowrankReport, type PruneReport, type QuantizeReport } from '../lib/compress/index.js';
+import {
+  decompose,
+  prune,
+  quantize,
+  type LowrankReport,
+  type PruneReport,
+  type QuantizeReport,
+} from '../lib/compress/index.js';
 import { loadFashionMnist } from '../lib/data/idx.js';
 import { createRng } from '../lib/data/split.js';
 import type { TabularSplit } from '../lib/data/types.js';
@@ -24,7 +31,10 @@ import { evaluate, train, type TrainOptions } from '../lib/runtime/train.js';
 import { markdownTable, median, table } from './lib/stats.js';
 
 /** Variables that cap the CPU kind (int8 matrix, scripts/int8-matrix.mjs), written into the command so the run reproduces. */
-const CPU_CAPS = ['ONEDNN_MAX_CPU_ISA', 'ATEN_CPU_CAPABILITY', 'PETRA_CPU_ISA'].filter((v) => process.env[v]).map((v) => `${v}=${process.env[v]} `).join('');
+const CPU_CAPS = ['ONEDNN_MAX_CPU_ISA', 'ATEN_CPU_CAPABILITY', 'PETRA_CPU_ISA']
+  .filter((v) => process.env[v])
+  .map((v) => `${v}=${process.env[v]} `)
+  .join('');
 const arg = (name: string, fallback: string): string => {
   const i = process.argv.indexOf(`--${name}`);
   return i > 0 ? process.argv[i + 1]! : fallback;
@@ -42,14 +52,18 @@ const latencyOnly = process.argv.includes('--latency-only');
  * (native/compute_thread.h), which is what makes sequential latency stable on 2 cores.
  */
 const partOut = process.env.PETRA_BENCH_PART;
-const threadCounts = process.argv.includes('--threads') ? arg('threads', '').split(',').map(Number) : [info().threads.intraOp];
+const threadCounts = process.argv.includes('--threads')
+  ? arg('threads', '').split(',').map(Number)
+  : [info().threads.intraOp];
 if (partOut) setThreads(threadCounts[0]!);
 
 const started = performance.now();
 const elapsed = (): string => `${((performance.now() - started) / 1000).toFixed(0)}s`;
 const log = (msg: string): void => console.error(`[${elapsed()}] ${msg}`);
 const loads: { at: string; seconds: number; loadavg: number[] }[] = [];
-const noteLoad = (at: string): void => { loads.push({ at, seconds: (performance.now() - started) / 1000, loadavg: loadavg().map((v) => +v.toFixed(2)) }); };
+const noteLoad = (at: string): void => {
+  loads.push({ at, seconds: (performance.now() - started) / 1000, loadavg: loadavg().map((v) => +v.toFixed(2)) });
+};
 noteLoad('start');
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -63,15 +77,25 @@ const PASSES = quick ? 2 : 3;
  * compare() rounds: each model's block of a round lasts ~100 ms (5–400 forwards), long enough that one preemption by
  * another process on this shared 2-core machine moves a block's median little, short enough for 16 rounds.
  */
-function compareOptions(batchSize: number, msPerForward: number): { batchSize: number; rounds: number; iterationsPerRound: number } {
+function compareOptions(
+  batchSize: number,
+  msPerForward: number,
+): { batchSize: number; rounds: number; iterationsPerRound: number } {
   const iterationsPerRound = Math.max(5, Math.min(400, Math.round(100 / Math.max(msPerForward, 0.01))));
   return { batchSize, rounds: quick ? 3 : 16, iterationsPerRound: quick ? 3 : iterationsPerRound };
 }
 
-interface KeyRatio extends Omit<Comparison, 'host'> { attempts: { ratio: number; ci: [number, number]; loadavg1: number }[] }
+interface KeyRatio extends Omit<Comparison, 'host'> {
+  attempts: { ratio: number; ci: [number, number]; loadavg1: number }[];
+}
 
 /** compare() for a ratio a target depends on: if the CI is wider than ±5% of the ratio, measure again (3 tries, keep the tightest). */
-async function keyCompare(baseline: Model, candidate: Model, batchSize: number, msPerForward: number): Promise<KeyRatio> {
+async function keyCompare(
+  baseline: Model,
+  candidate: Model,
+  batchSize: number,
+  msPerForward: number,
+): Promise<KeyRatio> {
   const attempts: KeyRatio['attempts'] = [];
   let best: Comparison | undefined;
   for (let i = 0; i < (quick ? 1 : 3); i++) {
@@ -79,7 +103,9 @@ async function keyCompare(baseline: Model, candidate: Model, batchSize: number, 
     attempts.push({ ratio: c.ratio, ci: c.ci, loadavg1: +loadavg()[0]!.toFixed(2) });
     if (!best || c.ci[1] - c.ci[0] < best.ci[1] - best.ci[0]) best = c;
     if ((c.ci[1] - c.ci[0]) / c.ratio <= 0.1) break;
-    log(`  noisy compare (ratio ${c.ratio.toFixed(3)}, CI ${c.ci.map((v) => v.toFixed(3)).join('–')}, load ${loadavg()[0]!.toFixed(2)}): again`);
+    log(
+      `  noisy compare (ratio ${c.ratio.toFixed(3)}, CI ${c.ci.map((v) => v.toFixed(3)).join('–')}, load ${loadavg()[0]!.toFixed(2)}): again`,
+    );
   }
   const { host: _host, ...rest } = best!;
   return { ...rest, attempts };
@@ -109,14 +135,20 @@ interface Row {
   vsBaselineB1?: Omit<Comparison, 'host'>;
   vsBaselineB64?: Omit<Comparison, 'host'>;
   change?: {
-    parameters: number; fileBytes: number; latencyB1: number; latencyB64: number;
-    latencyB1FromMedians: number; latencyB64FromMedians: number; accuracyPoints: number;
+    parameters: number;
+    fileBytes: number;
+    latencyB1: number;
+    latencyB64: number;
+    latencyB1FromMedians: number;
+    latencyB64FromMedians: number;
+    accuracyPoints: number;
   };
   report?: AnyReport[];
 }
 
 function storedWeights(model: Model): number {
-  return model.parameters()
+  return model
+    .parameters()
     .filter((p) => !p.buffer || p.name.endsWith('.qweight') || p.name.endsWith('.bias'))
     .reduce((a, p) => a + p.shape.reduce((x, y) => x * y, 1), 0);
 }
@@ -124,30 +156,51 @@ function storedWeights(model: Model): number {
 type AnyReport = PruneReport | LowrankReport | QuantizeReport;
 
 function describe(reports: AnyReport[]): string {
-  return reports.map((r) => {
-    if (r.operator === 'prune') {
-      const kept = r.groups.reduce((a, g) => a + g.after, 0);
-      const all = r.groups.reduce((a, g) => a + g.before, 0);
-      return `${kept}/${all} channels kept`;
-    }
-    if (r.operator === 'lowrank') {
-      const done = r.layers.filter((l) => !l.skipped);
-      const share = done.reduce((a, l) => a + l.rank / l.fullRank, 0) / Math.max(1, done.length);
-      return `${done.length}/${r.layers.length} layers factorized${done.length ? ` (rank ${(share * 100).toFixed(0)}% of full on average)` : ''}`;
-    }
-    return `${r.layers.filter((l) => l.kind === 'int8').length}/${r.layers.length} layers int8`;
-  }).join('; ') || '—';
+  return (
+    reports
+      .map((r) => {
+        if (r.operator === 'prune') {
+          const kept = r.groups.reduce((a, g) => a + g.after, 0);
+          const all = r.groups.reduce((a, g) => a + g.before, 0);
+          return `${kept}/${all} channels kept`;
+        }
+        if (r.operator === 'lowrank') {
+          const done = r.layers.filter((l) => !l.skipped);
+          const share = done.reduce((a, l) => a + l.rank / l.fullRank, 0) / Math.max(1, done.length);
+          return `${done.length}/${r.layers.length} layers factorized${done.length ? ` (rank ${(share * 100).toFixed(0)}% of full on average)` : ''}`;
+        }
+        return `${r.layers.filter((l) => l.kind === 'int8').length}/${r.layers.length} layers int8`;
+      })
+      .join('; ') || '—'
+  );
 }
 
 /** Accuracy and size now; latency later, in passes over all rows (`measureLatency`). */
-async function measureRow(name: string, recipe: string, model: Model, test: DeviceData, seconds: number, report: AnyReport[]): Promise<Row> {
+async function measureRow(
+  name: string,
+  recipe: string,
+  model: Model,
+  test: DeviceData,
+  seconds: number,
+  report: AnyReport[],
+): Promise<Row> {
   const acc = (await evaluate(model, test)).accuracy!;
   const size = await modelSize(model);
-  log(`  ${name}: acc ${(acc * 100).toFixed(2)}%, ${storedWeights(model)} weights, ${size.fileBytes} B (${seconds.toFixed(0)} s)`);
+  log(
+    `  ${name}: acc ${(acc * 100).toFixed(2)}%, ${storedWeights(model)} weights, ${size.fileBytes} B (${seconds.toFixed(0)} s)`,
+  );
   return {
-    name, recipe, detail: describe(report), parameters: storedWeights(model), trainableParameters: size.parameters, fileBytes: size.fileBytes,
-    latencyMs: { b1: Number.NaN, b64: Number.NaN }, passesMs: { b1: [], b64: [] },
-    accuracy: acc, seconds, report,
+    name,
+    recipe,
+    detail: describe(report),
+    parameters: storedWeights(model),
+    trainableParameters: size.parameters,
+    fileBytes: size.fileBytes,
+    latencyMs: { b1: Number.NaN, b64: Number.NaN },
+    passesMs: { b1: [], b64: [] },
+    accuracy: acc,
+    seconds,
+    report,
   };
 }
 
@@ -157,7 +210,10 @@ async function measureRow(name: string, recipe: string, model: Model, test: Devi
  * a static-int8 ResNet-20 that first ran evaluate() (batch 256) is 2.7× slower at batch 1 than a copy that first ran
  * batch 1. `clone()` starts a copy with an empty cache.
  */
-interface Copies { b1: Model[]; b64: Model[] }
+interface Copies {
+  b1: Model[];
+  b64: Model[];
+}
 function freshCopies(models: Model[]): Copies {
   return { b1: models.map((m) => m.clone()), b64: models.map((m) => m.clone()) };
 }
@@ -168,7 +224,10 @@ function disposeCopies(c: Copies): void {
 async function measureLatency(rows: Row[], copies: Copies): Promise<void> {
   for (let pass = 0; pass < PASSES; pass++) {
     for (let i = 0; i < rows.length; i++) {
-      for (const [key, batch] of [['b1', 1], ['b64', 64]] as const) {
+      for (const [key, batch] of [
+        ['b1', 1],
+        ['b64', 64],
+      ] as const) {
         const b = await benchmark(copies[key][i]!, { ...LATENCY, batchSizes: [batch] });
         rows[i]!.passesMs[key].push(b.batches[0]!.medianMs);
       }
@@ -194,8 +253,14 @@ interface Suite {
 }
 
 interface SuiteResult {
-  key: string; title: string; data: string; spec: string; train: TrainOptions; finetune: TrainOptions;
-  pruning: string; rows: Row[];
+  key: string;
+  title: string;
+  data: string;
+  spec: string;
+  train: TrainOptions;
+  finetune: TrainOptions;
+  pruning: string;
+  rows: Row[];
   prune50: { b1: KeyRatio; b64: KeyRatio };
 }
 
@@ -216,13 +281,31 @@ async function buildRows(s: Suite, test: DeviceData, rows: Row[], keep: Model[])
     keep.push(base);
     const [, baseSeconds] = await timed(() => train(base, { train: trainData }, s.train));
     noteLoad(`${s.key} baseline trained`);
-    rows.push(await measureRow('baseline', `${s.train.epochs} epochs SGD lr ${s.train.lr} momentum ${s.train.momentum} cosine`, base, test, baseSeconds, []));
+    rows.push(
+      await measureRow(
+        'baseline',
+        `${s.train.epochs} epochs SGD lr ${s.train.lr} momentum ${s.train.momentum} cosine`,
+        base,
+        test,
+        baseSeconds,
+        [],
+      ),
+    );
     {
       // Every compressed row gets one more epoch (fine-tune or QAT) than the baseline: this row shows what that epoch alone buys.
       const ref = base.clone();
       keep.push(ref);
       const [, sec] = await timed(() => ft(ref));
-      rows.push(await measureRow('baseline + 1 epoch (ref.)', 'the baseline fine-tuned 1 more epoch like the compressed rows, nothing removed', ref, test, baseSeconds + sec, []));
+      rows.push(
+        await measureRow(
+          'baseline + 1 epoch (ref.)',
+          'the baseline fine-tuned 1 more epoch like the compressed rows, nothing removed',
+          ref,
+          test,
+          baseSeconds + sec,
+          [],
+        ),
+      );
     }
 
     const pruned: Record<number, Model> = {};
@@ -234,7 +317,9 @@ async function buildRows(s: Suite, test: DeviceData, rows: Row[], keep: Model[])
       });
       keep.push(m.model);
       pruned[ratio] = m.model;
-      rows.push(await measureRow(`prune ${ratio * 100}%`, 'l1, layerwise, + 1 epoch fine-tune', m.model, test, sec, [m.report]));
+      rows.push(
+        await measureRow(`prune ${ratio * 100}%`, 'l1, layerwise, + 1 epoch fine-tune', m.model, test, sec, [m.report]),
+      );
     }
     const lowrank: Record<number, Model> = {};
     for (const tau of [0.9, 0.95]) {
@@ -245,19 +330,37 @@ async function buildRows(s: Suite, test: DeviceData, rows: Row[], keep: Model[])
       });
       keep.push(m.model);
       lowrank[tau] = m.model;
-      rows.push(await measureRow(`lowrank τ ${tau}`, 'explained_variance, + 1 epoch fine-tune', m.model, test, sec, [m.report]));
+      rows.push(
+        await measureRow(`lowrank τ ${tau}`, 'explained_variance, + 1 epoch fine-tune', m.model, test, sec, [m.report]),
+      );
     }
     for (const mode of ['dynamic', 'static', 'qat'] as const) {
-      const [m, sec] = await timed(() => quantize(base, mode === 'dynamic' ? { mode } : mode === 'static' ? { mode, calibration } : { mode, qat }));
+      const [m, sec] = await timed(() =>
+        quantize(base, mode === 'dynamic' ? { mode } : mode === 'static' ? { mode, calibration } : { mode, qat }),
+      );
       keep.push(m.model);
-      const recipe = mode === 'dynamic' ? 'linear layers, activations on the fly' : mode === 'static' ? 'calibrated on 16×64 train images, BN folded' : '1 epoch fake-quant Adam lr 1e-4, then static';
+      const recipe =
+        mode === 'dynamic'
+          ? 'linear layers, activations on the fly'
+          : mode === 'static'
+            ? 'calibrated on 16×64 train images, BN folded'
+            : '1 epoch fake-quant Adam lr 1e-4, then static';
       rows.push(await measureRow(`int8 ${mode}`, `${recipe} (${m.report.engine})`, m.model, test, sec, [m.report]));
     }
     {
       const [m, sec] = await timed(() => quantize(pruned[0.5]!, { mode: 'static', calibration }));
       keep.push(m.model);
       const pruneRow = rows.find((r) => r.name === 'prune 50%')!;
-      rows.push(await measureRow('prune 50% → int8 static', 'the prune 50% row (fine-tuned) → static int8', m.model, test, sec + pruneRow.seconds, [...pruneRow.report!, m.report]));
+      rows.push(
+        await measureRow(
+          'prune 50% → int8 static',
+          'the prune 50% row (fine-tuned) → static int8',
+          m.model,
+          test,
+          sec + pruneRow.seconds,
+          [...pruneRow.report!, m.report],
+        ),
+      );
     }
     {
       const [m, sec] = await timed(async () => {
@@ -271,7 +374,16 @@ async function buildRows(s: Suite, test: DeviceData, rows: Row[], keep: Model[])
       });
       keep.push(m.model);
       const lowRow = rows.find((r) => r.name === 'lowrank τ 0.95')!;
-      rows.push(await measureRow('lowrank 0.95 → prune 30% → QAT', 'the lowrank τ 0.95 row (fine-tuned) → l1 layerwise 30% → 1 epoch QAT', m.model, test, sec + lowRow.seconds, [...lowRow.report!, ...m.reports]));
+      rows.push(
+        await measureRow(
+          'lowrank 0.95 → prune 30% → QAT',
+          'the lowrank τ 0.95 row (fine-tuned) → l1 layerwise 30% → 1 epoch QAT',
+          m.model,
+          test,
+          sec + lowRow.seconds,
+          [...lowRow.report!, ...m.reports],
+        ),
+      );
     }
     const dir = join(cacheDir, s.key);
     rmSync(dir, { recursive: true, force: true });
@@ -286,13 +398,23 @@ async function buildRows(s: Suite, test: DeviceData, rows: Row[], keep: Model[])
 /** The cached rows and models of an earlier full run (`--latency-only`). */
 async function loadRows(s: Suite, rows: Row[], keep: Model[]): Promise<void> {
   const dir = join(cacheDir, s.key);
-  if (!existsSync(join(dir, 'rows.json'))) throw new Error(`--latency-only: no cached models in ${dir}; run the full bench first`);
-  rows.push(...(JSON.parse(readFileSync(join(dir, 'rows.json'), 'utf8')) as Row[]).map((r) => ({ ...r, passesMs: { b1: [], b64: [] } })));
+  if (!existsSync(join(dir, 'rows.json')))
+    throw new Error(`--latency-only: no cached models in ${dir}; run the full bench first`);
+  rows.push(
+    ...(JSON.parse(readFileSync(join(dir, 'rows.json'), 'utf8')) as Row[]).map((r) => ({
+      ...r,
+      passesMs: { b1: [], b64: [] },
+    })),
+  );
   for (let i = 0; i < rows.length; i++) keep.push(await Model.load(join(dir, `${i}.pt`)));
   log(`${s.title}: ${rows.length} cached models from ${dir}`);
 }
 
-interface Prepared { s: Suite; rows: Row[]; keep: Model[] }
+interface Prepared {
+  s: Suite;
+  rows: Row[];
+  keep: Model[];
+}
 
 async function prepareSuite(s: Suite, test: DeviceData): Promise<Prepared> {
   const rows: Row[] = [];
@@ -323,7 +445,11 @@ async function measureSuite(prepared: Prepared): Promise<SuiteResult> {
     const baseRow = rows[0]!;
     for (let i = 1; i < rows.length; i++) {
       const { host: _h, ...c1 } = await compare(copies.b1[0]!, copies.b1[i]!, compareOptions(1, baseRow.latencyMs.b1));
-      const { host: _h64, ...c64 } = await compare(copies.b64[0]!, copies.b64[i]!, compareOptions(64, baseRow.latencyMs.b64));
+      const { host: _h64, ...c64 } = await compare(
+        copies.b64[0]!,
+        copies.b64[i]!,
+        compareOptions(64, baseRow.latencyMs.b64),
+      );
       rows[i]!.vsBaselineB1 = c1;
       rows[i]!.vsBaselineB64 = c64;
     }
@@ -334,17 +460,27 @@ async function measureSuite(prepared: Prepared): Promise<SuiteResult> {
     };
     for (const r of rows) {
       r.change = {
-        parameters: pct(baseRow.parameters, r.parameters), fileBytes: pct(baseRow.fileBytes, r.fileBytes),
+        parameters: pct(baseRow.parameters, r.parameters),
+        fileBytes: pct(baseRow.fileBytes, r.fileBytes),
         // From the interleaved compare() ratios; the ratio of the two pass medians is kept alongside.
-        latencyB1: r.vsBaselineB1 ? (r.vsBaselineB1.ratio - 1) * 100 : 0, latencyB64: r.vsBaselineB64 ? (r.vsBaselineB64.ratio - 1) * 100 : 0,
-        latencyB1FromMedians: pct(baseRow.latencyMs.b1, r.latencyMs.b1), latencyB64FromMedians: pct(baseRow.latencyMs.b64, r.latencyMs.b64),
+        latencyB1: r.vsBaselineB1 ? (r.vsBaselineB1.ratio - 1) * 100 : 0,
+        latencyB64: r.vsBaselineB64 ? (r.vsBaselineB64.ratio - 1) * 100 : 0,
+        latencyB1FromMedians: pct(baseRow.latencyMs.b1, r.latencyMs.b1),
+        latencyB64FromMedians: pct(baseRow.latencyMs.b64, r.latencyMs.b64),
         accuracyPoints: (r.accuracy - baseRow.accuracy) * 100,
       };
     }
     noteLoad(`${s.key} done`);
     return {
-      key: s.key, title: s.title, data: s.data, spec: s.spec.name ?? s.key, train: s.train, finetune: s.finetune,
-      pruning: 'l1 magnitude, layerwise scope (every coupled channel group loses the same fraction), roundTo 1', rows, prune50,
+      key: s.key,
+      title: s.title,
+      data: s.data,
+      spec: s.spec.name ?? s.key,
+      train: s.train,
+      finetune: s.finetune,
+      pruning: 'l1 magnitude, layerwise scope (every coupled channel group loses the same fraction), roundTo 1',
+      rows,
+      prune50,
     };
   } finally {
     if (copies) disposeCopies(copies);
@@ -374,19 +510,27 @@ async function microLinear(): Promise<Record<string, unknown>> {
   const dy = await quantize(fp32, { mode: 'dynamic' });
   const copies = freshCopies([fp32, st.model, dy.model]);
   try {
-    const rows = ['fp32', 'static', 'dynamic'].map((name) => ({ name, passesMs: { b1: [], b64: [] } } as unknown as Row));
+    const rows = ['fp32', 'static', 'dynamic'].map(
+      (name) => ({ name, passesMs: { b1: [], b64: [] } }) as unknown as Row,
+    );
     await measureLatency(rows, copies);
     const [f, a, d] = rows.map((r) => r.latencyMs);
     const medians = { fp32: f!, static: a!, dynamic: d! };
     const staticB64 = await keyCompare(copies.b64[0]!, copies.b64[1]!, 64, medians.fp32.b64);
     const dynamicB64 = await keyCompare(copies.b64[0]!, copies.b64[2]!, 64, medians.fp32.b64);
     const staticB1 = await keyCompare(copies.b1[0]!, copies.b1[1]!, 1, medians.fp32.b1);
-    log(`  fp32 ${medians.fp32.b64.toFixed(3)} ms, static ${medians.static.b64.toFixed(3)} ms (×${(1 / staticB64.ratio).toFixed(2)}), dynamic ${medians.dynamic.b64.toFixed(3)} ms (×${(1 / dynamicB64.ratio).toFixed(2)})`);
+    log(
+      `  fp32 ${medians.fp32.b64.toFixed(3)} ms, static ${medians.static.b64.toFixed(3)} ms (×${(1 / staticB64.ratio).toFixed(2)}), dynamic ${medians.dynamic.b64.toFixed(3)} ms (×${(1 / dynamicB64.ratio).toFixed(2)})`,
+    );
     return {
       spec: 'mlp({ inputShape: [1024], hidden: [1024], classes: 2 }): linear 1024→1024 + ReLU + linear 1024→2',
-      engine: st.report.engine, calibration: '16 batches × 64 of N(0, 1) inputs', medians,
+      engine: st.report.engine,
+      calibration: '16 batches × 64 of N(0, 1) inputs',
+      medians,
       layers: { static: st.report.layers, dynamic: dy.report.layers },
-      staticB64, dynamicB64, staticB1,
+      staticB64,
+      dynamicB64,
+      staticB1,
     };
   } finally {
     disposeCopies(copies);
@@ -405,22 +549,42 @@ async function childMain(): Promise<void> {
     const x = split.inputs[0]!;
     const per = x.data.length / x.shape[0]!;
     const m = Math.min(n, x.shape[0]!);
-    return { inputs: [{ data: x.data.subarray(0, m * per), shape: [m, ...x.shape.slice(1)] }], target: { data: split.target.data.subarray(0, m), shape: [m] } };
+    return {
+      inputs: [{ data: x.data.subarray(0, m * per), shape: [m, ...x.shape.slice(1)] }],
+      target: { data: split.target.data.subarray(0, m), shape: [m] },
+    };
   };
-  const baseTrain: TrainOptions = { epochs: quick ? 1 : 2, optimizer: 'sgd', lr: 0.05, momentum: 0.9, schedule: 'cosine', seed: 1 };
+  const baseTrain: TrainOptions = {
+    epochs: quick ? 1 : 2,
+    optimizer: 'sgd',
+    lr: 0.05,
+    momentum: 0.9,
+    schedule: 'cosine',
+    seed: 1,
+  };
   const finetune: TrainOptions = { epochs: 1, optimizer: 'sgd', lr: 0.01, momentum: 0.9, seed: 2 };
   const suites: Suite[] = [];
   if (only.includes('cnn')) {
     suites.push({
-      key: 'smallCnn', title: 'Fashion-MNIST small CNN', data: `Fashion-MNIST, full train set (${ds.train.target.shape[0]}), test ${ds.test.target.shape[0]}`,
-      spec: smallCnn({ inputShape: [1, 28, 28], classes: 10 }), train: baseTrain, finetune, trainSplit: ds.train,
+      key: 'smallCnn',
+      title: 'Fashion-MNIST small CNN',
+      data: `Fashion-MNIST, full train set (${ds.train.target.shape[0]}), test ${ds.test.target.shape[0]}`,
+      spec: smallCnn({ inputShape: [1, 28, 28], classes: 10 }),
+      train: baseTrain,
+      finetune,
+      trainSplit: ds.train,
     });
   }
   if (only.includes('resnet')) {
     const n = Math.min(resnetTrain, ds.train.target.shape[0]!);
     suites.push({
-      key: 'resnet20', title: 'ResNet-20 on Fashion-MNIST', data: `Fashion-MNIST 28×28, first ${n} train images (time budget), test ${ds.test.target.shape[0]}`,
-      spec: resnetCifar({ depth: 20, inputShape: [1, 28, 28], classes: 10 }), train: baseTrain, finetune, trainSplit: subset(ds.train, n),
+      key: 'resnet20',
+      title: 'ResNet-20 on Fashion-MNIST',
+      data: `Fashion-MNIST 28×28, first ${n} train images (time budget), test ${ds.test.target.shape[0]}`,
+      spec: resnetCifar({ depth: 20, inputShape: [1, 28, 28], classes: 10 }),
+      train: baseTrain,
+      finetune,
+      trainSplit: subset(ds.train, n),
     });
   }
 
@@ -449,40 +613,84 @@ async function childMain(): Promise<void> {
 // Targets, tables, files (parent process)
 // ---------------------------------------------------------------------------------------------------------------
 
-interface ThreadResult { threads: number; micro: Record<string, unknown>; suites: SuiteResult[]; targets: Target[] }
-interface Part { seconds: number; host: ReturnType<typeof hostFingerprint>; load: typeof loads; byThreads: ThreadResult[] }
+interface ThreadResult {
+  threads: number;
+  micro: Record<string, unknown>;
+  suites: SuiteResult[];
+  targets: Target[];
+}
+interface Part {
+  seconds: number;
+  host: ReturnType<typeof hostFingerprint>;
+  load: typeof loads;
+  byThreads: ThreadResult[];
+}
 
-interface Target { target: string; measured: string; value: number; met: boolean; confident: boolean }
+interface Target {
+  target: string;
+  measured: string;
+  value: number;
+  met: boolean;
+  confident: boolean;
+}
 function targetsOf(micro: Record<string, unknown>, results: SuiteResult[]): Target[] {
   const speedup = (c: KeyRatio): number => 1 / c.ratio;
   return [
-  ...['staticB64', 'dynamicB64'].map((k) => {
-    const c = micro[k] as KeyRatio;
-    return {
-      target: `int8 ${k.replace('B64', '')} Linear(1024×1024) at batch 64 ≥ 5× faster than fp32`,
-      measured: `${speedup(c).toFixed(2)}× (CI ${(1 / c.ci[1]).toFixed(2)}–${(1 / c.ci[0]).toFixed(2)}×)`,
-      value: speedup(c), met: speedup(c) >= 5, confident: 1 / c.ci[1] >= 5,
-    };
-  }),
-  ...results.flatMap((r) => (['b1', 'b64'] as const).map((b) => {
-    const c = r.prune50[b];
-    return {
-      target: `${r.title}: 50% channel pruning ≥ 40% lower latency at batch ${b.slice(1)}`,
-      measured: `${((1 - c.ratio) * 100).toFixed(1)}% lower (CI ${((1 - c.ci[1]) * 100).toFixed(1)}–${((1 - c.ci[0]) * 100).toFixed(1)}%)`,
-      value: 1 - c.ratio, met: 1 - c.ratio >= 0.4, confident: 1 - c.ci[1] >= 0.4,
-    };
-  })),
+    ...['staticB64', 'dynamicB64'].map((k) => {
+      const c = micro[k] as KeyRatio;
+      return {
+        target: `int8 ${k.replace('B64', '')} Linear(1024×1024) at batch 64 ≥ 5× faster than fp32`,
+        measured: `${speedup(c).toFixed(2)}× (CI ${(1 / c.ci[1]).toFixed(2)}–${(1 / c.ci[0]).toFixed(2)}×)`,
+        value: speedup(c),
+        met: speedup(c) >= 5,
+        confident: 1 / c.ci[1] >= 5,
+      };
+    }),
+    ...results.flatMap((r) =>
+      (['b1', 'b64'] as const).map((b) => {
+        const c = r.prune50[b];
+        return {
+          target: `${r.title}: 50% channel pruning ≥ 40% lower latency at batch ${b.slice(1)}`,
+          measured: `${((1 - c.ratio) * 100).toFixed(1)}% lower (CI ${((1 - c.ci[1]) * 100).toFixed(1)}–${((1 - c.ci[0]) * 100).toFixed(1)}%)`,
+          value: 1 - c.ratio,
+          met: 1 - c.ratio >= 0.4,
+          confident: 1 - c.ci[1] >= 0.4,
+        };
+      }),
+    ),
   ];
 }
 
 const signed = (v: number, digits = 1): string => `${v >= 0 ? '+' : ''}${v.toFixed(digits)}`;
-const headers = ['row', 'what', 'weights', 'Δ', 'file kB', 'Δ', 'b1 ms', 'b64 ms', 'b1 vs base (compare)', 'b64 vs base (compare)', 'test acc %', 'Δ pt'];
+const headers = [
+  'row',
+  'what',
+  'weights',
+  'Δ',
+  'file kB',
+  'Δ',
+  'b1 ms',
+  'b64 ms',
+  'b1 vs base (compare)',
+  'b64 vs base (compare)',
+  'test acc %',
+  'Δ pt',
+];
 const verdict = (c: Omit<Comparison, 'host'> | undefined): string =>
-  (c ? `×${c.ratio.toFixed(2)} [${c.ci.map((v) => v.toFixed(2)).join('–')}] ${c.verdict}` : '—');
+  c ? `×${c.ratio.toFixed(2)} [${c.ci.map((v) => v.toFixed(2)).join('–')}] ${c.verdict}` : '—';
 const cells = (r: Row): string[] => [
-  r.name, r.detail, String(r.parameters), `${signed(r.change!.parameters)}%`, (r.fileBytes / 1024).toFixed(1), `${signed(r.change!.fileBytes)}%`,
-  r.latencyMs.b1.toFixed(3), r.latencyMs.b64.toFixed(2), verdict(r.vsBaselineB1), verdict(r.vsBaselineB64),
-  (r.accuracy * 100).toFixed(2), signed(r.change!.accuracyPoints, 2),
+  r.name,
+  r.detail,
+  String(r.parameters),
+  `${signed(r.change!.parameters)}%`,
+  (r.fileBytes / 1024).toFixed(1),
+  `${signed(r.change!.fileBytes)}%`,
+  r.latencyMs.b1.toFixed(3),
+  r.latencyMs.b64.toFixed(2),
+  verdict(r.vsBaselineB1),
+  verdict(r.vsBaselineB64),
+  (r.accuracy * 100).toFixed(2),
+  signed(r.change!.accuracyPoints, 2),
 ];
 const met = (t: Target): string => (t.met ? (t.confident ? 'met' : 'met (CI crosses the bar)') : 'not met');
 const plural = (n: number): string => `${n} LibTorch thread${n === 1 ? '' : 's'}`;
@@ -497,7 +705,8 @@ async function parentMain(): Promise<void> {
     const childArgs = [...args, '--threads', String(t), ...(i > 0 && !latencyOnly ? ['--latency-only'] : [])];
     console.error(`[parent] ${plural(t)}: ${childArgs.join(' ')}`);
     const child = spawnSync(process.execPath, [...process.execArgv, process.argv[1]!, ...childArgs], {
-      stdio: 'inherit', env: { ...process.env, PETRA_BENCH_PART: file },
+      stdio: 'inherit',
+      env: { ...process.env, PETRA_BENCH_PART: file },
     });
     if (child.status !== 0) process.exit(child.status ?? 1);
     parts.push(JSON.parse(readFileSync(file, 'utf8')) as Part);
@@ -509,50 +718,93 @@ async function parentMain(): Promise<void> {
   // The full run's duration and load travel with the cached models, so a --latency-only result still reports them.
   const metaPath = join(cacheDir, 'run.json');
   const fullRun: { seconds: number; date: string; load: typeof loads } | undefined = latencyOnly
-    ? (existsSync(metaPath) ? JSON.parse(readFileSync(metaPath, 'utf8')) : undefined)
+    ? existsSync(metaPath)
+      ? JSON.parse(readFileSync(metaPath, 'utf8'))
+      : undefined
     : { seconds: parts[0]!.seconds, date: new Date().toISOString(), load: parts[0]!.load };
   if (!latencyOnly) writeFileSync(metaPath, JSON.stringify(fullRun));
   const load = parts.flatMap((p, i) => p.load.map((l) => ({ ...l, at: `${plural(byThreads[i]!.threads)}: ${l.at}` })));
   const result = {
-    bench: 'compression', date: new Date().toISOString(), quick, latencyOnly, seconds, env: Object.fromEntries(CPU_CAPS.trim().split(' ').filter(Boolean).map((kv) => kv.split('='))), host: { ...host, threads: threadCounts },
-    load, fullRun,
-    note: `CPU inference at LibTorch intra-op threads ${threadCounts.join(' and ')} (one child process each); `
-      + `latency = median over ${PASSES} round-robin passes (all rows of a model, then again) of benchmark()'s median per batch size `
-      + '(time cap 0.7 s per batch size and pass); "vs base" columns, Δ latency and the targets use the interleaved compare() (median of '
-      + 'per-round ratios candidate/baseline, 95% bootstrap CI); key ratios re-measured (up to 3×) when their CI is wider than ±5%. '
-      + 'Every batch size is measured on its own fresh clone() whose first forward is at that batch size (LibTorch\'s oneDNN int8 conv '
-      + 'caches the primitive of the first input shape it sees). The machine is shared: see load.',
+    bench: 'compression',
+    date: new Date().toISOString(),
+    quick,
+    latencyOnly,
+    seconds,
+    env: Object.fromEntries(
+      CPU_CAPS.trim()
+        .split(' ')
+        .filter(Boolean)
+        .map((kv) => kv.split('=')),
+    ),
+    host: { ...host, threads: threadCounts },
+    load,
+    fullRun,
+    note:
+      `CPU inference at LibTorch intra-op threads ${threadCounts.join(' and ')} (one child process each); ` +
+      `latency = median over ${PASSES} round-robin passes (all rows of a model, then again) of benchmark()'s median per batch size ` +
+      '(time cap 0.7 s per batch size and pass); "vs base" columns, Δ latency and the targets use the interleaved compare() (median of ' +
+      'per-round ratios candidate/baseline, 95% bootstrap CI); key ratios re-measured (up to 3×) when their CI is wider than ±5%. ' +
+      "Every batch size is measured on its own fresh clone() whose first forward is at that batch size (LibTorch's oneDNN int8 conv " +
+      'caches the primitive of the first input shape it sees). The machine is shared: see load.',
     byThreads,
   };
   mkdirSync(out.slice(0, out.lastIndexOf('/')), { recursive: true });
   writeFileSync(`${out}.json`, JSON.stringify(result, null, 2));
 
   const md: string[] = [
-    '# Compression bench', '',
-    `${result.date.slice(0, 10)} · ${host.cpu}, ${host.cores} cores, LibTorch ${host.libtorch}, int8 engine ${host.quantizedEngine}, latency at ${threadCounts.map(plural).join(' and at ')} · `
-    + `${(seconds / 60).toFixed(1)} min · load average ${load.map((l) => l.loadavg[0]).join(' → ')} (shared machine)`, '',
-    ...(latencyOnly ? [`Latency columns and compare() ratios re-measured with \`--latency-only\` on the models the full run cached; accuracy, size and fine-tune times are from that run${fullRun ? ` (${fullRun.date.slice(0, 16)}, ${(fullRun.seconds / 60).toFixed(1)} min, load average ${fullRun.load.map((l) => l.loadavg[0]).join(' → ')})` : ''}.`, ''] : []),
-    `Command: \`${CPU_CAPS}node --import=tsx bench/compression.ts${process.argv.slice(2).length ? ` ${process.argv.slice(2).join(' ')}` : ''}\`; JSON: \`${out}.json\`. `
-    + 'Δ = change vs the baseline row; weights = stored weight values (trainable parameters + int8 weights and biases; `parameterCount` counts only the float ones); '
-    + `b1/b64 = latency at batch 1/64 (median of ${PASSES} round-robin passes of benchmark() medians, each batch size on a fresh clone() that first runs at that batch size); `
-    + '"b1/b64 vs base" = compare() ratio (candidate / baseline, < 1 faster; interleaved with the baseline, so more robust on this shared machine than two medians taken minutes apart) with 95% CI and verdict.', '',
+    '# Compression bench',
+    '',
+    `${result.date.slice(0, 10)} · ${host.cpu}, ${host.cores} cores, LibTorch ${host.libtorch}, int8 engine ${host.quantizedEngine}, latency at ${threadCounts.map(plural).join(' and at ')} · ` +
+      `${(seconds / 60).toFixed(1)} min · load average ${load.map((l) => l.loadavg[0]).join(' → ')} (shared machine)`,
+    '',
+    ...(latencyOnly
+      ? [
+          `Latency columns and compare() ratios re-measured with \`--latency-only\` on the models the full run cached; accuracy, size and fine-tune times are from that run${fullRun ? ` (${fullRun.date.slice(0, 16)}, ${(fullRun.seconds / 60).toFixed(1)} min, load average ${fullRun.load.map((l) => l.loadavg[0]).join(' → ')})` : ''}.`,
+          '',
+        ]
+      : []),
+    `Command: \`${CPU_CAPS}node --import=tsx bench/compression.ts${process.argv.slice(2).length ? ` ${process.argv.slice(2).join(' ')}` : ''}\`; JSON: \`${out}.json\`. ` +
+      'Δ = change vs the baseline row; weights = stored weight values (trainable parameters + int8 weights and biases; `parameterCount` counts only the float ones); ' +
+      `b1/b64 = latency at batch 1/64 (median of ${PASSES} round-robin passes of benchmark() medians, each batch size on a fresh clone() that first runs at that batch size); ` +
+      '"b1/b64 vs base" = compare() ratio (candidate / baseline, < 1 faster; interleaved with the baseline, so more robust on this shared machine than two medians taken minutes apart) with 95% CI and verdict.',
+    '',
   ];
-  md.push('## Targets', '', `| target | ${threadCounts.map((t) => `${plural(t)}: measured (compare) | met`).join(' | ')} |`,
-    `|---|${threadCounts.map(() => '---|---').join('|')}|`);
-  byThreads[0]!.targets.forEach((t, i) => md.push(`| ${t.target} | ${byThreads.map((b) => `${b.targets[i]!.measured} | ${met(b.targets[i]!)}`).join(' | ')} |`));
+  md.push(
+    '## Targets',
+    '',
+    `| target | ${threadCounts.map((t) => `${plural(t)}: measured (compare) | met`).join(' | ')} |`,
+    `|---|${threadCounts.map(() => '---|---').join('|')}|`,
+  );
+  byThreads[0]!.targets.forEach((t, i) =>
+    md.push(
+      `| ${t.target} | ${byThreads.map((b) => `${b.targets[i]!.measured} | ${met(b.targets[i]!)}`).join(' | ')} |`,
+    ),
+  );
   md.push('');
   for (const b of byThreads) {
     md.push(`## ${plural(b.threads)}`, '');
     for (const r of b.suites) {
-      md.push(`### ${r.title}`, '', `Data: ${r.data}. Baseline: ${r.train.epochs} epochs SGD lr ${r.train.lr} momentum ${r.train.momentum} cosine. `
-        + `Fine-tune after pruning / low-rank: ${r.finetune.epochs} epoch SGD lr ${r.finetune.lr} momentum ${r.finetune.momentum}. Pruning: ${r.pruning}.`, '');
+      md.push(
+        `### ${r.title}`,
+        '',
+        `Data: ${r.data}. Baseline: ${r.train.epochs} epochs SGD lr ${r.train.lr} momentum ${r.train.momentum} cosine. ` +
+          `Fine-tune after pruning / low-rank: ${r.finetune.epochs} epoch SGD lr ${r.finetune.lr} momentum ${r.finetune.momentum}. Pruning: ${r.pruning}.`,
+        '',
+      );
       md.push(markdownTable(headers, r.rows.map(cells)));
       md.push('');
     }
     const m = b.micro as { medians: Record<string, { b1: number; b64: number }>; engine: string; spec: string };
-    md.push('### int8 Linear(1024×1024) micro-benchmark', '', `${m.spec}; engine ${m.engine}; static calibrated on random N(0, 1) inputs.`, '',
-      '| model | b1 ms | b64 ms |', '|---|---|---|',
-      ...Object.entries(m.medians).map(([k, v]) => `| ${k} | ${v.b1.toFixed(3)} | ${v.b64.toFixed(3)} |`), '');
+    md.push(
+      '### int8 Linear(1024×1024) micro-benchmark',
+      '',
+      `${m.spec}; engine ${m.engine}; static calibrated on random N(0, 1) inputs.`,
+      '',
+      '| model | b1 ms | b64 ms |',
+      '|---|---|---|',
+      ...Object.entries(m.medians).map(([k, v]) => `| ${k} | ${v.b1.toFixed(3)} | ${v.b64.toFixed(3)} |`),
+      '',
+    );
   }
   writeFileSync(`${out}.md`, md.join('\n'));
 
@@ -564,9 +816,19 @@ async function parentMain(): Promise<void> {
     }
     const m = b.micro as { medians: Record<string, { b1: number; b64: number }>; engine: string };
     console.log(`\nint8 micro-benchmark (${m.engine}):`);
-    console.log(table(['model', 'b1 ms', 'b64 ms'], Object.entries(m.medians).map(([k, v]) => [k, v.b1.toFixed(3), v.b64.toFixed(3)])));
+    console.log(
+      table(
+        ['model', 'b1 ms', 'b64 ms'],
+        Object.entries(m.medians).map(([k, v]) => [k, v.b1.toFixed(3), v.b64.toFixed(3)]),
+      ),
+    );
     console.log('\nTargets:');
-    console.log(table(['target', 'measured', 'met'], b.targets.map((t) => [t.target, t.measured, met(t)])));
+    console.log(
+      table(
+        ['target', 'measured', 'met'],
+        b.targets.map((t) => [t.target, t.measured, met(t)]),
+      ),
+    );
   }
   console.log(`\n${(seconds / 60).toFixed(1)} min; wrote ${out}.json and ${out}.md`);
 }

@@ -8,7 +8,8 @@ import { benchmark, compare, hostFingerprint, TorchScriptModel } from '../lib/la
 import { mlp, smallCnn } from '../lib/graph/builders.js';
 import { table } from './lib/stats.js';
 
-const chain = (k: number, width = 256) => mlp({ inputShape: [width], hidden: Array.from({ length: k }, () => width), classes: 10 });
+const chain = (k: number, width = 256) =>
+  mlp({ inputShape: [width], hidden: Array.from({ length: k }, () => width), classes: 10 });
 const cnn = (w: number) => smallCnn({ inputShape: [1, 28, 28], classes: 10, widths: [w, 2 * w], hidden: 128 });
 const load0 = loadavg();
 
@@ -28,14 +29,26 @@ for (const [label, small, large, batch] of [
   }
   ratios.sort((x, y) => x - y);
   const c = await compare(a, b, { batchSize: batch, rounds: 12, iterationsPerRound: 30 });
-  doubling.push({ label, batch, medianRatio: ratios[2]!, ratios, compareRatio: c.ratio, compareCi: c.ci, verdictLargeVsSmall: c.verdict });
+  doubling.push({
+    label,
+    batch,
+    medianRatio: ratios[2]!,
+    ratios,
+    compareRatio: c.ratio,
+    compareCi: c.ci,
+    verdictLargeVsSmall: c.verdict,
+  });
 }
 
 const verdicts = [];
 {
   using full = Model.build(chain(6), { seed: 1 });
   using half = Model.build(chain(3), { seed: 1 });
-  for (const [label, a, b] of [['self (6 layers vs itself)', full, full], ['halved (6 → 3 layers)', full, half], ['doubled (3 → 6 layers)', half, full]] as const) {
+  for (const [label, a, b] of [
+    ['self (6 layers vs itself)', full, full],
+    ['halved (6 → 3 layers)', full, half],
+    ['doubled (3 → 6 layers)', half, full],
+  ] as const) {
     const c = await compare(a, b, { batchSize: 64, rounds: 12, iterationsPerRound: 30 });
     verdicts.push({ label, ratio: c.ratio, ci: c.ci, verdict: c.verdict });
   }
@@ -45,11 +58,46 @@ const script = TorchScriptModel.load(new URL('../test/fixtures/tiny-convnet.pt',
 const ts = await script.benchmark([[3, 32, 32]], { batchSizes: [1, 64] });
 script.dispose();
 
-const result = { bench: 'lab', date: new Date().toISOString(), host: hostFingerprint(), loadavgBefore: load0, loadavgAfter: loadavg(), doubling, verdicts, torchscriptFixture: ts.batches };
+const result = {
+  bench: 'lab',
+  date: new Date().toISOString(),
+  host: hostFingerprint(),
+  loadavgBefore: load0,
+  loadavgAfter: loadavg(),
+  doubling,
+  verdicts,
+  torchscriptFixture: ts.batches,
+};
 mkdirSync('bench/results', { recursive: true });
 writeFileSync('bench/results/lab.json', JSON.stringify(result, null, 2));
-console.log(table(['2× work check', 'batch', 'median latency ratio', 'compare ratio (95% CI)'], doubling.map((d) => [d.label, String(d.batch), d.medianRatio.toFixed(2), `${d.compareRatio.toFixed(2)} (${d.compareCi[0]!.toFixed(2)}–${d.compareCi[1]!.toFixed(2)})`])));
+console.log(
+  table(
+    ['2× work check', 'batch', 'median latency ratio', 'compare ratio (95% CI)'],
+    doubling.map((d) => [
+      d.label,
+      String(d.batch),
+      d.medianRatio.toFixed(2),
+      `${d.compareRatio.toFixed(2)} (${d.compareCi[0]!.toFixed(2)}–${d.compareCi[1]!.toFixed(2)})`,
+    ]),
+  ),
+);
 console.log();
-console.log(table(['compare', 'ratio B/A', '95% CI', 'verdict'], verdicts.map((v) => [v.label, v.ratio.toFixed(3), `${v.ci[0].toFixed(3)}–${v.ci[1].toFixed(3)}`, v.verdict])));
+console.log(
+  table(
+    ['compare', 'ratio B/A', '95% CI', 'verdict'],
+    verdicts.map((v) => [v.label, v.ratio.toFixed(3), `${v.ci[0].toFixed(3)}–${v.ci[1].toFixed(3)}`, v.verdict]),
+  ),
+);
 console.log();
-console.log(table(['TorchScript fixture', 'median ms', 'p95 ms', 'throughput/s', 'iterations'], ts.batches.map((b) => [`batch ${b.batchSize}`, b.medianMs.toFixed(4), b.p95Ms.toFixed(4), b.throughput.toFixed(0), String(b.iterations)])));
+console.log(
+  table(
+    ['TorchScript fixture', 'median ms', 'p95 ms', 'throughput/s', 'iterations'],
+    ts.batches.map((b) => [
+      `batch ${b.batchSize}`,
+      b.medianMs.toFixed(4),
+      b.p95Ms.toFixed(4),
+      b.throughput.toFixed(0),
+      String(b.iterations),
+    ]),
+  ),
+);

@@ -39,18 +39,22 @@ const push = (key: string, variant: string, ms: number) => (cell(key)[variant] ?
 
 async function petraRound(): Promise<void> {
   for (const hidden of hiddens) {
-    using fp32 = Model.build({
-      format: 'petra.graph/1',
-      inputs: [{ name: 'x', shape: [seqLen, inputSize], dtype: 'float32' }],
-      nodes: [
-        { name: 'gru', op: 'gru', inputs: ['x'], attrs: { inputSize, hiddenSize: hidden, output: 'last' } },
-        { name: 'head', op: 'linear', inputs: ['gru'], attrs: { inFeatures: hidden, outFeatures: 4 } },
-      ],
-      output: 'head',
-      task: { kind: 'classification', classes: 4 },
-    }, { seed: 1 });
+    using fp32 = Model.build(
+      {
+        format: 'petra.graph/1',
+        inputs: [{ name: 'x', shape: [seqLen, inputSize], dtype: 'float32' }],
+        nodes: [
+          { name: 'gru', op: 'gru', inputs: ['x'], attrs: { inputSize, hiddenSize: hidden, output: 'last' } },
+          { name: 'head', op: 'linear', inputs: ['gru'], attrs: { inFeatures: hidden, outFeatures: 4 } },
+        ],
+        output: 'head',
+        task: { kind: 'classification', classes: 4 },
+      },
+      { seed: 1 },
+    );
     const models: [string, typeof fp32][] = [['fp32', fp32]];
-    for (const r of ['auto', 'fused', 'linear_dynamic'] as const) models.push([`int8 ${r}`, (await quantize(fp32, { mode: 'dynamic', gruRecurrence: r })).model]);
+    for (const r of ['auto', 'fused', 'linear_dynamic'] as const)
+      models.push([`int8 ${r}`, (await quantize(fp32, { mode: 'dynamic', gruRecurrence: r })).model]);
     for (const [name, model] of models) {
       const report = await benchmark(model, { batchSizes: batches, timeCapMs: 500 });
       for (const b of report.batches) push(`${hidden}/${b.batchSize}`, name, b.medianMs);
@@ -60,10 +64,26 @@ async function petraRound(): Promise<void> {
 }
 
 function torchRound(): string {
-  const stdout = execFileSync(python, ['bench/qgru/torch_gru.py', String(threads), String(seqLen), String(inputSize), hiddens.join(','), batches.join(',')], {
-    env: { ...process.env, OPENBLAS_NUM_THREADS: '1' }, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'],
-  });
-  const parsed = JSON.parse(stdout.trim().split('\n').pop()!) as { torch: string; results: Record<string, { fp32: number; int8: number }> };
+  const stdout = execFileSync(
+    python,
+    [
+      'bench/qgru/torch_gru.py',
+      String(threads),
+      String(seqLen),
+      String(inputSize),
+      hiddens.join(','),
+      batches.join(','),
+    ],
+    {
+      env: { ...process.env, OPENBLAS_NUM_THREADS: '1' },
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    },
+  );
+  const parsed = JSON.parse(stdout.trim().split('\n').pop()!) as {
+    torch: string;
+    results: Record<string, { fp32: number; int8: number }>;
+  };
   for (const [key, r] of Object.entries(parsed.results)) {
     push(key, 'PyTorch fp32', r.fp32);
     push(key, 'PyTorch int8', r.int8);
@@ -74,7 +94,13 @@ function torchRound(): string {
 const loads = [loadavg()[0]!];
 let torchVersion = '';
 for (let r = 0; r < rounds; r++) {
-  if (r % 2 === 0) { await petraRound(); torchVersion = torchRound(); } else { torchVersion = torchRound(); await petraRound(); }
+  if (r % 2 === 0) {
+    await petraRound();
+    torchVersion = torchRound();
+  } else {
+    torchVersion = torchRound();
+    await petraRound();
+  }
   loads.push(loadavg()[0]!);
   console.error(`round ${r + 1}/${rounds} done`);
 }
@@ -83,7 +109,9 @@ const rows = [...cells.entries()].map(([key, c]) => {
   const [hidden, batch] = key.split('/').map(Number);
   const m = Object.fromEntries(Object.entries(c).map(([k, v]) => [k, median(v)])) as Record<string, number>;
   return {
-    hidden, batch, ms: m,
+    hidden,
+    batch,
+    ms: m,
     int8AutoVsFp32: m['int8 auto']! / m.fp32!,
     int8AutoVsPyTorchInt8: m['int8 auto']! / m['PyTorch int8']!,
     int8AutoVsPyTorchFp32: m['int8 auto']! / m['PyTorch fp32']!,
@@ -106,18 +134,56 @@ if (!process.argv.includes('--no-accuracy')) {
 }
 
 const result = {
-  bench: 'qgru', date: new Date().toISOString(), cpu: cpus()[0]?.model, threads, rounds, loadavg: loads,
-  libtorch: info().libtorchVersion, pytorch: torchVersion, seqLen, inputSize, model: 'GRU(inputSize, hidden) last step → linear(hidden, 4)',
+  bench: 'qgru',
+  date: new Date().toISOString(),
+  cpu: cpus()[0]?.model,
+  threads,
+  rounds,
+  loadavg: loads,
+  libtorch: info().libtorchVersion,
+  pytorch: torchVersion,
+  seqLen,
+  inputSize,
+  model: 'GRU(inputSize, hidden) last step → linear(hidden, 4)',
   note: 'latency: median over rounds of a median per-call latency (petra benchmark(); PyTorch perf_counter loop); ratios < 1: petra int8 (auto) is faster',
-  rows, accuracy,
+  rows,
+  accuracy,
 };
 mkdirSync(out.slice(0, out.lastIndexOf('/')), { recursive: true });
 writeFileSync(out, JSON.stringify(result, null, 2));
 const f = (x: number) => x.toFixed(3);
-console.log(table(
-  ['hidden', 'batch', 'petra fp32', 'int8 auto', 'int8 fused', 'int8 linear_dynamic', 'PyTorch fp32', 'PyTorch int8', 'auto/fp32', 'auto/PyTorch int8', 'auto/PyTorch fp32'],
-  rows.map((r) => [String(r.hidden), String(r.batch), f(r.ms.fp32!), f(r.ms['int8 auto']!), f(r.ms['int8 fused']!), f(r.ms['int8 linear_dynamic']!), f(r.ms['PyTorch fp32']!), f(r.ms['PyTorch int8']!),
-    r.int8AutoVsFp32.toFixed(2), r.int8AutoVsPyTorchInt8.toFixed(2), r.int8AutoVsPyTorchFp32.toFixed(2)]),
-));
-if (accuracy) console.log(`\ntransactions (4 epochs, ${accuracy.testRows} test rows): fp32 ${(accuracy.fp32 * 100).toFixed(2)}%, dynamic int8 ${(accuracy.int8Dynamic * 100).toFixed(2)}%`);
+console.log(
+  table(
+    [
+      'hidden',
+      'batch',
+      'petra fp32',
+      'int8 auto',
+      'int8 fused',
+      'int8 linear_dynamic',
+      'PyTorch fp32',
+      'PyTorch int8',
+      'auto/fp32',
+      'auto/PyTorch int8',
+      'auto/PyTorch fp32',
+    ],
+    rows.map((r) => [
+      String(r.hidden),
+      String(r.batch),
+      f(r.ms.fp32!),
+      f(r.ms['int8 auto']!),
+      f(r.ms['int8 fused']!),
+      f(r.ms['int8 linear_dynamic']!),
+      f(r.ms['PyTorch fp32']!),
+      f(r.ms['PyTorch int8']!),
+      r.int8AutoVsFp32.toFixed(2),
+      r.int8AutoVsPyTorchInt8.toFixed(2),
+      r.int8AutoVsPyTorchFp32.toFixed(2),
+    ]),
+  ),
+);
+if (accuracy)
+  console.log(
+    `\ntransactions (4 epochs, ${accuracy.testRows} test rows): fp32 ${(accuracy.fp32 * 100).toFixed(2)}%, dynamic int8 ${(accuracy.int8Dynamic * 100).toFixed(2)}%`,
+  );
 console.log(`\nwrote ${out}`);

@@ -27,12 +27,20 @@ const configs = [
 const clock = arg('clock', 'wall');
 type StepResult = { msPerStep: number; cpuMsPerStep: number };
 const pick = (r: StepResult): number => (clock === 'cpu' ? r.cpuMsPerStep : r.msPerStep);
-function petra(c: typeof configs[number]): number {
-  const o = execFileSync(process.execPath, ['--import=tsx', 'bench/train-step/petra-step.ts', c.model, c.optimizer, String(c.steps), String(c.warmup)], { env }).toString();
+function petra(c: (typeof configs)[number]): number {
+  const o = execFileSync(
+    process.execPath,
+    ['--import=tsx', 'bench/train-step/petra-step.ts', c.model, c.optimizer, String(c.steps), String(c.warmup)],
+    { env },
+  ).toString();
   return pick(JSON.parse(o.trim().split('\n').pop()!) as StepResult);
 }
-function torch(c: typeof configs[number]): number {
-  const o = execFileSync(python, ['bench/train-step/torch_step.py', c.model, c.optimizer, String(c.steps), String(c.warmup), threads], { env }).toString();
+function torch(c: (typeof configs)[number]): number {
+  const o = execFileSync(
+    python,
+    ['bench/train-step/torch_step.py', c.model, c.optimizer, String(c.steps), String(c.warmup), threads],
+    { env },
+  ).toString();
   return pick(JSON.parse(o.trim().split('\n').pop()!) as StepResult);
 }
 
@@ -42,14 +50,36 @@ for (const c of configs) {
   const p: number[] = [];
   const t: number[] = [];
   for (let i = 0; i < pairs; i++) {
-    if (i % 2 === 0) { p.push(petra(c)); t.push(torch(c)); } else { t.push(torch(c)); p.push(petra(c)); }
+    if (i % 2 === 0) {
+      p.push(petra(c));
+      t.push(torch(c));
+    } else {
+      t.push(torch(c));
+      p.push(petra(c));
+    }
   }
   const ratios = p.map((v, i) => v / t[i]!);
-  rows.push({ ...c, petraMs: median(p), petraIqr: iqr(p), torchMs: median(t), torchIqr: iqr(t), ratio: median(p) / median(t), pairRatioMedian: median(ratios), petra: p, torch: t });
+  rows.push({
+    ...c,
+    petraMs: median(p),
+    petraIqr: iqr(p),
+    torchMs: median(t),
+    torchIqr: iqr(t),
+    ratio: median(p) / median(t),
+    pairRatioMedian: median(ratios),
+    petra: p,
+    torch: t,
+  });
   console.error(`${c.model}/${c.optimizer}: petra ${median(p).toFixed(3)} ms, PyTorch ${median(t).toFixed(3)} ms`);
 }
 const result = {
-  bench: 'train-step', clock, date: new Date().toISOString(), host: { cpu: cpus()[0]?.model, cores: cpus().length }, threads: Number(threads), batch: 64, pairs,
+  bench: 'train-step',
+  clock,
+  date: new Date().toISOString(),
+  host: { cpu: cpus()[0]?.model, cores: cpus().length },
+  threads: Number(threads),
+  batch: 64,
+  pairs,
   note: 'ms per SGD/Adam step (shuffle, index_select batch, zero_grad, forward, cross-entropy, backward, step, loss read); OPENBLAS_NUM_THREADS=1',
   loadavgBefore: loadBefore,
   loadavgAfter: loadavg(),
@@ -57,6 +87,15 @@ const result = {
 };
 mkdirSync('bench/results', { recursive: true });
 writeFileSync(out, JSON.stringify(result, null, 2));
-console.log(table(['model', 'optimizer', 'petra ms (IQR)', 'PyTorch ms (IQR)', 'ratio'], rows.map((r) => [
-  r.model, r.optimizer, `${r.petraMs.toFixed(3)} (${r.petraIqr[0].toFixed(3)}–${r.petraIqr[1].toFixed(3)})`,
-  `${r.torchMs.toFixed(3)} (${r.torchIqr[0].toFixed(3)}–${r.torchIqr[1].toFixed(3)})`, r.ratio.toFixed(3)])));
+console.log(
+  table(
+    ['model', 'optimizer', 'petra ms (IQR)', 'PyTorch ms (IQR)', 'ratio'],
+    rows.map((r) => [
+      r.model,
+      r.optimizer,
+      `${r.petraMs.toFixed(3)} (${r.petraIqr[0].toFixed(3)}–${r.petraIqr[1].toFixed(3)})`,
+      `${r.torchMs.toFixed(3)} (${r.torchIqr[0].toFixed(3)}–${r.torchIqr[1].toFixed(3)})`,
+      r.ratio.toFixed(3),
+    ]),
+  ),
+);

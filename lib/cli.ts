@@ -19,14 +19,26 @@ import { registerWorker } from './commands/worker.js';
 
 /** In the order `petra --help` lists them. */
 const COMMANDS: readonly RegisterCommand[] = [
-  registerInfo, registerTrain, registerBench, registerDemo, registerSearch, registerResume, registerWorker, registerImport,
-  registerReport, registerExport,
+  registerInfo,
+  registerTrain,
+  registerBench,
+  registerDemo,
+  registerSearch,
+  registerResume,
+  registerWorker,
+  registerImport,
+  registerReport,
+  registerExport,
 ];
 
 /** Exit code of the last command that reports one (search, demo, resume: 130 when stopped by Ctrl-C). */
 let exitCode = 0;
 const context: CliContext = {
-  withCode: (fn) => async (...args) => { exitCode = await fn(...args); },
+  withCode:
+    (fn) =>
+    async (...args) => {
+      exitCode = await fn(...args);
+    },
 };
 
 export function buildProgram(): Command {
@@ -45,13 +57,23 @@ export async function main(argv: string[]): Promise<number> {
     await program.parseAsync(argv);
     return exitCode;
   } catch (error) {
-    if (error && typeof error === 'object' && 'code' in error && typeof error.code === 'string' && error.code.startsWith('commander.')) {
+    if (
+      error &&
+      typeof error === 'object' &&
+      'code' in error &&
+      typeof error.code === 'string' &&
+      error.code.startsWith('commander.')
+    ) {
       return error.code === 'commander.helpDisplayed' || error.code === 'commander.version' ? 0 : 2;
     }
-    const message = error instanceof PetraError ? `${error.name}: ${error.message}` : String(error instanceof Error ? error.stack : error);
+    const message =
+      error instanceof PetraError
+        ? `${error.name}: ${error.message}`
+        : String(error instanceof Error ? error.stack : error);
     console.error(`petra: ${message}`);
     // With --json the error is also one JSON line on stdout, which reviveError turns back into its class.
-    if (argv.includes('--json')) process.stdout.write(`${JSON.stringify({ event: 'error', error: serializeError(error) })}\n`);
+    if (argv.includes('--json'))
+      process.stdout.write(`${JSON.stringify({ event: 'error', error: serializeError(error) })}\n`);
     return 1;
   }
 }

@@ -128,7 +128,8 @@ Napi::Value SetThreads(const Napi::CallbackInfo& info) {
   return Guarded(info.Env(), [&]() -> Napi::Value {
     if (!info[0].IsNumber()) Fail(ErrorCode::Config, "setThreads: a positive integer is required");
     const int64_t n = info[0].As<Napi::Number>().Int64Value();
-    if (n < 1 || n > 1024) Fail(ErrorCode::Config, "setThreads: a positive integer is required, got " + std::to_string(n));
+    if (n < 1 || n > 1024)
+      Fail(ErrorCode::Config, "setThreads: a positive integer is required, got " + std::to_string(n));
     // Applied on the compute thread before its next operation (see compute_thread.h).
     SetComputeThreads(static_cast<int>(n), info[1].IsBoolean() && info[1].As<Napi::Boolean>().Value());
     return info.Env().Undefined();

@@ -32,8 +32,8 @@ struct BenchOptions {
   int64_t minIterations = 20;
   int64_t maxIterations = 100000;
   double targetRelativeCi = 0.02;  // stop when (ci high - ci low) / median <= this
-  double timeCapMs = 3000;          // per batch size
-  bool cudaGraph = false;           // CUDA: capture the forward once, time graph replays (no CPU launch overhead)
+  double timeCapMs = 3000;         // per batch size
+  bool cudaGraph = false;          // CUDA: capture the forward once, time graph replays (no CPU launch overhead)
 };
 
 struct BenchResult {
@@ -118,8 +118,9 @@ BenchResult TimeBatch(const ForwardFn& forward, const std::vector<torch::Tensor>
   const double rssBefore = RssBytes();
   double rssPeak = rssBefore;
   const auto warmStart = Clock::now();
-  for (int64_t i = 0; i < o.warmupIterations ||
-                      (std::chrono::duration<double, std::milli>(Clock::now() - warmStart).count() < o.warmupMs && i < 100000);
+  for (int64_t i = 0;
+       i < o.warmupIterations ||
+       (std::chrono::duration<double, std::milli>(Clock::now() - warmStart).count() < o.warmupMs && i < 100000);
        ++i) {
     timer.Time(call);
   }
@@ -163,8 +164,8 @@ BenchResult TimeBatch(const ForwardFn& forward, const std::vector<torch::Tensor>
 // CUDA-graph mode: the forward is captured once and every timed iteration replays the graph, so the measurement is
 // the GPU's time without per-kernel CPU launch overhead (what a deployment that uses CUDA graphs sees). Capture needs
 // a side stream, and a warm-up there first so cuBLAS/cuDNN choose algorithms and allocate workspaces outside it.
-BenchResult TimeBatchCudaGraph(const ForwardFn& forward, const std::vector<torch::Tensor>& inputs, const torch::Device& device,
-                               const BenchOptions& o, int64_t batchSize) {
+BenchResult TimeBatchCudaGraph(const ForwardFn& forward, const std::vector<torch::Tensor>& inputs,
+                               const torch::Device& device, const BenchOptions& o, int64_t batchSize) {
   c10::cuda::CUDAGuard deviceGuard(device);
   c10::cuda::CUDAStream side = c10::cuda::getStreamFromPool(false, device.index());
   c10::cuda::CUDAStreamGuard streamGuard(side);
@@ -186,7 +187,9 @@ BenchResult TimeBatchCudaGraph(const ForwardFn& forward, const std::vector<torch
     }
     cudaGetLastError();
     CaughtError e = Classify(std::current_exception());
-    Fail(ErrorCode::Device, "this model cannot be captured in a CUDA graph (host synchronization or a CPU op in its forward?): " + e.message);
+    Fail(ErrorCode::Device,
+         "this model cannot be captured in a CUDA graph (host synchronization or a CPU op in its forward?): " +
+             e.message);
   }
   ForwardFn replay = [&graph](const std::vector<torch::Tensor>&) { graph.replay(); };
   return TimeBatch(replay, inputs, device, o, batchSize, /*resetPeak=*/false);
@@ -196,16 +199,22 @@ BenchResult TimeBatchCudaGraph(const ForwardFn& forward, const std::vector<torch
 class BenchWorker : public PromiseWorker {
  public:
   using InputMaker = std::function<std::vector<torch::Tensor>(int64_t batch)>;
-  BenchWorker(Napi::Env env, std::shared_ptr<std::mutex> lock, ForwardFn forward, InputMaker makeInputs, torch::Device device,
-              BenchOptions options, std::shared_ptr<void> keepAlive)
-      : PromiseWorker(env, "petra.benchmark"), lock_(std::move(lock)), forward_(std::move(forward)), makeInputs_(std::move(makeInputs)),
-        device_(device), options_(std::move(options)), keepAlive_(std::move(keepAlive)) {}
+  BenchWorker(Napi::Env env, std::shared_ptr<std::mutex> lock, ForwardFn forward, InputMaker makeInputs,
+              torch::Device device, BenchOptions options, std::shared_ptr<void> keepAlive)
+      : PromiseWorker(env, "petra.benchmark"),
+        lock_(std::move(lock)),
+        forward_(std::move(forward)),
+        makeInputs_(std::move(makeInputs)),
+        device_(device),
+        options_(std::move(options)),
+        keepAlive_(std::move(keepAlive)) {}
 
  protected:
   void Run() override {
     std::lock_guard<std::mutex> guard(*lock_);
     c10::InferenceMode inference;
-    if (options_.cudaGraph && !device_.is_cuda()) Fail(ErrorCode::Config, "cudaGraph: CUDA-graph mode needs a model on a CUDA device");
+    if (options_.cudaGraph && !device_.is_cuda())
+      Fail(ErrorCode::Config, "cudaGraph: CUDA-graph mode needs a model on a CUDA device");
     for (int64_t batch : options_.batchSizes) {
       std::vector<torch::Tensor> inputs = makeInputs_(batch);
 #ifdef PETRA_WITH_CUDA
@@ -257,7 +266,8 @@ BenchOptions OptionsFromJs(const Napi::Value& value) {
   Napi::Value sizes = obj.Get("batchSizes");
   if (sizes.IsArray()) {
     o.batchSizes = ShapeFromJs(sizes, "batchSizes");
-    for (int64_t b : o.batchSizes) if (b < 1) Fail(ErrorCode::Config, "batchSizes must be positive integers");
+    for (int64_t b : o.batchSizes)
+      if (b < 1) Fail(ErrorCode::Config, "batchSizes must be positive integers");
   }
   // ToInt64, not a cast: maxIterations: Infinity (or NaN) was undefined behaviour (in practice INT64_MIN, so
   // "no limit" silently meant minIterations); now a ConfigError.
@@ -315,17 +325,19 @@ struct ScriptInput {
 class ScriptModel : public Napi::ObjectWrap<ScriptModel> {
  public:
   static Napi::Function Define(Napi::Env env) {
-    return DefineClass(env, "NativeScriptModel",
-                       {InstanceMethod<&ScriptModel::Benchmark>("benchmark"), InstanceMethod<&ScriptModel::Forward>("forward"),
-                        InstanceMethod<&ScriptModel::DeviceName>("device"), InstanceMethod<&ScriptModel::PetraSpec>("petraSpec"),
-                        InstanceMethod<&ScriptModel::Dispose>("dispose")});
+    return DefineClass(
+        env, "NativeScriptModel",
+        {InstanceMethod<&ScriptModel::Benchmark>("benchmark"), InstanceMethod<&ScriptModel::Forward>("forward"),
+         InstanceMethod<&ScriptModel::DeviceName>("device"), InstanceMethod<&ScriptModel::PetraSpec>("petraSpec"),
+         InstanceMethod<&ScriptModel::Dispose>("dispose")});
   }
   explicit ScriptModel(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ScriptModel>(info) {}
   void Attach(std::shared_ptr<ScriptState> s) { state_ = std::move(s); }
 
  private:
   std::shared_ptr<ScriptState> State(Napi::Env env) {
-    if (!state_) throw MakeError(env, {ErrorCode::Disposed, "TorchScript model was disposed and can no longer be used"});
+    if (!state_)
+      throw MakeError(env, {ErrorCode::Disposed, "TorchScript model was disposed and can no longer be used"});
     return state_;
   }
   // inputShapes: per-input shapes without the batch dimension (standard normal floats), or { shape, tokens } for
@@ -359,7 +371,8 @@ class ScriptModel : public Napi::ObjectWrap<ScriptModel> {
         for (const auto& s : shapes) {
           std::vector<int64_t> shape{batch};
           shape.insert(shape.end(), s.shape.begin(), s.shape.end());
-          inputs.push_back(s.tokens > 0 ? torch::randint(0, s.tokens, shape, torch::TensorOptions().dtype(torch::kLong).device(device))
+          inputs.push_back(s.tokens > 0 ? torch::randint(0, s.tokens, shape,
+                                                         torch::TensorOptions().dtype(torch::kLong).device(device))
                                         : torch::randn(shape, torch::TensorOptions().device(device)));
         }
         return inputs;
@@ -381,14 +394,19 @@ class ScriptModel : public Napi::ObjectWrap<ScriptModel> {
     return Guarded(info.Env(), [&]() -> Napi::Value {
       Napi::Array array = info[0].As<Napi::Array>();
       std::vector<torch::Tensor> inputs;
-      for (uint32_t i = 0; i < array.Length(); ++i) inputs.push_back(TensorFromJs(array.Get(i), "inputs[" + std::to_string(i) + "]").to(state->device));
+      for (uint32_t i = 0; i < array.Length(); ++i)
+        inputs.push_back(TensorFromJs(array.Get(i), "inputs[" + std::to_string(i) + "]").to(state->device));
       std::lock_guard<std::mutex> guard(state->mutex);
       c10::InferenceMode inference;
       return TensorToJs(info.Env(), RunScript(*state, inputs));
     });
   }
-  Napi::Value PetraSpec(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), State(info.Env())->petraSpec); }
-  Napi::Value DeviceName(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), petra::DeviceName(State(info.Env())->device)); }
+  Napi::Value PetraSpec(const Napi::CallbackInfo& info) {
+    return Napi::String::New(info.Env(), State(info.Env())->petraSpec);
+  }
+  Napi::Value DeviceName(const Napi::CallbackInfo& info) {
+    return Napi::String::New(info.Env(), petra::DeviceName(State(info.Env())->device));
+  }
   Napi::Value Dispose(const Napi::CallbackInfo& info) {
     state_.reset();
     return info.Env().Undefined();
@@ -443,9 +461,7 @@ Napi::Value LoadTorchScript(const Napi::CallbackInfo& info) {
   });
 }
 
-Napi::FunctionReference* scriptConstructorFor(Napi::Env env) {
-  return &Data(env).scriptConstructor;
-}
+Napi::FunctionReference* scriptConstructorFor(Napi::Env env) { return &Data(env).scriptConstructor; }
 
 }  // namespace
 

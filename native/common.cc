@@ -10,15 +10,24 @@ namespace petra {
 
 const char* ErrorCodeName(ErrorCode code) {
   switch (code) {
-    case ErrorCode::Config: return "ERR_PETRA_CONFIG";
-    case ErrorCode::Data: return "ERR_PETRA_DATA";
-    case ErrorCode::Shape: return "ERR_PETRA_SHAPE";
-    case ErrorCode::Dtype: return "ERR_PETRA_DTYPE";
-    case ErrorCode::Device: return "ERR_PETRA_DEVICE";
-    case ErrorCode::Numeric: return "ERR_PETRA_NUMERIC";
-    case ErrorCode::Aborted: return "ERR_PETRA_ABORTED";
-    case ErrorCode::Disposed: return "ERR_PETRA_DISPOSED";
-    case ErrorCode::Native: return "ERR_PETRA_NATIVE";
+    case ErrorCode::Config:
+      return "ERR_PETRA_CONFIG";
+    case ErrorCode::Data:
+      return "ERR_PETRA_DATA";
+    case ErrorCode::Shape:
+      return "ERR_PETRA_SHAPE";
+    case ErrorCode::Dtype:
+      return "ERR_PETRA_DTYPE";
+    case ErrorCode::Device:
+      return "ERR_PETRA_DEVICE";
+    case ErrorCode::Numeric:
+      return "ERR_PETRA_NUMERIC";
+    case ErrorCode::Aborted:
+      return "ERR_PETRA_ABORTED";
+    case ErrorCode::Disposed:
+      return "ERR_PETRA_DISPOSED";
+    case ErrorCode::Native:
+      return "ERR_PETRA_NATIVE";
   }
   return "ERR_PETRA_NATIVE";
 }
@@ -39,10 +48,9 @@ ErrorCode ClassifyTorchMessage(const std::string& m) {
       Contains(m, "expected scalar") || Contains(m, "should be the same")) {
     return ErrorCode::Dtype;
   }
-  if (Contains(m, "shape") || Contains(m, "size mismatch") || Contains(m, "mat1 and mat2") ||
-      Contains(m, "Expected") || Contains(m, "dimension") || Contains(m, "must match the size") ||
-      Contains(m, "input size") || Contains(m, "Given groups") || Contains(m, "Calculated") ||
-      Contains(m, "out of range") || Contains(m, "sizes")) {
+  if (Contains(m, "shape") || Contains(m, "size mismatch") || Contains(m, "mat1 and mat2") || Contains(m, "Expected") ||
+      Contains(m, "dimension") || Contains(m, "must match the size") || Contains(m, "input size") ||
+      Contains(m, "Given groups") || Contains(m, "Calculated") || Contains(m, "out of range") || Contains(m, "sizes")) {
     return ErrorCode::Shape;
   }
   return ErrorCode::Native;
@@ -86,8 +94,8 @@ AddonData& Data(Napi::Env env) { return *env.GetInstanceData<AddonData>(); }
 Napi::Error MakeError(Napi::Env env, const CaughtError& error) {
   AddonData* data = env.GetInstanceData<AddonData>();
   if (data != nullptr && !data->errorFactory.IsEmpty()) {
-    Napi::Value made = data->errorFactory.Call({Napi::String::New(env, ErrorCodeName(error.code)),
-                                                Napi::String::New(env, error.message)});
+    Napi::Value made = data->errorFactory.Call(
+        {Napi::String::New(env, ErrorCodeName(error.code)), Napi::String::New(env, error.message)});
     if (made.IsObject()) return Napi::Error(env, made);
   }
   Napi::Error plain = Napi::Error::New(env, error.message);
@@ -107,9 +115,9 @@ torch::Device ParseDevice(const std::string& text) {
       index = std::stoll(digits);
     }
     if (!torch::cuda::is_available()) {
-      Fail(ErrorCode::Device, "device '" + text + "' requested but CUDA is not available (this LibTorch build " +
-                                  std::string(torch::cuda::device_count() == 0 ? "sees no CUDA device" : "has no CUDA") +
-                                  "); use 'cpu'");
+      Fail(ErrorCode::Device,
+           "device '" + text + "' requested but CUDA is not available (this LibTorch build " +
+               std::string(torch::cuda::device_count() == 0 ? "sees no CUDA device" : "has no CUDA") + "); use 'cpu'");
     }
     const int64_t count = static_cast<int64_t>(torch::cuda::device_count());
     if (index >= count) {
@@ -174,7 +182,8 @@ torch::Tensor TensorFromJs(const Napi::Value& value, const std::string& what) {
   uint64_t product = 1;
   const bool overflows = c10::safe_multiplies_u64(shape, &product) || product > static_cast<uint64_t>(INT64_MAX);
   if (overflows || static_cast<uint64_t>(typed.ElementLength()) != product) {
-    Fail(ErrorCode::Shape, what + ": shape " + ShapeString(shape) + " needs " + (overflows ? std::string("more than 2^63") : std::to_string(product)) +
+    Fail(ErrorCode::Shape, what + ": shape " + ShapeString(shape) + " needs " +
+                               (overflows ? std::string("more than 2^63") : std::to_string(product)) +
                                " values but the array holds " + std::to_string(typed.ElementLength()));
   }
   void* base = static_cast<uint8_t*>(typed.ArrayBuffer().Data()) + typed.ByteOffset();

@@ -34,8 +34,9 @@ void ApplyThreadsIfChanged() {
   const unsigned writes = globalWrites.load();
   if (want == applied && writes == seenWrites) return;
   {
-    // Both calls resize the pthreadpool (see compute_thread.h): LibTorch's lazy per-thread init, which at::get_num_threads
-    // runs first on a new thread (so it cannot undo the count below later), calls at::set_num_threads itself.
+    // Both calls resize the pthreadpool (see compute_thread.h): LibTorch's lazy per-thread init, which
+    // at::get_num_threads runs first on a new thread (so it cannot undo the count below later), calls
+    // at::set_num_threads itself.
     std::lock_guard<std::mutex> lock(QnnpackMutex());
     at::get_num_threads();
     at::set_num_threads(want);

@@ -20,12 +20,15 @@ namespace {
 bool CpuHas(KernelIsa isa) {
 #ifdef PETRA_X86
   switch (isa) {
-    case KernelIsa::Baseline: return true;
-    case KernelIsa::Avx2: return __builtin_cpu_supports("avx2");
+    case KernelIsa::Baseline:
+      return true;
+    case KernelIsa::Avx2:
+      return __builtin_cpu_supports("avx2");
     // x86-64-v4: what the AVX-512 clones are compiled for.
     case KernelIsa::Avx512:
-      return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
-             __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512cd");
+      return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+             __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
+             __builtin_cpu_supports("avx512cd");
   }
   return false;
 #else
@@ -57,7 +60,8 @@ Selection Initial() {
   const std::string wanted = env ? env : "";
   if (wanted.empty() || wanted == "auto") return {best, "the best this CPU runs"};
   KernelIsa asked;
-  if (!ParseIsa(wanted, &asked)) return {best, "PETRA_CPU_ISA=" + wanted + " is not auto, avx512, avx2 or baseline: ignored"};
+  if (!ParseIsa(wanted, &asked))
+    return {best, "PETRA_CPU_ISA=" + wanted + " is not auto, avx512, avx2 or baseline: ignored"};
   if (!CpuHas(asked)) return {best, "PETRA_CPU_ISA=" + wanted + " is beyond this CPU: ignored"};
   return {asked, "PETRA_CPU_ISA=" + wanted};
 }
@@ -96,9 +100,12 @@ std::string ReadCpuModel() {
 
 const char* KernelIsaName(KernelIsa isa) {
   switch (isa) {
-    case KernelIsa::Baseline: return "baseline";
-    case KernelIsa::Avx2: return "avx2";
-    case KernelIsa::Avx512: return "avx512";
+    case KernelIsa::Baseline:
+      return "baseline";
+    case KernelIsa::Avx2:
+      return "avx2";
+    case KernelIsa::Avx512:
+      return "avx512";
   }
   return "baseline";
 }
@@ -154,15 +161,24 @@ std::string OneDnnIsa() {
   if (!query) return "";
   // dnnl_cpu_isa_t values (oneDNN 2.x); each ISA's bits include those of the ISAs below it.
   switch (query()) {
-    case 0x0: return "all";
-    case 0x1: return "sse41";
-    case 0x3: return "avx";
-    case 0x7: return "avx2";
-    case 0x407: return "avx2_vnni";
-    case 0x27: return "avx512_core";
-    case 0x67: return "avx512_core_vnni";
-    case 0xe7: return "avx512_core_bf16";
-    case 0x3e7: return "avx512_core_amx";
+    case 0x0:
+      return "all";
+    case 0x1:
+      return "sse41";
+    case 0x3:
+      return "avx";
+    case 0x7:
+      return "avx2";
+    case 0x407:
+      return "avx2_vnni";
+    case 0x27:
+      return "avx512_core";
+    case 0x67:
+      return "avx512_core_vnni";
+    case 0xe7:
+      return "avx512_core_bf16";
+    case 0x3e7:
+      return "avx512_core_amx";
     default: {
       char unknown[32];
       std::snprintf(unknown, sizeof unknown, "isa 0x%x", query());

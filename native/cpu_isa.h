@@ -22,8 +22,9 @@ std::string KernelIsaReason();
 void SetKernelIsa(const std::string& name);
 
 struct CpuFacts {
-  std::string model;                  // /proc/cpuinfo "model name", or the architecture where there is none
-  std::vector<std::string> int8Flags;  // the int8-relevant features present: avx2, avx512bw, avx512vnni, avxvnni, amx-int8
+  std::string model;  // /proc/cpuinfo "model name", or the architecture where there is none
+  std::vector<std::string>
+      int8Flags;  // the int8-relevant features present: avx2, avx512bw, avx512vnni, avxvnni, amx-int8
   bool x86 = false;
   bool vnni = false;  // AVX512-VNNI or AVX-VNNI: u8×s8 products summed in int32 (vpdpbusd)
 };

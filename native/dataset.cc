@@ -7,9 +7,10 @@ namespace {
 class Dataset : public Napi::ObjectWrap<Dataset> {
  public:
   static Napi::Function Define(Napi::Env env) {
-    return DefineClass(env, "NativeDataset",
-                       {InstanceMethod<&Dataset::Size>("size"), InstanceMethod<&Dataset::DeviceName>("device"),
-                        InstanceMethod<&Dataset::Dispose>("dispose"), InstanceMethod<&Dataset::IsDisposed>("isDisposed")});
+    return DefineClass(
+        env, "NativeDataset",
+        {InstanceMethod<&Dataset::Size>("size"), InstanceMethod<&Dataset::DeviceName>("device"),
+         InstanceMethod<&Dataset::Dispose>("dispose"), InstanceMethod<&Dataset::IsDisposed>("isDisposed")});
   }
   explicit Dataset(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Dataset>(info) {}
   ~Dataset() override { Release(); }
@@ -33,8 +34,12 @@ class Dataset : public Napi::ObjectWrap<Dataset> {
     if (bytes_ != 0) Napi::MemoryManagement::AdjustExternalMemory(Env(), -bytes_);
     bytes_ = 0;
   }
-  Napi::Value Size(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), static_cast<double>(State(info.Env())->size)); }
-  Napi::Value DeviceName(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), petra::DeviceName(State(info.Env())->device)); }
+  Napi::Value Size(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), static_cast<double>(State(info.Env())->size));
+  }
+  Napi::Value DeviceName(const Napi::CallbackInfo& info) {
+    return Napi::String::New(info.Env(), petra::DeviceName(State(info.Env())->device));
+  }
   Napi::Value Dispose(const Napi::CallbackInfo& info) {
     state_.reset();
     Release();
@@ -54,7 +59,8 @@ Napi::Value CreateDataset(const Napi::CallbackInfo& info) {
     auto state = std::make_shared<DatasetState>();
     state->device = device;
     Napi::Value inputs = source.Get("inputs");
-    if (!inputs.IsArray() || inputs.As<Napi::Array>().Length() == 0) Fail(ErrorCode::Config, "createDataset: inputs must be a non-empty array");
+    if (!inputs.IsArray() || inputs.As<Napi::Array>().Length() == 0)
+      Fail(ErrorCode::Config, "createDataset: inputs must be a non-empty array");
     Napi::Array array = inputs.As<Napi::Array>();
     for (uint32_t i = 0; i < array.Length(); ++i) {
       torch::Tensor t = TensorFromJs(array.Get(i), "inputs[" + std::to_string(i) + "]");
@@ -67,7 +73,8 @@ Napi::Value CreateDataset(const Napi::CallbackInfo& info) {
     }
     torch::Tensor target = TensorFromJs(source.Get("target"), "target");
     if (target.dim() < 1 || target.size(0) != state->size) {
-      Fail(ErrorCode::Shape, "target has " + std::to_string(target.dim() ? target.size(0) : 0) + " rows, inputs have " + std::to_string(state->size));
+      Fail(ErrorCode::Shape, "target has " + std::to_string(target.dim() ? target.size(0) : 0) + " rows, inputs have " +
+                                 std::to_string(state->size));
     }
     state->target = device.is_cpu() ? target : target.to(device);
     Napi::Object object = Data(info.Env()).datasetConstructor.New({});

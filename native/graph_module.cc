@@ -21,7 +21,8 @@ std::string Where(const NodeSpec& node, const std::string& key) { return "node '
 
 double Num(const NodeSpec& node, const std::string& key) {
   const Attr* a = FindAttr(node, key);
-  if (a == nullptr || a->isText || a->numbers.size() != 1) Fail(ErrorCode::Config, Where(node, key) + ": a number is required");
+  if (a == nullptr || a->isText || a->numbers.size() != 1)
+    Fail(ErrorCode::Config, Where(node, key) + ": a number is required");
   return a->numbers[0];
 }
 double Num(const NodeSpec& node, const std::string& key, double fallback) {
@@ -70,13 +71,22 @@ torch::ExpandingArray<D> Expand(const std::vector<int64_t>& v) {
 
 }  // namespace
 
-LowrankImpl::LowrankImpl(Kind kind_, int64_t in_, int64_t out_, int64_t rank_, std::vector<int64_t> kernel_, std::vector<int64_t> stride_,
-                         std::vector<int64_t> padding_, bool same_, std::vector<int64_t> dilation_, bool hasBias)
-    : kind(kind_), in(in_), out(out_), rank(rank_), kernel(std::move(kernel_)), stride(std::move(stride_)), padding(std::move(padding_)),
-      dilation(std::move(dilation_)), samePadding(same_) {
+LowrankImpl::LowrankImpl(Kind kind_, int64_t in_, int64_t out_, int64_t rank_, std::vector<int64_t> kernel_,
+                         std::vector<int64_t> stride_, std::vector<int64_t> padding_, bool same_,
+                         std::vector<int64_t> dilation_, bool hasBias)
+    : kind(kind_),
+      in(in_),
+      out(out_),
+      rank(rank_),
+      kernel(std::move(kernel_)),
+      stride(std::move(stride_)),
+      padding(std::move(padding_)),
+      dilation(std::move(dilation_)),
+      samePadding(same_) {
   int64_t fanIn = in;
   for (int64_t k : kernel) fanIn *= k;
-  // Initialized as the SVD of a default (Kaiming-uniform) layer, so a freshly built factorized net trains like the dense one.
+  // Initialized as the SVD of a default (Kaiming-uniform) layer, so a freshly built factorized net trains like the
+  // dense one.
   torch::Tensor w = torch::empty({out, fanIn});
   torch::nn::init::kaiming_uniform_(w, std::sqrt(5.0));
   auto [u, sv, vh] = torch::linalg_svd(w, false, c10::nullopt);
@@ -102,10 +112,12 @@ torch::Tensor LowrankImpl::forward(const torch::Tensor& x) {
   kshape.insert(kshape.end(), kernel.begin(), kernel.end());
   torch::Tensor kv = Vh.view(kshape);
   if (kind == Kind::Conv2d) {
-    torch::Tensor h = samePadding ? at::conv2d(x, kv, noBias, stride, "same", dilation) : at::conv2d(x, kv, noBias, stride, padding, dilation);
+    torch::Tensor h = samePadding ? at::conv2d(x, kv, noBias, stride, "same", dilation)
+                                  : at::conv2d(x, kv, noBias, stride, padding, dilation);
     return at::conv2d(h * S.view({1, rank, 1, 1}), U.view({out, rank, 1, 1}), b);
   }
-  torch::Tensor h = samePadding ? at::conv1d(x, kv, noBias, stride, "same", dilation) : at::conv1d(x, kv, noBias, stride, padding, dilation);
+  torch::Tensor h = samePadding ? at::conv1d(x, kv, noBias, stride, "same", dilation)
+                                : at::conv1d(x, kv, noBias, stride, padding, dilation);
   return at::conv1d(h * S.view({1, rank, 1}), U.view({out, rank, 1}), b);
 }
 
@@ -114,8 +126,10 @@ std::vector<size_t> TopologicalOrder(const GraphSpec& spec) {
   std::set<std::string> inputNames;
   for (const auto& in : spec.inputs) inputNames.insert(in.name);
   for (size_t i = 0; i < spec.nodes.size(); ++i) {
-    if (!index.emplace(spec.nodes[i].name, i).second) Fail(ErrorCode::Config, "duplicate node name '" + spec.nodes[i].name + "'");
-    if (inputNames.count(spec.nodes[i].name)) Fail(ErrorCode::Config, "node '" + spec.nodes[i].name + "' has an input's name");
+    if (!index.emplace(spec.nodes[i].name, i).second)
+      Fail(ErrorCode::Config, "duplicate node name '" + spec.nodes[i].name + "'");
+    if (inputNames.count(spec.nodes[i].name))
+      Fail(ErrorCode::Config, "node '" + spec.nodes[i].name + "' has an input's name");
   }
   std::vector<int> pending(spec.nodes.size(), 0);
   std::vector<std::vector<size_t>> users(spec.nodes.size());
@@ -123,22 +137,26 @@ std::vector<size_t> TopologicalOrder(const GraphSpec& spec) {
     for (const auto& src : spec.nodes[i].inputs) {
       if (inputNames.count(src)) continue;
       auto it = index.find(src);
-      if (it == index.end()) Fail(ErrorCode::Config, "node '" + spec.nodes[i].name + "' reads unknown value '" + src + "'");
+      if (it == index.end())
+        Fail(ErrorCode::Config, "node '" + spec.nodes[i].name + "' reads unknown value '" + src + "'");
       pending[i]++;
       users[it->second].push_back(i);
     }
   }
   std::vector<size_t> order, ready;
-  for (size_t i = 0; i < spec.nodes.size(); ++i) if (pending[i] == 0) ready.push_back(i);
+  for (size_t i = 0; i < spec.nodes.size(); ++i)
+    if (pending[i] == 0) ready.push_back(i);
   while (!ready.empty()) {
     size_t i = ready.back();
     ready.pop_back();
     order.push_back(i);
-    for (size_t u : users[i]) if (--pending[u] == 0) ready.push_back(u);
+    for (size_t u : users[i])
+      if (--pending[u] == 0) ready.push_back(u);
   }
   if (order.size() != spec.nodes.size()) {
     std::string stuck;
-    for (size_t i = 0; i < spec.nodes.size(); ++i) if (pending[i] > 0) stuck += (stuck.empty() ? "" : ", ") + spec.nodes[i].name;
+    for (size_t i = 0; i < spec.nodes.size(); ++i)
+      if (pending[i] > 0) stuck += (stuck.empty() ? "" : ", ") + spec.nodes[i].name;
     Fail(ErrorCode::Config, "the graph has a cycle through: " + stuck);
   }
   return order;
@@ -165,11 +183,14 @@ struct GraphModuleImpl::Builders {
   static const Op& Find(const NodeSpec& node);
 
   static NodeFn Unary(const NodeSpec& node, std::function<torch::Tensor(const torch::Tensor&)> f) {
-    if (node.inputs.size() != 1) Fail(ErrorCode::Config, "node '" + node.name + "' (" + node.op + ") takes exactly one input");
+    if (node.inputs.size() != 1)
+      Fail(ErrorCode::Config, "node '" + node.name + "' (" + node.op + ") takes exactly one input");
     return [f](std::vector<torch::Tensor>& a) { return f(a[0]); };
   }
   // Remembers a node's submodule (NodeModule: attrs.dtype, export, derive).
-  static void Keep(Self& self, const NodeSpec& node, std::shared_ptr<torch::nn::Module> m) { self.nodeModules_[node.name] = m; }
+  static void Keep(Self& self, const NodeSpec& node, std::shared_ptr<torch::nn::Module> m) {
+    self.nodeModules_[node.name] = m;
+  }
 
   static NodeFn Conv(Self& self, const NodeSpec& node) {
     namespace nn = torch::nn;
@@ -183,31 +204,42 @@ struct GraphModuleImpl::Builders {
     const bool same = IsSame(node, "padding");
     const bool fakeQuant = Bool(node, "fakeQuant", false);
     const int bits = static_cast<int>(Int(node, "fakeQuantBits", 8));
-    const std::vector<int64_t> pad = same ? std::vector<int64_t>(d, 0) : Ints(node, "padding", d, std::vector<int64_t>(d, 0));
+    const std::vector<int64_t> pad =
+        same ? std::vector<int64_t>(d, 0) : Ints(node, "padding", d, std::vector<int64_t>(d, 0));
     if (two) {
       nn::Conv2dOptions o(in, out, Expand<2>(k));
       o.stride(Expand<2>(s)).dilation(Expand<2>(dil)).groups(groups).bias(bias);
-      if (same) o.padding(torch::kSame); else o.padding(Expand<2>(pad));
+      if (same)
+        o.padding(torch::kSame);
+      else
+        o.padding(Expand<2>(pad));
       auto m = self.register_module(node.name, nn::Conv2d(o));
       Keep(self, node, m);
       if (!fakeQuant) return Unary(node, [m](const torch::Tensor& x) { return m->forward(x); });
       return self.FakeQuantOutput(node.name, Unary(node, [m, s, pad, dil, groups, same, bits](const torch::Tensor& x) {
-        const torch::Tensor w = FakeQuantWeight(m->weight, bits);
-        const c10::optional<torch::Tensor> b = m->bias.defined() ? c10::optional<torch::Tensor>(m->bias) : c10::nullopt;
-        return same ? at::conv2d(x, w, b, s, "same", dil, groups) : at::conv2d(x, w, b, s, pad, dil, groups);
-      }));
+                                    const torch::Tensor w = FakeQuantWeight(m->weight, bits);
+                                    const c10::optional<torch::Tensor> b =
+                                        m->bias.defined() ? c10::optional<torch::Tensor>(m->bias) : c10::nullopt;
+                                    return same ? at::conv2d(x, w, b, s, "same", dil, groups)
+                                                : at::conv2d(x, w, b, s, pad, dil, groups);
+                                  }));
     }
     nn::Conv1dOptions o(in, out, Expand<1>(k));
     o.stride(Expand<1>(s)).dilation(Expand<1>(dil)).groups(groups).bias(bias);
-    if (same) o.padding(torch::kSame); else o.padding(Expand<1>(pad));
+    if (same)
+      o.padding(torch::kSame);
+    else
+      o.padding(Expand<1>(pad));
     auto m = self.register_module(node.name, nn::Conv1d(o));
     Keep(self, node, m);
     if (!fakeQuant) return Unary(node, [m](const torch::Tensor& x) { return m->forward(x); });
     return self.FakeQuantOutput(node.name, Unary(node, [m, s, pad, dil, groups, same, bits](const torch::Tensor& x) {
-      const torch::Tensor w = FakeQuantWeight(m->weight, bits);
-      const c10::optional<torch::Tensor> b = m->bias.defined() ? c10::optional<torch::Tensor>(m->bias) : c10::nullopt;
-      return same ? at::conv1d(x, w, b, s, "same", dil, groups) : at::conv1d(x, w, b, s, pad, dil, groups);
-    }));
+                                  const torch::Tensor w = FakeQuantWeight(m->weight, bits);
+                                  const c10::optional<torch::Tensor> b =
+                                      m->bias.defined() ? c10::optional<torch::Tensor>(m->bias) : c10::nullopt;
+                                  return same ? at::conv1d(x, w, b, s, "same", dil, groups)
+                                              : at::conv1d(x, w, b, s, pad, dil, groups);
+                                }));
   }
 
   static NodeFn BatchNorm(Self& self, const NodeSpec& node) {
@@ -226,14 +258,17 @@ struct GraphModuleImpl::Builders {
 
   static NodeFn Linear(Self& self, const NodeSpec& node) {
     namespace nn = torch::nn;
-    auto m = self.register_module(node.name, nn::Linear(nn::LinearOptions(Int(node, "inFeatures"), Int(node, "outFeatures"))
-                                                            .bias(Bool(node, "bias", true))));
+    auto m = self.register_module(
+        node.name,
+        nn::Linear(
+            nn::LinearOptions(Int(node, "inFeatures"), Int(node, "outFeatures")).bias(Bool(node, "bias", true))));
     Keep(self, node, m);
     if (!Bool(node, "fakeQuant", false)) return Unary(node, [m](const torch::Tensor& x) { return m->forward(x); });
     const int bits = static_cast<int>(Int(node, "fakeQuantBits", 8));
     return self.FakeQuantOutput(node.name, Unary(node, [m, bits](const torch::Tensor& x) {
-      return torch::linear(x, FakeQuantWeight(m->weight, bits), m->bias.defined() ? m->bias : torch::Tensor());
-    }));
+                                  return torch::linear(x, FakeQuantWeight(m->weight, bits),
+                                                       m->bias.defined() ? m->bias : torch::Tensor());
+                                }));
   }
 
   // qlinear, qconv1d, qconv2d: int8 layers (native/quantize.cc).
@@ -253,10 +288,18 @@ struct GraphModuleImpl::Builders {
     return Unary(node, [m](const torch::Tensor& x) { return m->forward(x); });
   }
 
-  static NodeFn Relu(Self&, const NodeSpec& node) { return Unary(node, [](const torch::Tensor& x) { return torch::relu(x); }); }
-  static NodeFn Gelu(Self&, const NodeSpec& node) { return Unary(node, [](const torch::Tensor& x) { return torch::gelu(x); }); }
-  static NodeFn Sigmoid(Self&, const NodeSpec& node) { return Unary(node, [](const torch::Tensor& x) { return torch::sigmoid(x); }); }
-  static NodeFn Tanh(Self&, const NodeSpec& node) { return Unary(node, [](const torch::Tensor& x) { return torch::tanh(x); }); }
+  static NodeFn Relu(Self&, const NodeSpec& node) {
+    return Unary(node, [](const torch::Tensor& x) { return torch::relu(x); });
+  }
+  static NodeFn Gelu(Self&, const NodeSpec& node) {
+    return Unary(node, [](const torch::Tensor& x) { return torch::gelu(x); });
+  }
+  static NodeFn Sigmoid(Self&, const NodeSpec& node) {
+    return Unary(node, [](const torch::Tensor& x) { return torch::sigmoid(x); });
+  }
+  static NodeFn Tanh(Self&, const NodeSpec& node) {
+    return Unary(node, [](const torch::Tensor& x) { return torch::tanh(x); });
+  }
 
   // maxpool1d, avgpool1d
   static NodeFn Pool1d(Self&, const NodeSpec& node) {
@@ -277,21 +320,24 @@ struct GraphModuleImpl::Builders {
     auto k = Ints(node, "kernelSize", 2);
     auto s = Ints(node, "stride", 2, k);
     auto p = Ints(node, "padding", 2, {0, 0});
-    if (node.op == "maxpool2d") return Unary(node, [k, s, p](const torch::Tensor& x) { return torch::max_pool2d(x, k, s, p, {1, 1}); });
+    if (node.op == "maxpool2d")
+      return Unary(node, [k, s, p](const torch::Tensor& x) { return torch::max_pool2d(x, k, s, p, {1, 1}); });
     return Unary(node, [k, s, p](const torch::Tensor& x) { return torch::avg_pool2d(x, k, s, p); });
   }
 
   // adaptiveavgpool1d, adaptivemaxpool1d
   static NodeFn Adaptive1d(Self&, const NodeSpec& node) {
     auto size = Ints(node, "outputSize", 1);
-    if (node.op == "adaptiveavgpool1d") return Unary(node, [size](const torch::Tensor& x) { return torch::adaptive_avg_pool1d(x, size); });
+    if (node.op == "adaptiveavgpool1d")
+      return Unary(node, [size](const torch::Tensor& x) { return torch::adaptive_avg_pool1d(x, size); });
     return Unary(node, [size](const torch::Tensor& x) { return std::get<0>(torch::adaptive_max_pool1d(x, size)); });
   }
 
   // adaptiveavgpool2d, adaptivemaxpool2d
   static NodeFn Adaptive2d(Self&, const NodeSpec& node) {
     auto size = Ints(node, "outputSize", 2);
-    if (node.op == "adaptiveavgpool2d") return Unary(node, [size](const torch::Tensor& x) { return torch::adaptive_avg_pool2d(x, size); });
+    if (node.op == "adaptiveavgpool2d")
+      return Unary(node, [size](const torch::Tensor& x) { return torch::adaptive_avg_pool2d(x, size); });
     return Unary(node, [size](const torch::Tensor& x) { return std::get<0>(torch::adaptive_max_pool2d(x, size)); });
   }
 
@@ -343,7 +389,8 @@ struct GraphModuleImpl::Builders {
   }
 
   static NodeFn Embedding(Self& self, const NodeSpec& node) {
-    auto m = self.register_module(node.name, torch::nn::Embedding(Int(node, "numEmbeddings"), Int(node, "embeddingDim")));
+    auto m =
+        self.register_module(node.name, torch::nn::Embedding(Int(node, "numEmbeddings"), Int(node, "embeddingDim")));
     Keep(self, node, m);
     return Unary(node, [m](const torch::Tensor& x) { return m->forward(x); });
   }
@@ -352,7 +399,8 @@ struct GraphModuleImpl::Builders {
     namespace nn = torch::nn;
     const bool bidirectional = Bool(node, "bidirectional", false);
     const std::string output = Text(node, "output", "last");
-    if (output != "last" && output != "sequence") Fail(ErrorCode::Config, Where(node, "output") + ": 'last' or 'sequence'");
+    if (output != "last" && output != "sequence")
+      Fail(ErrorCode::Config, Where(node, "output") + ": 'last' or 'sequence'");
     auto m = self.register_module(node.name, nn::GRU(nn::GRUOptions(Int(node, "inputSize"), Int(node, "hiddenSize"))
                                                          .num_layers(Int(node, "numLayers", 1))
                                                          .batch_first(true)
@@ -386,14 +434,17 @@ struct GraphModuleImpl::Builders {
     if (rank < 1) Fail(ErrorCode::Config, Where(node, "rank") + ": must be at least 1");
     petra::Lowrank m{nullptr};
     if (op == "lowrank_linear") {
-      m = petra::Lowrank(LowrankImpl::Kind::Linear, Int(node, "inFeatures"), Int(node, "outFeatures"), rank, std::vector<int64_t>{},
-                         std::vector<int64_t>{}, std::vector<int64_t>{}, false, std::vector<int64_t>{}, Bool(node, "bias", true));
+      m = petra::Lowrank(LowrankImpl::Kind::Linear, Int(node, "inFeatures"), Int(node, "outFeatures"), rank,
+                         std::vector<int64_t>{}, std::vector<int64_t>{}, std::vector<int64_t>{}, false,
+                         std::vector<int64_t>{}, Bool(node, "bias", true));
     } else {
       const size_t d = op == "lowrank_conv2d" ? 2 : 1;
-      if (Int(node, "groups", 1) != 1) Fail(ErrorCode::Config, "node '" + node.name + "': a lowrank conv needs groups = 1");
+      if (Int(node, "groups", 1) != 1)
+        Fail(ErrorCode::Config, "node '" + node.name + "': a lowrank conv needs groups = 1");
       const bool same = IsSame(node, "padding");
-      m = petra::Lowrank(d == 2 ? LowrankImpl::Kind::Conv2d : LowrankImpl::Kind::Conv1d, Int(node, "inChannels"), Int(node, "outChannels"),
-                         rank, Ints(node, "kernelSize", d), Ints(node, "stride", d, std::vector<int64_t>(d, 1)),
+      m = petra::Lowrank(d == 2 ? LowrankImpl::Kind::Conv2d : LowrankImpl::Kind::Conv1d, Int(node, "inChannels"),
+                         Int(node, "outChannels"), rank, Ints(node, "kernelSize", d),
+                         Ints(node, "stride", d, std::vector<int64_t>(d, 1)),
                          same ? std::vector<int64_t>(d, 0) : Ints(node, "padding", d, std::vector<int64_t>(d, 0)), same,
                          Ints(node, "dilation", d, std::vector<int64_t>(d, 1)), Bool(node, "bias", true));
     }
@@ -445,7 +496,8 @@ const GraphModuleImpl::Builders::Op& GraphModuleImpl::Builders::Find(const NodeS
   return it->second;
 }
 
-GraphModuleImpl::GraphModuleImpl(const GraphSpec& spec) : spec_(spec), dropoutGenerator_(at::detail::createCPUGenerator(0)) {
+GraphModuleImpl::GraphModuleImpl(const GraphSpec& spec)
+    : spec_(spec), dropoutGenerator_(at::detail::createCPUGenerator(0)) {
   std::map<std::string, size_t> valueIndex;
   for (size_t i = 0; i < spec_.inputs.size(); ++i) valueIndex[spec_.inputs[i].name] = i;
   std::vector<size_t> order = TopologicalOrder(spec_);
@@ -457,7 +509,8 @@ GraphModuleImpl::GraphModuleImpl(const GraphSpec& spec) : spec_(spec), dropoutGe
     if (step.args.empty()) Fail(ErrorCode::Config, "node '" + node.name + "' has no inputs");
     const Builders::Op& op = Builders::Find(node);
     step.fn = WithComputeDtype(node, op.build(*this, node));
-    step.acceptsQuantized = op.takesInt8 || ((node.op == "add" || node.op == "concat") && node.attrs.count("outScale") > 0);
+    step.acceptsQuantized =
+        op.takesInt8 || ((node.op == "add" || node.op == "concat") && node.attrs.count("outScale") > 0);
     valueIndex[node.name] = spec_.inputs.size() + k;
     steps_.push_back(std::move(step));
     if (Text(node, "engine", "") == "qnnpack") usesQnnpack_ = true;
@@ -467,7 +520,8 @@ GraphModuleImpl::GraphModuleImpl(const GraphSpec& spec) : spec_(spec), dropoutGe
   outputIndex_ = out->second;
   // Free each intermediate right after its last reader: inference memory stays at the live set.
   std::vector<size_t> lastReader(spec_.inputs.size() + steps_.size(), SIZE_MAX);
-  for (size_t k = 0; k < steps_.size(); ++k) for (size_t a : steps_[k].args) lastReader[a] = k;
+  for (size_t k = 0; k < steps_.size(); ++k)
+    for (size_t a : steps_[k].args) lastReader[a] = k;
   for (size_t v = 0; v < lastReader.size(); ++v) {
     if (lastReader[v] != SIZE_MAX && v != outputIndex_) steps_[lastReader[v]].releaseAfter.push_back(v);
   }
@@ -483,11 +537,13 @@ GraphModuleImpl::NodeFn GraphModuleImpl::WithComputeDtype(const NodeSpec& node, 
     Fail(ErrorCode::Config, "node '" + node.name + "' attrs.dtype must be 'float16' or 'bfloat16'");
   }
   auto module = NodeModule(node.name);
-  if (!module) Fail(ErrorCode::Config, "node '" + node.name + "' (" + node.op + ") has no weights: attrs.dtype applies to layers");
+  if (!module)
+    Fail(ErrorCode::Config, "node '" + node.name + "' (" + node.op + ") has no weights: attrs.dtype applies to layers");
   const torch::ScalarType dtype = attr->text == "float16" ? torch::kFloat16 : torch::kBFloat16;
   module->to(dtype);
   return [inner = std::move(inner), dtype](std::vector<torch::Tensor>& args) {
-    for (auto& t : args) if (t.is_floating_point()) t = t.to(dtype);
+    for (auto& t : args)
+      if (t.is_floating_point()) t = t.to(dtype);
     torch::Tensor y = inner(args);
     return y.is_floating_point() ? y.to(torch::kFloat32) : y;
   };
@@ -506,14 +562,15 @@ void GraphModuleImpl::PrepareQuantized() {
 
 torch::Tensor GraphModuleImpl::RunSteps(const std::vector<torch::Tensor>& inputs, const ValueObserver* observe) {
   if (inputs.size() != spec_.inputs.size()) {
-    Fail(ErrorCode::Shape, "the model takes " + std::to_string(spec_.inputs.size()) + " input(s), got " +
-                               std::to_string(inputs.size()));
+    Fail(ErrorCode::Shape,
+         "the model takes " + std::to_string(spec_.inputs.size()) + " input(s), got " + std::to_string(inputs.size()));
   }
   std::unique_lock<std::mutex> qnnpack;
   if (usesQnnpack_) qnnpack = std::unique_lock<std::mutex>(QnnpackMutex());
   std::vector<torch::Tensor> values(spec_.inputs.size() + steps_.size());
   std::copy(inputs.begin(), inputs.end(), values.begin());
-  if (observe) for (size_t i = 0; i < inputs.size(); ++i) (*observe)(spec_.inputs[i].name, inputs[i]);
+  if (observe)
+    for (size_t i = 0; i < inputs.size(); ++i) (*observe)(spec_.inputs[i].name, inputs[i]);
   std::vector<torch::Tensor> args;
   for (size_t k = 0; k < steps_.size(); ++k) {
     Step& step = steps_[k];

@@ -5,8 +5,8 @@
 #include <torch/torch.h>
 
 #include <functional>
-#include <mutex>
 #include <map>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -44,8 +44,9 @@ struct GraphSpec {
 class LowrankImpl : public torch::nn::Module {
  public:
   enum class Kind { Linear, Conv1d, Conv2d };
-  LowrankImpl(Kind kind, int64_t in, int64_t out, int64_t rank, std::vector<int64_t> kernel, std::vector<int64_t> stride,
-              std::vector<int64_t> padding, bool samePadding, std::vector<int64_t> dilation, bool bias);
+  LowrankImpl(Kind kind, int64_t in, int64_t out, int64_t rank, std::vector<int64_t> kernel,
+              std::vector<int64_t> stride, std::vector<int64_t> padding, bool samePadding,
+              std::vector<int64_t> dilation, bool bias);
   torch::Tensor forward(const torch::Tensor& x);
 
   Kind kind;
@@ -88,8 +89,8 @@ class GraphModuleImpl : public torch::nn::Module {
   struct Step {
     std::string name;
     NodeFn fn;
-    bool acceptsQuantized = false;  // else quantized inputs are dequantized first
-    std::vector<size_t> args;        // indices into the value table (graph inputs first, then nodes)
+    bool acceptsQuantized = false;     // else quantized inputs are dequantized first
+    std::vector<size_t> args;          // indices into the value table (graph inputs first, then nodes)
     std::vector<size_t> releaseAfter;  // values no later step reads: freed early to save memory
   };
   // The op table (graph_module.cc): one builder per op, each reading its node's attributes and returning its step.
@@ -104,7 +105,7 @@ class GraphModuleImpl : public torch::nn::Module {
   at::Generator dropoutGenerator_;
   bool usesQnnpack_ = false;  // an int8 node of engine qnnpack: forwards take QnnpackMutex() (compute_thread.h)
   std::vector<std::shared_ptr<LowrankImpl>> lowrank_;
-  std::vector<std::shared_ptr<torch::nn::Module>> quantized_;  // QuantLayerImpl (quantize.h)
+  std::vector<std::shared_ptr<torch::nn::Module>> quantized_;     // QuantLayerImpl (quantize.h)
   std::vector<std::shared_ptr<torch::nn::Module>> quantizedGru_;  // QuantGruImpl
   // QAT: moving min/max of fake-quantized node outputs, by node name.
   std::map<std::string, std::pair<double, double>> qatRanges_;

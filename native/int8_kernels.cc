@@ -19,7 +19,8 @@ namespace {
 // by the loader) so that a test can run each one, and PETRA_CPU_ISA can pick one, on any machine.
 #define PETRA_INLINE inline __attribute__((always_inline))
 
-PETRA_INLINE void IntMatVecBody(const int16_t* __restrict a, const int16_t* __restrict w, int64_t rows, int64_t cols, int32_t* __restrict out) {
+PETRA_INLINE void IntMatVecBody(const int16_t* __restrict a, const int16_t* __restrict w, int64_t rows, int64_t cols,
+                                int32_t* __restrict out) {
   for (int64_t j = 0; j < rows; ++j) {
     const int16_t* row = w + j * cols;
     int32_t sum = 0;
@@ -66,7 +67,8 @@ PETRA_INLINE float Sigmoid(float x) {
 // tanh(x) = 2σ(2x) − 1; its absolute error stays at float rounding (~1e-7), all the GRU state needs.
 PETRA_INLINE float Tanh(float x) { return 2.f * Sigmoid(2.f * x) - 1.f; }
 
-PETRA_INLINE void CentredCodesBody(const float* __restrict x, int64_t n, float inverseScale, float zeroPoint, int16_t* __restrict codes) {
+PETRA_INLINE void CentredCodesBody(const float* __restrict x, int64_t n, float inverseScale, float zeroPoint,
+                                   int16_t* __restrict codes) {
   for (int64_t i = 0; i < n; ++i) {
     const float unclamped = RoundEven(x[i] * inverseScale) + zeroPoint;
     const float code = unclamped < 0.f ? 0.f : unclamped > 255.f ? 255.f : unclamped;
@@ -74,11 +76,13 @@ PETRA_INLINE void CentredCodesBody(const float* __restrict x, int64_t n, float i
   }
 }
 
-PETRA_INLINE void DequantizeBody(const int32_t* __restrict acc, const float* __restrict scale, const float* __restrict bias, float xScale, int64_t n, float* __restrict out) {
+PETRA_INLINE void DequantizeBody(const int32_t* __restrict acc, const float* __restrict scale,
+                                 const float* __restrict bias, float xScale, int64_t n, float* __restrict out) {
   for (int64_t i = 0; i < n; ++i) out[i] = static_cast<float>(acc[i]) * (xScale * scale[i]) + bias[i];
 }
 
-PETRA_INLINE void GateRowBody(const float* __restrict gh, const float* __restrict gi, int64_t H, float* __restrict state) {
+PETRA_INLINE void GateRowBody(const float* __restrict gh, const float* __restrict gi, int64_t H,
+                              float* __restrict state) {
   for (int64_t i = 0; i < H; ++i) {
     const float r = Sigmoid(gi[i] + gh[i]), z = Sigmoid(gi[H + i] + gh[H + i]);
     const float n = Tanh(gi[2 * H + i] + r * gh[2 * H + i]);
@@ -87,7 +91,8 @@ PETRA_INLINE void GateRowBody(const float* __restrict gh, const float* __restric
 }
 
 // One pass per window offset over contiguous runs: vectorizes (pmaxub).
-PETRA_INLINE void MaxPoolRowBody(const uint8_t* __restrict a, int64_t L, int64_t kernel, int64_t padding, int64_t outLen, uint8_t* __restrict o) {
+PETRA_INLINE void MaxPoolRowBody(const uint8_t* __restrict a, int64_t L, int64_t kernel, int64_t padding,
+                                 int64_t outLen, uint8_t* __restrict o) {
   std::fill(o, o + outLen, uint8_t{0});
   for (int64_t j = 0; j < kernel; ++j) {
     const int64_t lo = std::max<int64_t>(0, padding - j), hi = std::min<int64_t>(outLen, L + padding - j);
@@ -96,21 +101,26 @@ PETRA_INLINE void MaxPoolRowBody(const uint8_t* __restrict a, int64_t L, int64_t
   }
 }
 
-#define PETRA_KERNEL_CLONES(SUFFIX, ATTRS)                                                                                             \
-  ATTRS void IntMatVec##SUFFIX(const int16_t* a, const int16_t* w, int64_t rows, int64_t cols, int32_t* out) {                          \
-    IntMatVecBody(a, w, rows, cols, out);                                                                                              \
-  }                                                                                                                                    \
-  ATTRS void CentredCodes##SUFFIX(const float* x, int64_t n, float inverseScale, float zeroPoint, int16_t* codes) {                     \
-    CentredCodesBody(x, n, inverseScale, zeroPoint, codes);                                                                            \
-  }                                                                                                                                    \
-  ATTRS void Dequantize##SUFFIX(const int32_t* acc, const float* scale, const float* bias, float xScale, int64_t n, float* out) {       \
-    DequantizeBody(acc, scale, bias, xScale, n, out);                                                                                  \
-  }                                                                                                                                    \
-  ATTRS void GateRow##SUFFIX(const float* gh, const float* gi, int64_t H, float* state) { GateRowBody(gh, gi, H, state); }             \
-  ATTRS void MaxPoolRow##SUFFIX(const uint8_t* a, int64_t L, int64_t kernel, int64_t padding, int64_t outLen, uint8_t* out) {          \
-    MaxPoolRowBody(a, L, kernel, padding, outLen, out);                                                                                \
-  }                                                                                                                                    \
-  const Int8Kernels kKernels##SUFFIX = {IntMatVec##SUFFIX, CentredCodes##SUFFIX, Dequantize##SUFFIX, GateRow##SUFFIX, MaxPoolRow##SUFFIX};
+#define PETRA_KERNEL_CLONES(SUFFIX, ATTRS)                                                                            \
+  ATTRS void IntMatVec##SUFFIX(const int16_t* a, const int16_t* w, int64_t rows, int64_t cols, int32_t* out) {        \
+    IntMatVecBody(a, w, rows, cols, out);                                                                             \
+  }                                                                                                                   \
+  ATTRS void CentredCodes##SUFFIX(const float* x, int64_t n, float inverseScale, float zeroPoint, int16_t* codes) {   \
+    CentredCodesBody(x, n, inverseScale, zeroPoint, codes);                                                           \
+  }                                                                                                                   \
+  ATTRS void Dequantize##SUFFIX(const int32_t* acc, const float* scale, const float* bias, float xScale, int64_t n,   \
+                                float* out) {                                                                         \
+    DequantizeBody(acc, scale, bias, xScale, n, out);                                                                 \
+  }                                                                                                                   \
+  ATTRS void GateRow##SUFFIX(const float* gh, const float* gi, int64_t H, float* state) {                             \
+    GateRowBody(gh, gi, H, state);                                                                                    \
+  }                                                                                                                   \
+  ATTRS void MaxPoolRow##SUFFIX(const uint8_t* a, int64_t L, int64_t kernel, int64_t padding, int64_t outLen,         \
+                                uint8_t* out) {                                                                       \
+    MaxPoolRowBody(a, L, kernel, padding, outLen, out);                                                               \
+  }                                                                                                                   \
+  const Int8Kernels kKernels##SUFFIX = {IntMatVec##SUFFIX, CentredCodes##SUFFIX, Dequantize##SUFFIX, GateRow##SUFFIX, \
+                                        MaxPoolRow##SUFFIX};
 
 PETRA_KERNEL_CLONES(Baseline, )
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
@@ -125,9 +135,12 @@ PETRA_KERNEL_CLONES(Avx512, __attribute__((target("arch=x86-64-v4"))))
 const Int8Kernels& KernelsFor(KernelIsa isa) {
 #ifdef PETRA_HAS_CLONES
   switch (isa) {
-    case KernelIsa::Avx512: return kKernelsAvx512;
-    case KernelIsa::Avx2: return kKernelsAvx2;
-    case KernelIsa::Baseline: break;
+    case KernelIsa::Avx512:
+      return kKernelsAvx512;
+    case KernelIsa::Avx2:
+      return kKernelsAvx2;
+    case KernelIsa::Baseline:
+      break;
   }
 #else
   (void)isa;

@@ -40,7 +40,9 @@ Affine ChooseUint8(float lo, float hi) {
   const double fromMin = qmin - lo / scale, fromMax = qmax - hi / scale;
   const double errorMin = std::abs(qmin) - std::abs(lo / scale), errorMax = std::abs(qmax) - std::abs(hi / scale);
   const double initial = errorMin < errorMax ? fromMin : fromMax;
-  const int32_t zeroPoint = initial < qmin ? qmin : initial > qmax ? qmax : static_cast<int32_t>(std::nearbyint(initial));
+  const int32_t zeroPoint = initial < qmin   ? qmin
+                            : initial > qmax ? qmax
+                                             : static_cast<int32_t>(std::nearbyint(initial));
   return {static_cast<float>(scale), zeroPoint};
 }
 

@@ -41,6 +41,8 @@ void GruGateRows(const float* gh, const float* gi, int64_t B, int64_t T, int64_t
 // H 128 near 30, H 256 near 7 (2^18); with the AVX-512 loop H 64 past 64, H 128 near 36, H 256 near 18 (2^19).
 int64_t FusedRecurrenceMaxWork();
 
-inline bool PreferFusedRecurrence(int64_t batch, int64_t hidden) { return batch * hidden * hidden <= FusedRecurrenceMaxWork(); }
+inline bool PreferFusedRecurrence(int64_t batch, int64_t hidden) {
+  return batch * hidden * hidden <= FusedRecurrenceMaxWork();
+}
 
 }  // namespace petra

@@ -18,10 +18,10 @@
 namespace petra {
 
 struct Int8Scheme {
-  int weightBits = 8;      // 8: codes within ±127; 7: within ±63
-  std::string reason;      // one sentence for reports and `petra info`
-  std::string oneDnnIsa;   // what oneDNN runs ("" when it does not say)
-  std::string oneDnnProbe; // "exact", "saturates (…)" or "not run (…)"
+  int weightBits = 8;       // 8: codes within ±127; 7: within ±63
+  std::string reason;       // one sentence for reports and `petra info`
+  std::string oneDnnIsa;    // what oneDNN runs ("" when it does not say)
+  std::string oneDnnProbe;  // "exact", "saturates (…)" or "not run (…)"
 };
 
 // Computed once per process (it runs a few tiny oneDNN calls) and cached.
@@ -33,6 +33,7 @@ int WeightCodeMax(int bits);
 // A ConfigError when a layer's int8 weight codes would not compute exactly on this CPU with `engine`: oneDNN without
 // VNNI and codes beyond ±64 (a model quantized with 8-bit weights on another CPU). QNNPACK widens to int16 before it
 // multiplies, exact everywhere. `quantizedOn` names the CPU the model was quantized on ("" when unknown).
-void CheckInt8Exact(const torch::Tensor& codes, const std::string& engine, const std::string& layer, const std::string& quantizedOn);
+void CheckInt8Exact(const torch::Tensor& codes, const std::string& engine, const std::string& layer,
+                    const std::string& quantizedOn);
 
 }  // namespace petra

@@ -99,10 +99,14 @@ void WrappedDelete(void* context) {
 std::string Bytes(int64_t bytes) {
   char text[32];
   const double b = static_cast<double>(bytes);
-  if (b >= 1024.0 * 1024.0 * 1024.0) std::snprintf(text, sizeof text, "%.2f GiB", b / (1024.0 * 1024.0 * 1024.0));
-  else if (b >= 1024.0 * 1024.0) std::snprintf(text, sizeof text, "%.1f MiB", b / (1024.0 * 1024.0));
-  else if (b >= 1024.0) std::snprintf(text, sizeof text, "%.1f KiB", b / 1024.0);
-  else std::snprintf(text, sizeof text, "%lld bytes", static_cast<long long>(bytes));
+  if (b >= 1024.0 * 1024.0 * 1024.0)
+    std::snprintf(text, sizeof text, "%.2f GiB", b / (1024.0 * 1024.0 * 1024.0));
+  else if (b >= 1024.0 * 1024.0)
+    std::snprintf(text, sizeof text, "%.1f MiB", b / (1024.0 * 1024.0));
+  else if (b >= 1024.0)
+    std::snprintf(text, sizeof text, "%.1f KiB", b / 1024.0);
+  else
+    std::snprintf(text, sizeof text, "%lld bytes", static_cast<long long>(bytes));
   return text;
 }
 
@@ -127,9 +131,10 @@ class CountingCpuAllocator final : public c10::Allocator {
     if (cap > 0 && now > cap) {
       s.current.fetch_sub(bytes, std::memory_order_relaxed);
       s.refused.fetch_add(1, std::memory_order_relaxed);
-      C10_THROW_ERROR(OutOfMemoryError, "CPU out of memory: allocating " + Bytes(bytes) + " would exceed the memory cap of " +
-                                            Bytes(cap) + " (" + Bytes(now - bytes) +
-                                            " in use by LibTorch tensors; cap set by PETRA_CPU_MEMORY_CAP_MB or setMemoryCap)");
+      C10_THROW_ERROR(OutOfMemoryError,
+                      "CPU out of memory: allocating " + Bytes(bytes) + " would exceed the memory cap of " +
+                          Bytes(cap) + " (" + Bytes(now - bytes) +
+                          " in use by LibTorch tensors; cap set by PETRA_CPU_MEMORY_CAP_MB or setMemoryCap)");
     }
     c10::DataPtr inner;
     try {
@@ -150,7 +155,8 @@ class CountingCpuAllocator final : public c10::Allocator {
     s.live.fetch_add(1, std::memory_order_relaxed);
     const c10::Device device = inner.device();
     try {
-      if (s.originalRawDeleter != nullptr && inner.get_context() == data && inner.get_deleter() == s.originalRawDeleter) {
+      if (s.originalRawDeleter != nullptr && inner.get_context() == data &&
+          inner.get_deleter() == s.originalRawDeleter) {
         Remember(data, bytes);
         inner.release_context();  // from here on freed by RawDelete
         return c10::DataPtr(data, data, &RawDelete, device);
@@ -228,8 +234,10 @@ Napi::Value SetMemoryCapJs(const Napi::CallbackInfo& info) {
     const torch::Device d = ParseDevice(device);
     if (d.is_cpu()) {
       if (!S().tracking && bytes > 0) {
-        Fail(ErrorCode::Config, "setMemoryCap: the CPU memory cap needs petra's counting allocator, which is off (PETRA_MEMORY_TRACKING=0, or "
-                                "another library replaced LibTorch's CPU allocator first)");
+        Fail(ErrorCode::Config,
+             "setMemoryCap: the CPU memory cap needs petra's counting allocator, which is off "
+             "(PETRA_MEMORY_TRACKING=0, or "
+             "another library replaced LibTorch's CPU allocator first)");
       }
       SetCpuMemoryCap(static_cast<int64_t>(bytes));
       return info.Env().Undefined();
@@ -237,9 +245,11 @@ Napi::Value SetMemoryCapJs(const Napi::CallbackInfo& info) {
 #ifdef PETRA_WITH_CUDA
     // The caching allocator's per-process fraction: allocations beyond it fail with CUDA's own "out of memory".
     cudaDeviceProp prop;
-    if (cudaGetDeviceProperties(&prop, d.index()) != cudaSuccess) Fail(ErrorCode::Device, "setMemoryCap: cannot read " + device + "'s properties");
+    if (cudaGetDeviceProperties(&prop, d.index()) != cudaSuccess)
+      Fail(ErrorCode::Device, "setMemoryCap: cannot read " + device + "'s properties");
     const double total = static_cast<double>(prop.totalGlobalMem);
-    if (bytes > total) Fail(ErrorCode::Config, "setMemoryCap: " + device + " has only " + Bytes(static_cast<int64_t>(total)));
+    if (bytes > total)
+      Fail(ErrorCode::Config, "setMemoryCap: " + device + " has only " + Bytes(static_cast<int64_t>(total)));
     c10::cuda::CUDACachingAllocator::setMemoryFraction(bytes > 0 ? bytes / total : 1.0, d.index());
 #endif
     return info.Env().Undefined();
@@ -288,7 +298,8 @@ void ConfigureCHeap() {
     CHeapSettings& s = CHeapState();
     const char* mode = std::getenv("PETRA_MALLOC");
     if (mode != nullptr && std::string(mode) == "default") return;
-    for (const char* var : {"GLIBC_TUNABLES", "MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_", "MALLOC_MMAP_MAX_"}) {
+    for (const char* var : {"GLIBC_TUNABLES", "MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_",
+                            "MALLOC_MMAP_MAX_"}) {
       if (std::getenv(var) != nullptr) {
         s.mode = "environment";
         return;

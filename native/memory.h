@@ -15,11 +15,11 @@
 namespace petra {
 
 struct CpuMemoryStats {
-  bool tracking = false;      // the counting allocator is LibTorch's CPU allocator
-  int64_t currentBytes = 0;   // bytes of live CPU allocations made through it
-  int64_t peakBytes = 0;      // the most current has been since install or the last ResetCpuMemoryPeak()
-  int64_t capBytes = 0;       // 0: no cap
-  int64_t allocations = 0;    // allocations made through it since install
+  bool tracking = false;     // the counting allocator is LibTorch's CPU allocator
+  int64_t currentBytes = 0;  // bytes of live CPU allocations made through it
+  int64_t peakBytes = 0;     // the most current has been since install or the last ResetCpuMemoryPeak()
+  int64_t capBytes = 0;      // 0: no cap
+  int64_t allocations = 0;   // allocations made through it since install
   int64_t liveAllocations = 0;
   int64_t refusedAllocations = 0;  // allocations refused by the cap
 };
@@ -34,7 +34,7 @@ void ResetCpuMemoryPeak();
 
 // How the C heap serves LibTorch's large tensors (glibc; see ConfigureCHeap in memory.cc).
 struct CHeapSettings {
-  std::string mode;           // "tensor-friendly" (petra set it), "environment" (GLIBC_TUNABLES / MALLOC_* given), "default"
+  std::string mode;  // "tensor-friendly" (petra set it), "environment" (GLIBC_TUNABLES / MALLOC_* given), "default"
   int64_t mmapThreshold = 0;  // bytes; 0 where glibc's own dynamic threshold applies
   int64_t trimThreshold = 0;
 };

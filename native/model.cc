@@ -36,22 +36,16 @@ std::string StringProp(const Napi::Object& object, const char* key, const std::s
 class Model : public Napi::ObjectWrap<Model> {
  public:
   static Napi::Function Define(Napi::Env env) {
-    return DefineClass(env, "NativeModel",
-                       {InstanceMethod<&Model::ParameterCount>("parameterCount"),
-                        InstanceMethod<&Model::Parameters>("parameters"),
-                        InstanceMethod<&Model::DeviceName>("device"),
-                        InstanceMethod<&Model::To>("to"),
-                        InstanceMethod<&Model::Forward>("forward"),
-                        InstanceMethod<&Model::Save>("save"),
-                        InstanceMethod<&Model::LoadWeights>("loadWeights"),
-                        InstanceMethod<&Model::Clone>("clone"),
-                        InstanceMethod<&Model::SpecJson>("specJson"),
-                        InstanceMethod<&Model::Dispose>("dispose"),
-                        InstanceMethod<&Model::IsDisposed>("isDisposed"),
-                        InstanceMethod<&Model::Derive>("derive"),
-                        InstanceMethod<&Model::Tensors>("tensors"),
-                        InstanceMethod<&Model::Taylor>("taylorScores"),
-                        InstanceMethod<&Model::Singular>("singularValues")});
+    return DefineClass(
+        env, "NativeModel",
+        {InstanceMethod<&Model::ParameterCount>("parameterCount"), InstanceMethod<&Model::Parameters>("parameters"),
+         InstanceMethod<&Model::DeviceName>("device"), InstanceMethod<&Model::To>("to"),
+         InstanceMethod<&Model::Forward>("forward"), InstanceMethod<&Model::Save>("save"),
+         InstanceMethod<&Model::LoadWeights>("loadWeights"), InstanceMethod<&Model::Clone>("clone"),
+         InstanceMethod<&Model::SpecJson>("specJson"), InstanceMethod<&Model::Dispose>("dispose"),
+         InstanceMethod<&Model::IsDisposed>("isDisposed"), InstanceMethod<&Model::Derive>("derive"),
+         InstanceMethod<&Model::Tensors>("tensors"), InstanceMethod<&Model::Taylor>("taylorScores"),
+         InstanceMethod<&Model::Singular>("singularValues")});
   }
   explicit Model(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Model>(info) {}
   ~Model() override { ReleaseExternal(); }
@@ -59,7 +53,8 @@ class Model : public Napi::ObjectWrap<Model> {
   void Attach(std::shared_ptr<ModelState> state) {
     state_ = std::move(state);
     externalBytes_ = 0;
-    for (const auto& p : state_->module->parameters()) externalBytes_ += p.numel() * static_cast<int64_t>(p.element_size());
+    for (const auto& p : state_->module->parameters())
+      externalBytes_ += p.numel() * static_cast<int64_t>(p.element_size());
     Napi::MemoryManagement::AdjustExternalMemory(Env(), externalBytes_);
   }
   std::shared_ptr<ModelState> State(Napi::Env env) {
@@ -86,7 +81,8 @@ class Model : public Napi::ObjectWrap<Model> {
       Napi::Object o = Napi::Object::New(info.Env());
       o.Set("name", name);
       Napi::Array shape = Napi::Array::New(info.Env(), t.dim());
-      for (int64_t d = 0; d < t.dim(); ++d) shape.Set(static_cast<uint32_t>(d), Napi::Number::New(info.Env(), t.size(d)));
+      for (int64_t d = 0; d < t.dim(); ++d)
+        shape.Set(static_cast<uint32_t>(d), Napi::Number::New(info.Env(), t.size(d)));
       o.Set("shape", shape);
       o.Set("dtype", std::string(c10::toString(t.scalar_type())));
       o.Set("bytes", Napi::Number::New(info.Env(), static_cast<double>(t.numel() * t.element_size())));
@@ -110,7 +106,9 @@ class Model : public Napi::ObjectWrap<Model> {
       return info.Env().Undefined();
     });
   }
-  Napi::Value SpecJson(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), State(info.Env())->specJson); }
+  Napi::Value SpecJson(const Napi::CallbackInfo& info) {
+    return Napi::String::New(info.Env(), State(info.Env())->specJson);
+  }
   Napi::Value Clone(const Napi::CallbackInfo& info);
   Napi::Value Forward(const Napi::CallbackInfo& info);
   Napi::Value Save(const Napi::CallbackInfo& info);
@@ -163,7 +161,10 @@ torch::Tensor Forward(ModelState& state, const std::vector<torch::Tensor>& input
 class ForwardWorker : public PromiseWorker {
  public:
   ForwardWorker(Napi::Env env, std::shared_ptr<ModelState> state, std::vector<torch::Tensor> inputs, int64_t batchSize)
-      : PromiseWorker(env, "petra.forward"), state_(std::move(state)), inputs_(std::move(inputs)), batchSize_(batchSize) {}
+      : PromiseWorker(env, "petra.forward"),
+        state_(std::move(state)),
+        inputs_(std::move(inputs)),
+        batchSize_(batchSize) {}
 
  protected:
   void Run() override {
@@ -186,9 +187,11 @@ Napi::Value Model::Forward(const Napi::CallbackInfo& info) {
     if (!info[0].IsArray()) Fail(ErrorCode::Config, "forward: inputs must be an array of { data, shape }");
     Napi::Array array = info[0].As<Napi::Array>();
     std::vector<torch::Tensor> inputs;
-    for (uint32_t i = 0; i < array.Length(); ++i) inputs.push_back(TensorFromJs(array.Get(i), "inputs[" + std::to_string(i) + "]"));
+    for (uint32_t i = 0; i < array.Length(); ++i)
+      inputs.push_back(TensorFromJs(array.Get(i), "inputs[" + std::to_string(i) + "]"));
     int64_t batchSize = 256;
-    if (info.Length() > 1 && info[1].IsNumber()) batchSize = std::max<int64_t>(1, info[1].As<Napi::Number>().Int64Value());
+    if (info.Length() > 1 && info[1].IsNumber())
+      batchSize = std::max<int64_t>(1, info[1].As<Napi::Number>().Int64Value());
     return (new ForwardWorker(info.Env(), state, std::move(inputs), batchSize))->Queue();
   });
 }
@@ -261,8 +264,8 @@ Napi::Value Model::LoadWeights(const Napi::CallbackInfo& info) {
   return (new LoadWeightsWorker(info.Env(), state, info[0].As<Napi::String>().Utf8Value()))->Queue();
 }
 
-std::shared_ptr<ModelState> BuildState(const Napi::Object& spec, const std::string& specJson, const torch::Device& device,
-                                       int64_t seed) {
+std::shared_ptr<ModelState> BuildState(const Napi::Object& spec, const std::string& specJson,
+                                       const torch::Device& device, int64_t seed) {
   auto state = std::make_shared<ModelState>();
   state->spec = GraphSpecFromJs(spec);
   state->specJson = specJson;
@@ -341,7 +344,8 @@ GraphSpec GraphSpecFromJs(const Napi::Object& spec) {
     Napi::Value ins = o.Get("inputs");
     if (!ins.IsArray()) Fail(ErrorCode::Config, where + ".inputs: an array is required");
     Napi::Array insArray = ins.As<Napi::Array>();
-    for (uint32_t j = 0; j < insArray.Length(); ++j) node.inputs.push_back(insArray.Get(j).As<Napi::String>().Utf8Value());
+    for (uint32_t j = 0; j < insArray.Length(); ++j)
+      node.inputs.push_back(insArray.Get(j).As<Napi::String>().Utf8Value());
     Napi::Value attrs = o.Get("attrs");
     if (attrs.IsObject()) {
       Napi::Object attrObject = attrs.As<Napi::Object>();
@@ -361,12 +365,14 @@ GraphSpec GraphSpecFromJs(const Napi::Object& spec) {
   Napi::Object taskObject = task.As<Napi::Object>();
   out.classification = StringProp(taskObject, "kind", "spec.task") == "classification";
   Napi::Value width = taskObject.Get(out.classification ? "classes" : "targets");
-  if (!width.IsNumber()) Fail(ErrorCode::Config, std::string("spec.task.") + (out.classification ? "classes" : "targets") + ": required");
+  if (!width.IsNumber())
+    Fail(ErrorCode::Config, std::string("spec.task.") + (out.classification ? "classes" : "targets") + ": required");
   out.outputWidth = width.As<Napi::Number>().Int64Value();
   return out;
 }
 
-std::vector<torch::Tensor> SliceRows(const std::vector<torch::Tensor>& tensors, int64_t start, int64_t len, const torch::Device& device) {
+std::vector<torch::Tensor> SliceRows(const std::vector<torch::Tensor>& tensors, int64_t start, int64_t len,
+                                     const torch::Device& device) {
   std::vector<torch::Tensor> out;
   out.reserve(tensors.size());
   for (const auto& t : tensors) out.push_back(t.narrow(0, start, len).to(device));
@@ -375,27 +381,30 @@ std::vector<torch::Tensor> SliceRows(const std::vector<torch::Tensor>& tensors, 
 
 void CheckInputs(const GraphSpec& spec, const std::vector<torch::Tensor>& inputs) {
   if (inputs.size() != spec.inputs.size()) {
-    Fail(ErrorCode::Shape, "the model takes " + std::to_string(spec.inputs.size()) + " input(s), got " + std::to_string(inputs.size()));
+    Fail(ErrorCode::Shape,
+         "the model takes " + std::to_string(spec.inputs.size()) + " input(s), got " + std::to_string(inputs.size()));
   }
   for (size_t i = 0; i < inputs.size(); ++i) {
     const InputSpec& want = spec.inputs[i];
     const torch::Tensor& t = inputs[i];
     const bool isInt = t.scalar_type() == torch::kInt64;
     if (want.isInt64 != isInt) {
-      Fail(ErrorCode::Dtype, "input '" + want.name + "' must be " + (want.isInt64 ? "int64 (an Int32Array of codes)" : "float32 (a Float32Array)") +
+      Fail(ErrorCode::Dtype, "input '" + want.name + "' must be " +
+                                 (want.isInt64 ? "int64 (an Int32Array of codes)" : "float32 (a Float32Array)") +
                                  ", got " + c10::toString(t.scalar_type()));
     }
     std::vector<int64_t> perSample(t.sizes().begin() + std::min<int64_t>(1, t.dim()), t.sizes().end());
     if (t.dim() < 1 || perSample != want.shape) {
-      Fail(ErrorCode::Shape, "input '" + want.name + "' must be [N, " + ShapeString(want.shape).substr(1) + " per batch, got " +
-                                 ShapeString(t.sizes()));
+      Fail(ErrorCode::Shape, "input '" + want.name + "' must be [N, " + ShapeString(want.shape).substr(1) +
+                                 " per batch, got " + ShapeString(t.sizes()));
     }
   }
 }
 
 void CheckTarget(const GraphSpec& spec, const torch::Tensor& target, int64_t samples) {
   if (target.size(0) != samples) {
-    Fail(ErrorCode::Shape, "target has " + std::to_string(target.size(0)) + " rows but the inputs have " + std::to_string(samples));
+    Fail(ErrorCode::Shape,
+         "target has " + std::to_string(target.size(0)) + " rows but the inputs have " + std::to_string(samples));
   }
   if (spec.classification) {
     if (target.scalar_type() != torch::kInt64 || target.dim() != 1) {
@@ -405,14 +414,15 @@ void CheckTarget(const GraphSpec& spec, const torch::Tensor& target, int64_t sam
     if (samples > 0) {
       const int64_t lo = target.min().item<int64_t>(), hi = target.max().item<int64_t>();
       if (lo < 0 || hi >= spec.outputWidth) {
-        Fail(ErrorCode::Data, "labels must lie in [0, " + std::to_string(spec.outputWidth) + "), found " + std::to_string(lo) +
-                                  ".." + std::to_string(hi));
+        Fail(ErrorCode::Data, "labels must lie in [0, " + std::to_string(spec.outputWidth) + "), found " +
+                                  std::to_string(lo) + ".." + std::to_string(hi));
       }
     }
   } else {
     if (target.scalar_type() != torch::kFloat32) Fail(ErrorCode::Dtype, "a regression target must be a Float32Array");
     if (target.dim() != 2 || target.size(1) != spec.outputWidth) {
-      Fail(ErrorCode::Shape, "a regression target must be [N, " + std::to_string(spec.outputWidth) + "], got " + ShapeString(target.sizes()));
+      Fail(ErrorCode::Shape, "a regression target must be [N, " + std::to_string(spec.outputWidth) + "], got " +
+                                 ShapeString(target.sizes()));
     }
   }
 }

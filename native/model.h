@@ -36,18 +36,22 @@ void CheckInputs(const GraphSpec& spec, const std::vector<torch::Tensor>& inputs
 void CheckTarget(const GraphSpec& spec, const torch::Tensor& target, int64_t samples);
 
 // compress.cc: the mechanism behind lib/compress (see NativeModel in lib/runtime/binding.ts).
-std::shared_ptr<ModelState> DeriveModel(ModelState& source, const Napi::Object& spec, const std::string& specJson, const Napi::Value& recipes);
+std::shared_ptr<ModelState> DeriveModel(ModelState& source, const Napi::Object& spec, const std::string& specJson,
+                                        const Napi::Value& recipes);
 Napi::Value ExportTensors(Napi::Env env, ModelState& state, const Napi::Value& names);
 Napi::Value SingularValues(Napi::Env env, ModelState& state, const Napi::Value& names);
-Napi::Value TaylorScores(Napi::Env env, std::shared_ptr<ModelState> state, const Napi::Value& data, const Napi::Value& options);
+Napi::Value TaylorScores(Napi::Env env, std::shared_ptr<ModelState> state, const Napi::Value& data,
+                         const Napi::Value& options);
 
 // Rows [start, start + len) of each tensor, on `device`.
-std::vector<torch::Tensor> SliceRows(const std::vector<torch::Tensor>& tensors, int64_t start, int64_t len, const torch::Device& device);
+std::vector<torch::Tensor> SliceRows(const std::vector<torch::Tensor>& tensors, int64_t start, int64_t len,
+                                     const torch::Device& device);
 
 // Base of the workers that run a model over a dataset (evaluate, Taylor scores, calibration).
 class ModelDataWorker : public PromiseWorker {
  protected:
-  ModelDataWorker(Napi::Env env, const char* name, std::shared_ptr<ModelState> model, std::shared_ptr<DatasetState> data)
+  ModelDataWorker(Napi::Env env, const char* name, std::shared_ptr<ModelState> model,
+                  std::shared_ptr<DatasetState> data)
       : PromiseWorker(env, name), model_(std::move(model)), data_(std::move(data)) {}
   // Takes the model's lock and checks that the data fits it (inputs; the target too when `withTarget`).
   std::unique_lock<std::mutex> Begin(bool withTarget) {

@@ -44,14 +44,14 @@ std::vector<int64_t> AttrInts(const NodeSpec& node, const std::string& key, size
   }
   if (out.empty()) out.assign(n, fallback);
   if (out.size() == 1) out.assign(n, out[0]);
-  if (out.size() != n) Fail(ErrorCode::Config, "node '" + node.name + "' attrs." + key + ": expected " + std::to_string(n) + " values");
+  if (out.size() != n)
+    Fail(ErrorCode::Config, "node '" + node.name + "' attrs." + key + ": expected " + std::to_string(n) + " values");
   return out;
 }
 std::string AttrText(const NodeSpec& node, const std::string& key, const std::string& fallback) {
   auto it = node.attrs.find(key);
   return it == node.attrs.end() || !it->second.isText ? fallback : it->second.text;
 }
-
 
 c10::IValue CallBoxed(const char* name, torch::jit::Stack stack) {
   auto op = c10::Dispatcher::singleton().findSchemaOrThrow(name, "");
@@ -75,12 +75,14 @@ void UseQuantizedEngine(const std::string& name) {
   Fail(ErrorCode::Config, "quantized engine '" + name + "' is not supported by this LibTorch build");
 }
 
-c10::IValue PackInt8(PackKind kind, const torch::Tensor& codes, const torch::Tensor& scale, const torch::Tensor& bias, bool perChannel,
-                     const std::vector<int64_t>& stride, const std::vector<int64_t>& padding, const std::vector<int64_t>& dilation, int64_t groups) {
+c10::IValue PackInt8(PackKind kind, const torch::Tensor& codes, const torch::Tensor& scale, const torch::Tensor& bias,
+                     bool perChannel, const std::vector<int64_t>& stride, const std::vector<int64_t>& padding,
+                     const std::vector<int64_t>& dilation, int64_t groups) {
   torch::Tensor q = codes.to(torch::kCPU).contiguous();
   torch::Tensor scales = scale.to(torch::kCPU).to(torch::kDouble);
-  torch::Tensor qw = perChannel ? at::_make_per_channel_quantized_tensor(q, scales, torch::zeros({q.size(0)}, torch::kLong), 0)
-                                : at::_make_per_tensor_quantized_tensor(q, scales.item<double>(), 0);
+  torch::Tensor qw = perChannel
+                         ? at::_make_per_channel_quantized_tensor(q, scales, torch::zeros({q.size(0)}, torch::kLong), 0)
+                         : at::_make_per_tensor_quantized_tensor(q, scales.item<double>(), 0);
   c10::optional<torch::Tensor> b = bias.to(torch::kCPU).contiguous();
   if (kind == PackKind::Linear) return CallBoxed("quantized::linear_prepack", {qw, b});
   return CallBoxed(kind == PackKind::Conv2d ? "quantized::conv2d_prepack" : "quantized::conv1d_prepack",
@@ -92,11 +94,16 @@ torch::Tensor QuantizeActivation(const torch::Tensor& x, double scale, int64_t z
   // than the int8 GEMM that follows. The same arithmetic (round half to even, add the zero point, clamp) as
   // vectorized ops takes 0.026 ms and gives identical codes. Small inputs (batch 1) keep the single op: there the
   // per-op overhead of five ops costs more than the loop.
-  if (x.numel() < 8192) return at::quantize_per_tensor(x.to(torch::kFloat32).contiguous(), scale, zeroPoint, torch::kQUInt8);
+  if (x.numel() < 8192)
+    return at::quantize_per_tensor(x.to(torch::kFloat32).contiguous(), scale, zeroPoint, torch::kQUInt8);
   // The inverse in float, as ATen's quantize_val computes it (1.0f / float(scale)): a double 1 / scale rounded to
   // float can differ by one ulp and flip a code at a rounding boundary.
   const float inverse = 1.0f / static_cast<float>(scale);
-  torch::Tensor q = (x.to(torch::kFloat32) * static_cast<double>(inverse)).round_().add_(static_cast<double>(zeroPoint)).clamp_(0, 255).to(torch::kByte);
+  torch::Tensor q = (x.to(torch::kFloat32) * static_cast<double>(inverse))
+                        .round_()
+                        .add_(static_cast<double>(zeroPoint))
+                        .clamp_(0, 255)
+                        .to(torch::kByte);
   return at::_make_per_tensor_quantized_tensor(q.contiguous(), scale, zeroPoint);
 }
 
@@ -110,15 +117,17 @@ torch::Tensor QuantizedAdd(const std::vector<torch::Tensor>& inputs, double scal
   torch::Tensor sum = AsQuantized(inputs[0], scale, zeroPoint);
   for (size_t i = 1; i < inputs.size(); ++i) {
     const bool last = i + 1 == inputs.size();
-    sum = CallBoxed(relu && last ? "quantized::add_relu" : "quantized::add", {sum, AsQuantized(inputs[i], scale, zeroPoint), scale, zeroPoint}).toTensor();
+    sum = CallBoxed(relu && last ? "quantized::add_relu" : "quantized::add",
+                    {sum, AsQuantized(inputs[i], scale, zeroPoint), scale, zeroPoint})
+              .toTensor();
   }
   return sum;
 }
 
 namespace {
 bool CarriesParams(const torch::Tensor& t, double scale, int64_t zeroPoint) {
-  return t.is_quantized() && t.is_cpu() && t.qscheme() == torch::kPerTensorAffine && t.scalar_type() == torch::kQUInt8 &&
-         t.q_scale() == scale && t.q_zero_point() == zeroPoint;
+  return t.is_quantized() && t.is_cpu() && t.qscheme() == torch::kPerTensorAffine &&
+         t.scalar_type() == torch::kQUInt8 && t.q_scale() == scale && t.q_zero_point() == zeroPoint;
 }
 }  // namespace
 
@@ -126,7 +135,8 @@ torch::Tensor QuantizedCat(const std::vector<torch::Tensor>& inputs, int64_t dim
   // Inputs that already carry the output's scale and zero point (quantize.ts gives a concat's int8 producers its
   // parameters, as PyTorch's FX quantization shares a cat's observer with its inputs) concatenate as bytes:
   // quantized::cat requantizes element by element, 1.9 ms for 4 × [64, 16, 100] where the copy takes ~0.02 ms.
-  if (std::all_of(inputs.begin(), inputs.end(), [&](const torch::Tensor& t) { return CarriesParams(t, scale, zeroPoint); })) {
+  if (std::all_of(inputs.begin(), inputs.end(),
+                  [&](const torch::Tensor& t) { return CarriesParams(t, scale, zeroPoint); })) {
     const int64_t rank = inputs[0].dim();
     const int64_t d = dim < 0 ? dim + rank : dim;
     std::vector<int64_t> shape = inputs[0].sizes().vec();
@@ -134,12 +144,15 @@ torch::Tensor QuantizedCat(const std::vector<torch::Tensor>& inputs, int64_t dim
     for (const auto& t : inputs) {
       if (t.dim() != rank) Fail(ErrorCode::Shape, "concat inputs differ in rank");
       for (int64_t i = 0; i < rank; ++i) {
-        if (i != d && t.size(i) != shape[static_cast<size_t>(i)]) Fail(ErrorCode::Shape, "concat inputs differ outside dim " + std::to_string(d) + ": " + ShapeString(t.sizes()));
+        if (i != d && t.size(i) != shape[static_cast<size_t>(i)])
+          Fail(ErrorCode::Shape,
+               "concat inputs differ outside dim " + std::to_string(d) + ": " + ShapeString(t.sizes()));
       }
       joined += t.size(d);
     }
     shape[static_cast<size_t>(d)] = joined;
-    torch::Tensor out = at::_empty_affine_quantized(shape, at::device(torch::kCPU).dtype(torch::kQUInt8), scale, zeroPoint);
+    torch::Tensor out =
+        at::_empty_affine_quantized(shape, at::device(torch::kCPU).dtype(torch::kQUInt8), scale, zeroPoint);
     int64_t outer = 1;
     for (int64_t i = 0; i < d; ++i) outer *= shape[static_cast<size_t>(i)];
     const int64_t outRow = out.numel() / std::max<int64_t>(outer, 1);
@@ -149,28 +162,34 @@ torch::Tensor QuantizedCat(const std::vector<torch::Tensor>& inputs, int64_t dim
       const torch::Tensor c = t.contiguous();
       const int64_t row = c.numel() / std::max<int64_t>(outer, 1);
       const auto* src = reinterpret_cast<const uint8_t*>(c.data_ptr<c10::quint8>());
-      for (int64_t o = 0; o < outer; ++o) std::memcpy(dst + o * outRow + offset, src + o * row, static_cast<size_t>(row));
+      for (int64_t o = 0; o < outer; ++o)
+        std::memcpy(dst + o * outRow + offset, src + o * row, static_cast<size_t>(row));
       offset += row;
     }
     return out;
   }
   c10::List<torch::Tensor> list;
   for (const auto& t : inputs) list.push_back(AsQuantized(t, scale, zeroPoint));
-  return CallBoxed("quantized::cat", {list, dim, c10::optional<double>(scale), c10::optional<int64_t>(zeroPoint)}).toTensor();
+  return CallBoxed("quantized::cat", {list, dim, c10::optional<double>(scale), c10::optional<int64_t>(zeroPoint)})
+      .toTensor();
 }
 
 torch::Tensor QuantizedMaxPool1d(const torch::Tensor& x, int64_t kernel, int64_t stride, int64_t padding) {
   // ATen's quantized max_pool1d runs as a scalar NCHW 2-D pool (0.36 ms for [64, 64, 100], k 3, 6× the float pool).
   // Max commutes with the affine map to codes (scale > 0), so pooling the uint8 codes is exact; code 0 is the
   // smallest, so it stands in for the padding's −∞ (a window never lies wholly in padding: padding ≤ kernel / 2).
-  if (!(x.is_cpu() && x.dim() == 3 && x.qscheme() == torch::kPerTensorAffine && x.scalar_type() == torch::kQUInt8 && padding <= kernel / 2)) {
+  if (!(x.is_cpu() && x.dim() == 3 && x.qscheme() == torch::kPerTensorAffine && x.scalar_type() == torch::kQUInt8 &&
+        padding <= kernel / 2)) {
     return torch::max_pool1d(x, {kernel}, {stride}, {padding}, {1});
   }
   const torch::Tensor in = x.contiguous();
   const int64_t rows = in.size(0) * in.size(1), L = in.size(2);
   const int64_t outLen = (L + 2 * padding - kernel) / stride + 1;
-  if (outLen < 1) Fail(ErrorCode::Shape, "maxpool1d: kernel " + std::to_string(kernel) + " is longer than the padded input " + ShapeString(x.sizes()));
-  torch::Tensor out = at::_empty_affine_quantized({in.size(0), in.size(1), outLen}, at::device(torch::kCPU).dtype(torch::kQUInt8), in.q_scale(), in.q_zero_point());
+  if (outLen < 1)
+    Fail(ErrorCode::Shape,
+         "maxpool1d: kernel " + std::to_string(kernel) + " is longer than the padded input " + ShapeString(x.sizes()));
+  torch::Tensor out = at::_empty_affine_quantized(
+      {in.size(0), in.size(1), outLen}, at::device(torch::kCPU).dtype(torch::kQUInt8), in.q_scale(), in.q_zero_point());
   const auto* src = reinterpret_cast<const uint8_t*>(in.data_ptr<c10::quint8>());
   auto* dst = reinterpret_cast<uint8_t*>(out.data_ptr<c10::quint8>());
   const auto poolRow = Kernels().maxPoolRow;
@@ -183,7 +202,8 @@ torch::Tensor QuantizedMaxPool1d(const torch::Tensor& x, int64_t kernel, int64_t
       std::fill(o, o + outLen, uint8_t{0});
       for (int64_t i = 0; i < outLen; ++i) {
         const int64_t start = i * stride - padding;
-        for (int64_t j = std::max<int64_t>(0, start); j < std::min<int64_t>(L, start + kernel); ++j) o[i] = a[j] > o[i] ? a[j] : o[i];
+        for (int64_t j = std::max<int64_t>(0, start); j < std::min<int64_t>(L, start + kernel); ++j)
+          o[i] = a[j] > o[i] ? a[j] : o[i];
       }
     }
   }
@@ -214,8 +234,11 @@ std::pair<torch::Tensor, torch::Tensor> QuantizeWeight(const torch::Tensor& weig
 
 torch::Tensor FakeQuantWeight(const torch::Tensor& weight, int bits) {
   const int codeMax = WeightCodeMax(bits);
-  torch::Tensor scale = SymmetricScales(weight.detach().reshape({weight.size(0), -1}), /*perRow=*/true, kWeightScaleFloor, codeMax).reshape({-1});
-  torch::Tensor zero = torch::zeros({weight.size(0)}, torch::TensorOptions().dtype(torch::kInt).device(weight.device()));
+  torch::Tensor scale =
+      SymmetricScales(weight.detach().reshape({weight.size(0), -1}), /*perRow=*/true, kWeightScaleFloor, codeMax)
+          .reshape({-1});
+  torch::Tensor zero =
+      torch::zeros({weight.size(0)}, torch::TensorOptions().dtype(torch::kInt).device(weight.device()));
   return torch::fake_quantize_per_channel_affine(weight, scale, zero, 0, -codeMax, codeMax);
 }
 
@@ -233,9 +256,12 @@ QuantLayerImpl::QuantLayerImpl(const NodeSpec& node) {
   name_ = node.name;
   quantizedOn_ = AttrText(node, "quantizedOn", "");
   intmm = engine == "intmm";
-  if (intmm && kind != Kind::Linear) Fail(ErrorCode::Config, "node '" + node.name + "': engine intmm (int8 GEMM) covers linear layers only");
-  if (dynamic && kind != Kind::Linear) Fail(ErrorCode::Config, "node '" + node.name + "': dynamic int8 exists for linear layers only");
-  if (!(inScale > 0) || !(outScale > 0)) Fail(ErrorCode::Config, "node '" + node.name + "': quantization scales must be positive");
+  if (intmm && kind != Kind::Linear)
+    Fail(ErrorCode::Config, "node '" + node.name + "': engine intmm (int8 GEMM) covers linear layers only");
+  if (dynamic && kind != Kind::Linear)
+    Fail(ErrorCode::Config, "node '" + node.name + "': dynamic int8 exists for linear layers only");
+  if (!(inScale > 0) || !(outScale > 0))
+    Fail(ErrorCode::Config, "node '" + node.name + "': quantization scales must be positive");
   std::vector<int64_t> wshape;
   if (kind == Kind::Linear) {
     in = AttrInt(node, "inFeatures", 0);
@@ -251,7 +277,8 @@ QuantLayerImpl::QuantLayerImpl(const NodeSpec& node) {
     dilation = AttrInts(node, "dilation", d, 1);
     if (AttrText(node, "padding", "") == "same") {
       for (size_t i = 0; i < d; ++i) {
-        if (stride[i] != 1 || (dilation[i] * (kernel[i] - 1)) % 2 != 0) Fail(ErrorCode::Config, "node '" + node.name + "': 'same' padding needs stride 1 and an odd kernel for int8");
+        if (stride[i] != 1 || (dilation[i] * (kernel[i] - 1)) % 2 != 0)
+          Fail(ErrorCode::Config, "node '" + node.name + "': 'same' padding needs stride 1 and an odd kernel for int8");
         padding.push_back(dilation[i] * (kernel[i] - 1) / 2);
       }
     } else {
@@ -278,10 +305,12 @@ void QuantLayerImpl::Prepare() {
   CheckInt8Exact(qweight, engine, name_, quantizedOn_);
   // One packed-params object per layer and mode: ONEDNN packs shared between static and dynamic linear return garbage.
   if (kind == Kind::Linear) {
-    linearPacked_ = PackInt8(PackKind::Linear, qweight, wscale, bias, perChannel).toCustomClass<LinearPackedParamsBase>();
+    linearPacked_ =
+        PackInt8(PackKind::Linear, qweight, wscale, bias, perChannel).toCustomClass<LinearPackedParamsBase>();
   } else {
     const PackKind k = kind == Kind::Conv2d ? PackKind::Conv2d : PackKind::Conv1d;
-    convPacked_ = PackInt8(k, qweight, wscale, bias, perChannel, stride, padding, dilation, groups).toCustomClass<ConvPackedParamsBase<2>>();
+    convPacked_ = PackInt8(k, qweight, wscale, bias, perChannel, stride, padding, dilation, groups)
+                      .toCustomClass<ConvPackedParamsBase<2>>();
   }
 }
 
@@ -298,7 +327,8 @@ torch::Tensor IntGemm(const torch::Tensor& a, const torch::Tensor& weight) {
     }
     return at::_int_mm(a, weight.t());
 #else
-    Fail(ErrorCode::Device, std::string("int8 GEMM on CUDA needs LibTorch >= 2.1 (torch._int_mm); this is LibTorch ") + TORCH_VERSION);
+    Fail(ErrorCode::Device,
+         std::string("int8 GEMM on CUDA needs LibTorch >= 2.1 (torch._int_mm); this is LibTorch ") + TORCH_VERSION);
 #endif
   }
   return at::mm(a.to(torch::kInt32), weight.t().to(torch::kInt32));
@@ -307,9 +337,11 @@ torch::Tensor IntGemm(const torch::Tensor& a, const torch::Tensor& weight) {
 
 torch::Tensor QuantLayerImpl::IntMmForward(const torch::Tensor& input) {
   torch::Tensor x = (input.is_quantized() ? input.dequantize() : input).to(torch::kFloat32);
-  if (x.size(-1) != in) Fail(ErrorCode::Shape, "qlinear expects " + std::to_string(in) + " input features, got " + ShapeString(x.sizes()));
+  if (x.size(-1) != in)
+    Fail(ErrorCode::Shape, "qlinear expects " + std::to_string(in) + " input features, got " + ShapeString(x.sizes()));
   if (x.is_cuda() && (in % 8 != 0 || out % 8 != 0)) {
-    Fail(ErrorCode::Config, "int8 GEMM on CUDA needs in and out features that are multiples of 8, got " + std::to_string(in) + "→" + std::to_string(out));
+    Fail(ErrorCode::Config, "int8 GEMM on CUDA needs in and out features that are multiples of 8, got " +
+                                std::to_string(in) + "→" + std::to_string(out));
   }
   std::vector<int64_t> outShape = x.sizes().vec();
   outShape.back() = out;
@@ -333,14 +365,19 @@ torch::Tensor QuantLayerImpl::forward(const torch::Tensor& input) {
   torch::Tensor x = input.is_quantized() ? input : QuantizeActivation(input, inScale, inZeroPoint);
   if (!subsample.empty()) {  // the last dims are the spatial ones, for conv1d and conv2d alike
     const int64_t first = x.dim() - static_cast<int64_t>(subsample.size());
-    for (size_t d = 0; d < subsample.size(); ++d) x = x.slice(first + static_cast<int64_t>(d), 0, c10::nullopt, subsample[d]);
+    for (size_t d = 0; d < subsample.size(); ++d)
+      x = x.slice(first + static_cast<int64_t>(d), 0, c10::nullopt, subsample[d]);
     x = x.contiguous();
   }
-  if (kind == Kind::Linear) return relu ? linearPacked_->apply_relu(x, outScale, outZeroPoint) : linearPacked_->apply(x, outScale, outZeroPoint);
-  if (kind == Kind::Conv2d) return relu ? convPacked_->apply_relu(x, outScale, outZeroPoint) : convPacked_->apply(x, outScale, outZeroPoint);
+  if (kind == Kind::Linear)
+    return relu ? linearPacked_->apply_relu(x, outScale, outZeroPoint)
+                : linearPacked_->apply(x, outScale, outZeroPoint);
+  if (kind == Kind::Conv2d)
+    return relu ? convPacked_->apply_relu(x, outScale, outZeroPoint) : convPacked_->apply(x, outScale, outZeroPoint);
   // conv1d runs as a 2-D conv over [N, C, 1, L] (how quantized::conv1d packs it).
   torch::Tensor x4 = x.unsqueeze(2);
-  torch::Tensor y = relu ? convPacked_->apply_relu(x4, outScale, outZeroPoint) : convPacked_->apply(x4, outScale, outZeroPoint);
+  torch::Tensor y =
+      relu ? convPacked_->apply_relu(x4, outScale, outZeroPoint) : convPacked_->apply(x4, outScale, outZeroPoint);
   return y.squeeze(2);
 }
 
@@ -357,9 +394,11 @@ QuantGruImpl::QuantGruImpl(const NodeSpec& node) {
   name_ = node.name;
   quantizedOn_ = AttrText(node, "quantizedOn", "");
   recurrence = AttrText(node, "recurrence", "auto");
-  if (inputSize < 1 || hidden < 1 || layers < 1) Fail(ErrorCode::Config, "node '" + node.name + "': qgru sizes must be positive");
+  if (inputSize < 1 || hidden < 1 || layers < 1)
+    Fail(ErrorCode::Config, "node '" + node.name + "': qgru sizes must be positive");
   if (recurrence != "auto" && recurrence != "fused" && recurrence != "linear_dynamic") {
-    Fail(ErrorCode::Config, "node '" + node.name + "': recurrence must be auto, fused or linear_dynamic, got " + recurrence);
+    Fail(ErrorCode::Config,
+         "node '" + node.name + "': recurrence must be auto, fused or linear_dynamic, got " + recurrence);
   }
   const int64_t dirs = bidirectional ? 2 : 1;
   for (int64_t l = 0; l < layers; ++l) {
@@ -389,7 +428,8 @@ void QuantGruImpl::Prepare() {
   }
 }
 
-std::pair<torch::Tensor, torch::Tensor> QuantGruImpl::RecurPacked(Direction& c, const torch::Tensor& gi, bool reverse) const {
+std::pair<torch::Tensor, torch::Tensor> QuantGruImpl::RecurPacked(Direction& c, const torch::Tensor& gi,
+                                                                  bool reverse) const {
   const int64_t B = gi.size(0), T = gi.size(1);
   const torch::Tensor inputs = gi.contiguous();
   torch::Tensor outputs = torch::empty({B, T, hidden});
@@ -398,7 +438,8 @@ std::pair<torch::Tensor, torch::Tensor> QuantGruImpl::RecurPacked(Direction& c, 
     const int64_t t = reverse ? T - 1 - k : k;
     // The GEMM through ONEDNN/QNNPACK (threaded); the gates in one vectorized pass instead of a dozen ATen ops.
     const torch::Tensor gh = c.hh->apply_dynamic(h, false).contiguous();
-    GruGateRows(gh.data_ptr<float>(), inputs.data_ptr<float>(), B, T, t, hidden, h.data_ptr<float>(), outputs.data_ptr<float>());
+    GruGateRows(gh.data_ptr<float>(), inputs.data_ptr<float>(), B, T, t, hidden, h.data_ptr<float>(),
+                outputs.data_ptr<float>());
   }
   return {outputs, h};
 }
@@ -434,8 +475,12 @@ namespace {
 // PyTorch's MinMaxObserver / MovingAverageMinMaxObserver with averaging constant 0.01).
 class CalibrateWorker : public ModelDataWorker {
  public:
-  CalibrateWorker(Napi::Env env, std::shared_ptr<ModelState> model, std::shared_ptr<DatasetState> data, int64_t batches, int64_t batchSize, bool movingAverage)
-      : ModelDataWorker(env, "petra.calibrate", std::move(model), std::move(data)), batches_(batches), batchSize_(batchSize), moving_(movingAverage) {}
+  CalibrateWorker(Napi::Env env, std::shared_ptr<ModelState> model, std::shared_ptr<DatasetState> data, int64_t batches,
+                  int64_t batchSize, bool movingAverage)
+      : ModelDataWorker(env, "petra.calibrate", std::move(model), std::move(data)),
+        batches_(batches),
+        batchSize_(batchSize),
+        moving_(movingAverage) {}
 
  protected:
   void Run() override {
@@ -446,21 +491,22 @@ class CalibrateWorker : public ModelDataWorker {
     const int64_t n = std::min(data_->size, batches_ * batchSize_);
     for (int64_t start = 0; start < n; start += batchSize_) {
       const int64_t len = std::min(batchSize_, n - start);
-      model.module->ForwardObserved(SliceRows(data_->inputs, start, len, model.device), [this](const std::string& name, const torch::Tensor& t) {
-        if (!t.is_floating_point() || t.numel() == 0) return;
-        const auto mm = torch::aminmax(t.detach().to(torch::kFloat32));
-        const double lo = std::get<0>(mm).item<double>(), hi = std::get<1>(mm).item<double>();
-        auto it = ranges_.find(name);
-        if (it == ranges_.end()) {
-          ranges_[name] = {lo, hi};
-        } else if (moving_) {
-          it->second.first += 0.01 * (lo - it->second.first);
-          it->second.second += 0.01 * (hi - it->second.second);
-        } else {
-          it->second.first = std::min(it->second.first, lo);
-          it->second.second = std::max(it->second.second, hi);
-        }
-      });
+      model.module->ForwardObserved(
+          SliceRows(data_->inputs, start, len, model.device), [this](const std::string& name, const torch::Tensor& t) {
+            if (!t.is_floating_point() || t.numel() == 0) return;
+            const auto mm = torch::aminmax(t.detach().to(torch::kFloat32));
+            const double lo = std::get<0>(mm).item<double>(), hi = std::get<1>(mm).item<double>();
+            auto it = ranges_.find(name);
+            if (it == ranges_.end()) {
+              ranges_[name] = {lo, hi};
+            } else if (moving_) {
+              it->second.first += 0.01 * (lo - it->second.first);
+              it->second.second += 0.01 * (hi - it->second.second);
+            } else {
+              it->second.first = std::min(it->second.first, lo);
+              it->second.second = std::max(it->second.second, hi);
+            }
+          });
     }
   }
   Napi::Value Resolve(Napi::Env env) override {

@@ -68,7 +68,8 @@ class QuantGruImpl : public torch::nn::Module {
     c10::intrusive_ptr<LinearPackedParamsBase> ih, hh;
     std::shared_ptr<Int8Recurrence> fused;
   };
-  // The recurrence through quantized::linear_dynamic: {hidden states [B, T, H], final state [B, H]}, as Int8Recurrence::Run.
+  // The recurrence through quantized::linear_dynamic: {hidden states [B, T, H], final state [B, H]}, as
+  // Int8Recurrence::Run.
   std::pair<torch::Tensor, torch::Tensor> RecurPacked(Direction& c, const torch::Tensor& gi, bool reverse) const;
   std::string name_, quantizedOn_;
   std::vector<Direction> cells_;  // layer-major: [l0, l0_reverse, l1, ...]
@@ -83,8 +84,8 @@ void UseQuantizedEngine(const std::string& name);
 // the current engine's quantized::linear / linear_dynamic / conv1d / conv2d. Every int8 layer is packed here: petra's
 // own (QuantLayerImpl, QuantGruImpl) and TorchScript export's (torchscript_export.cc), so both hold the same weights.
 enum class PackKind { Linear, Conv1d, Conv2d };
-c10::IValue PackInt8(PackKind kind, const torch::Tensor& codes, const torch::Tensor& scale, const torch::Tensor& bias, bool perChannel,
-                     const std::vector<int64_t>& stride = {}, const std::vector<int64_t>& padding = {},
+c10::IValue PackInt8(PackKind kind, const torch::Tensor& codes, const torch::Tensor& scale, const torch::Tensor& bias,
+                     bool perChannel, const std::vector<int64_t>& stride = {}, const std::vector<int64_t>& padding = {},
                      const std::vector<int64_t>& dilation = {}, int64_t groups = 1);
 
 // Whether this build can run engine "intmm" on CUDA (torch._int_mm exists from LibTorch 2.1).

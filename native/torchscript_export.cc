@@ -20,7 +20,8 @@ namespace {
 // The names the generated source may use: `torch.<op>` (ATen) and `quantized.<op>` (the quantized CPU kernels;
 // serialized code spells them `ops.quantized.<op>`). Module::define's default resolver knows only `torch`.
 struct ExportResolver : public torch::jit::Resolver {
-  std::shared_ptr<torch::jit::SugaredValue> resolveValue(const std::string& name, torch::jit::GraphFunction&, const torch::jit::SourceRange&) override {
+  std::shared_ptr<torch::jit::SugaredValue> resolveValue(const std::string& name, torch::jit::GraphFunction&,
+                                                         const torch::jit::SourceRange&) override {
     if (name == "torch") return std::make_shared<torch::jit::BuiltinModule>("aten");
     if (name == "quantized") return std::make_shared<torch::jit::BuiltinModule>("quantized");
     return nullptr;
@@ -36,7 +37,7 @@ struct TensorPlan {
 
 struct PackPlan {
   std::string name;
-  std::string kind;  // linear | conv1d | conv2d
+  std::string kind;                 // linear | conv1d | conv2d
   std::string weight, scale, bias;  // petra tensor names: int8 codes, per-channel / per-tensor scales, float bias
   bool perChannel = true;
   std::string engine;
@@ -96,7 +97,8 @@ ExportPlan PlanFromJs(const Napi::Object& o) {
       PackPlan pack;
       pack.name = Str(p, "name");
       pack.kind = Str(p, "kind");
-      if (pack.kind != "linear" && pack.kind != "conv1d" && pack.kind != "conv2d") Fail(ErrorCode::Config, "saveTorchScript: unknown pack kind '" + pack.kind + "'");
+      if (pack.kind != "linear" && pack.kind != "conv1d" && pack.kind != "conv2d")
+        Fail(ErrorCode::Config, "saveTorchScript: unknown pack kind '" + pack.kind + "'");
       pack.weight = Str(p, "weight");
       pack.scale = Str(p, "scale");
       pack.bias = Str(p, "bias");
@@ -149,23 +151,31 @@ class SaveTorchScriptWorker : public PromiseWorker {
         m.register_attribute("training", c10::BoolType::get(), false);
         for (const auto& t : sub.tensors) {
           torch::Tensor value = tensor(t.from);
-          if (t.parameter) m.register_parameter(t.name, value, /*is_buffer=*/false);
-          else m.register_buffer(t.name, value);
+          if (t.parameter)
+            m.register_parameter(t.name, value, /*is_buffer=*/false);
+          else
+            m.register_buffer(t.name, value);
         }
         for (const auto& p : sub.packs) {
           UseQuantizedEngine(p.engine);
-          c10::IValue packed = PackInt8(PackKindOf(p.kind), tensor(p.weight), tensor(p.scale), tensor(p.bias), p.perChannel, p.stride, p.padding, p.dilation, p.groups);
+          c10::IValue packed = PackInt8(PackKindOf(p.kind), tensor(p.weight), tensor(p.scale), tensor(p.bias),
+                                        p.perChannel, p.stride, p.padding, p.dilation, p.groups);
           m.register_attribute(p.name, packed.type(), packed);
         }
         root.register_module(sub.name, m);
       }
       root.define(plan_.source, std::make_shared<ExportResolver>());
     } catch (const c10::Error& e) {
-      Fail(ErrorCode::Config, "the generated TorchScript did not compile (a petra bug; please report it with the model's spec): " + CleanTorchMessage(e));
+      Fail(ErrorCode::Config,
+           "the generated TorchScript did not compile (a petra bug; please report it with the model's spec): " +
+               CleanTorchMessage(e));
     } catch (const PetraException&) {
       throw;
     } catch (const std::exception& e) {
-      Fail(ErrorCode::Config, std::string("the generated TorchScript did not compile (a petra bug; please report it with the model's spec): ") + e.what());
+      Fail(ErrorCode::Config,
+           std::string(
+               "the generated TorchScript did not compile (a petra bug; please report it with the model's spec): ") +
+               e.what());
     }
     // Written beside the target and renamed, so a failed write never leaves a truncated model where one is expected.
     const std::string partial = plan_.path + ".partial";

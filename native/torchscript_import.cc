@@ -1,8 +1,8 @@
-// describeTorchScript(path): a TorchScript module (traced or scripted) as plain data for lib/interop/torchscript-import.ts,
-// which maps it onto a petra graph spec. Mechanism only: load, freeze (eval mode: parameters and attributes become
-// constants, submodule calls are inlined, `self.training` branches fold), then list the forward graph's nodes with
-// their inputs, outputs, nested blocks, constant values (weights as float32) and source locations. Every decision
-// (which ops map to which petra nodes, what is unsupported) is TypeScript's.
+// describeTorchScript(path): a TorchScript module (traced or scripted) as plain data for
+// lib/interop/torchscript-import.ts, which maps it onto a petra graph spec. Mechanism only: load, freeze (eval mode:
+// parameters and attributes become constants, submodule calls are inlined, `self.training` branches fold), then list
+// the forward graph's nodes with their inputs, outputs, nested blocks, constant values (weights as float32) and source
+// locations. Every decision (which ops map to which petra nodes, what is unsupported) is TypeScript's.
 #include <torch/csrc/jit/frontend/source_range.h>
 #include <torch/csrc/jit/ir/constants.h>
 #include <torch/csrc/jit/ir/ir.h>
@@ -31,7 +31,8 @@ Napi::Value TensorConstant(Napi::Env env, const at::Tensor& t) {
   if (t.is_quantized() || t.is_sparse() || t.is_complex()) {
     // No float32 view of these: the shape and dtype are enough for TypeScript to report the constant as unsupported.
     Napi::Array shape = Napi::Array::New(env, t.dim());
-    for (int64_t i = 0; i < t.dim(); ++i) shape.Set(static_cast<uint32_t>(i), Napi::Number::New(env, static_cast<double>(t.size(i))));
+    for (int64_t i = 0; i < t.dim(); ++i)
+      shape.Set(static_cast<uint32_t>(i), Napi::Number::New(env, static_cast<double>(t.size(i))));
     out.Set("shape", shape);
     return out;
   }
@@ -62,7 +63,8 @@ Napi::Value IValueToJs(Napi::Env env, const c10::IValue& v, int depth) {
   if (v.isTuple()) {
     const auto& elements = v.toTupleRef().elements();
     Napi::Array out = Napi::Array::New(env, elements.size());
-    for (size_t i = 0; i < elements.size(); ++i) out.Set(static_cast<uint32_t>(i), IValueToJs(env, elements[i], depth + 1));
+    for (size_t i = 0; i < elements.size(); ++i)
+      out.Set(static_cast<uint32_t>(i), IValueToJs(env, elements[i], depth + 1));
     return out;
   }
   Napi::Object other = Napi::Object::New(env);
@@ -119,15 +121,18 @@ Napi::Object NodeToJs(Napi::Env env, const Node* node, int depth) {
   }
   out.Set("inputs", inputs);
   Napi::Array outputs = Napi::Array::New(env, node->outputs().size());
-  for (size_t i = 0; i < node->outputs().size(); ++i) outputs.Set(static_cast<uint32_t>(i), ValueToJs(env, node->outputs()[i]));
+  for (size_t i = 0; i < node->outputs().size(); ++i)
+    outputs.Set(static_cast<uint32_t>(i), ValueToJs(env, node->outputs()[i]));
   out.Set("outputs", outputs);
   out.Set("location", Location(node));
   const std::string module = ModulePath(node);
   if (!module.empty()) out.Set("module", module);
   if (node->kind() == c10::prim::Constant && node->outputs().size() == 1) {
     auto value = torch::jit::toIValue(node->output());
-    if (value) out.Set("value", IValueToJs(env, *value, 0));
-    else out.Set("value", env.Null());
+    if (value)
+      out.Set("value", IValueToJs(env, *value, 0));
+    else
+      out.Set("value", env.Null());
   }
   if (!node->blocks().empty()) {
     Napi::Array blocks = Napi::Array::New(env, node->blocks().size());
@@ -135,11 +140,13 @@ Napi::Object NodeToJs(Napi::Env env, const Node* node, int depth) {
       const Block* block = node->blocks()[b];
       Napi::Object o = Napi::Object::New(env);
       Napi::Array params = Napi::Array::New(env, block->inputs().size());
-      for (size_t i = 0; i < block->inputs().size(); ++i) params.Set(static_cast<uint32_t>(i), ValueToJs(env, block->inputs()[i]));
+      for (size_t i = 0; i < block->inputs().size(); ++i)
+        params.Set(static_cast<uint32_t>(i), ValueToJs(env, block->inputs()[i]));
       o.Set("inputs", params);
       Napi::Array results = Napi::Array::New(env, block->outputs().size());
       for (size_t i = 0; i < block->outputs().size(); ++i) {
-        results.Set(static_cast<uint32_t>(i), Napi::Number::New(env, static_cast<double>(block->outputs()[i]->unique())));
+        results.Set(static_cast<uint32_t>(i),
+                    Napi::Number::New(env, static_cast<double>(block->outputs()[i]->unique())));
       }
       o.Set("outputs", results);
       o.Set("nodes", BlockNodes(env, block, depth + 1));
@@ -178,8 +185,10 @@ Napi::Value DescribeTorchScript(const Napi::CallbackInfo& info) {
     try {
       frozen = torch::jit::freeze_module(module);
     } catch (const c10::Error& e) {
-      Fail(ErrorCode::Config, "'" + path + "' cannot be frozen for import (its forward mutates module attributes or calls "
-                                  "interfaces): " + CleanTorchMessage(e));
+      Fail(ErrorCode::Config, "'" + path +
+                                  "' cannot be frozen for import (its forward mutates module attributes or calls "
+                                  "interfaces): " +
+                                  CleanTorchMessage(e));
     } catch (const std::exception& e) {
       Fail(ErrorCode::Config, "'" + path + "' cannot be frozen for import: " + std::string(e.what()));
     }

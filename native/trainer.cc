@@ -117,9 +117,12 @@ struct EpochOptions {
 
 class EpochWorker : public PromiseWorker {
  public:
-  EpochWorker(Napi::Env env, std::shared_ptr<TrainerState> trainer, std::shared_ptr<DatasetState> data, EpochOptions options,
-              Napi::Value onProgress)
-      : PromiseWorker(env, "petra.trainEpoch"), trainer_(std::move(trainer)), data_(std::move(data)), options_(options) {
+  EpochWorker(Napi::Env env, std::shared_ptr<TrainerState> trainer, std::shared_ptr<DatasetState> data,
+              EpochOptions options, Napi::Value onProgress)
+      : PromiseWorker(env, "petra.trainEpoch"),
+        trainer_(std::move(trainer)),
+        data_(std::move(data)),
+        options_(options) {
     if (onProgress.IsFunction()) {
       progress_ = Napi::ThreadSafeFunction::New(env, onProgress.As<Napi::Function>(), "petra.progress", 0, 1);
       progress_.Unref(env);
@@ -161,7 +164,9 @@ class EpochWorker : public PromiseWorker {
     torch::Tensor lossSum = torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat64).device(model.device));
     double lossHost = 0;
     for (int64_t b = 0; b < batches; ++b) {
-      if (trainer_->cancel.load()) Fail(ErrorCode::Aborted, "training was aborted at batch " + std::to_string(b) + " of " + std::to_string(batches));
+      if (trainer_->cancel.load())
+        Fail(ErrorCode::Aborted,
+             "training was aborted at batch " + std::to_string(b) + " of " + std::to_string(batches));
       const int64_t start = b * bs;
       const int64_t len = (b == batches - 1) ? n - start : bs;
       torch::Tensor idx = order.narrow(0, start, len);
@@ -192,8 +197,9 @@ class EpochWorker : public PromiseWorker {
         lossHost += loss.item<double>() * static_cast<double>(len);
       }
       if (check && !std::isfinite(lossHost)) {
-        Fail(ErrorCode::Numeric, "the loss became " + std::string(std::isnan(lossHost) ? "NaN" : "infinite") + " at batch " +
-                                     std::to_string(b + 1) + " of " + std::to_string(batches) + " (learning rate " +
+        Fail(ErrorCode::Numeric, "the loss became " + std::string(std::isnan(lossHost) ? "NaN" : "infinite") +
+                                     " at batch " + std::to_string(b + 1) + " of " + std::to_string(batches) +
+                                     " (learning rate " +
                                      std::to_string(trainer_->optimizer->param_groups()[0].options().get_lr()) + ")");
       }
       samples_ += len;
@@ -268,8 +274,8 @@ class Trainer : public Napi::ObjectWrap<Trainer> {
       EpochOptions options;
       if (info[1].IsObject()) {
         Napi::Object o = info[1].As<Napi::Object>();
-        // ToInt64, not a cast: NaN, Infinity or a seed past 2^63 (lib/runtime/train.ts passes seed × 100003 + epoch) was
-        // undefined behaviour; now a ConfigError.
+        // ToInt64, not a cast: NaN, Infinity or a seed past 2^63 (lib/runtime/train.ts passes seed × 100003 + epoch)
+        // was undefined behaviour; now a ConfigError.
         options.batchSize = ToInt64(NumberOr(o, "batchSize", 64), "batchSize");
         options.lr = NumberOr(o, "lr", -1);
         options.seed = ToInt64(NumberOr(o, "seed", 0), "seed");
@@ -317,10 +323,14 @@ Napi::Value CreateTrainer(const Napi::CallbackInfo& info) {
     state->regularization.hoyer = NumberOr(o, "hoyer", 0);
     state->regularization.l1 = NumberOr(o, "l1", 0);
     const std::string loss = StringOr(o, "loss", model->spec.classification ? "cross_entropy" : "mse");
-    if (loss == "cross_entropy") state->loss = LossKind::CrossEntropy;
-    else if (loss == "mse") state->loss = LossKind::Mse;
-    else Fail(ErrorCode::Config, "unknown loss '" + loss + "': cross_entropy or mse");
-    if (state->loss == LossKind::CrossEntropy && !model->spec.classification) Fail(ErrorCode::Config, "cross_entropy needs a classification model");
+    if (loss == "cross_entropy")
+      state->loss = LossKind::CrossEntropy;
+    else if (loss == "mse")
+      state->loss = LossKind::Mse;
+    else
+      Fail(ErrorCode::Config, "unknown loss '" + loss + "': cross_entropy or mse");
+    if (state->loss == LossKind::CrossEntropy && !model->spec.classification)
+      Fail(ErrorCode::Config, "cross_entropy needs a classification model");
     Napi::Object object = Data(info.Env()).trainerConstructor.New({});
     Trainer::Unwrap(object)->Attach(state);
     return object;
@@ -334,7 +344,8 @@ struct Metrics {
 
 class EvaluateWorker : public ModelDataWorker {
  public:
-  EvaluateWorker(Napi::Env env, std::shared_ptr<ModelState> model, std::shared_ptr<DatasetState> data, int64_t batchSize)
+  EvaluateWorker(Napi::Env env, std::shared_ptr<ModelState> model, std::shared_ptr<DatasetState> data,
+                 int64_t batchSize)
       : ModelDataWorker(env, "petra.evaluate", std::move(model), std::move(data)), batchSize_(batchSize) {}
 
  protected:
@@ -348,14 +359,15 @@ class EvaluateWorker : public ModelDataWorker {
     torch::Tensor lossSum = torch::zeros({}, opts), absSum = torch::zeros({}, opts), sqSum = torch::zeros({}, opts);
     const int64_t classes = model.spec.outputWidth;
     torch::Tensor confusion;
-    if (model.spec.classification) confusion = torch::zeros({classes * classes}, torch::TensorOptions().dtype(torch::kInt64).device(model.device));
+    if (model.spec.classification)
+      confusion = torch::zeros({classes * classes}, torch::TensorOptions().dtype(torch::kInt64).device(model.device));
     for (int64_t start = 0; start < n; start += batchSize_) {
       const int64_t len = std::min(batchSize_, n - start);
       torch::Tensor target = data_->target.narrow(0, start, len).to(model.device);
       torch::Tensor output = model.module->forward(SliceRows(data_->inputs, start, len, model.device));
       if (model.spec.classification) {
-        lossSum += torch::nn::functional::cross_entropy(output, target,
-                                                        torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
+        lossSum += torch::nn::functional::cross_entropy(
+                       output, target, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
                        .to(torch::kFloat64);
         torch::Tensor predicted = output.argmax(1);
         confusion += torch::bincount(target * classes + predicted, {}, classes * classes);
@@ -384,7 +396,8 @@ class EvaluateWorker : public ModelDataWorker {
       metrics_.rmse = std::sqrt(metrics_.loss);
       metrics_.mae = absSum.item<double>() / values;
     }
-    if (!std::isfinite(metrics_.loss)) Fail(ErrorCode::Numeric, "evaluation produced a non-finite loss: the model's outputs are NaN or infinite");
+    if (!std::isfinite(metrics_.loss))
+      Fail(ErrorCode::Numeric, "evaluation produced a non-finite loss: the model's outputs are NaN or infinite");
   }
   Napi::Value Resolve(Napi::Env env) override {
     Napi::Object out = Napi::Object::New(env);
@@ -407,7 +420,8 @@ Napi::Value Evaluate(const Napi::CallbackInfo& info) {
     auto model = UnwrapModel(info[0]);
     auto data = UnwrapDataset(info[1]);
     int64_t batchSize = 512;
-    if (info[2].IsObject()) batchSize = ToInt64(NumberOr(info[2].As<Napi::Object>(), "batchSize", 512), "batchSize");  // not a UB cast
+    if (info[2].IsObject())
+      batchSize = ToInt64(NumberOr(info[2].As<Napi::Object>(), "batchSize", 512), "batchSize");  // not a UB cast
     if (batchSize < 1) Fail(ErrorCode::Config, "batchSize must be at least 1");
     return (new EvaluateWorker(info.Env(), model, data, batchSize))->Queue();
   });

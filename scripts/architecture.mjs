@@ -19,7 +19,8 @@ const ENTRY = 'entry';
 
 function sources(dir) {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
-    e.isDirectory() ? sources(join(dir, e.name)) : e.name.endsWith('.ts') ? [join(dir, e.name)] : []);
+    e.isDirectory() ? sources(join(dir, e.name)) : e.name.endsWith('.ts') ? [join(dir, e.name)] : [],
+  );
 }
 
 const folderOf = (file) => {
@@ -89,7 +90,11 @@ function docParts() {
   const a = text.indexOf(BEGIN);
   const b = text.indexOf(END);
   if (a < 0 || b < a) throw new Error(`${DOC} lacks the markers ${BEGIN} … ${END}`);
-  return { before: text.slice(0, a + BEGIN.length), current: text.slice(a + BEGIN.length, b).trim(), after: text.slice(b) };
+  return {
+    before: text.slice(0, a + BEGIN.length),
+    current: text.slice(a + BEGIN.length, b).trim(),
+    after: text.slice(b),
+  };
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
@@ -100,7 +105,9 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
     writeFileSync(DOC, `${before}\n${fresh}\n${after}`);
   } else if (mode === '--check') {
     if (docParts().current !== fresh) {
-      console.error(`docs/architecture.md's diagram is not what lib/'s imports give; run node scripts/architecture.mjs --write.\nExpected:\n${fresh}`);
+      console.error(
+        `docs/architecture.md's diagram is not what lib/'s imports give; run node scripts/architecture.mjs --write.\nExpected:\n${fresh}`,
+      );
       process.exit(1);
     }
   } else {

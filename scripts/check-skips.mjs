@@ -10,13 +10,19 @@ const ALLOWED = [
 ];
 
 const text = readFileSync(process.argv[2] ?? 0, 'utf8');
-const counts = [...text.matchAll(/^\s*(\d+) (?:tests? )?(skipped|todo)\b/gm)].map((m) => ({ n: Number(m[1]), kind: m[2] }));
+const counts = [...text.matchAll(/^\s*(\d+) (?:tests? )?(skipped|todo)\b/gm)].map((m) => ({
+  n: Number(m[1]),
+  kind: m[2],
+}));
 const listed = [...text.matchAll(/^\s*[-◌] (.+?)\s*$/gm)].map((m) => m[1]).filter((title) => !/^-+$/.test(title));
 const unexplained = listed.filter((title) => !ALLOWED.some((re) => re.test(title)));
 const total = counts.reduce((a, c) => a + c.n, 0);
 if (total > 0 && (unexplained.length > 0 || listed.length === 0)) {
   console.error(`check-skips: ${counts.map((c) => `${c.n} ${c.kind}`).join(', ')} — not allowed:`);
-  for (const title of unexplained.length ? unexplained : ['(titles not listed in the output)']) console.error(`  ${title}`);
+  for (const title of unexplained.length ? unexplained : ['(titles not listed in the output)'])
+    console.error(`  ${title}`);
   process.exit(1);
 }
-console.log(`check-skips: ${total === 0 ? 'no skipped or todo tests' : `${total} skipped/todo, all on the allow-list`}`);
+console.log(
+  `check-skips: ${total === 0 ? 'no skipped or todo tests' : `${total} skipped/todo, all on the allow-list`}`,
+);

@@ -26,7 +26,12 @@ async function check(name, fn) {
   try {
     const detail = await fn();
     const skipped = detail === 'skip';
-    results.checks.push({ name, status: skipped ? 'skip' : 'pass', detail: skipped ? undefined : detail, seconds: (performance.now() - started) / 1000 });
+    results.checks.push({
+      name,
+      status: skipped ? 'skip' : 'pass',
+      detail: skipped ? undefined : detail,
+      seconds: (performance.now() - started) / 1000,
+    });
     console.log(`${skipped ? 'SKIP' : 'PASS'} ${name}${detail && !skipped ? ` — ${JSON.stringify(detail)}` : ''}`);
   } catch (error) {
     failed++;
@@ -38,10 +43,16 @@ function blobs(n, f, seed) {
   const rng = createRng(seed);
   const x = new Float32Array(n * f);
   const y = new Int32Array(n);
-  for (let i = 0; i < n; i++) { y[i] = i % 2; for (let j = 0; j < f; j++) x[i * f + j] = rng.normal() + (y[i] ? 1.5 : -1.5); }
+  for (let i = 0; i < n; i++) {
+    y[i] = i % 2;
+    for (let j = 0; j < f; j++) x[i * f + j] = rng.normal() + (y[i] ? 1.5 : -1.5);
+  }
   return { inputs: [{ data: x, shape: [n, f] }], target: { data: y, shape: [n] } };
 }
-const median = (v) => { const s = [...v].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]; };
+const median = (v) => {
+  const s = [...v].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)];
+};
 
 const i = info();
 results.info = i;
@@ -51,7 +62,8 @@ console.log(`LibTorch ${i.libtorchVersion}, CUDA ${cuda ? i.cuda.devices.map((d)
 
 await check('info lists the CUDA device', () => {
   if (!cuda) return 'skip';
-  if (!i.cuda.compiled || i.cuda.devices.length === 0 || !i.cuda.devices[0].name) throw new Error(JSON.stringify(i.cuda));
+  if (!i.cuda.compiled || i.cuda.devices.length === 0 || !i.cuda.devices[0].name)
+    throw new Error(JSON.stringify(i.cuda));
   return { device: i.cuda.devices[0].name, driver: i.cuda.driverVersion, runtime: i.cuda.runtimeVersion };
 });
 
@@ -77,7 +89,8 @@ await check(`the small CNN learns synthetic colour images on ${device}`, async (
   const a = await model.forward(ds.test.inputs[0]);
   const b = await back.forward(ds.test.inputs[0]);
   if (a.data.some((v, k) => v !== b.data[k])) throw new Error('save/load changed the outputs');
-  model.dispose(); back.dispose();
+  model.dispose();
+  back.dispose();
   return { accuracy: m.accuracy, epochSeconds: r.history.map((h) => h.seconds) };
 });
 
@@ -89,7 +102,12 @@ await check(`benchmark on ${device} (CUDA events, peak memory)`, async () => {
   if (self.verdict !== 'same') throw new Error(`self-comparison verdict ${self.verdict}`);
   model.dispose();
   results.benches.smallCnnLatency = r;
-  return { medianMs: r.batches.map((b) => b.medianMs), peakBytes: r.batches.map((b) => b.peakBytes), selfRatio: self.ratio, selfVerdict: self.verdict };
+  return {
+    medianMs: r.batches.map((b) => b.medianMs),
+    peakBytes: r.batches.map((b) => b.peakBytes),
+    selfRatio: self.ratio,
+    selfVerdict: self.verdict,
+  };
 });
 
 await check('CUDA-graph mode: replays of the captured forward, faster than eager launches at batch 1', async () => {
@@ -99,7 +117,12 @@ await check('CUDA-graph mode: replays of the captured forward, faster than eager
   const graph = await benchmark(model, { batchSizes: [1, 64], timeCapMs: 1500, cudaGraph: true });
   model.dispose();
   if (!graph.cudaGraph) throw new Error('report does not say cudaGraph');
-  const rows = eager.batches.map((b, k) => ({ batch: b.batchSize, eagerMs: b.medianMs, graphMs: graph.batches[k].medianMs, ratio: graph.batches[k].medianMs / b.medianMs }));
+  const rows = eager.batches.map((b, k) => ({
+    batch: b.batchSize,
+    eagerMs: b.medianMs,
+    graphMs: graph.batches[k].medianMs,
+    ratio: graph.batches[k].medianMs / b.medianMs,
+  }));
   results.benches.cudaGraph = rows;
   if (!(rows[0].ratio < 1)) throw new Error(`graph replay not faster at batch 1: ${JSON.stringify(rows[0])}`);
   return rows;
@@ -107,11 +130,18 @@ await check('CUDA-graph mode: replays of the captured forward, faster than eager
 
 await check('TorchScript on the GPU: petra median vs torch.utils.benchmark (target ≤ 1.05×)', async () => {
   if (!cuda) return 'skip';
-  const ref = JSON.parse(execFileSync('python3', ['bench/gpu/torchscript_ref.py', out, device]).toString().trim().split('\n').pop());
+  const ref = JSON.parse(
+    execFileSync('python3', ['bench/gpu/torchscript_ref.py', out, device]).toString().trim().split('\n').pop(),
+  );
   const script = TorchScriptModel.load(ref.model, { device });
   const r = await script.benchmark([[3, 32, 32]], { batchSizes: [1, 64], targetRelativeCi: 0.01, timeCapMs: 4000 });
   script.dispose();
-  const rows = r.batches.map((b) => ({ batch: b.batchSize, petraMs: b.medianMs, torchMs: ref.medianMs[String(b.batchSize)], ratio: b.medianMs / ref.medianMs[String(b.batchSize)] }));
+  const rows = r.batches.map((b) => ({
+    batch: b.batchSize,
+    petraMs: b.medianMs,
+    torchMs: ref.medianMs[String(b.batchSize)],
+    ratio: b.medianMs / ref.medianMs[String(b.batchSize)],
+  }));
   results.benches.torchscript = { torch: ref.torch, rows, host: r.host };
   return rows;
 });
@@ -119,71 +149,121 @@ await check('TorchScript on the GPU: petra median vs torch.utils.benchmark (targ
 await check(`train-step on ${device}: petra vs PyTorch, same model and batch`, async () => {
   if (!cuda) return 'skip';
   const rows = [];
-  for (const [name, optimizer, steps] of [['cnn', 'sgd', 300], ['mlp', 'sgd', 1000], ['cnn', 'adam', 300]]) {
-    const p = [], t = [];
+  for (const [name, optimizer, steps] of [
+    ['cnn', 'sgd', 300],
+    ['mlp', 'sgd', 1000],
+    ['cnn', 'adam', 300],
+  ]) {
+    const p = [],
+      t = [];
     for (let k = 0; k < 5; k++) {
-      const spec = name === 'cnn' ? smallCnn({ inputShape: [1, 28, 28], classes: 10 }) : mlp({ inputShape: [1, 28, 28], hidden: [128], classes: 10 });
+      const spec =
+        name === 'cnn'
+          ? smallCnn({ inputShape: [1, 28, 28], classes: 10 })
+          : mlp({ inputShape: [1, 28, 28], hidden: [128], classes: 10 });
       const model = Model.build(spec, { device, seed: 1 });
       const rng = createRng(k);
-      const make = (n) => { const x = new Float32Array(n * 784); for (let j = 0; j < x.length; j++) x[j] = rng.normal(); const y = new Int32Array(n); for (let j = 0; j < n; j++) y[j] = rng.int(10); return { inputs: [{ data: x, shape: [n, 1, 28, 28] }], target: { data: y, shape: [n] } }; };
+      const make = (n) => {
+        const x = new Float32Array(n * 784);
+        for (let j = 0; j < x.length; j++) x[j] = rng.normal();
+        const y = new Int32Array(n);
+        for (let j = 0; j < n; j++) y[j] = rng.int(10);
+        return { inputs: [{ data: x, shape: [n, 1, 28, 28] }], target: { data: y, shape: [n] } };
+      };
       const opts = { epochs: 1, batchSize: 64, optimizer, lr: optimizer === 'sgd' ? 0.01 : 1e-3, momentum: 0.9 };
       await train(model, { train: make(20 * 64) }, opts);
       const r = await train(model, { train: make(steps * 64) }, opts);
-      p.push(r.history[0].seconds * 1000 / steps);
+      p.push((r.history[0].seconds * 1000) / steps);
       model.dispose();
-      const py = JSON.parse(execFileSync('python3', ['bench/train-step/torch_step.py', name, optimizer, String(steps), '20', '4', device]).toString().trim().split('\n').pop());
+      const py = JSON.parse(
+        execFileSync('python3', ['bench/train-step/torch_step.py', name, optimizer, String(steps), '20', '4', device])
+          .toString()
+          .trim()
+          .split('\n')
+          .pop(),
+      );
       t.push(py.msPerStep);
     }
-    rows.push({ model: name, optimizer, petraMs: median(p), torchMs: median(t), ratio: median(p) / median(t), petra: p, torch: t });
+    rows.push({
+      model: name,
+      optimizer,
+      petraMs: median(p),
+      torchMs: median(t),
+      ratio: median(p) / median(t),
+      petra: p,
+      torch: t,
+    });
   }
   results.benches.trainStep = rows;
   return rows.map((r) => ({ model: r.model, optimizer: r.optimizer, ratio: Number(r.ratio.toFixed(3)) }));
 });
 
-await check(`int8 GEMM on ${device} (quantize backend ${cuda ? 'cuda: torch._int_mm' : 'intmm: CPU reference'})`, async () => {
-  const spec = mlp({ inputShape: [1024], hidden: [1024, 1024], classes: 16 });
-  const model = Model.build(spec, { device, seed: 1 });
-  const { model: q, report } = await quantize(model, { mode: 'dynamic', ...(cuda ? {} : { backend: 'intmm' }) });
-  if (report.engine !== 'intmm' || !report.layers.every((l) => l.kind === 'int8')) throw new Error(JSON.stringify(report.layers));
-  if (cuda && !/_int_mm/.test(report.kernel)) throw new Error(report.kernel);
-  const rng = createRng(3);
-  for (const batch of [4, 64]) { // 4: below torch._int_mm's 17-row minimum (padded)
-    const x = { data: Float32Array.from({ length: batch * 1024 }, () => rng.normal()), shape: [batch, 1024] };
-    const [a, b] = [await model.forward(x), await q.forward(x)];
-    let diff = 0, scale = 0;
-    for (let k = 0; k < a.data.length; k++) { diff = Math.max(diff, Math.abs(a.data[k] - b.data[k])); scale = Math.max(scale, Math.abs(a.data[k])); }
-    if (!(diff < 0.05 * scale + 1e-3)) throw new Error(`batch ${batch}: max |int8 − fp32| ${diff} (outputs up to ${scale})`);
-  }
-  const row = { kernel: report.kernel };
-  if (cuda) {
-    // Large enough for int8 tensor cores to matter: Linear(4096×4096) at batch 1024.
-    const big = Model.build(mlp({ inputShape: [4096], hidden: [4096], classes: 16 }), { device, seed: 1 });
-    const { model: bq } = await quantize(big, { mode: 'dynamic' });
-    const c = await compare(big, bq, { batchSize: 1024, rounds: 10 });
-    const lat = await benchmark(bq, { batchSizes: [1, 64, 1024] });
-    const base = await benchmark(big, { batchSizes: [1, 64, 1024] });
-    results.benches.int8Gemm = { model: 'mlp 4096→4096→16', compare: c, int8: lat, fp32: base };
-    Object.assign(row, { ratioB1024: c.ratio, ci: c.ci, verdict: c.verdict, int8Ms: lat.batches.map((b) => b.medianMs), fp32Ms: base.batches.map((b) => b.medianMs) });
-    big.dispose(); bq.dispose();
-  }
-  model.dispose(); q.dispose();
-  return row;
-});
+await check(
+  `int8 GEMM on ${device} (quantize backend ${cuda ? 'cuda: torch._int_mm' : 'intmm: CPU reference'})`,
+  async () => {
+    const spec = mlp({ inputShape: [1024], hidden: [1024, 1024], classes: 16 });
+    const model = Model.build(spec, { device, seed: 1 });
+    const { model: q, report } = await quantize(model, { mode: 'dynamic', ...(cuda ? {} : { backend: 'intmm' }) });
+    if (report.engine !== 'intmm' || !report.layers.every((l) => l.kind === 'int8'))
+      throw new Error(JSON.stringify(report.layers));
+    if (cuda && !/_int_mm/.test(report.kernel)) throw new Error(report.kernel);
+    const rng = createRng(3);
+    for (const batch of [4, 64]) {
+      // 4: below torch._int_mm's 17-row minimum (padded)
+      const x = { data: Float32Array.from({ length: batch * 1024 }, () => rng.normal()), shape: [batch, 1024] };
+      const [a, b] = [await model.forward(x), await q.forward(x)];
+      let diff = 0,
+        scale = 0;
+      for (let k = 0; k < a.data.length; k++) {
+        diff = Math.max(diff, Math.abs(a.data[k] - b.data[k]));
+        scale = Math.max(scale, Math.abs(a.data[k]));
+      }
+      if (!(diff < 0.05 * scale + 1e-3))
+        throw new Error(`batch ${batch}: max |int8 − fp32| ${diff} (outputs up to ${scale})`);
+    }
+    const row = { kernel: report.kernel };
+    if (cuda) {
+      // Large enough for int8 tensor cores to matter: Linear(4096×4096) at batch 1024.
+      const big = Model.build(mlp({ inputShape: [4096], hidden: [4096], classes: 16 }), { device, seed: 1 });
+      const { model: bq } = await quantize(big, { mode: 'dynamic' });
+      const c = await compare(big, bq, { batchSize: 1024, rounds: 10 });
+      const lat = await benchmark(bq, { batchSizes: [1, 64, 1024] });
+      const base = await benchmark(big, { batchSizes: [1, 64, 1024] });
+      results.benches.int8Gemm = { model: 'mlp 4096→4096→16', compare: c, int8: lat, fp32: base };
+      Object.assign(row, {
+        ratioB1024: c.ratio,
+        ci: c.ci,
+        verdict: c.verdict,
+        int8Ms: lat.batches.map((b) => b.medianMs),
+        fp32Ms: base.batches.map((b) => b.medianMs),
+      });
+      big.dispose();
+      bq.dispose();
+    }
+    model.dispose();
+    q.dispose();
+    return row;
+  },
+);
 
-await check(`quantize backend cuda on the small CNN: convs fp16 with the reason, linear int8, accuracy kept`, async () => {
-  if (!cuda) return 'skip';
-  const ds = loadSyntheticImages({ trainSize: 4000, testSize: 1000, seed: 2 });
-  const model = Model.build(smallCnn({ inputShape: [3, 32, 32], classes: ds.task.classes }), { device, seed: 1 });
-  await train(model, { train: ds.train }, { epochs: 3, batchSize: 64, optimizer: 'adam', lr: 2e-3 });
-  const { model: q, report } = await quantize(model, { mode: 'static' });
-  const kinds = Object.fromEntries(report.layers.map((l) => [l.name, l.kind]));
-  if (kinds.block1_conv !== 'fp16' || kinds.fc1 !== 'int8') throw new Error(JSON.stringify(report.layers));
-  const [fa, qa] = [(await evaluate(model, ds.test)).accuracy, (await evaluate(q, ds.test)).accuracy];
-  if (fa - qa > 0.02) throw new Error(`accuracy ${fa} → ${qa}`);
-  const c = await compare(model, q, { batchSize: 256, rounds: 8 });
-  model.dispose(); q.dispose();
-  return { accuracy: [fa, qa], layers: report.layers, ratioB256: c.ratio, verdict: c.verdict };
-});
+await check(
+  `quantize backend cuda on the small CNN: convs fp16 with the reason, linear int8, accuracy kept`,
+  async () => {
+    if (!cuda) return 'skip';
+    const ds = loadSyntheticImages({ trainSize: 4000, testSize: 1000, seed: 2 });
+    const model = Model.build(smallCnn({ inputShape: [3, 32, 32], classes: ds.task.classes }), { device, seed: 1 });
+    await train(model, { train: ds.train }, { epochs: 3, batchSize: 64, optimizer: 'adam', lr: 2e-3 });
+    const { model: q, report } = await quantize(model, { mode: 'static' });
+    const kinds = Object.fromEntries(report.layers.map((l) => [l.name, l.kind]));
+    if (kinds.block1_conv !== 'fp16' || kinds.fc1 !== 'int8') throw new Error(JSON.stringify(report.layers));
+    const [fa, qa] = [(await evaluate(model, ds.test)).accuracy, (await evaluate(q, ds.test)).accuracy];
+    if (fa - qa > 0.02) throw new Error(`accuracy ${fa} → ${qa}`);
+    const c = await compare(model, q, { batchSize: 256, rounds: 8 });
+    model.dispose();
+    q.dispose();
+    return { accuracy: [fa, qa], layers: report.layers, ratioB256: c.ratio, verdict: c.verdict };
+  },
+);
 
 writeFileSync(join(out, 'device-results.json'), JSON.stringify(results, null, 2));
 console.log(`\n${results.checks.filter((c) => c.status === 'pass').length} passed, ${failed} failed`);

@@ -20,10 +20,19 @@ function configDirUnder(prefix) {
 
 function pythonTorch(python) {
   try {
-    const out = execFileSync(python, ['-c',
-      'import torch,json,os;print(json.dumps({"prefix":torch.utils.cmake_prefix_path,"root":os.path.dirname(torch.__file__),' +
-      '"version":torch.__version__,"cuda":torch.version.cuda,"abi":int(torch._C._GLIBCXX_USE_CXX11_ABI)}))'],
-      { stdio: ['ignore', 'pipe', 'ignore'], timeout: 60_000 }).toString().trim().split('\n').pop();
+    const out = execFileSync(
+      python,
+      [
+        '-c',
+        'import torch,json,os;print(json.dumps({"prefix":torch.utils.cmake_prefix_path,"root":os.path.dirname(torch.__file__),' +
+          '"version":torch.__version__,"cuda":torch.version.cuda,"abi":int(torch._C._GLIBCXX_USE_CXX11_ABI)}))',
+      ],
+      { stdio: ['ignore', 'pipe', 'ignore'], timeout: 60_000 },
+    )
+      .toString()
+      .trim()
+      .split('\n')
+      .pop();
     return JSON.parse(out);
   } catch {
     return undefined;
@@ -56,9 +65,17 @@ export function findLibTorch(env = process.env) {
   }
   for (const python of [env.PYTHON || 'python3', '/usr/bin/python3']) {
     const torch = pythonTorch(python);
-    if (!torch) { attempts.push(`${python}: no importable torch`); continue; }
+    if (!torch) {
+      attempts.push(`${python}: no importable torch`);
+      continue;
+    }
     const dir = configDirUnder(torch.prefix);
-    if (dir) return found(`${python} torch ${torch.version}`, dir, { root: torch.root, cuda: Boolean(torch.cuda), abi: torch.abi });
+    if (dir)
+      return found(`${python} torch ${torch.version}`, dir, {
+        root: torch.root,
+        cuda: Boolean(torch.cuda),
+        abi: torch.abi,
+      });
     attempts.push(`${python} torch ${torch.version}: no ${CONFIG} under ${torch.prefix}`);
   }
   for (const lib of multiarchLibDirs()) {
@@ -94,12 +111,26 @@ if (isMain) {
   }
   const libs = ['torch', 'torch_cpu', 'c10', ...(t.cuda ? ['torch_cuda', 'c10_cuda'] : [])];
   switch (mode) {
-    case '--json': console.log(JSON.stringify(t, null, 2)); break;
-    case '--torch-dir': console.log(t.torchDir); break;
-    case '--gyp-include': console.log(t.includeDirs.join(' ')); break;
-    case '--gyp-libs': console.log(libs.map((l) => `-l${l}`).join(' ')); break;
-    case '--gyp-ldflags': console.log(`-L${t.libDir} -Wl,-rpath,${t.libDir} -Wl,--no-as-needed`); break;
-    case '--gyp-defines': console.log([`_GLIBCXX_USE_CXX11_ABI=${t.abi}`, ...(t.cuda ? ['PETRA_WITH_CUDA=1'] : [])].join(' ')); break;
-    default: console.error(`unknown option ${mode}`); process.exit(2);
+    case '--json':
+      console.log(JSON.stringify(t, null, 2));
+      break;
+    case '--torch-dir':
+      console.log(t.torchDir);
+      break;
+    case '--gyp-include':
+      console.log(t.includeDirs.join(' '));
+      break;
+    case '--gyp-libs':
+      console.log(libs.map((l) => `-l${l}`).join(' '));
+      break;
+    case '--gyp-ldflags':
+      console.log(`-L${t.libDir} -Wl,-rpath,${t.libDir} -Wl,--no-as-needed`);
+      break;
+    case '--gyp-defines':
+      console.log([`_GLIBCXX_USE_CXX11_ABI=${t.abi}`, ...(t.cuda ? ['PETRA_WITH_CUDA=1'] : [])].join(' '));
+      break;
+    default:
+      console.error(`unknown option ${mode}`);
+      process.exit(2);
   }
 }

@@ -14,7 +14,10 @@ const root = dirname(dirname(fileURLToPath(import.meta.url)));
 const force = process.argv.includes('--force');
 const say = (msg) => console.error(`petra: ${msg}`);
 
-if (process.env.PETRA_SKIP_BUILD === '1') { say('PETRA_SKIP_BUILD=1: not building the native addon'); process.exit(0); }
+if (process.env.PETRA_SKIP_BUILD === '1') {
+  say('PETRA_SKIP_BUILD=1: not building the native addon');
+  process.exit(0);
+}
 const prebuilt = join(root, 'prebuilds', `${platform()}-${arch()}`);
 if (!force && existsSync(prebuilt) && readdirSync(prebuilt).some((f) => f.endsWith('.node'))) {
   say(`using the prebuilt addon in ${prebuilt}`);
@@ -26,7 +29,9 @@ if (!('torchDir' in torch)) {
   const debian = existsSync('/etc/debian_version');
   const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
   if (debian && isRoot && process.env.PETRA_NO_APT !== '1') {
-    say('LibTorch not found; installing Debian\'s libtorch-dev and libopenblas0-pthread with apt-get (PETRA_NO_APT=1 turns this off)');
+    say(
+      "LibTorch not found; installing Debian's libtorch-dev and libopenblas0-pthread with apt-get (PETRA_NO_APT=1 turns this off)",
+    );
     const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
     execFileSync('apt-get', ['update', '-q'], { stdio: 'inherit', env });
     execFileSync('apt-get', ['install', '-y', '-q', 'libtorch-dev', 'libopenblas0-pthread'], { stdio: 'inherit', env });
@@ -34,11 +39,13 @@ if (!('torchDir' in torch)) {
   }
 }
 if (!('torchDir' in torch)) {
-  say(`cannot build: no LibTorch found.\n  ${torch.attempts.join('\n  ')}\n` +
-    'Install one of:\n' +
-    '  Debian/Ubuntu:  sudo apt-get install libtorch-dev libopenblas0-pthread\n' +
-    '  any Linux:      pip install torch   (python3 must then import it)\n' +
-    'or point LIBTORCH (a LibTorch root) or Torch_DIR (the folder with TorchConfig.cmake) at one, then run `npm rebuild petra`.');
+  say(
+    `cannot build: no LibTorch found.\n  ${torch.attempts.join('\n  ')}\n` +
+      'Install one of:\n' +
+      '  Debian/Ubuntu:  sudo apt-get install libtorch-dev libopenblas0-pthread\n' +
+      '  any Linux:      pip install torch   (python3 must then import it)\n' +
+      'or point LIBTORCH (a LibTorch root) or Torch_DIR (the folder with TorchConfig.cmake) at one, then run `npm rebuild petra`.',
+  );
   process.exit(1);
 }
 say(`building against LibTorch from ${torch.source} (${torch.torchDir}${torch.cuda ? ', CUDA' : ''})`);

@@ -26,10 +26,16 @@ const wanted = process.argv.slice(2).filter((a) => a in KINDS);
 let failed = false;
 for (const kind of wanted.length ? wanted : Object.keys(KINDS)) {
   const env = { ...process.env, ...KINDS[kind] };
-  console.log(`int8 matrix: ${kind} (${Object.entries(KINDS[kind]).map(([k, v]) => `${k}=${v}`).join(' ')})`);
+  console.log(
+    `int8 matrix: ${kind} (${Object.entries(KINDS[kind])
+      .map(([k, v]) => `${k}=${v}`)
+      .join(' ')})`,
+  );
   const started = Date.now();
   const run = spawnSync('npx', ['ava', ...FILES], { env, stdio: 'inherit' });
-  console.log(`int8 matrix: ${kind} ${run.status === 0 ? 'passed' : 'FAILED'} in ${((Date.now() - started) / 1000).toFixed(0)} s`);
+  console.log(
+    `int8 matrix: ${kind} ${run.status === 0 ? 'passed' : 'FAILED'} in ${((Date.now() - started) / 1000).toFixed(0)} s`,
+  );
   if (run.status !== 0) failed = true;
 }
 process.exit(failed ? 1 : 0);

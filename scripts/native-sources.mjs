@@ -12,4 +12,5 @@ export function nativeSources(root = new URL('..', import.meta.url)) {
     .filter((line) => line !== '' && !line.startsWith('#'));
 }
 
-if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) console.log(nativeSources().join(' '));
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url))
+  console.log(nativeSources().join(' '));

@@ -25,7 +25,12 @@ export function recordHypervolume(handle: StudyHandle): { readonly series: HvPoi
   let startedAt = 0;
   const points: number[][] = [];
   handle.on('baseline', (b) => {
-    base = { [b.metric]: b.measurements.metric, latencyMs: b.measurements.latencyMs, throughput: b.measurements.throughput, sizeBytes: b.measurements.sizeBytes };
+    base = {
+      [b.metric]: b.measurements.metric,
+      latencyMs: b.measurements.latencyMs,
+      throughput: b.measurements.throughput,
+      sizeBytes: b.measurements.sizeBytes,
+    };
   });
   handle.on('start', (s) => {
     objectives = s.objectives;
@@ -43,7 +48,11 @@ export function recordHypervolume(handle: StudyHandle): { readonly series: HvPoi
       if (p.every(Number.isFinite)) points.push(p);
     }
     const reference = objectives.map(() => HV_REFERENCE);
-    series.push({ seconds: (performance.now() - startedAt) / 1000, evaluations: series.length, hypervolume: points.length ? hypervolume(points, reference) : 0 });
+    series.push({
+      seconds: (performance.now() - startedAt) / 1000,
+      evaluations: series.length,
+      hypervolume: points.length ? hypervolume(points, reference) : 0,
+    });
   });
   return { series };
 }

@@ -9,11 +9,17 @@ export function quantile(values: number[], q: number): number {
   return s[lo]! + (s[hi]! - s[lo]!) * (pos - lo);
 }
 export const median = (values: number[]): number => quantile(values, 0.5);
-export function iqr(values: number[]): [number, number] { return [quantile(values, 0.25), quantile(values, 0.75)]; }
+export function iqr(values: number[]): [number, number] {
+  return [quantile(values, 0.25), quantile(values, 0.75)];
+}
 
 /** A Markdown table: a header row, its `|---|` rule, then one row per entry. */
 export function markdownTable(headers: string[], rows: string[][]): string {
-  return [`| ${headers.join(' | ')} |`, `|${headers.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
+  return [
+    `| ${headers.join(' | ')} |`,
+    `|${headers.map(() => '---').join('|')}|`,
+    ...rows.map((r) => `| ${r.join(' | ')} |`),
+  ].join('\n');
 }
 
 export function table(headers: string[], rows: (string | number)[][]): string {
@@ -26,8 +32,15 @@ export function table(headers: string[], rows: (string | number)[][]): string {
 /** The checked-out commit (with "+dirty" when tracked files differ from it), for a result's provenance; undefined outside git. */
 export function gitCommit(): string | undefined {
   try {
-    const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
-    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim() !== '';
+    const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    }).trim();
+    const dirty =
+      execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], {
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'ignore'],
+      }).trim() !== '';
     return dirty ? `${head}+dirty` : head;
   } catch {
     return undefined;

@@ -19,7 +19,15 @@ import { runSearchInThread } from '../run/thread.js';
 export type { SearchEvents, SearchEventName } from '../run/events.js';
 export type { SearchOutcome } from '../run/outcome.js';
 export type { FrontEntry } from '../pipeline/front.js';
-export type { SearchConfig, SearchConfigInput, Budget, UserData, DataLimits, FinetuneSettings, MeasureSettings } from '../pipeline/config.js';
+export type {
+  SearchConfig,
+  SearchConfigInput,
+  Budget,
+  UserData,
+  DataLimits,
+  FinetuneSettings,
+  MeasureSettings,
+} from '../pipeline/config.js';
 export type { ObjectiveKey, QualityMetric, ConstraintInput, Bound } from '../pipeline/objectives.js';
 export type { ReportData, ReportTrial } from '../report/data.js';
 
@@ -58,7 +66,10 @@ export interface ResumeOptions {
   readonly outputDirs?: readonly string[];
 }
 
-function preflightOf(o: { minFreeMB?: number; outputDirs?: readonly string[] }): { minFreeBytes?: number; outputDirs?: readonly string[] } {
+function preflightOf(o: { minFreeMB?: number; outputDirs?: readonly string[] }): {
+  minFreeBytes?: number;
+  outputDirs?: readonly string[];
+} {
   if (o.minFreeMB !== undefined && !(typeof o.minFreeMB === 'number' && o.minFreeMB >= 0)) {
     throw new ConfigError(`must be a number of MiB ≥ 0, got ${String(o.minFreeMB)}`, 'minFreeMB');
   }
@@ -84,8 +95,16 @@ export interface StudyHandle {
 
 type Listeners = { [K in SearchEventName]?: Array<(p: SearchEvents[K]) => void> };
 
-function makeHandle(name: string, file: string, studyDir: string | undefined, signal: AbortSignal | undefined,
-  start: (emit: <K extends SearchEventName>(e: K, p: SearchEvents[K]) => void, signal: AbortSignal) => Promise<SearchOutcome>): StudyHandle {
+function makeHandle(
+  name: string,
+  file: string,
+  studyDir: string | undefined,
+  signal: AbortSignal | undefined,
+  start: (
+    emit: <K extends SearchEventName>(e: K, p: SearchEvents[K]) => void,
+    signal: AbortSignal,
+  ) => Promise<SearchOutcome>,
+): StudyHandle {
   const controller = new AbortController();
   if (signal?.aborted) controller.abort(signal.reason);
   else signal?.addEventListener('abort', () => controller.abort(signal.reason), { once: true });
@@ -96,14 +115,24 @@ function makeHandle(name: string, file: string, studyDir: string | undefined, si
   // Started on the next microtask, so listeners attached right after search() returns see every event.
   const done = Promise.resolve().then(() => start(emit, controller.signal));
   return {
-    name, file, signal: controller.signal, done,
+    name,
+    file,
+    signal: controller.signal,
+    done,
     on(event, listener) {
       const list = (listeners[event] ??= []) as Array<typeof listener>;
       list.push(listener);
-      return () => { const i = list.indexOf(listener); if (i >= 0) list.splice(i, 1); };
+      return () => {
+        const i = list.indexOf(listener);
+        if (i >= 0) list.splice(i, 1);
+      };
     },
-    abort(reason?: unknown) { controller.abort(reason ?? new AbortError('the search was aborted')); },
-    report(out?: string) { return writeReport(loadReportData(file, studyDir), out ?? `petra-out/${name}.html`); },
+    abort(reason?: unknown) {
+      controller.abort(reason ?? new AbortError('the search was aborted'));
+    },
+    report(out?: string) {
+      return writeReport(loadReportData(file, studyDir), out ?? `petra-out/${name}.html`);
+    },
   };
 }
 
@@ -119,10 +148,15 @@ export function search(options: SearchOptions): StudyHandle {
   if (queue !== undefined) parseQueueUrl(queue);
   const file = studyPath(config.name, studyDir);
   const request: SearchRequest = {
-    kind: 'new', config, ...(studyDir ? { studyDir } : {}), ...(queue ? { queue: { url: queue } } : {}),
+    kind: 'new',
+    config,
+    ...(studyDir ? { studyDir } : {}),
+    ...(queue ? { queue: { url: queue } } : {}),
     ...preflightOf({ ...(minFreeMB !== undefined ? { minFreeMB } : {}), ...(outputDirs ? { outputDirs } : {}) }),
   };
-  return makeHandle(config.name, file, studyDir, signal, (emit, s) => (worker ? runSearchInThread(request, emit, s) : runSearch(request, emit, s)));
+  return makeHandle(config.name, file, studyDir, signal, (emit, s) =>
+    worker ? runSearchInThread(request, emit, s) : runSearch(request, emit, s),
+  );
 }
 
 /** Continues a study (after a kill, an abort or with a bigger budget) from its file. */
@@ -131,13 +165,20 @@ export function resumeSearch(study: string, options: ResumeOptions = {}): StudyH
   const name = sf.study.name;
   const file = sf.file;
   sf.close();
-  const budget = typeof options.budget === 'string' ? normalizeConfig({ budget: options.budget }).budget : options.budget;
+  const budget =
+    typeof options.budget === 'string' ? normalizeConfig({ budget: options.budget }).budget : options.budget;
   if (options.queue !== undefined) parseQueueUrl(options.queue);
   const request: SearchRequest = {
-    kind: 'resume', study: file, ...(options.studyDir ? { studyDir: options.studyDir } : {}), ...(budget ? { budget } : {}),
-    ...(options.queue ? { queue: { url: options.queue } } : {}), ...preflightOf(options),
+    kind: 'resume',
+    study: file,
+    ...(options.studyDir ? { studyDir: options.studyDir } : {}),
+    ...(budget ? { budget } : {}),
+    ...(options.queue ? { queue: { url: options.queue } } : {}),
+    ...preflightOf(options),
   };
-  return makeHandle(name, file, options.studyDir, options.signal, (emit, s) => (options.worker ? runSearchInThread(request, emit, s) : runSearch(request, emit, s)));
+  return makeHandle(name, file, options.studyDir, options.signal, (emit, s) =>
+    options.worker ? runSearchInThread(request, emit, s) : runSearch(request, emit, s),
+  );
 }
 
 /** Reads a study file for display: trials, Pareto members, hypervolume series, baseline. */

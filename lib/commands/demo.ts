@@ -12,7 +12,12 @@ import { addFlags, DEVICE, SEED, STUDY_OUTPUT, STUDY_STORE, type Flag } from './
 import { runHandle, type OutputOptions } from './shared/study-run.js';
 
 export interface DemoCommandOptions extends OutputOptions {
-  budget: string; device: string; seed: string; studyDir: string; cacheDir?: string; population: string;
+  budget: string;
+  device: string;
+  seed: string;
+  studyDir: string;
+  cacheDir?: string;
+  population: string;
 }
 
 const FLAGS: readonly Flag[] = [
@@ -26,16 +31,28 @@ const FLAGS: readonly Flag[] = [
 ];
 
 export function registerDemo(program: Command, ctx: CliContext): void {
-  const command = program.command('demo')
-    .description('the main job: search Fashion-MNIST (small CNN) for smaller, faster pipelines in ≤ 10 min on 2 cores; prints the Pareto table, writes petra-out/demo.html');
+  const command = program
+    .command('demo')
+    .description(
+      'the main job: search Fashion-MNIST (small CNN) for smaller, faster pipelines in ≤ 10 min on 2 cores; prints the Pareto table, writes petra-out/demo.html',
+    );
   addFlags(command, FLAGS).action(ctx.withCode(runDemoCommand));
 }
 
 /** The demo's search: sized for ≤ 10 min on 2 cores (fine-tunes on a 10k-row subset, at most 2 epochs each). */
-export function demoOptions(o: Pick<DemoCommandOptions, 'budget' | 'device' | 'seed' | 'studyDir' | 'cacheDir' | 'population'>): SearchOptions {
+export function demoOptions(
+  o: Pick<DemoCommandOptions, 'budget' | 'device' | 'seed' | 'studyDir' | 'cacheDir' | 'population'>,
+): SearchOptions {
   return {
-    name: 'demo', task: 'fashion-mnist', objectives: 'metric,latency,size', budget: o.budget,
-    population: Number(o.population), seed: Number(o.seed), device: o.device, studyDir: o.studyDir, ...(o.cacheDir ? { cacheDir: o.cacheDir } : {}),
+    name: 'demo',
+    task: 'fashion-mnist',
+    objectives: 'metric,latency,size',
+    budget: o.budget,
+    population: Number(o.population),
+    seed: Number(o.seed),
+    device: o.device,
+    studyDir: o.studyDir,
+    ...(o.cacheDir ? { cacheDir: o.cacheDir } : {}),
     finetune: { samples: 10_000, valSamples: 2_000, maxEpochs: 2 },
     measure: { timeCapMs: 1000 },
     stallGenerations: 4,

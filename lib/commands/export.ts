@@ -23,11 +23,20 @@ import { PRINT_JSON, STUDY_DIR } from './shared/flags.js';
 export type ExportFormat = 'petra' | 'onnx' | 'torchscript';
 export const EXPORT_FORMATS: readonly ExportFormat[] = ['petra', 'onnx', 'torchscript'];
 
-export interface ExportCommandOptions { out?: string; studyDir: string; json?: boolean; format?: string; opset?: string }
+export interface ExportCommandOptions {
+  out?: string;
+  studyDir: string;
+  json?: boolean;
+  format?: string;
+  opset?: string;
+}
 
 export function registerExport(program: Command, ctx: CliContext): void {
-  program.command('export <study> <trial>')
-    .description("write a candidate's model (model.pt), spec and lineage to a directory; <trial>: a number, or best | fastest | smallest (of the Pareto front); --format onnx adds model.onnx (QDQ int8), --format torchscript model.torchscript.pt (torch.jit.load)")
+  program
+    .command('export <study> <trial>')
+    .description(
+      "write a candidate's model (model.pt), spec and lineage to a directory; <trial>: a number, or best | fastest | smallest (of the Pareto front); --format onnx adds model.onnx (QDQ int8), --format torchscript model.torchscript.pt (torch.jit.load)",
+    )
     .option('--out <dir>', 'directory (default petra-out/<study>-trial-<n>)')
     .option('--format <format>', 'petra | onnx | torchscript (model.pt is always written)', 'petra')
     .option('--opset <n>', 'ONNX opset, 13–17 (default 17)')
@@ -36,7 +45,13 @@ export function registerExport(program: Command, ctx: CliContext): void {
     .action(ctx.withCode(runExportCommand));
 }
 
-export interface ExportResult { trial: number; dir: string; model: string; spec: string; lineage: string }
+export interface ExportResult {
+  trial: number;
+  dir: string;
+  model: string;
+  spec: string;
+  lineage: string;
+}
 export interface FormatExportResult extends ExportResult {
   format: ExportFormat;
   onnx?: string;
@@ -49,7 +64,8 @@ export interface FormatExportResult extends ExportResult {
 
 function checkFormat(format: string | undefined): ExportFormat {
   const f = (format ?? 'petra').toLowerCase();
-  if (!(EXPORT_FORMATS as readonly string[]).includes(f)) throw new ConfigError(`unknown format '${format}': ${EXPORT_FORMATS.join(', ')}`, 'format');
+  if (!(EXPORT_FORMATS as readonly string[]).includes(f))
+    throw new ConfigError(`unknown format '${format}': ${EXPORT_FORMATS.join(', ')}`, 'format');
   return f as ExportFormat;
 }
 
@@ -61,8 +77,17 @@ export const FRONT_PICKS: readonly FrontPick[] = ['best', 'fastest', 'smallest']
 export function pickFromFront(sf: StudyFile, pick: FrontPick): number {
   const data = reportData(sf);
   const metric = data.meta.problem.metric;
-  const rows = sortByQuality(data.pareto.filter((t) => t.measures && t.state === 'complete').map((t) => ({ trial: t.number, measures: t.measures! })), metric);
-  if (!rows.length) throw new ConfigError(`study '${data.name}' has no Pareto front yet (no complete trial meets its constraints)`, 'trial');
+  const rows = sortByQuality(
+    data.pareto
+      .filter((t) => t.measures && t.state === 'complete')
+      .map((t) => ({ trial: t.number, measures: t.measures! })),
+    metric,
+  );
+  if (!rows.length)
+    throw new ConfigError(
+      `study '${data.name}' has no Pareto front yet (no complete trial meets its constraints)`,
+      'trial',
+    );
   if (pick === 'best') return rows[0]!.trial;
   const key = pick === 'fastest' ? 'latencyMs' : 'sizeBytes';
   // sortByQuality first, then a stable sort: among equal latencies (sizes) the better-quality member comes first.
@@ -73,14 +98,23 @@ export function pickFromFront(sf: StudyFile, pick: FrontPick): number {
 export function exportTrial(study: string, trialText: string, o: { out?: string; studyDir?: string }): ExportResult {
   const sf = StudyFile.open(study, o.studyDir);
   try {
-    const trial = FRONT_PICKS.includes(trialText as FrontPick) ? pickFromFront(sf, trialText as FrontPick) : Number(trialText.replace(/^#/, ''));
-    if (!Number.isInteger(trial) || trial < 0) throw new ConfigError(`'${trialText}' is not a trial number (or ${FRONT_PICKS.join(', ')})`, 'trial');
+    const trial = FRONT_PICKS.includes(trialText as FrontPick)
+      ? pickFromFront(sf, trialText as FrontPick)
+      : Number(trialText.replace(/^#/, ''));
+    if (!Number.isInteger(trial) || trial < 0)
+      throw new ConfigError(`'${trialText}' is not a trial number (or ${FRONT_PICKS.join(', ')})`, 'trial');
     const record = sf.storage.trial(sf.study.id, trial);
-    if (!record) throw new ConfigError(`study '${sf.study.name}' has no trial ${trial} (it has ${sf.trials().length})`, 'trial');
-    if (record.state !== 'complete') throw new ConfigError(`trial ${trial} is ${record.state}${record.failReason ? ` (${record.failReason})` : ''}: there is no model to export`, 'trial');
+    if (!record)
+      throw new ConfigError(`study '${sf.study.name}' has no trial ${trial} (it has ${sf.trials().length})`, 'trial');
+    if (record.state !== 'complete')
+      throw new ConfigError(
+        `trial ${trial} is ${record.state}${record.failReason ? ` (${record.failReason})` : ''}: there is no model to export`,
+        'trial',
+      );
     const lineage = record.userAttrs as Partial<Lineage>;
     const source = lineage.modelFile ? resolve(dirname(sf.file), lineage.modelFile) : undefined;
-    if (!source || !existsSync(source)) throw new ConfigError(`trial ${trial}'s model file is missing${source ? ` (${source})` : ''}`, 'trial');
+    if (!source || !existsSync(source))
+      throw new ConfigError(`trial ${trial}'s model file is missing${source ? ` (${source})` : ''}`, 'trial');
     const dir = resolve(o.out ?? join('petra-out', `${sf.study.name}-trial-${trial}`));
     mkdirSync(dir, { recursive: true });
     const model = join(dir, 'model.pt');
@@ -89,11 +123,26 @@ export function exportTrial(study: string, trialText: string, o: { out?: string;
     copyFileSync(source, model);
     writeFileSync(spec, `${JSON.stringify(JSON.parse(binding().readModelSpec(model)), null, 2)}\n`);
     const meta = sf.meta;
-    writeFileSync(lineageFile, `${JSON.stringify({
-      study: sf.study.name, trial, generation: record.generation, genome: record.genome, objectives: meta.objectives, values: record.values,
-      constraints: meta.constraints, violation: record.violation, baseline: { key: meta.baseline.record.key, measurements: meta.baseline.measurements },
-      task: meta.config.task, ...lineage,
-    }, null, 2)}\n`);
+    writeFileSync(
+      lineageFile,
+      `${JSON.stringify(
+        {
+          study: sf.study.name,
+          trial,
+          generation: record.generation,
+          genome: record.genome,
+          objectives: meta.objectives,
+          values: record.values,
+          constraints: meta.constraints,
+          violation: record.violation,
+          baseline: { key: meta.baseline.record.key, measurements: meta.baseline.measurements },
+          task: meta.config.task,
+          ...lineage,
+        },
+        null,
+        2,
+      )}\n`,
+    );
     return { trial, dir, model, spec, lineage: lineageFile };
   } finally {
     sf.close();
@@ -101,10 +150,15 @@ export function exportTrial(study: string, trialText: string, o: { out?: string;
 }
 
 /** exportTrial, plus the model in another format: ONNX (`model.onnx` and its export report `onnx.json`). */
-export async function exportTrialAs(study: string, trialText: string, o: { out?: string; studyDir?: string; format?: string; opset?: number }): Promise<FormatExportResult> {
+export async function exportTrialAs(
+  study: string,
+  trialText: string,
+  o: { out?: string; studyDir?: string; format?: string; opset?: number },
+): Promise<FormatExportResult> {
   const format = checkFormat(o.format);
   if (o.opset !== undefined && format !== 'onnx') throw new ConfigError('applies to --format onnx', 'opset');
-  if (o.opset !== undefined && !(Number.isInteger(o.opset) && o.opset >= 13 && o.opset <= 17)) throw new ConfigError(`must be an integer in 13..17, got ${o.opset}`, 'opset');
+  if (o.opset !== undefined && !(Number.isInteger(o.opset) && o.opset >= 13 && o.opset <= 17))
+    throw new ConfigError(`must be an integer in 13..17, got ${o.opset}`, 'opset');
   const r = exportTrial(study, trialText, o);
   if (format === 'petra') return { ...r, format };
   try {
@@ -136,19 +190,25 @@ export async function runExportCommand(study: string, trial: string, o: ExportCo
   const r = await exportTrialAs(study, trial, { ...rest, ...(opset !== undefined ? { opset } : {}) });
   if (o.json) console.log(JSON.stringify(r));
   else {
-    console.log(`exported trial ${r.trial}${FRONT_PICKS.includes(trial as FrontPick) ? ` (the ${trial} on the Pareto front)` : ''} to ${r.dir}`);
+    console.log(
+      `exported trial ${r.trial}${FRONT_PICKS.includes(trial as FrontPick) ? ` (the ${trial} on the Pareto front)` : ''} to ${r.dir}`,
+    );
     console.log(`  model.pt     spec + weights (Model.load, petra bench)`);
     if (r.onnx) {
       const int8 = r.report!.int8.static.length + r.report!.int8.dynamic.length + r.report!.int8.gru.length;
-      console.log(`  model.onnx   ONNX opset ${r.report!.opset}, ${(r.report!.bytes / 1024).toFixed(1)} kB${int8 ? `, ${int8} int8 layer(s) as QDQ` : ''} (onnxruntime; petra bench model.onnx)`);
+      console.log(
+        `  model.onnx   ONNX opset ${r.report!.opset}, ${(r.report!.bytes / 1024).toFixed(1)} kB${int8 ? `, ${int8} int8 layer(s) as QDQ` : ''} (onnxruntime; petra bench model.onnx)`,
+      );
       console.log(`  onnx.json    the ONNX export report (ops, int8 layers, notes)`);
       for (const note of r.report!.notes) console.log(`  note: ${note}`);
     }
     if (r.torchscript) {
       const s = r.scriptReport!;
       const int8 = s.int8.static.length + s.int8.dynamic.length + s.int8.gru.length;
-      console.log(`  model.torchscript.pt  TorchScript (LibTorch ${s.libtorch}), ${(s.bytes / 1024).toFixed(1)} kB${int8 ? `, ${int8} int8 layer(s)` : ''}; ` +
-        `loaded back: max |Δ| ${s.check!.maxAbsDiff.toExponential(2)} vs petra on ${s.check!.samples} samples (torch.jit.load; petra bench)`);
+      console.log(
+        `  model.torchscript.pt  TorchScript (LibTorch ${s.libtorch}), ${(s.bytes / 1024).toFixed(1)} kB${int8 ? `, ${int8} int8 layer(s)` : ''}; ` +
+          `loaded back: max |Δ| ${s.check!.maxAbsDiff.toExponential(2)} vs petra on ${s.check!.samples} samples (torch.jit.load; petra bench)`,
+      );
       console.log(`  torchscript.json      the TorchScript export report`);
       for (const note of s.notes) console.log(`  note: ${note}`);
     }

@@ -25,8 +25,11 @@ export interface ImportCommandOptions {
 }
 
 export function registerImport(program: Command, ctx: CliContext): void {
-  program.command('import <model>')
-    .description('turn a TorchScript module (traced or scripted) into a petra spec + model, checked against TorchScript')
+  program
+    .command('import <model>')
+    .description(
+      'turn a TorchScript module (traced or scripted) into a petra spec + model, checked against TorchScript',
+    )
     .option('--input-shape <shape...>', 'per-sample input shape, no batch dim (e.g. 3x32x32); once per input')
     .option('--input-dtype <dtype...>', 'float32 | int64 per input (default: int64 for inputs that feed an embedding)')
     .option('--task <kind>', 'classification | regression (default: classification, classes = output width)')
@@ -38,7 +41,15 @@ export function registerImport(program: Command, ctx: CliContext): void {
     .action(ctx.withCode(runImportCommand));
 }
 
-export interface ImportResult { dir: string; spec: string; model: string; report: string; maxAbsDiff: number; nodes: number; parameters: number }
+export interface ImportResult {
+  dir: string;
+  spec: string;
+  model: string;
+  report: string;
+  maxAbsDiff: number;
+  nodes: number;
+  parameters: number;
+}
 
 function parseShape(text: string): number[] {
   const dims = text.split(/[x×,]/).map((d) => Number(d.trim()));
@@ -51,15 +62,22 @@ function parseShape(text: string): number[] {
 function parseTask(o: ImportCommandOptions): ModelSpec['task'] | undefined {
   if (o.task === undefined) return undefined;
   const width = o.classes === undefined ? undefined : Number(o.classes);
-  if (width !== undefined && !(Number.isInteger(width) && width >= 1)) throw new ConfigError(`'${o.classes}' is not a positive integer`, 'classes');
+  if (width !== undefined && !(Number.isInteger(width) && width >= 1))
+    throw new ConfigError(`'${o.classes}' is not a positive integer`, 'classes');
   if (o.task === 'classification') return width === undefined ? undefined : { kind: 'classification', classes: width };
   if (o.task === 'regression') return { kind: 'regression', targets: width ?? 1 };
   throw new ConfigError(`'${o.task}' is not classification or regression`, 'task');
 }
 
-export async function importModelFile(path: string, o: ImportCommandOptions): Promise<ImportResult & { reportData: TorchScriptImportReport }> {
+export async function importModelFile(
+  path: string,
+  o: ImportCommandOptions,
+): Promise<ImportResult & { reportData: TorchScriptImportReport }> {
   if (!o.inputShape || o.inputShape.length === 0) {
-    throw new ConfigError('TorchScript files do not record their input shape: give it per sample, e.g. --input-shape 3x32x32 (once per input)', 'input-shape');
+    throw new ConfigError(
+      'TorchScript files do not record their input shape: give it per sample, e.g. --input-shape 3x32x32 (once per input)',
+      'input-shape',
+    );
   }
   const dtypes = o.inputDtype?.map((d) => {
     if (d !== 'float32' && d !== 'int64') throw new ConfigError(`'${d}' is not float32 or int64`, 'input-dtype');
@@ -67,10 +85,13 @@ export async function importModelFile(path: string, o: ImportCommandOptions): Pr
   });
   const task = parseTask(o);
   const tolerance = o.tolerance === undefined ? undefined : Number(o.tolerance);
-  if (tolerance !== undefined && !(tolerance >= 0)) throw new ConfigError(`'${o.tolerance}' is not a non-negative number`, 'tolerance');
+  if (tolerance !== undefined && !(tolerance >= 0))
+    throw new ConfigError(`'${o.tolerance}' is not a non-negative number`, 'tolerance');
   const imported = await importTorchScript(resolve(path), {
     inputShape: o.inputShape.map(parseShape),
-    ...(dtypes ? { inputDtype: dtypes } : {}), ...(task ? { task } : {}), ...(tolerance !== undefined ? { tolerance } : {}),
+    ...(dtypes ? { inputDtype: dtypes } : {}),
+    ...(task ? { task } : {}),
+    ...(tolerance !== undefined ? { tolerance } : {}),
     ...(o.device ? { device: o.device } : {}),
   });
   using model = imported.model;
@@ -83,8 +104,14 @@ export async function importModelFile(path: string, o: ImportCommandOptions): Pr
   await model.save(modelFile);
   writeFileSync(report, `${JSON.stringify(imported.report, null, 2)}\n`);
   return {
-    dir, spec, model: modelFile, report, maxAbsDiff: imported.maxAbsDiff, nodes: imported.spec.nodes.length,
-    parameters: imported.report.parameters, reportData: imported.report,
+    dir,
+    spec,
+    model: modelFile,
+    report,
+    maxAbsDiff: imported.maxAbsDiff,
+    nodes: imported.spec.nodes.length,
+    parameters: imported.report.parameters,
+    reportData: imported.report,
   };
 }
 
@@ -94,8 +121,10 @@ export async function runImportCommand(path: string, o: ImportCommandOptions): P
     console.log(JSON.stringify({ ...r, report: r.report }));
     return 0;
   }
-  console.log(`imported ${basename(path)}: ${r.nodes} nodes, ${r.parameters.toLocaleString('en-US')} parameters; ` +
-    `max |petra − TorchScript| = ${r.maxAbsDiff.toExponential(2)} on ${reportData.check?.samples ?? 0} random samples`);
+  console.log(
+    `imported ${basename(path)}: ${r.nodes} nodes, ${r.parameters.toLocaleString('en-US')} parameters; ` +
+      `max |petra − TorchScript| = ${r.maxAbsDiff.toExponential(2)} on ${reportData.check?.samples ?? 0} random samples`,
+  );
   const ops = new Map<string, number>();
   for (const n of reportData.nodes) ops.set(n.op, (ops.get(n.op) ?? 0) + 1);
   console.log(`  ops: ${[...ops].map(([op, k]) => (k > 1 ? `${op} ×${k}` : op)).join(', ')}`);

@@ -7,7 +7,9 @@ import { addFlags, QUIET, REPORT, STUDY_DIR, type Flag } from './shared/flags.js
 import { applyMemoryCap, reportDirs, runHandle, type OutputOptions } from './shared/study-run.js';
 
 export interface ResumeCommandOptions extends OutputOptions {
-  budget?: string; studyDir: string; queue?: string;
+  budget?: string;
+  studyDir: string;
+  queue?: string;
   /** --min-free <MiB>, as for `petra search`. */
   minFree?: string;
 }
@@ -24,7 +26,8 @@ const FLAGS: readonly Flag[] = [
 ];
 
 export function registerResume(program: Command, ctx: CliContext): void {
-  const command = program.command('resume <study>')
+  const command = program
+    .command('resume <study>')
     .description('continue a study (after a kill or Ctrl-C, or with a bigger --budget)');
   addFlags(command, FLAGS).action(ctx.withCode(runResumeCommand));
 }
@@ -32,10 +35,14 @@ export function registerResume(program: Command, ctx: CliContext): void {
 export async function runResumeCommand(study: string, o: ResumeCommandOptions): Promise<number> {
   applyMemoryCap(o);
   const minFree = o.minFree !== undefined ? Number(o.minFree) : undefined;
-  if (minFree !== undefined && !(minFree >= 0)) throw new ConfigError(`'${o.minFree}' is not a number of MiB ≥ 0`, 'min-free');
+  if (minFree !== undefined && !(minFree >= 0))
+    throw new ConfigError(`'${o.minFree}' is not a number of MiB ≥ 0`, 'min-free');
   const handle = resumeSearch(study, {
-    studyDir: o.studyDir, ...(o.budget ? { budget: o.budget } : {}), ...(o.queue ? { queue: o.queue } : {}),
-    outputDirs: reportDirs(o), ...(minFree !== undefined ? { minFreeMB: minFree } : {}),
+    studyDir: o.studyDir,
+    ...(o.budget ? { budget: o.budget } : {}),
+    ...(o.queue ? { queue: o.queue } : {}),
+    outputDirs: reportDirs(o),
+    ...(minFree !== undefined ? { minFreeMB: minFree } : {}),
   });
   return runHandle(handle, o);
 }

@@ -19,19 +19,33 @@ export interface WorkerCommandOptions {
 }
 
 export function registerWorker(program: Command, ctx: CliContext): void {
-  program.command('worker')
-    .description('evaluate candidates of searches started with --queue (one worker per GPU; --concurrency for CPU workers)')
-    .requiredOption('--queue <url>', 'the Redis the coordinator uses (redis://[user:password@]host:6379, rediss:// for TLS)')
-    .option('--device <device>', 'cpu or cuda:N (a cuda worker takes CUDA studies\' candidates)', 'cpu')
+  program
+    .command('worker')
+    .description(
+      'evaluate candidates of searches started with --queue (one worker per GPU; --concurrency for CPU workers)',
+    )
+    .requiredOption(
+      '--queue <url>',
+      'the Redis the coordinator uses (redis://[user:password@]host:6379, rediss:// for TLS)',
+    )
+    .option('--device <device>', "cpu or cuda:N (a cuda worker takes CUDA studies' candidates)", 'cpu')
     .option('--concurrency <n>', 'candidates evaluated at once in this process (timing is serialized)', positiveInt, 1)
-    .option('--lock-duration <ms>', 'a job whose worker has not renewed its lock for this long is handed to another worker', positiveInt, 30_000)
+    .option(
+      '--lock-duration <ms>',
+      'a job whose worker has not renewed its lock for this long is handed to another worker',
+      positiveInt,
+      30_000,
+    )
     .option('--json', 'JSON lines on stdout')
     .option('--quiet', 'print only errors')
     .action(ctx.withCode(runWorkerCommand));
 }
 
 function render(e: WorkerEvent, o: WorkerCommandOptions): void {
-  if (o.json) { process.stdout.write(`${JSON.stringify({ event: e.type, ...e })}\n`); return; }
+  if (o.json) {
+    process.stdout.write(`${JSON.stringify({ event: e.type, ...e })}\n`);
+    return;
+  }
   const failed = (e.type === 'job' && e.phase === 'failed') || (e.type === 'redis' && e.state === 'down');
   if (o.quiet && !failed) return;
   const what = e.type === 'job' ? `job ${e.jobId} ${e.phase}: ${e.message}` : e.message;
@@ -40,14 +54,20 @@ function render(e: WorkerEvent, o: WorkerCommandOptions): void {
 
 export async function runWorkerCommand(o: WorkerCommandOptions): Promise<number> {
   parseQueueUrl(o.queue);
-  if (!/^(cpu|cuda(:\d+)?)$/.test(o.device)) throw new ConfigError(`'${o.device}' is not a device (cpu, cuda, cuda:N)`, 'device');
+  if (!/^(cpu|cuda(:\d+)?)$/.test(o.device))
+    throw new ConfigError(`'${o.device}' is not a device (cpu, cuda, cuda:N)`, 'device');
   const handle = await startQueueWorker({
-    url: o.queue, device: o.device, concurrency: o.concurrency, lockDurationMs: o.lockDuration, onEvent: (e) => render(e, o),
+    url: o.queue,
+    device: o.device,
+    concurrency: o.concurrency,
+    lockDurationMs: o.lockDuration,
+    onEvent: (e) => render(e, o),
   });
   let signals = 0;
   const onSignal = (): void => {
     if (++signals > 1) process.exit(130);
-    if (!o.json) process.stderr.write('petra worker: finishing the running jobs, then exiting (Ctrl-C again to quit now)\n');
+    if (!o.json)
+      process.stderr.write('petra worker: finishing the running jobs, then exiting (Ctrl-C again to quit now)\n');
     void handle.close();
   };
   process.on('SIGINT', onSignal);

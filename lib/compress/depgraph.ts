@@ -55,7 +55,10 @@ export interface ChannelGroup {
   members: ChannelMember[];
 }
 
-export interface NonPrunable { node: string; reason: string }
+export interface NonPrunable {
+  node: string;
+  reason: string;
+}
 
 export interface DependencyGraph {
   groups: ChannelGroup[];
@@ -82,8 +85,18 @@ export function tensorShapes(spec: ModelSpec): Map<string, number[]> {
 // Propagation
 // ---------------------------------------------------------------------------------------------------------------
 
-interface Space { node: string; atoms: number[] }
-interface RawMember { atom: number; node: string; param: string; dim: number; index: number; role: MemberRole }
+interface Space {
+  node: string;
+  atoms: number[];
+}
+interface RawMember {
+  atom: number;
+  node: string;
+  param: string;
+  dim: number;
+  index: number;
+  role: MemberRole;
+}
 
 /** Union-find over channel atoms and over the spaces that create them; the ops' channel rules drive it. */
 class Propagation implements ChannelFlow {
@@ -252,11 +265,26 @@ function runs(raw: (RawMember & { channel: number })[]): ChannelMember[] {
     }
     let cur: ChannelMember | undefined;
     for (const b of blocks) {
-      if (cur && b.len === cur.block && b.channel === cur.first + cur.count && b.start === cur.offset + cur.count * cur.block) {
+      if (
+        cur &&
+        b.len === cur.block &&
+        b.channel === cur.first + cur.count &&
+        b.start === cur.offset + cur.count * cur.block
+      ) {
         cur.count++;
         continue;
       }
-      cur = { tensor: `${node}.${param}`, node, param, dim, role, first: b.channel, count: 1, offset: b.start, block: b.len };
+      cur = {
+        tensor: `${node}.${param}`,
+        node,
+        param,
+        dim,
+        role,
+        first: b.channel,
+        count: 1,
+        offset: b.start,
+        block: b.len,
+      };
       out.push(cur);
     }
   }
@@ -274,6 +302,10 @@ export function memberIndices(member: ChannelMember, channel: number): number[] 
 /** Finds a group by name; throws `ConfigError` listing the known names. */
 export function groupByName(graph: DependencyGraph, name: string): ChannelGroup {
   const g = graph.groups.find((x) => x.name === name);
-  if (!g) throw new ConfigError(`no prunable channel group '${name}' (groups: ${graph.groups.map((x) => x.name).join(', ') || 'none'})`, 'groups');
+  if (!g)
+    throw new ConfigError(
+      `no prunable channel group '${name}' (groups: ${graph.groups.map((x) => x.name).join(', ') || 'none'})`,
+      'groups',
+    );
   return g;
 }

@@ -14,12 +14,19 @@ import type { Model } from '../runtime/model.js';
 import { opDescriptor } from '../graph/ops/index.js';
 import type { GraphNode, ModelSpec } from '../graph/types.js';
 
-interface Int8Params { scale: number; zeroPoint: number }
+interface Int8Params {
+  scale: number;
+  zeroPoint: number;
+}
 
 type StaticLayer = Extract<GraphNode, { op: 'qlinear' | 'qconv1d' | 'qconv2d' }>;
 
 function isStaticLayer(n: GraphNode): n is StaticLayer {
-  return (n.op === 'qlinear' || n.op === 'qconv1d' || n.op === 'qconv2d') && n.attrs.dynamic !== true && n.attrs.engine !== 'intmm';
+  return (
+    (n.op === 'qlinear' || n.op === 'qconv1d' || n.op === 'qconv2d') &&
+    n.attrs.dynamic !== true &&
+    n.attrs.engine !== 'intmm'
+  );
 }
 
 /**
@@ -31,7 +38,11 @@ export function biasStep(inScale: number, wscale: ArrayLike<number>, c: number):
 }
 
 /** The int8 parameters a value carries at run time, or undefined when it is float. */
-export function int8ParamsOf(spec: ModelSpec, name: string, byName = new Map(spec.nodes.map((n) => [n.name, n] as const))): Int8Params | undefined {
+export function int8ParamsOf(
+  spec: ModelSpec,
+  name: string,
+  byName = new Map(spec.nodes.map((n) => [n.name, n] as const)),
+): Int8Params | undefined {
   for (let node = byName.get(name); node; node = byName.get(node.inputs[0]!)) {
     if (isStaticLayer(node)) return { scale: node.attrs.outScale ?? 1, zeroPoint: node.attrs.outZeroPoint ?? 0 };
     if (node.op === 'add' || node.op === 'concat') {
@@ -41,7 +52,7 @@ export function int8ParamsOf(spec: ModelSpec, name: string, byName = new Map(spe
     // Ops whose int8 input stays int8 with the same parameters in petra's graph (the registry's quantAware).
     if (opDescriptor(node.op).quantAware !== 'keepsParams') return undefined;
   }
-  return undefined;  // a graph input: float
+  return undefined; // a graph input: float
 }
 
 /** The input scale a static int8 layer's kernel sees: its int8 producer's, else its own calibrated one. */

@@ -44,17 +44,20 @@ export interface DecomposeOptions extends LowrankOptions {
 const RULES: readonly RankRule[] = ['energy', 'explained_variance', 'fixed_ratio', 'rank'];
 
 function checkOptions(o: LowrankOptions): void {
-  if (!RULES.includes(o.rule)) throw new ConfigError(`unknown rule '${String(o.rule)}' (known: ${RULES.join(', ')})`, 'rule');
+  if (!RULES.includes(o.rule))
+    throw new ConfigError(`unknown rule '${String(o.rule)}' (known: ${RULES.join(', ')})`, 'rule');
   const t = o.threshold;
   if (o.rule === 'rank') {
-    if (!(typeof t === 'number' && Number.isInteger(t) && t >= 1)) throw new ConfigError(`rule 'rank' needs a positive integer rank, got ${String(t)}`, 'threshold');
+    if (!(typeof t === 'number' && Number.isInteger(t) && t >= 1))
+      throw new ConfigError(`rule 'rank' needs a positive integer rank, got ${String(t)}`, 'threshold');
   } else if (!(typeof t === 'number' && t > 0 && t <= 1)) {
     throw new ConfigError(`rule '${o.rule}' needs 0 < threshold ≤ 1, got ${String(t)}`, 'threshold');
   }
   if (o.roundTo !== undefined && !(Number.isInteger(o.roundTo) && o.roundTo >= 1)) {
     throw new ConfigError(`must be a positive integer, got ${String(o.roundTo)}`, 'roundTo');
   }
-  if (o.layers !== undefined && !Array.isArray(o.layers)) throw new ConfigError('must be an array of node names', 'layers');
+  if (o.layers !== undefined && !Array.isArray(o.layers))
+    throw new ConfigError('must be an array of node names', 'layers');
 }
 
 /**
@@ -67,8 +70,12 @@ export function selectRank(s: ArrayLike<number>, rule: RankRule, threshold: numb
   const sorted = Array.from(s, Math.abs).sort((a, b) => b - a);
   let r: number;
   switch (rule) {
-    case 'rank': r = threshold; break;
-    case 'fixed_ratio': r = Math.ceil(threshold * full - 1e-9); break;
+    case 'rank':
+      r = threshold;
+      break;
+    case 'fixed_ratio':
+      r = Math.ceil(threshold * full - 1e-9);
+      break;
     case 'energy':
     case 'explained_variance': {
       const v = rule === 'energy' ? sorted : sorted.map((x) => x * x);
@@ -93,7 +100,8 @@ type Dense = Extract<GraphNode, { op: 'linear' | 'conv1d' | 'conv2d' }>;
 type Factorized = Extract<GraphNode, { op: 'lowrank_linear' | 'lowrank_conv1d' | 'lowrank_conv2d' }>;
 
 const isDense = (n: GraphNode): n is Dense => n.op === 'linear' || n.op === 'conv1d' || n.op === 'conv2d';
-const isFactorized = (n: GraphNode): n is Factorized => n.op === 'lowrank_linear' || n.op === 'lowrank_conv1d' || n.op === 'lowrank_conv2d';
+const isFactorized = (n: GraphNode): n is Factorized =>
+  n.op === 'lowrank_linear' || n.op === 'lowrank_conv1d' || n.op === 'lowrank_conv2d';
 
 /** min(out, in·kernel) of a dense or factorized layer's weight matrix. */
 function fullRankOf(n: Dense | Factorized): number {
@@ -106,14 +114,30 @@ function fullRankOf(n: Dense | Factorized): number {
 /** The lowrank_* node that replaces a dense one at `rank` (same name, inputs and layer attributes). */
 export function factorizedNode(n: Dense, rank: number): Factorized {
   switch (n.op) {
-    case 'linear': return { name: n.name, op: 'lowrank_linear', inputs: [...n.inputs], attrs: { ...n.attrs, rank } };
-    case 'conv1d': return { name: n.name, op: 'lowrank_conv1d', inputs: [...n.inputs], attrs: { ...n.attrs, rank } as LowrankConv1dAttrs };
-    case 'conv2d': return { name: n.name, op: 'lowrank_conv2d', inputs: [...n.inputs], attrs: { ...n.attrs, rank } as LowrankConv2dAttrs };
+    case 'linear':
+      return { name: n.name, op: 'lowrank_linear', inputs: [...n.inputs], attrs: { ...n.attrs, rank } };
+    case 'conv1d':
+      return {
+        name: n.name,
+        op: 'lowrank_conv1d',
+        inputs: [...n.inputs],
+        attrs: { ...n.attrs, rank } as LowrankConv1dAttrs,
+      };
+    case 'conv2d':
+      return {
+        name: n.name,
+        op: 'lowrank_conv2d',
+        inputs: [...n.inputs],
+        attrs: { ...n.attrs, rank } as LowrankConv2dAttrs,
+      };
   }
 }
 
 function pickLayers<T extends GraphNode>(
-  spec: ModelSpec, layers: string[] | undefined, wanted: (n: GraphNode) => n is T, what: string,
+  spec: ModelSpec,
+  layers: string[] | undefined,
+  wanted: (n: GraphNode) => n is T,
+  what: string,
   skipReason: (n: GraphNode) => string | undefined,
 ): { nodes: T[]; skipped: { node: GraphNode; reason: string }[] } {
   const byName = new Map(spec.nodes.map((n) => [n.name, n] as const));
@@ -137,8 +161,13 @@ function skippedReport(node: GraphNode, reason: string): LowrankLayerReport {
   const params = nodeParameterCount(node);
   const rank = isFactorized(node) ? node.attrs.rank : isDense(node) ? fullRankOf(node) : 0;
   return {
-    name: node.name, fullRank: isDense(node) || isFactorized(node) ? fullRankOf(node) : 0, rankBefore: rank, rank,
-    paramsBefore: params, paramsAfter: params, skipped: reason,
+    name: node.name,
+    fullRank: isDense(node) || isFactorized(node) ? fullRankOf(node) : 0,
+    rankBefore: rank,
+    rank,
+    paramsBefore: params,
+    paramsAfter: params,
+    skipped: reason,
   };
 }
 
@@ -146,14 +175,24 @@ function skippedReport(node: GraphNode, reason: string): LowrankLayerReport {
  * Factorizes dense layers by truncated SVD at the rank the rule picks; `model` is untouched. At full rank the
  * new model computes the same function (up to float error).
  */
-export async function decompose(model: Model, options: DecomposeOptions): Promise<{ model: Model; report: LowrankReport }> {
+export async function decompose(
+  model: Model,
+  options: DecomposeOptions,
+): Promise<{ model: Model; report: LowrankReport }> {
   checkOptions(options);
   const spec = model.spec;
-  const { nodes, skipped } = pickLayers(spec, options.layers, isDense, 'only linear, conv1d and conv2d layers can be decomposed', (n) => {
-    if (isFactorized(n)) return 'already factorized';
-    if ((n.op === 'conv1d' || n.op === 'conv2d') && (n.attrs.groups ?? 1) !== 1) return `grouped conv (groups ${n.attrs.groups})`;
-    return undefined;
-  });
+  const { nodes, skipped } = pickLayers(
+    spec,
+    options.layers,
+    isDense,
+    'only linear, conv1d and conv2d layers can be decomposed',
+    (n) => {
+      if (isFactorized(n)) return 'already factorized';
+      if ((n.op === 'conv1d' || n.op === 'conv2d') && (n.attrs.groups ?? 1) !== 1)
+        return `grouped conv (groups ${n.attrs.groups})`;
+      return undefined;
+    },
+  );
   const singular = nodes.length ? model.native.singularValues(nodes.map((n) => `${n.name}.weight`)) : {};
   const replaced = new Map<string, Factorized>();
   const reports = new Map<string, LowrankLayerReport>();
@@ -167,26 +206,39 @@ export async function decompose(model: Model, options: DecomposeOptions): Promis
     const after = nodeParameterCount(f);
     const base = { name: n.name, fullRank: full, rankBefore: full, paramsBefore: before };
     if (after >= before && (options.skipUnprofitable ?? true)) {
-      reports.set(n.name, { ...base, rank: full, paramsAfter: before, skipped: `rank ${rank} would not cut parameters (${after} ≥ ${before})` });
+      reports.set(n.name, {
+        ...base,
+        rank: full,
+        paramsAfter: before,
+        skipped: `rank ${rank} would not cut parameters (${after} ≥ ${before})`,
+      });
       continue;
     }
     replaced.set(n.name, f);
     reports.set(n.name, { ...base, rank, paramsAfter: after });
   }
-  const next: ModelSpec = { ...structuredClone(spec), nodes: spec.nodes.map((n) => structuredClone(replaced.get(n.name) ?? n)) };
+  const next: ModelSpec = {
+    ...structuredClone(spec),
+    nodes: spec.nodes.map((n) => structuredClone(replaced.get(n.name) ?? n)),
+  };
   const recipes: Record<string, NativeTensorRecipe> = {};
   for (const [name, f] of replaced) {
     const source = `${name}.weight`;
-    for (const part of ['U', 'S', 'Vh'] as const) recipes[`${name}.${part}`] = { svd: { source, part, rank: f.attrs.rank } };
+    for (const part of ['U', 'S', 'Vh'] as const)
+      recipes[`${name}.${part}`] = { svd: { source, part, rank: f.attrs.rank } };
     if (f.attrs.bias !== false) recipes[`${name}.bias`] = { source: `${name}.bias` };
   }
   const out = replaced.size ? deriveModel(model, next, recipes) : model.clone();
   return {
     model: out,
     report: {
-      operator: 'lowrank', mode: 'decompose', rule: options.rule, threshold: options.threshold,
+      operator: 'lowrank',
+      mode: 'decompose',
+      rule: options.rule,
+      threshold: options.threshold,
       layers: spec.nodes.filter((n) => reports.has(n.name)).map((n) => reports.get(n.name)!),
-      parametersBefore: parameterCount(spec), parametersAfter: parameterCount(out.spec),
+      parametersBefore: parameterCount(spec),
+      parametersAfter: parameterCount(out.spec),
     },
   };
 }
@@ -196,10 +248,19 @@ export async function decompose(model: Model, options: DecomposeOptions): Promis
  * regularizers): the rule is applied to the trained |S|, and the top-r directions (U columns, S entries, Vh rows)
  * are kept in their original order. `model` is untouched.
  */
-export async function truncateRanks(model: Model, options: LowrankOptions): Promise<{ model: Model; report: LowrankReport }> {
+export async function truncateRanks(
+  model: Model,
+  options: LowrankOptions,
+): Promise<{ model: Model; report: LowrankReport }> {
   checkOptions(options);
   const spec = model.spec;
-  const { nodes } = pickLayers(spec, options.layers, isFactorized, 'only lowrank_* layers have ranks to truncate', () => undefined);
+  const { nodes } = pickLayers(
+    spec,
+    options.layers,
+    isFactorized,
+    'only lowrank_* layers have ranks to truncate',
+    () => undefined,
+  );
   const values = nodes.length ? model.native.tensors(nodes.map((n) => `${n.name}.S`)) : {};
   const replaced = new Map<string, Factorized>();
   const recipes: Record<string, NativeTensorRecipe> = {};
@@ -210,25 +271,40 @@ export async function truncateRanks(model: Model, options: LowrankOptions): Prom
     const rank = selectRank(s, options.rule, options.threshold, options.roundTo);
     const f = { ...n, attrs: { ...n.attrs, rank } } as Factorized;
     reports.push({
-      name: n.name, fullRank: fullRankOf(n), rankBefore: current, rank,
-      paramsBefore: nodeParameterCount(n), paramsAfter: nodeParameterCount(f),
+      name: n.name,
+      fullRank: fullRankOf(n),
+      rankBefore: current,
+      rank,
+      paramsBefore: nodeParameterCount(n),
+      paramsAfter: nodeParameterCount(f),
     });
     if (rank >= current) continue;
     const keep = Array.from(s, (v, i) => [Math.abs(v), i] as const)
-      .sort((a, b) => b[0] - a[0] || a[1] - b[1]).slice(0, rank).map(([, i]) => i).sort((a, b) => a - b);
+      .sort((a, b) => b[0] - a[0] || a[1] - b[1])
+      .slice(0, rank)
+      .map(([, i]) => i)
+      .sort((a, b) => a - b);
     const index = Int32Array.from(keep);
     recipes[`${n.name}.U`] = { source: `${n.name}.U`, slices: [{ dim: 1, index }] };
     recipes[`${n.name}.S`] = { source: `${n.name}.S`, slices: [{ dim: 0, index }] };
     recipes[`${n.name}.Vh`] = { source: `${n.name}.Vh`, slices: [{ dim: 0, index }] };
     replaced.set(n.name, f);
   }
-  const next: ModelSpec = { ...structuredClone(spec), nodes: spec.nodes.map((n) => structuredClone(replaced.get(n.name) ?? n)) };
+  const next: ModelSpec = {
+    ...structuredClone(spec),
+    nodes: spec.nodes.map((n) => structuredClone(replaced.get(n.name) ?? n)),
+  };
   const out = replaced.size ? deriveModel(model, next, recipes) : model.clone();
   return {
     model: out,
     report: {
-      operator: 'lowrank', mode: 'truncate', rule: options.rule, threshold: options.threshold, layers: reports,
-      parametersBefore: parameterCount(spec), parametersAfter: parameterCount(out.spec),
+      operator: 'lowrank',
+      mode: 'truncate',
+      rule: options.rule,
+      threshold: options.threshold,
+      layers: reports,
+      parametersBefore: parameterCount(spec),
+      parametersAfter: parameterCount(out.spec),
     },
   };
 }

@@ -13,7 +13,13 @@ import { opDescriptor } from '../graph/ops/index.js';
 import type { GraphNode, ModelSpec } from '../graph/types.js';
 import { parameterCount, validateSpec } from '../graph/validate.js';
 import { train, type TrainOptions } from '../runtime/train.js';
-import { buildDependencyGraph, memberIndices, tensorShapes, type ChannelGroup, type DependencyGraph } from './depgraph.js';
+import {
+  buildDependencyGraph,
+  memberIndices,
+  tensorShapes,
+  type ChannelGroup,
+  type DependencyGraph,
+} from './depgraph.js';
 import { deriveModel } from './derive.js';
 import type { GroupReduction, PruneCriterion, PruneReport, PruneScope } from './report.js';
 
@@ -47,20 +53,28 @@ export interface PruneOptions {
 }
 
 /** Group channels to remove, by group name (as in `buildDependencyGraph(model.spec).groups`). */
-export interface PrunePlan { remove: Record<string, number[]> }
+export interface PrunePlan {
+  remove: Record<string, number[]>;
+}
 
 const CRITERIA: readonly PruneCriterion[] = ['l1', 'l2', 'bn_scale', 'taylor', 'random'];
 
 function checkOptions(o: PruneOptions): void {
-  if (!CRITERIA.includes(o.criterion)) throw new ConfigError(`unknown criterion '${String(o.criterion)}' (known: ${CRITERIA.join(', ')})`, 'criterion');
-  if (!(typeof o.ratio === 'number' && o.ratio > 0 && o.ratio < 1)) throw new ConfigError(`must be a number with 0 < ratio < 1, got ${String(o.ratio)}`, 'ratio');
-  if (o.scope !== undefined && o.scope !== 'global' && o.scope !== 'layerwise') throw new ConfigError(`must be 'global' or 'layerwise', got '${String(o.scope)}'`, 'scope');
-  if (o.reduce !== undefined && !['mean', 'sum', 'max'].includes(o.reduce)) throw new ConfigError(`must be 'mean', 'sum' or 'max', got '${String(o.reduce)}'`, 'reduce');
+  if (!CRITERIA.includes(o.criterion))
+    throw new ConfigError(`unknown criterion '${String(o.criterion)}' (known: ${CRITERIA.join(', ')})`, 'criterion');
+  if (!(typeof o.ratio === 'number' && o.ratio > 0 && o.ratio < 1))
+    throw new ConfigError(`must be a number with 0 < ratio < 1, got ${String(o.ratio)}`, 'ratio');
+  if (o.scope !== undefined && o.scope !== 'global' && o.scope !== 'layerwise')
+    throw new ConfigError(`must be 'global' or 'layerwise', got '${String(o.scope)}'`, 'scope');
+  if (o.reduce !== undefined && !['mean', 'sum', 'max'].includes(o.reduce))
+    throw new ConfigError(`must be 'mean', 'sum' or 'max', got '${String(o.reduce)}'`, 'reduce');
   const posInt = (v: unknown): boolean => typeof v === 'number' && Number.isInteger(v) && v >= 1;
   for (const key of ['roundTo', 'batches', 'batchSize', 'steps'] as const) {
-    if (o[key] !== undefined && !posInt(o[key])) throw new ConfigError(`must be a positive integer, got ${String(o[key])}`, key);
+    if (o[key] !== undefined && !posInt(o[key]))
+      throw new ConfigError(`must be a positive integer, got ${String(o[key])}`, key);
   }
-  if (o.criterion === 'taylor' && !o.data) throw new ConfigError("criterion 'taylor' needs training data (`data`) for its gradients", 'data');
+  if (o.criterion === 'taylor' && !o.data)
+    throw new ConfigError("criterion 'taylor' needs training data (`data`) for its gradients", 'data');
   if (o.finetune && !o.data) throw new ConfigError('fine-tuning needs training data (`data`)', 'finetune');
 }
 
@@ -89,9 +103,12 @@ function alongDim(t: TensorData, dim: number, f: (x: number) => number): Float64
 function reduceValues(values: number[], how: GroupReduction): number {
   if (values.length === 0) return 0;
   switch (how) {
-    case 'sum': return values.reduce((a, b) => a + b, 0);
-    case 'max': return Math.max(...values);
-    case 'mean': return values.reduce((a, b) => a + b, 0) / values.length;
+    case 'sum':
+      return values.reduce((a, b) => a + b, 0);
+    case 'max':
+      return Math.max(...values);
+    case 'mean':
+      return values.reduce((a, b) => a + b, 0) / values.length;
   }
 }
 
@@ -102,7 +119,10 @@ type Norm = 'l1' | 'l2' | 'sum';
  * √Σx², `sum` Σx for scores that are already non-negative); across tensors, `reduce`.
  */
 function memberScores(
-  group: ChannelGroup, tensors: Record<string, TensorData>, norm: Norm, reduce: GroupReduction,
+  group: ChannelGroup,
+  tensors: Record<string, TensorData>,
+  norm: Norm,
+  reduce: GroupReduction,
   include: (m: ChannelGroup['members'][number]) => boolean,
 ): Float64Array | undefined {
   const f = norm === 'l1' ? Math.abs : norm === 'l2' ? (x: number) => x * x : (x: number) => x;
@@ -128,7 +148,12 @@ function memberScores(
     }
   }
   if (!scored) return undefined;
-  return Float64Array.from(perChannel, (ch) => reduceValues([...ch.values()].map((v) => (norm === 'l2' ? Math.sqrt(v) : v)), reduce));
+  return Float64Array.from(perChannel, (ch) =>
+    reduceValues(
+      [...ch.values()].map((v) => (norm === 'l2' ? Math.sqrt(v) : v)),
+      reduce,
+    ),
+  );
 }
 
 /** The tensors `channelScores` reads (producer, consumer and normalization weights; never running statistics). */
@@ -142,24 +167,35 @@ export function scoredTensors(graph: DependencyGraph): string[] {
  * batch norms, falling back to `l1` for a group where some channel has none.
  */
 export function channelScores(
-  spec: ModelSpec, graph: DependencyGraph, tensors: Record<string, TensorData>,
-  criterion: PruneCriterion, options: { reduce?: GroupReduction; seed?: number } = {},
+  spec: ModelSpec,
+  graph: DependencyGraph,
+  tensors: Record<string, TensorData>,
+  criterion: PruneCriterion,
+  options: { reduce?: GroupReduction; seed?: number } = {},
 ): Float64Array[] {
   const reduce = options.reduce ?? 'mean';
   const rng = createRng(options.seed ?? 0);
   const bn = new Set(spec.nodes.filter((n) => n.op === 'batchnorm1d' || n.op === 'batchnorm2d').map((n) => n.name));
   const magnitude = (norm: 'l1' | 'l2', g: ChannelGroup): Float64Array =>
-    memberScores(g, tensors, norm, reduce, (m) => m.role === 'out' || m.role === 'in' || (m.role === 'norm' && m.param === 'weight'))
-    ?? new Float64Array(g.size);
+    memberScores(
+      g,
+      tensors,
+      norm,
+      reduce,
+      (m) => m.role === 'out' || m.role === 'in' || (m.role === 'norm' && m.param === 'weight'),
+    ) ?? new Float64Array(g.size);
   return graph.groups.map((g) => {
     switch (criterion) {
-      case 'random': return Float64Array.from({ length: g.size }, () => rng.next());
+      case 'random':
+        return Float64Array.from({ length: g.size }, () => rng.next());
       case 'l1':
-      case 'l2': return magnitude(criterion, g);
+      case 'l2':
+        return magnitude(criterion, g);
       case 'taylor':
         return memberScores(g, tensors, 'sum', reduce, (m) => m.role !== 'stat') ?? new Float64Array(g.size);
       case 'bn_scale': {
-        const isGamma = (m: ChannelGroup['members'][number]): boolean => m.role === 'norm' && m.param === 'weight' && bn.has(m.node);
+        const isGamma = (m: ChannelGroup['members'][number]): boolean =>
+          m.role === 'norm' && m.param === 'weight' && bn.has(m.node);
         const covered = new Uint8Array(g.size);
         for (const m of g.members) if (isGamma(m)) covered.fill(1, m.first, m.first + m.count);
         if (!covered.every((c) => c === 1)) return magnitude('l1', g);
@@ -181,7 +217,8 @@ export function snapKept(keep: number, size: number, roundTo: number): number {
   if (roundTo <= 1) return Math.min(size, Math.max(1, Math.round(keep)));
   let best = size;
   for (let k = roundTo; k < size; k += roundTo) {
-    if (Math.abs(k - keep) < Math.abs(best - keep) || (Math.abs(k - keep) === Math.abs(best - keep) && k > best)) best = k;
+    if (Math.abs(k - keep) < Math.abs(best - keep) || (Math.abs(k - keep) === Math.abs(best - keep) && k > best))
+      best = k;
   }
   return best;
 }
@@ -233,7 +270,9 @@ function lowest(g: ChannelGroup, scores: Float64Array, count: number): number[] 
  * emptying a group. Either way kept counts then snap to `roundTo`.
  */
 export function selectChannels(
-  graph: DependencyGraph, scores: Float64Array[], options: { ratio: number; scope?: PruneScope; roundTo?: number },
+  graph: DependencyGraph,
+  scores: Float64Array[],
+  options: { ratio: number; scope?: PruneScope; roundTo?: number },
 ): PrunePlan {
   const roundTo = options.roundTo ?? 1;
   const remove: Record<string, number[]> = {};
@@ -281,13 +320,19 @@ function checkPlan(graph: DependencyGraph, plan: PrunePlan): Map<string, Channel
   const byName = new Map(graph.groups.map((g) => [g.name, g] as const));
   for (const [name, chans] of Object.entries(plan.remove)) {
     const g = byName.get(name);
-    if (!g) throw new ConfigError(`no prunable channel group '${name}' (groups: ${[...byName.keys()].join(', ') || 'none'})`, `remove.${name}`);
+    if (!g)
+      throw new ConfigError(
+        `no prunable channel group '${name}' (groups: ${[...byName.keys()].join(', ') || 'none'})`,
+        `remove.${name}`,
+      );
     const seen = new Set<number>();
     for (const c of chans) {
-      if (!Number.isInteger(c) || c < 0 || c >= g.size) throw new ConfigError(`channel ${c} is outside 0..${g.size - 1}`, `remove.${name}`);
+      if (!Number.isInteger(c) || c < 0 || c >= g.size)
+        throw new ConfigError(`channel ${c} is outside 0..${g.size - 1}`, `remove.${name}`);
       seen.add(c);
     }
-    if (seen.size >= g.size) throw new ConfigError(`would remove all ${g.size} channels of the group`, `remove.${name}`);
+    if (seen.size >= g.size)
+      throw new ConfigError(`would remove all ${g.size} channels of the group`, `remove.${name}`);
   }
   return byName;
 }
@@ -315,18 +360,23 @@ export function prunedSpec(spec: ModelSpec, graph: DependencyGraph, plan: PruneP
   const newShapes = new Map(shapes);
   for (const [tensor, dims] of dropped) {
     const shape = [...shapes.get(tensor)!];
-    slices[tensor] = [...dims.entries()].sort((a, b) => a[0] - b[0]).map(([dim, set]) => {
-      if (set.size >= shape[dim]!) throw new ConfigError(`the plan removes every index of dim ${dim} of '${tensor}'`, 'remove');
-      const index = new Int32Array(shape[dim]! - set.size);
-      let k = 0;
-      for (let i = 0; i < shape[dim]!; i++) if (!set.has(i)) index[k++] = i;
-      shape[dim] = index.length;
-      return { dim, index };
-    });
+    slices[tensor] = [...dims.entries()]
+      .sort((a, b) => a[0] - b[0])
+      .map(([dim, set]) => {
+        if (set.size >= shape[dim]!)
+          throw new ConfigError(`the plan removes every index of dim ${dim} of '${tensor}'`, 'remove');
+        const index = new Int32Array(shape[dim]! - set.size);
+        let k = 0;
+        for (let i = 0; i < shape[dim]!; i++) if (!set.has(i)) index[k++] = i;
+        shape[dim] = index.length;
+        return { dim, index };
+      });
     newShapes.set(tensor, shape);
   }
   const touched = [...new Set([...dropped.keys()].map((t) => t.slice(0, t.lastIndexOf('.'))))];
-  const nodes = spec.nodes.map((n) => (touched.includes(n.name) ? resized(n, (p) => newShapes.get(`${n.name}.${p}`)!) : n));
+  const nodes = spec.nodes.map((n) =>
+    touched.includes(n.name) ? resized(n, (p) => newShapes.get(`${n.name}.${p}`)!) : n,
+  );
   const next = validateSpec({ ...structuredClone(spec), nodes: structuredClone(nodes) });
   return { spec: next, slices, touched };
 }
@@ -337,7 +387,11 @@ function resized(n: GraphNode, shape: (param: string) => number[]): GraphNode {
 }
 
 /** A new, physically smaller model without `plan`'s channels; `model` is untouched. */
-export function applyPrunePlan(model: Model, plan: PrunePlan, graph: DependencyGraph = buildDependencyGraph(model.spec)): Model {
+export function applyPrunePlan(
+  model: Model,
+  plan: PrunePlan,
+  graph: DependencyGraph = buildDependencyGraph(model.spec),
+): Model {
   return derivePruned(model, prunedSpec(model.spec, graph, plan));
 }
 
@@ -356,7 +410,11 @@ function derivePruned(model: Model, pruned: PrunedSpec): Model {
  * `zeroChannels(model, plan)` give the same outputs — except through ops with f(0) ≠ 0 (sigmoid) or through a
  * layernorm, whose statistics still count the zeroed channel.
  */
-export function zeroChannels(model: Model, plan: PrunePlan, graph: DependencyGraph = buildDependencyGraph(model.spec)): Model {
+export function zeroChannels(
+  model: Model,
+  plan: PrunePlan,
+  graph: DependencyGraph = buildDependencyGraph(model.spec),
+): Model {
   const groups = checkPlan(graph, plan);
   const targets = new Map<string, { dim: number; indices: number[] }[]>();
   for (const [name, chans] of Object.entries(plan.remove)) {
@@ -376,7 +434,8 @@ export function zeroChannels(model: Model, plan: PrunePlan, graph: DependencyGra
       const n = t.shape[dim]!;
       const inner = t.shape.slice(dim + 1).reduce((a, b) => a * b, 1);
       const outer = t.shape.slice(0, dim).reduce((a, b) => a * b, 1);
-      for (let o = 0; o < outer; o++) for (const i of indices) data.fill(0, (o * n + i) * inner, (o * n + i + 1) * inner);
+      for (let o = 0; o < outer; o++)
+        for (const i of indices) data.fill(0, (o * n + i) * inner, (o * n + i + 1) * inner);
     }
     recipes[tensor] = { data: { data, shape: [...t.shape] } };
   }
@@ -384,14 +443,20 @@ export function zeroChannels(model: Model, plan: PrunePlan, graph: DependencyGra
 }
 
 /** Scores the model's channels and picks what `prune` would remove in one step. */
-export async function planPrune(model: Model, options: PruneOptions, graph: DependencyGraph = buildDependencyGraph(model.spec)): Promise<PrunePlan> {
+export async function planPrune(
+  model: Model,
+  options: PruneOptions,
+  graph: DependencyGraph = buildDependencyGraph(model.spec),
+): Promise<PrunePlan> {
   checkOptions(options);
   let tensors: Record<string, TensorData> = {};
   if (options.criterion === 'taylor') {
     const placed = placeData(options.data!, model.device);
     try {
       tensors = await model.native.taylorScores(placed.data.native, {
-        batches: options.batches ?? 8, batchSize: options.batchSize ?? 64, seed: options.seed ?? 0,
+        batches: options.batches ?? 8,
+        batchSize: options.batchSize ?? 64,
+        seed: options.seed ?? 0,
       });
     } finally {
       if (placed.owned) placed.data.dispose();
@@ -400,7 +465,10 @@ export async function planPrune(model: Model, options: PruneOptions, graph: Depe
     const names = scoredTensors(graph);
     tensors = names.length ? model.native.tensors(names) : {};
   }
-  const scores = channelScores(model.spec, graph, tensors, options.criterion, { reduce: options.reduce, seed: options.seed });
+  const scores = channelScores(model.spec, graph, tensors, options.criterion, {
+    reduce: options.reduce,
+    seed: options.seed,
+  });
   return selectChannels(graph, scores, { ratio: options.ratio, scope: options.scope, roundTo: options.roundTo });
 }
 
@@ -419,7 +487,11 @@ export async function prune(model: Model, options: PruneOptions): Promise<{ mode
   try {
     for (let s = 0; s < steps; s++) {
       const graph = s === 0 ? first : buildDependencyGraph(current.spec);
-      const plan = await planPrune(current, { ...options, ratio: stepRatio, data: placed?.data, seed: (options.seed ?? 0) + s }, graph);
+      const plan = await planPrune(
+        current,
+        { ...options, ratio: stepRatio, data: placed?.data, seed: (options.seed ?? 0) + s },
+        graph,
+      );
       let next: Model;
       if (Object.keys(plan.remove).length) {
         const pruned = prunedSpec(current.spec, graph, plan);

@@ -53,11 +53,22 @@ export interface QuantizeOptions {
   /** static / qat: data whose ranges calibrate the activations. */
   calibration?: { data: TabularSplit | DeviceData; batches?: number; batchSize?: number };
   /** qat: fine-tuning with fake quantization before conversion. */
-  qat?: { data: TabularSplit | DeviceData; epochs: number; lr?: number; batchSize?: number; seed?: number; signal?: AbortSignal };
+  qat?: {
+    data: TabularSplit | DeviceData;
+    epochs: number;
+    lr?: number;
+    batchSize?: number;
+    seed?: number;
+    signal?: AbortSignal;
+  };
 }
 
 /** How a layer runs after quantize(): int8, or fp16 / fp32 with the reason it has no int8 path. Never int8 while running float. */
-export interface QuantizedLayer { name: string; kind: 'int8' | 'fp16' | 'fp32'; reason?: string }
+export interface QuantizedLayer {
+  name: string;
+  kind: 'int8' | 'fp16' | 'fp32';
+  reason?: string;
+}
 
 export interface QuantizeReport {
   operator: 'quantize';
@@ -108,7 +119,10 @@ function composeLowrank(spec: ModelSpec, tensors: Tensors, recipes: Record<strin
   const composed: string[] = [];
   const next: GraphNode[] = [];
   for (const node of spec.nodes) {
-    if (node.op !== 'lowrank_linear' && node.op !== 'lowrank_conv1d' && node.op !== 'lowrank_conv2d') { next.push(node); continue; }
+    if (node.op !== 'lowrank_linear' && node.op !== 'lowrank_conv1d' && node.op !== 'lowrank_conv2d') {
+      next.push(node);
+      continue;
+    }
     const a = node.attrs;
     const r = a.rank;
     const U = tensors[`${node.name}.U`]!.data as Float32Array;
@@ -121,16 +135,36 @@ function composeLowrank(spec: ModelSpec, tensors: Tensors, recipes: Record<strin
     const bias = a.bias !== false;
     if (node.op === 'lowrank_linear') {
       const la = node.attrs;
-      next.push({ name: vName, op: 'linear', inputs: node.inputs, attrs: { inFeatures: la.inFeatures, outFeatures: r, bias: false } });
-      next.push({ name: node.name, op: 'linear', inputs: [vName], attrs: { inFeatures: r, outFeatures: la.outFeatures, bias } });
+      next.push({
+        name: vName,
+        op: 'linear',
+        inputs: node.inputs,
+        attrs: { inFeatures: la.inFeatures, outFeatures: r, bias: false },
+      });
+      next.push({
+        name: node.name,
+        op: 'linear',
+        inputs: [vName],
+        attrs: { inFeatures: r, outFeatures: la.outFeatures, bias },
+      });
       recipes[`${vName}.weight`] = { data: { data: first, shape: [r, la.inFeatures] } };
       recipes[`${node.name}.weight`] = { data: { data: U, shape: [la.outFeatures, r] } };
     } else {
       const ca = node.attrs;
       const op = node.op === 'lowrank_conv2d' ? 'conv2d' : 'conv1d';
       const { rank: _rank, ...convAttrs } = ca;
-      next.push({ name: vName, op, inputs: node.inputs, attrs: { ...convAttrs, outChannels: r, bias: false } } as GraphNode);
-      next.push({ name: node.name, op, inputs: [vName], attrs: { inChannels: r, outChannels: ca.outChannels, kernelSize: 1, bias } } as GraphNode);
+      next.push({
+        name: vName,
+        op,
+        inputs: node.inputs,
+        attrs: { ...convAttrs, outChannels: r, bias: false },
+      } as GraphNode);
+      next.push({
+        name: node.name,
+        op,
+        inputs: [vName],
+        attrs: { inChannels: r, outChannels: ca.outChannels, kernelSize: 1, bias },
+      } as GraphNode);
       const kernel = cols / ca.inChannels;
       recipes[`${vName}.weight`] = { data: { data: first, shape: [r, cols] } };
       recipes[`${node.name}.weight`] = { data: { data: U, shape: [ca.outChannels, r] } };
@@ -147,10 +181,18 @@ function composeLowrank(spec: ModelSpec, tensors: Tensors, recipes: Record<strin
  * Folds BatchNorm channels [offset, offset + out of `layer`) into `layer`: its weight rows and bias absorb BN's affine
  * and running statistics.
  */
-function foldInto(layer: GraphNode, bn: GraphNode & { op: 'batchnorm1d' | 'batchnorm2d' }, offset: number, tensors: Tensors, recipes: Record<string, NativeTensorRecipe>): void {
+function foldInto(
+  layer: GraphNode,
+  bn: GraphNode & { op: 'batchnorm1d' | 'batchnorm2d' },
+  offset: number,
+  tensors: Tensors,
+  recipes: Record<string, NativeTensorRecipe>,
+): void {
   const weightName = `${layer.name}.weight`;
   const w = (recipes[weightName]?.data?.data ?? tensors[weightName]!.data) as Float32Array;
-  const out = (layer.attrs as { outChannels?: number; outFeatures?: number }).outChannels ?? (layer.attrs as { outFeatures: number }).outFeatures;
+  const out =
+    (layer.attrs as { outChannels?: number; outFeatures?: number }).outChannels ??
+    (layer.attrs as { outFeatures: number }).outFeatures;
   const per = w.length / out;
   const gamma = tensors[`${bn.name}.weight`]!.data as Float32Array;
   const beta = tensors[`${bn.name}.bias`]!.data as Float32Array;
@@ -205,7 +247,10 @@ function foldBatchNorm(spec: ModelSpec, tensors: Tensors, recipes: Record<string
       const widths = parts.map((p) => (p!.attrs as { outChannels: number }).outChannels);
       if (widths.reduce((a, b) => a + b, 0) !== bn.attrs.numFeatures) continue;
       let offset = 0;
-      parts.forEach((p, i) => { foldInto(p!, bn, offset, tensors, recipes); offset += widths[i]!; });
+      parts.forEach((p, i) => {
+        foldInto(p!, bn, offset, tensors, recipes);
+        offset += widths[i]!;
+      });
     } else {
       const layer = soleFeeder(spec, prev.name, bn);
       if (!layer) continue;
@@ -243,20 +288,33 @@ function chooseEngine(backend: QuantizeBackend | undefined, device: string): Eng
   const i = info();
   if (device !== 'cpu') {
     if (backend === 'onednn' || backend === 'qnnpack') {
-      throw new ConfigError(`backend '${backend}' is a CPU engine and the model is on ${device}: use backend 'cuda', or move the model to cpu first`, 'backend');
+      throw new ConfigError(
+        `backend '${backend}' is a CPU engine and the model is on ${device}: use backend 'cuda', or move the model to cpu first`,
+        'backend',
+      );
     }
     if (!i.cuda.int8Gemm) {
-      throw new ConfigError(`int8 on CUDA needs LibTorch ≥ 2.1 (torch._int_mm); this build has LibTorch ${i.libtorchVersion} — move the model to cpu for the ONEDNN/QNNPACK engines`, 'backend');
+      throw new ConfigError(
+        `int8 on CUDA needs LibTorch ≥ 2.1 (torch._int_mm); this build has LibTorch ${i.libtorchVersion} — move the model to cpu for the ONEDNN/QNNPACK engines`,
+        'backend',
+      );
     }
     return 'intmm';
   }
   if (backend === 'cuda') {
-    throw new ConfigError("backend 'cuda' quantizes a model on a CUDA device and this one is on cpu: move it with model.to('cuda:0'), or use backend 'intmm' to run the same recipe on the CPU", 'backend');
+    throw new ConfigError(
+      "backend 'cuda' quantizes a model on a CUDA device and this one is on cpu: move it with model.to('cuda:0'), or use backend 'intmm' to run the same recipe on the CPU",
+      'backend',
+    );
   }
   if (backend === 'intmm') return 'intmm';
   const engines = i.quantizedEngines.map((e) => e.toLowerCase());
   const wanted = backend ?? (engines.includes('onednn') ? 'onednn' : 'qnnpack');
-  if (!engines.includes(wanted)) throw new ConfigError(`quantized engine '${wanted}' is not in this LibTorch build (has: ${engines.join(', ')})`, 'backend');
+  if (!engines.includes(wanted))
+    throw new ConfigError(
+      `quantized engine '${wanted}' is not in this LibTorch build (has: ${engines.join(', ')})`,
+      'backend',
+    );
   return wanted;
 }
 
@@ -264,7 +322,11 @@ function chooseEngine(backend: QuantizeBackend | undefined, device: string): Eng
  * The int8-GEMM plan (engine intmm): linear layers whose sizes suit torch._int_mm become int8 qlinear (a following
  * ReLU fused); every other layer with weights runs in fp16 on CUDA (attrs.dtype), or stays fp32 on the CPU.
  */
-function intmmSpec(float: ModelSpec, weights: WeightScheme, onCuda: boolean): { spec: ModelSpec; layers: QuantizedLayer[]; fused: string[]; quantized: string[] } {
+function intmmSpec(
+  float: ModelSpec,
+  weights: WeightScheme,
+  onCuda: boolean,
+): { spec: ModelSpec; layers: QuantizedLayer[]; fused: string[]; quantized: string[] } {
   const spec = structuredClone(float);
   const layers: QuantizedLayer[] = [];
   const fused: string[] = [];
@@ -278,18 +340,48 @@ function intmmSpec(float: ModelSpec, weights: WeightScheme, onCuda: boolean): { 
     }
   };
   for (const node of [...spec.nodes]) {
-    if (node.op === 'embedding') { layers.push({ name: node.name, kind: 'fp32', reason: 'embedding lookups stay float (no matrix product to quantize)' }); continue; }
-    if (node.op === 'conv1d' || node.op === 'conv2d') { reduced(node, 'LibTorch has no int8 convolution kernel on CUDA (torch._int_mm covers matrix products)'); continue; }
-    if (node.op === 'gru') { reduced(node, 'LibTorch has no int8 GRU kernel on CUDA'); continue; }
+    if (node.op === 'embedding') {
+      layers.push({
+        name: node.name,
+        kind: 'fp32',
+        reason: 'embedding lookups stay float (no matrix product to quantize)',
+      });
+      continue;
+    }
+    if (node.op === 'conv1d' || node.op === 'conv2d') {
+      reduced(node, 'LibTorch has no int8 convolution kernel on CUDA (torch._int_mm covers matrix products)');
+      continue;
+    }
+    if (node.op === 'gru') {
+      reduced(node, 'LibTorch has no int8 GRU kernel on CUDA');
+      continue;
+    }
     if (node.op !== 'linear') continue;
     const a = node.attrs;
     if (a.inFeatures % 8 !== 0 || a.outFeatures % 8 !== 0) {
-      reduced(node, `torch._int_mm needs in and out features that are multiples of 8 (this layer: ${a.inFeatures}→${a.outFeatures})`);
+      reduced(
+        node,
+        `torch._int_mm needs in and out features that are multiples of 8 (this layer: ${a.inFeatures}→${a.outFeatures})`,
+      );
       continue;
     }
     const relu = fusableRelu(spec, node);
-    Object.assign(node, { op: 'qlinear', attrs: { inFeatures: a.inFeatures, outFeatures: a.outFeatures, bias: true, dynamic: true, ...weightAttrs(weights), relu: relu !== undefined, engine: 'intmm' } });
-    if (relu) { bypass(spec, relu); fused.push(relu.name); }
+    Object.assign(node, {
+      op: 'qlinear',
+      attrs: {
+        inFeatures: a.inFeatures,
+        outFeatures: a.outFeatures,
+        bias: true,
+        dynamic: true,
+        ...weightAttrs(weights),
+        relu: relu !== undefined,
+        engine: 'intmm',
+      },
+    });
+    if (relu) {
+      bypass(spec, relu);
+      fused.push(relu.name);
+    }
     layers.push({ name: node.name, kind: 'int8' });
     quantized.push(node.name);
   }
@@ -302,7 +394,8 @@ function staticBlocker(node: GraphNode): string | undefined {
     const a = node.attrs;
     if (a.padding === 'same') {
       const ks = Array.isArray(a.kernelSize) ? a.kernelSize : [a.kernelSize];
-      if (ks.some((k) => ((a.dilation ?? 1) * (k - 1)) % 2 !== 0)) return "'same' padding with an even kernel has no int8 kernel";
+      if (ks.some((k) => ((a.dilation ?? 1) * (k - 1)) % 2 !== 0))
+        return "'same' padding with an even kernel has no int8 kernel";
       const st = Array.isArray(a.stride) ? a.stride : [a.stride ?? 1];
       if (st.some((s) => s !== 1)) return "'same' padding with stride > 1";
     }
@@ -312,8 +405,14 @@ function staticBlocker(node: GraphNode): string | undefined {
   return 'no int8 rule for this op';
 }
 
-function quantizedSpec(float: ModelSpec, mode: 'dynamic' | 'static', engine: Engine, weights: WeightScheme,
-  ranges: Record<string, [number, number]>, gruRecurrence: 'auto' | 'fused' | 'linear_dynamic'): { spec: ModelSpec; layers: QuantizedLayer[]; fused: string[]; quantized: string[] } {
+function quantizedSpec(
+  float: ModelSpec,
+  mode: 'dynamic' | 'static',
+  engine: Engine,
+  weights: WeightScheme,
+  ranges: Record<string, [number, number]>,
+  gruRecurrence: 'auto' | 'fused' | 'linear_dynamic',
+): { spec: ModelSpec; layers: QuantizedLayer[]; fused: string[]; quantized: string[] } {
   const spec = structuredClone(float);
   const layers: QuantizedLayer[] = [];
   const fused: string[] = [];
@@ -323,15 +422,39 @@ function quantizedSpec(float: ModelSpec, mode: 'dynamic' | 'static', engine: Eng
       // Keep residual adds and inception concats in int8 between int8 layers (else: dequantize, float op, requantize).
       const relu = node.op === 'add' ? fusableRelu(spec, node) : undefined;
       const output = affine(ranges[relu ? relu.name : node.name]);
-      Object.assign(node.attrs, { outScale: output.scale, outZeroPoint: output.zeroPoint, ...(node.op === 'add' ? { relu: relu !== undefined } : {}) });
-      if (relu) { bypass(spec, relu); fused.push(relu.name); }
+      Object.assign(node.attrs, {
+        outScale: output.scale,
+        outZeroPoint: output.zeroPoint,
+        ...(node.op === 'add' ? { relu: relu !== undefined } : {}),
+      });
+      if (relu) {
+        bypass(spec, relu);
+        fused.push(relu.name);
+      }
       continue;
     }
     if (!['linear', 'conv1d', 'conv2d', 'gru', 'embedding'].includes(node.op)) continue;
-    if (node.op === 'embedding') { layers.push({ name: node.name, kind: 'fp32', reason: 'embedding lookups stay float (no matrix product to quantize)' }); continue; }
+    if (node.op === 'embedding') {
+      layers.push({
+        name: node.name,
+        kind: 'fp32',
+        reason: 'embedding lookups stay float (no matrix product to quantize)',
+      });
+      continue;
+    }
     if (node.op === 'gru') {
-      if (mode !== 'dynamic') { layers.push({ name: node.name, kind: 'fp32', reason: 'a GRU has no static int8 kernel; dynamic mode quantizes it' }); continue; }
-      Object.assign(node, { op: 'qgru', attrs: { ...node.attrs, dynamic: true, ...weightAttrs(weights), engine, recurrence: gruRecurrence } });
+      if (mode !== 'dynamic') {
+        layers.push({
+          name: node.name,
+          kind: 'fp32',
+          reason: 'a GRU has no static int8 kernel; dynamic mode quantizes it',
+        });
+        continue;
+      }
+      Object.assign(node, {
+        op: 'qgru',
+        attrs: { ...node.attrs, dynamic: true, ...weightAttrs(weights), engine, recurrence: gruRecurrence },
+      });
       layers.push({ name: node.name, kind: 'int8' });
       quantized.push(node.name);
       continue;
@@ -342,22 +465,49 @@ function quantizedSpec(float: ModelSpec, mode: 'dynamic' | 'static', engine: Eng
         continue;
       }
       const a = node.attrs;
-      Object.assign(node, { op: 'qlinear', attrs: { inFeatures: a.inFeatures, outFeatures: a.outFeatures, bias: true, dynamic: true, ...weightAttrs(weights), engine } });
+      Object.assign(node, {
+        op: 'qlinear',
+        attrs: {
+          inFeatures: a.inFeatures,
+          outFeatures: a.outFeatures,
+          bias: true,
+          dynamic: true,
+          ...weightAttrs(weights),
+          engine,
+        },
+      });
       layers.push({ name: node.name, kind: 'int8' });
       quantized.push(node.name);
       continue;
     }
     const blocker = staticBlocker(node);
-    if (blocker) { layers.push({ name: node.name, kind: 'fp32', reason: blocker }); continue; }
+    if (blocker) {
+      layers.push({ name: node.name, kind: 'fp32', reason: blocker });
+      continue;
+    }
     const relu = fusableRelu(spec, node);
     const input = affine(ranges[node.inputs[0]!]);
     const output = affine(ranges[relu ? relu.name : node.name]);
     const { fakeQuant: _fq, ...attrs } = node.attrs as Record<string, unknown>;
     Object.assign(node, {
       op: node.op === 'linear' ? 'qlinear' : node.op === 'conv1d' ? 'qconv1d' : 'qconv2d',
-      attrs: { ...attrs, bias: true, dynamic: false, ...weightAttrs(weights), relu: relu !== undefined, inScale: input.scale, inZeroPoint: input.zeroPoint, outScale: output.scale, outZeroPoint: output.zeroPoint, engine },
+      attrs: {
+        ...attrs,
+        bias: true,
+        dynamic: false,
+        ...weightAttrs(weights),
+        relu: relu !== undefined,
+        inScale: input.scale,
+        inZeroPoint: input.zeroPoint,
+        outScale: output.scale,
+        outZeroPoint: output.zeroPoint,
+        engine,
+      },
     });
-    if (relu) { bypass(spec, relu); fused.push(relu.name); }
+    if (relu) {
+      bypass(spec, relu);
+      fused.push(relu.name);
+    }
     layers.push({ name: node.name, kind: 'int8' });
     quantized.push(node.name);
   }
@@ -376,19 +526,37 @@ function shareConcatParams(spec: ModelSpec, ranges: Record<string, [number, numb
   for (const node of [...spec.nodes]) {
     if (node.op !== 'concat' || (node.attrs as { outScale?: number }).outScale === undefined) continue;
     const producers = node.inputs.map((name) => spec.nodes.find((n) => n.name === name));
-    const direct = producers.every((p) => p !== undefined && ['qconv1d', 'qconv2d', 'qlinear'].includes(p.op) && (p.attrs as { dynamic?: boolean }).dynamic === false &&
-      spec.output !== p.name && consumers(spec, p.name).every((c) => c === node));
+    const direct = producers.every(
+      (p) =>
+        p !== undefined &&
+        ['qconv1d', 'qconv2d', 'qlinear'].includes(p.op) &&
+        (p.attrs as { dynamic?: boolean }).dynamic === false &&
+        spec.output !== p.name &&
+        consumers(spec, p.name).every((c) => c === node),
+    );
     if (!direct) continue;
     const relu = fusableRelu(spec, node);
     const output = affine(ranges[relu ? relu.name : node.name]);
     Object.assign(node.attrs, { outScale: output.scale, outZeroPoint: output.zeroPoint });
-    for (const p of producers) Object.assign(p!.attrs, { outScale: output.scale, outZeroPoint: output.zeroPoint, ...(relu ? { relu: true } : {}) });
-    if (relu) { bypass(spec, relu); fused.push(relu.name); }
+    for (const p of producers)
+      Object.assign(p!.attrs, {
+        outScale: output.scale,
+        outZeroPoint: output.zeroPoint,
+        ...(relu ? { relu: true } : {}),
+      });
+    if (relu) {
+      bypass(spec, relu);
+      fused.push(relu.name);
+    }
   }
 }
 
 /** How int8 weights are made: per channel or per tensor, within ±127 or ±63, and on which CPU. */
-interface WeightScheme { perChannel: boolean; bits: 7 | 8; quantizedOn: string }
+interface WeightScheme {
+  perChannel: boolean;
+  bits: 7 | 8;
+  quantizedOn: string;
+}
 
 function weightAttrs(w: WeightScheme): { perChannel: boolean; weightBits: 7 | 8; quantizedOn: string } {
   return { perChannel: w.perChannel, weightBits: w.bits, quantizedOn: w.quantizedOn };
@@ -398,12 +566,28 @@ function weightAttrs(w: WeightScheme): { perChannel: boolean; weightBits: 7 | 8;
  * The weight bits for this quantization: the caller's, else what is exact on this CPU for CPU engines (8 for the
  * int8 GEMM recipe: cuBLASLt and the CPU reference add in int32). 8 bits with oneDNN where it saturates is refused.
  */
-function chooseWeightBits(requested: 7 | 8 | undefined, engine: Engine, host: NativeInt8Info): { bits: 7 | 8; reason: string } {
-  if (requested !== undefined && requested !== 7 && requested !== 8) throw new ConfigError(`must be 7 or 8, got ${String(requested)}`, 'weightBits');
+function chooseWeightBits(
+  requested: 7 | 8 | undefined,
+  engine: Engine,
+  host: NativeInt8Info,
+): { bits: 7 | 8; reason: string } {
+  if (requested !== undefined && requested !== 7 && requested !== 8)
+    throw new ConfigError(`must be 7 or 8, got ${String(requested)}`, 'weightBits');
   if (engine === 'onednn' && requested === 8 && host.weightBits === 7) {
-    throw new ConfigError(`8-bit weights are not exact with oneDNN on this CPU (${host.cpu}): ${host.reason}. Use weightBits 7, or backend 'qnnpack'`, 'weightBits');
+    throw new ConfigError(
+      `8-bit weights are not exact with oneDNN on this CPU (${host.cpu}): ${host.reason}. Use weightBits 7, or backend 'qnnpack'`,
+      'weightBits',
+    );
   }
-  if (requested !== undefined) return { bits: requested, reason: `weightBits ${requested} as asked` + (requested === 8 && host.weightBits === 7 ? ` (exact in ${engine}; onnxruntime on this CPU would saturate: ${host.reason})` : '') };
+  if (requested !== undefined)
+    return {
+      bits: requested,
+      reason:
+        `weightBits ${requested} as asked` +
+        (requested === 8 && host.weightBits === 7
+          ? ` (exact in ${engine}; onnxruntime on this CPU would saturate: ${host.reason})`
+          : ''),
+    };
   if (engine === 'intmm') return { bits: 8, reason: 'int8 GEMM adds products in int32: 8-bit weights are exact' };
   return { bits: host.weightBits, reason: host.reason };
 }
@@ -411,7 +595,8 @@ function chooseWeightBits(requested: 7 | 8 | undefined, engine: Engine, host: Na
 /** int8 weights and scales from the float weights; the float bias, or zeros for a layer that had none. */
 function quantRecipes(float: ModelSpec, names: string[], weights: WeightScheme): Record<string, NativeTensorRecipe> {
   const recipes: Record<string, NativeTensorRecipe> = {};
-  const perChannel = weights.perChannel, bits = weights.bits;
+  const perChannel = weights.perChannel,
+    bits = weights.bits;
   for (const n of names) {
     const node = float.nodes.find((x) => x.name === n)!;
     if (node.op === 'gru') {
@@ -432,30 +617,45 @@ function quantRecipes(float: ModelSpec, names: string[], weights: WeightScheme):
     recipes[`${n}.qweight`] = { quantize: { source: `${n}.weight`, part: 'int8', perChannel, bits } };
     recipes[`${n}.wscale`] = { quantize: { source: `${n}.weight`, part: 'scale', perChannel, bits } };
     const out = a.outFeatures ?? a.outChannels ?? 0;
-    recipes[`${n}.bias`] = a.bias === false ? { data: { data: new Float32Array(out), shape: [out] } } : { source: `${n}.bias` };
+    recipes[`${n}.bias`] =
+      a.bias === false ? { data: { data: new Float32Array(out), shape: [out] } } : { source: `${n}.bias` };
   }
   return recipes;
 }
 
-async function calibrate(model: Model, calibration: NonNullable<QuantizeOptions['calibration']>, observer: 'minmax' | 'moving_average'): Promise<Record<string, [number, number]>> {
+async function calibrate(
+  model: Model,
+  calibration: NonNullable<QuantizeOptions['calibration']>,
+  observer: 'minmax' | 'moving_average',
+): Promise<Record<string, [number, number]>> {
   const placed = placeData(calibration.data, model.device);
   try {
-    return await binding().calibrate(model.native, placed.data.native, { batches: calibration.batches ?? 16, batchSize: calibration.batchSize ?? 64, observer });
+    return await binding().calibrate(model.native, placed.data.native, {
+      batches: calibration.batches ?? 16,
+      batchSize: calibration.batchSize ?? 64,
+      observer,
+    });
   } finally {
     if (placed.owned) placed.data.dispose();
   }
 }
 
 const GRU_RECURRENCE_NOTE = {
-  auto: 'GRU: input projections in one quantized::linear_dynamic call; the recurrence runs petra\'s fused int8 loop while batch × hidden² ≤ 2^18 (2^19 on AVX-512 CPUs), quantized::linear_dynamic per step above',
-  fused: 'GRU: input projections in one quantized::linear_dynamic call; the recurrence runs petra\'s fused int8 loop at every batch size',
-  linear_dynamic: 'GRU: input projections in one quantized::linear_dynamic call; the recurrence calls quantized::linear_dynamic per step',
+  auto: "GRU: input projections in one quantized::linear_dynamic call; the recurrence runs petra's fused int8 loop while batch × hidden² ≤ 2^18 (2^19 on AVX-512 CPUs), quantized::linear_dynamic per step above",
+  fused:
+    "GRU: input projections in one quantized::linear_dynamic call; the recurrence runs petra's fused int8 loop at every batch size",
+  linear_dynamic:
+    'GRU: input projections in one quantized::linear_dynamic call; the recurrence calls quantized::linear_dynamic per step',
 } as const;
 
 /** Quantizes a float model to int8; returns a new model (on the input's device) and a report. The input model is untouched. */
-export async function quantize(model: Model, options: QuantizeOptions): Promise<{ model: Model; report: QuantizeReport }> {
+export async function quantize(
+  model: Model,
+  options: QuantizeOptions,
+): Promise<{ model: Model; report: QuantizeReport }> {
   if (isQuantized(model.spec)) throw new ConfigError('the model is already quantized; quantize a float model', 'mode');
-  if (!['dynamic', 'static', 'qat'].includes(options.mode)) throw new ConfigError(`unknown mode '${String(options.mode)}': dynamic, static or qat`, 'mode');
+  if (!['dynamic', 'static', 'qat'].includes(options.mode))
+    throw new ConfigError(`unknown mode '${String(options.mode)}': dynamic, static or qat`, 'mode');
   const engine = chooseEngine(options.backend, model.device);
   if (engine !== 'intmm') binding().setQuantizedEngine(engine);
   const perChannel = options.perChannel ?? true;
@@ -469,11 +669,19 @@ export async function quantize(model: Model, options: QuantizeOptions): Promise<
     throw new ConfigError(`${options.mode} quantization needs calibration data`, 'calibration');
   }
   const notes: string[] = [];
-  if (engine === 'intmm' && options.mode === 'static') notes.push('int8 GEMM scales activations per row at run time, so static mode needs no calibration' + (options.calibration ? ' (the calibration data was not used)' : ''));
+  if (engine === 'intmm' && options.mode === 'static')
+    notes.push(
+      'int8 GEMM scales activations per row at run time, so static mode needs no calibration' +
+        (options.calibration ? ' (the calibration data was not used)' : ''),
+    );
   if (weightBits === 7) notes.push(`int8 weights use 7 bits (codes within ±63): ${weightBitsReason}`);
   if (options.mode === 'qat' && !options.qat) throw new ConfigError('qat needs { data, epochs }', 'qat');
   const gruRecurrence = options.gruRecurrence ?? 'auto';
-  if (!['auto', 'fused', 'linear_dynamic'].includes(gruRecurrence)) throw new ConfigError(`unknown gruRecurrence '${String(gruRecurrence)}': auto, fused or linear_dynamic`, 'gruRecurrence');
+  if (!['auto', 'fused', 'linear_dynamic'].includes(gruRecurrence))
+    throw new ConfigError(
+      `unknown gruRecurrence '${String(gruRecurrence)}': auto, fused or linear_dynamic`,
+      'gruRecurrence',
+    );
   const normalized = normalizeForQuantization(model);
   let source = normalized.model;
   const disposables: Model[] = [source];
@@ -482,35 +690,80 @@ export async function quantize(model: Model, options: QuantizeOptions): Promise<
     if (options.mode === 'qat') {
       const qatSpec = structuredClone(source.spec);
       // Fake-quantize with the bits the conversion will use, so training sees the rounding the int8 model has.
-      for (const n of qatSpec.nodes) if (n.op === 'linear' || n.op === 'conv1d' || n.op === 'conv2d') Object.assign(n.attrs, { fakeQuant: true, fakeQuantBits: weightBits });
+      for (const n of qatSpec.nodes)
+        if (n.op === 'linear' || n.op === 'conv1d' || n.op === 'conv2d')
+          Object.assign(n.attrs, { fakeQuant: true, fakeQuantBits: weightBits });
       source = deriveModel(source, qatSpec, {});
       disposables.push(source);
       const q = options.qat!;
-      await train(source, { train: q.data }, { epochs: q.epochs, optimizer: 'adam', lr: q.lr ?? 1e-4, batchSize: q.batchSize ?? 64, seed: q.seed ?? 0, ...(q.signal ? { signal: q.signal } : {}) });
+      await train(
+        source,
+        { train: q.data },
+        {
+          epochs: q.epochs,
+          optimizer: 'adam',
+          lr: q.lr ?? 1e-4,
+          batchSize: q.batchSize ?? 64,
+          seed: q.seed ?? 0,
+          ...(q.signal ? { signal: q.signal } : {}),
+        },
+      );
     }
     if (calibrates) ranges = await calibrate(source, options.calibration ?? { data: options.qat!.data }, observer);
     const floatSpec = structuredClone(source.spec);
-    for (const n of floatSpec.nodes) { delete (n.attrs as { fakeQuant?: boolean }).fakeQuant; delete (n.attrs as { fakeQuantBits?: number }).fakeQuantBits; }
+    for (const n of floatSpec.nodes) {
+      delete (n.attrs as { fakeQuant?: boolean }).fakeQuant;
+      delete (n.attrs as { fakeQuantBits?: number }).fakeQuantBits;
+    }
     const onCuda = model.device !== 'cpu';
-    const { spec, layers, fused, quantized } = engine === 'intmm'
-      ? intmmSpec(floatSpec, weights, onCuda)
-      : quantizedSpec(floatSpec, options.mode === 'dynamic' ? 'dynamic' : 'static', engine, weights, ranges, gruRecurrence);
+    const { spec, layers, fused, quantized } =
+      engine === 'intmm'
+        ? intmmSpec(floatSpec, weights, onCuda)
+        : quantizedSpec(
+            floatSpec,
+            options.mode === 'dynamic' ? 'dynamic' : 'static',
+            engine,
+            weights,
+            ranges,
+            gruRecurrence,
+          );
     if (!layers.some((l) => l.kind === 'int8')) notes.push('no layer has an int8 path here: nothing runs in int8');
     const unrounded = deriveModel(source, spec, quantRecipes(floatSpec, quantized, weights));
     disposables.push(unrounded);
     // Static layers' biases go on their int32 grid (int8-bias.ts): the integers every other int8 engine computes.
     const out = deriveModel(unrounded, spec, int8BiasRecipes(unrounded));
-    const kernel = engine === 'intmm'
-      ? (onCuda ? 'torch._int_mm (cuBLASLt int8 GEMM, int32 accumulation)' : 'exact int32 GEMM on the CPU (reference for the CUDA recipe, not a fast path)')
-      : `quantized::linear${options.mode === 'dynamic' ? '_dynamic' : ' / quantized::conv'} (${engine.toUpperCase()})`;
+    const kernel =
+      engine === 'intmm'
+        ? onCuda
+          ? 'torch._int_mm (cuBLASLt int8 GEMM, int32 accumulation)'
+          : 'exact int32 GEMM on the CPU (reference for the CUDA recipe, not a fast path)'
+        : `quantized::linear${options.mode === 'dynamic' ? '_dynamic' : ' / quantized::conv'} (${engine.toUpperCase()})`;
     if (spec.nodes.some((n) => n.op === 'qgru')) notes.push(GRU_RECURRENCE_NOTE[gruRecurrence]);
-    const activationScales = engine === 'intmm' ? 'per-row, at run time' : options.mode === 'dynamic' ? 'per-tensor, at run time' : 'per-tensor, calibrated';
+    const activationScales =
+      engine === 'intmm'
+        ? 'per-row, at run time'
+        : options.mode === 'dynamic'
+          ? 'per-tensor, at run time'
+          : 'per-tensor, calibrated';
     return {
       model: out,
       report: {
-        operator: 'quantize', mode: options.mode, engine, kernel, activationScales, device: model.device, perChannel,
-        weightBits, weightBitsReason, quantizedOn: weights.quantizedOn, layers, notes,
-        foldedBatchNorms: normalized.folded, composedLowrank: normalized.composed, fusedRelu: fused, parametersBefore: model.parameterCount,
+        operator: 'quantize',
+        mode: options.mode,
+        engine,
+        kernel,
+        activationScales,
+        device: model.device,
+        perChannel,
+        weightBits,
+        weightBitsReason,
+        quantizedOn: weights.quantizedOn,
+        layers,
+        notes,
+        foldedBatchNorms: normalized.folded,
+        composedLowrank: normalized.composed,
+        fusedRelu: fused,
+        parametersBefore: model.parameterCount,
       },
     };
   } finally {

@@ -65,16 +65,20 @@ export function formatReport(report: CompressionReport): string {
   const pct = (parameterReduction(report) * 100).toFixed(1);
   const head = `parameters ${report.parametersBefore} → ${report.parametersAfter} (−${pct}%)`;
   if (report.operator === 'prune') {
-    const lines = [`prune ${report.criterion} ratio ${report.ratio} (${report.scope}, ${report.steps} step${report.steps === 1 ? '' : 's'}): ${head}`];
+    const lines = [
+      `prune ${report.criterion} ratio ${report.ratio} (${report.scope}, ${report.steps} step${report.steps === 1 ? '' : 's'}): ${head}`,
+    ];
     for (const g of report.groups) lines.push(`  ${g.name}: ${g.before} → ${g.after} channels`);
     for (const n of report.nonPrunable) lines.push(`  ${n.node}: not pruned (${n.reason})`);
     return lines.join('\n');
   }
   const lines = [`lowrank ${report.mode} ${report.rule} ${report.threshold}: ${head}`];
   for (const l of report.layers) {
-    lines.push(l.skipped
-      ? `  ${l.name}: skipped (${l.skipped})`
-      : `  ${l.name}: rank ${l.rankBefore} → ${l.rank} of ${l.fullRank}, params ${l.paramsBefore} → ${l.paramsAfter}`);
+    lines.push(
+      l.skipped
+        ? `  ${l.name}: skipped (${l.skipped})`
+        : `  ${l.name}: rank ${l.rankBefore} → ${l.rank} of ${l.fullRank}, params ${l.paramsBefore} → ${l.paramsAfter}`,
+    );
   }
   return lines.join('\n');
 }

@@ -35,23 +35,35 @@ export class ConfigError extends PetraError {
 }
 /** A data file that cannot be read or parsed, or data that does not fit the task. */
 export class DataError extends PetraError {
-  constructor(message: string, options?: { cause?: unknown }) { super(message, 'ERR_PETRA_DATA', options); }
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, 'ERR_PETRA_DATA', options);
+  }
 }
 export class ShapeError extends PetraError {
-  constructor(message: string, options?: { cause?: unknown }) { super(message, 'ERR_PETRA_SHAPE', options); }
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, 'ERR_PETRA_SHAPE', options);
+  }
 }
 export class DtypeError extends PetraError {
-  constructor(message: string, options?: { cause?: unknown }) { super(message, 'ERR_PETRA_DTYPE', options); }
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, 'ERR_PETRA_DTYPE', options);
+  }
 }
 export class DeviceError extends PetraError {
-  constructor(message: string, options?: { cause?: unknown }) { super(message, 'ERR_PETRA_DEVICE', options); }
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, 'ERR_PETRA_DEVICE', options);
+  }
 }
 /** NaN/Inf loss or objective. */
 export class NumericError extends PetraError {
-  constructor(message: string, options?: { cause?: unknown }) { super(message, 'ERR_PETRA_NUMERIC', options); }
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, 'ERR_PETRA_NUMERIC', options);
+  }
 }
 export class AbortError extends PetraError {
-  constructor(message = 'The operation was aborted', options?: { cause?: unknown }) { super(message, 'ERR_PETRA_ABORTED', options); }
+  constructor(message = 'The operation was aborted', options?: { cause?: unknown }) {
+    super(message, 'ERR_PETRA_ABORTED', options);
+  }
 }
 export class DisposedError extends PetraError {
   /** `what` names the disposed object; with `{ message: true }` (@internal: errorFromCode) it is the whole message. */
@@ -61,11 +73,18 @@ export class DisposedError extends PetraError {
 }
 /** The native addon could not be loaded; the message lists every attempt. */
 export class LoadError extends PetraError {
-  constructor(message: string, options?: { cause?: unknown }) { super(message, 'ERR_PETRA_LOAD', options); }
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, 'ERR_PETRA_LOAD', options);
+  }
 }
 
 /** A PetraError as plain data, to cross a boundary (worker thread, job queue, JSON): `reviveError` rebuilds the class. */
-export interface SerializedError { name: string; message: string; code?: string; path?: string }
+export interface SerializedError {
+  name: string;
+  message: string;
+  code?: string;
+  path?: string;
+}
 
 export function serializeError(error: unknown): SerializedError {
   if (!(error instanceof Error)) return { name: 'Error', message: String(error) };
@@ -73,7 +92,10 @@ export function serializeError(error: unknown): SerializedError {
   return {
     name: error.name,
     // A ConfigError's message starts with its path; send it without, so the revived one does not say it twice.
-    message: error instanceof ConfigError && error.path && error.message.startsWith(`${error.path}: `) ? error.message.slice(error.path.length + 2) : error.message,
+    message:
+      error instanceof ConfigError && error.path && error.message.startsWith(`${error.path}: `)
+        ? error.message.slice(error.path.length + 2)
+        : error.message,
     ...(error instanceof PetraError ? { code: error.code } : {}),
     ...(typeof path === 'string' ? { path } : {}),
   };
@@ -85,16 +107,26 @@ export function serializeError(error: unknown): SerializedError {
  */
 export function errorFromCode(code: string, message: string, path?: string): PetraError {
   switch (code as PetraErrorCode) {
-    case 'ERR_PETRA_CONFIG': return new ConfigError(message, path);
-    case 'ERR_PETRA_DATA': return new DataError(message);
-    case 'ERR_PETRA_SHAPE': return new ShapeError(message);
-    case 'ERR_PETRA_DTYPE': return new DtypeError(message);
-    case 'ERR_PETRA_DEVICE': return new DeviceError(message);
-    case 'ERR_PETRA_NUMERIC': return new NumericError(message);
-    case 'ERR_PETRA_ABORTED': return new AbortError(message);
-    case 'ERR_PETRA_DISPOSED': return new DisposedError(message, { message: true });
-    case 'ERR_PETRA_LOAD': return new LoadError(message);
-    default: return new PetraError(message, 'ERR_PETRA_NATIVE');
+    case 'ERR_PETRA_CONFIG':
+      return new ConfigError(message, path);
+    case 'ERR_PETRA_DATA':
+      return new DataError(message);
+    case 'ERR_PETRA_SHAPE':
+      return new ShapeError(message);
+    case 'ERR_PETRA_DTYPE':
+      return new DtypeError(message);
+    case 'ERR_PETRA_DEVICE':
+      return new DeviceError(message);
+    case 'ERR_PETRA_NUMERIC':
+      return new NumericError(message);
+    case 'ERR_PETRA_ABORTED':
+      return new AbortError(message);
+    case 'ERR_PETRA_DISPOSED':
+      return new DisposedError(message, { message: true });
+    case 'ERR_PETRA_LOAD':
+      return new LoadError(message);
+    default:
+      return new PetraError(message, 'ERR_PETRA_NATIVE');
   }
 }
 
@@ -111,7 +143,12 @@ export function parseErrorText(text: string): SerializedError {
   try {
     const e = JSON.parse(text) as Partial<SerializedError> | null;
     if (e && typeof e.name === 'string' && typeof e.message === 'string') {
-      return { name: e.name, message: e.message, ...(typeof e.code === 'string' ? { code: e.code } : {}), ...(typeof e.path === 'string' ? { path: e.path } : {}) };
+      return {
+        name: e.name,
+        message: e.message,
+        ...(typeof e.code === 'string' ? { code: e.code } : {}),
+        ...(typeof e.path === 'string' ? { path: e.path } : {}),
+      };
     }
   } catch {
     // not errorText's

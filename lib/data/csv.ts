@@ -17,7 +17,8 @@ export interface CsvRecord {
  * skipped. An unterminated quote or a stray quote inside an unquoted field is a `DataError` naming the line.
  */
 export function parseCsv(text: string, delimiter = ',', source = '<csv>'): CsvRecord[] {
-  if (delimiter.length !== 1 || delimiter === '"' || delimiter === '\n') throw new DataError(`invalid delimiter ${JSON.stringify(delimiter)}`);
+  if (delimiter.length !== 1 || delimiter === '"' || delimiter === '\n')
+    throw new DataError(`invalid delimiter ${JSON.stringify(delimiter)}`);
   const records: CsvRecord[] = [];
   let fields: string[] = [];
   let field = '';
@@ -125,7 +126,10 @@ export function loadCsv(opts: LoadCsvOptions): LoadedDataset {
   try {
     text = readFileSync(opts.path, 'utf8');
   } catch (cause) {
-    throw new DataError(`${opts.path}: cannot read CSV (${(cause as NodeJS.ErrnoException).code ?? (cause as Error).message})`, { cause });
+    throw new DataError(
+      `${opts.path}: cannot read CSV (${(cause as NodeJS.ErrnoException).code ?? (cause as Error).message})`,
+      { cause },
+    );
   }
   const records = parseCsv(text, opts.delimiter ?? ',', opts.path);
   const hasHeader = opts.header ?? true;
@@ -138,14 +142,17 @@ export function loadCsv(opts: LoadCsvOptions): LoadedDataset {
   names.forEach((name, k) => {
     const first = seen.get(name);
     if (first !== undefined) {
-      throw new DataError(`${opts.path}:${records[0]!.line}: duplicate column name '${name}' (columns ${first + 1} and ${k + 1})`);
+      throw new DataError(
+        `${opts.path}:${records[0]!.line}: duplicate column name '${name}' (columns ${first + 1} and ${k + 1})`,
+      );
     }
     seen.set(name, k);
   });
   const targetCol = names.indexOf(opts.target);
   if (targetCol < 0) throw new DataError(`${opts.path}: no column '${opts.target}' (columns: ${names.join(', ')})`);
   const ignore = new Set(opts.ignore ?? []);
-  for (const c of ignore) if (!names.includes(c)) throw new DataError(`${opts.path}: ignored column '${c}' does not exist`);
+  for (const c of ignore)
+    if (!names.includes(c)) throw new DataError(`${opts.path}: ignored column '${c}' does not exist`);
   const featureCols = names.map((_, k) => k).filter((k) => k !== targetCol && !ignore.has(names[k]!));
   const F = featureCols.length;
   const N = rows.length;
@@ -164,7 +171,9 @@ export function loadCsv(opts: LoadCsvOptions): LoadedDataset {
       const v = Number(s);
       // fround: beyond ±3.4e38 a finite double becomes ±Infinity in the Float32Array.
       if (!Number.isFinite(Math.fround(v))) {
-        throw new DataError(`${opts.path}:${r.line}: column '${names[c]}' value ${JSON.stringify(s)} is not a number (use ignore: ['${names[c]}'] to drop the column)`);
+        throw new DataError(
+          `${opts.path}:${r.line}: column '${names[c]}' value ${JSON.stringify(s)} is not a number (use ignore: ['${names[c]}'] to drop the column)`,
+        );
       }
       x[i * F + j] = v;
     });
@@ -186,7 +195,10 @@ export function loadCsv(opts: LoadCsvOptions): LoadedDataset {
     const y = new Float32Array(N);
     rawTargets.forEach((t, i) => {
       const v = Number(t);
-      if (!Number.isFinite(Math.fround(v))) throw new DataError(`${opts.path}:${rows[i]!.line}: target ${JSON.stringify(t)} is not a number (finite in float32)`);
+      if (!Number.isFinite(Math.fround(v)))
+        throw new DataError(
+          `${opts.path}:${rows[i]!.line}: target ${JSON.stringify(t)} is not a number (finite in float32)`,
+        );
       y[i] = v;
     });
     target = { data: y, shape: [N, 1] };
@@ -200,15 +212,26 @@ export function loadCsv(opts: LoadCsvOptions): LoadedDataset {
   const test = takeRows(all, outer.held);
   let val: TabularSplit | undefined;
   if ((opts.valFraction ?? 0) > 0) {
-    const inner = splitIndices(train.target.shape[0]!, opts.valFraction!, seed + 1, strat ? (train.target.data as Int32Array) : undefined);
+    const inner = splitIndices(
+      train.target.shape[0]!,
+      opts.valFraction!,
+      seed + 1,
+      strat ? (train.target.data as Int32Array) : undefined,
+    );
     val = takeRows(train, inner.held);
     train = takeRows(train, inner.keep);
   }
 
   // Too few rows for the fractions would give an empty split that only fails later (NaN metrics, empty batches).
-  for (const [what, split] of [['training', train], ['test', test], ['validation', val]] as const) {
+  for (const [what, split] of [
+    ['training', train],
+    ['test', test],
+    ['validation', val],
+  ] as const) {
     if (split && split.target.shape[0] === 0) {
-      throw new DataError(`${opts.path}: ${N} rows leave no ${what} rows with testFraction ${opts.testFraction}${opts.valFraction ? ` and valFraction ${opts.valFraction}` : ''}`);
+      throw new DataError(
+        `${opts.path}: ${N} rows leave no ${what} rows with testFraction ${opts.testFraction}${opts.valFraction ? ` and valFraction ${opts.valFraction}` : ''}`,
+      );
     }
   }
 
@@ -225,7 +248,10 @@ export function loadCsv(opts: LoadCsvOptions): LoadedDataset {
     meta.normalization = { mean: Array.from(stats.mean), std: Array.from(stats.std) };
   }
   const ds: LoadedDataset = {
-    name: opts.path.split(/[\\/]/).pop()!.replace(/\.csv$/i, ''),
+    name: opts.path
+      .split(/[\\/]/)
+      .pop()!
+      .replace(/\.csv$/i, ''),
     task: labels ? { kind: 'classification', classes: labels.length, labels } : { kind: 'regression', targets: 1 },
     train,
     test,

@@ -25,14 +25,27 @@ const DTYPES: Record<number, { dtype: IdxDtype; size: number }> = {
   0x0d: { dtype: 'float32', size: 4 },
   0x0e: { dtype: 'float64', size: 8 },
 };
-const CODES: Record<IdxDtype, number> = { uint8: 0x08, int8: 0x09, int16: 0x0b, int32: 0x0c, float32: 0x0d, float64: 0x0e };
+const CODES: Record<IdxDtype, number> = {
+  uint8: 0x08,
+  int8: 0x09,
+  int16: 0x0b,
+  int32: 0x0c,
+  float32: 0x0d,
+  float64: 0x0e,
+};
 
 /** Deflate expands at most ~1032:1, so no gzip of n bytes holds more than this many decompressed bytes. */
 const MAX_DEFLATE_RATIO = 1032;
 /** The IDX header (≤ 1024 bytes) must come out of this many compressed bytes (in practice it is within the first 50). */
 const GZIP_HEADER_WINDOW = 8192;
 
-interface IdxHeader { info: { dtype: IdxDtype; size: number }; shape: number[]; count: number; headerLen: number; need: number }
+interface IdxHeader {
+  info: { dtype: IdxDtype; size: number };
+  shape: number[];
+  count: number;
+  headerLen: number;
+  need: number;
+}
 
 /** Checks magic, dtype code and dims and computes the byte size the header declares, without touching the data. */
 function readHeader(buf: Uint8Array, source: string): IdxHeader {
@@ -44,7 +57,8 @@ function readHeader(buf: Uint8Array, source: string): IdxHeader {
   if (!info) throw new DataError(`${source}: unknown IDX dtype code ${hex(buf[2]!)}`);
   const ndims = buf[3]!;
   const headerLen = 4 + 4 * ndims;
-  if (buf.length < headerLen) throw new DataError(`${source}: truncated IDX header (${ndims} dims need ${headerLen} bytes, got ${buf.length})`);
+  if (buf.length < headerLen)
+    throw new DataError(`${source}: truncated IDX header (${ndims} dims need ${headerLen} bytes, got ${buf.length})`);
   const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   const shape: number[] = [];
   for (let i = 0; i < ndims; i++) shape.push(view.getUint32(4 + 4 * i, false));
@@ -84,7 +98,10 @@ function gunzipIdx(bytes: Uint8Array, source: string): Uint8Array {
     return gunzipSync(bytes, { maxOutputLength: need });
   } catch (cause) {
     if ((cause as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') {
-      throw new DataError(`${source}: gzip data decompresses to more than the ${need} bytes its IDX header declares (trailing data)`, { cause });
+      throw new DataError(
+        `${source}: gzip data decompresses to more than the ${need} bytes its IDX header declares (trailing data)`,
+        { cause },
+      );
     }
     throw corrupt(cause);
   }
@@ -96,18 +113,37 @@ export function parseIdx(bytes: Uint8Array, source = '<buffer>'): IdxArray {
   // The declared size is compared with the real byte count before any data array is allocated.
   const { info, shape, count, headerLen, need } = readHeader(buf, source);
   if (buf.length < need) {
-    throw new DataError(`${source}: truncated IDX data: shape [${shape.join(', ')}] needs ${need} bytes, file has ${buf.length}`);
+    throw new DataError(
+      `${source}: truncated IDX data: shape [${shape.join(', ')}] needs ${need} bytes, file has ${buf.length}`,
+    );
   }
-  if (buf.length > need) throw new DataError(`${source}: ${buf.length - need} unexpected trailing bytes after IDX data`);
+  if (buf.length > need)
+    throw new DataError(`${source}: ${buf.length - need} unexpected trailing bytes after IDX data`);
   const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   let data: IdxArray['data'];
   switch (info.dtype) {
-    case 'uint8': data = new Uint8Array(buf.subarray(headerLen, need)); break;
-    case 'int8': data = new Int8Array(buf.buffer.slice(buf.byteOffset + headerLen, buf.byteOffset + need)); break;
-    case 'int16': data = new Int16Array(count); for (let i = 0; i < count; i++) data[i] = view.getInt16(headerLen + 2 * i, false); break;
-    case 'int32': data = new Int32Array(count); for (let i = 0; i < count; i++) data[i] = view.getInt32(headerLen + 4 * i, false); break;
-    case 'float32': data = new Float32Array(count); for (let i = 0; i < count; i++) data[i] = view.getFloat32(headerLen + 4 * i, false); break;
-    case 'float64': data = new Float64Array(count); for (let i = 0; i < count; i++) data[i] = view.getFloat64(headerLen + 8 * i, false); break;
+    case 'uint8':
+      data = new Uint8Array(buf.subarray(headerLen, need));
+      break;
+    case 'int8':
+      data = new Int8Array(buf.buffer.slice(buf.byteOffset + headerLen, buf.byteOffset + need));
+      break;
+    case 'int16':
+      data = new Int16Array(count);
+      for (let i = 0; i < count; i++) data[i] = view.getInt16(headerLen + 2 * i, false);
+      break;
+    case 'int32':
+      data = new Int32Array(count);
+      for (let i = 0; i < count; i++) data[i] = view.getInt32(headerLen + 4 * i, false);
+      break;
+    case 'float32':
+      data = new Float32Array(count);
+      for (let i = 0; i < count; i++) data[i] = view.getFloat32(headerLen + 4 * i, false);
+      break;
+    case 'float64':
+      data = new Float64Array(count);
+      for (let i = 0; i < count; i++) data[i] = view.getFloat64(headerLen + 8 * i, false);
+      break;
   }
   return { dtype: info.dtype, shape, data };
 }
@@ -120,7 +156,10 @@ export function readIdx(path: string): IdxArray {
   try {
     bytes = readFileSync(path);
   } catch (cause) {
-    throw new DataError(`${path}: cannot read IDX file (${(cause as NodeJS.ErrnoException).code ?? (cause as Error).message})`, { cause });
+    throw new DataError(
+      `${path}: cannot read IDX file (${(cause as NodeJS.ErrnoException).code ?? (cause as Error).message})`,
+      { cause },
+    );
   }
   return parseIdx(bytes, path);
 }
@@ -129,7 +168,8 @@ export function readIdx(path: string): IdxArray {
 export function encodeIdx(arr: IdxArray): Uint8Array {
   const info = DTYPES[CODES[arr.dtype]]!;
   const count = arr.shape.reduce((a, b) => a * b, 1);
-  if (arr.data.length !== count) throw new DataError(`data has ${arr.data.length} values, shape [${arr.shape.join(', ')}] needs ${count}`);
+  if (arr.data.length !== count)
+    throw new DataError(`data has ${arr.data.length} values, shape [${arr.shape.join(', ')}] needs ${count}`);
   const headerLen = 4 + 4 * arr.shape.length;
   const out = new Uint8Array(headerLen + count * info.size);
   const view = new DataView(out.buffer);
@@ -140,12 +180,24 @@ export function encodeIdx(arr: IdxArray): Uint8Array {
     const v = arr.data[i]!;
     const o = headerLen + i * info.size;
     switch (arr.dtype) {
-      case 'uint8': view.setUint8(o, v); break;
-      case 'int8': view.setInt8(o, v); break;
-      case 'int16': view.setInt16(o, v, false); break;
-      case 'int32': view.setInt32(o, v, false); break;
-      case 'float32': view.setFloat32(o, v, false); break;
-      case 'float64': view.setFloat64(o, v, false); break;
+      case 'uint8':
+        view.setUint8(o, v);
+        break;
+      case 'int8':
+        view.setInt8(o, v);
+        break;
+      case 'int16':
+        view.setInt16(o, v, false);
+        break;
+      case 'int32':
+        view.setInt32(o, v, false);
+        break;
+      case 'float32':
+        view.setFloat32(o, v, false);
+        break;
+      case 'float64':
+        view.setFloat64(o, v, false);
+        break;
     }
   }
   return out;
@@ -173,11 +225,16 @@ export function loadIdxSplit(files: IdxDatasetFiles, opts: IdxImageOptions = {})
   const images = readIdx(files.imagesPath);
   const labels = readIdx(files.labelsPath);
   if (images.shape.length !== 3 && images.shape.length !== 4) {
-    throw new DataError(`${files.imagesPath}: expected images of shape [N, H, W] or [N, C, H, W], got [${images.shape.join(', ')}]`);
+    throw new DataError(
+      `${files.imagesPath}: expected images of shape [N, H, W] or [N, C, H, W], got [${images.shape.join(', ')}]`,
+    );
   }
-  if (labels.shape.length !== 1) throw new DataError(`${files.labelsPath}: expected labels of shape [N], got [${labels.shape.join(', ')}]`);
+  if (labels.shape.length !== 1)
+    throw new DataError(`${files.labelsPath}: expected labels of shape [N], got [${labels.shape.join(', ')}]`);
   if (labels.shape[0] !== images.shape[0]) {
-    throw new DataError(`${files.labelsPath}: ${labels.shape[0]} labels for ${images.shape[0]} images in ${files.imagesPath}`);
+    throw new DataError(
+      `${files.labelsPath}: ${labels.shape[0]} labels for ${images.shape[0]} images in ${files.imagesPath}`,
+    );
   }
   // Options are checked before use: a negative limit would be a RangeError from new Float32Array, a zero scale/std Inf.
   if (opts.limit !== undefined && !(Number.isInteger(opts.limit) && opts.limit >= 0)) {
@@ -191,8 +248,10 @@ export function loadIdxSplit(files: IdxDatasetFiles, opts: IdxImageOptions = {})
   }
   const sampleShape = images.shape.length === 3 ? [1, ...images.shape.slice(1)] : images.shape.slice(1);
   // Zero-size images are legal IDX but no model input can take them.
-  if (images.shape[0] === 0) throw new DataError(`${files.imagesPath}: holds no images (shape [${images.shape.join(', ')}])`);
-  if (sampleShape.some((d) => d < 1)) throw new DataError(`${files.imagesPath}: image shape [${images.shape.join(', ')}] has a zero dimension`);
+  if (images.shape[0] === 0)
+    throw new DataError(`${files.imagesPath}: holds no images (shape [${images.shape.join(', ')}])`);
+  if (sampleShape.some((d) => d < 1))
+    throw new DataError(`${files.imagesPath}: image shape [${images.shape.join(', ')}] has a zero dimension`);
   const n = Math.min(images.shape[0]!, opts.limit ?? Infinity);
   const per = sampleShape.reduce((a, b) => a * b, 1);
   const scale = opts.scale ?? 255;
@@ -204,14 +263,17 @@ export function loadIdxSplit(files: IdxDatasetFiles, opts: IdxImageOptions = {})
     x[i] = (v / scale - mean) / std;
     // Float IDX files can hold NaN/Inf (or values beyond float32); they would only surface later as a NaN loss.
     if (!Number.isFinite(x[i]!)) {
-      throw new DataError(`${files.imagesPath}: pixel value ${v} at flat index ${i} is not a finite float32 after scaling`);
+      throw new DataError(
+        `${files.imagesPath}: pixel value ${v} at flat index ${i} is not a finite float32 after scaling`,
+      );
     }
   }
   const y = new Int32Array(n);
   for (let i = 0; i < n; i++) {
     const v = labels.data[i]!;
     // Above 2^31 - 1 the Int32Array store would wrap (2^32 → 0), silently relabelling the sample.
-    if (!Number.isInteger(v) || v < 0 || v > 0x7fffffff) throw new DataError(`${files.labelsPath}: label ${v} at index ${i} is not a class index`);
+    if (!Number.isInteger(v) || v < 0 || v > 0x7fffffff)
+      throw new DataError(`${files.labelsPath}: label ${v} at index ${i} is not a class index`);
     y[i] = v;
   }
   return { inputs: [{ data: x, shape: [n, ...sampleShape] }], target: { data: y, shape: [n] } };
@@ -246,7 +308,10 @@ export function loadIdxDataset(opts: LoadIdxDatasetOptions): LoadedDataset {
     val = takeRows(train, held);
     train = takeRows(train, keep);
   }
-  const classes = Math.max(opts.labels?.length ?? 0, classesOf(train.target.data as Int32Array, test.target.data as Int32Array));
+  const classes = Math.max(
+    opts.labels?.length ?? 0,
+    classesOf(train.target.data as Int32Array, test.target.data as Int32Array),
+  );
   const ds: LoadedDataset = {
     name: opts.name ?? 'idx',
     task: opts.labels ? { kind: 'classification', classes, labels: opts.labels } : { kind: 'classification', classes },
@@ -258,7 +323,16 @@ export function loadIdxDataset(opts: LoadIdxDatasetOptions): LoadedDataset {
 }
 
 export const FASHION_MNIST_LABELS = [
-  'T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot',
+  'T-shirt/top',
+  'Trouser',
+  'Pullover',
+  'Dress',
+  'Coat',
+  'Sandal',
+  'Shirt',
+  'Sneaker',
+  'Bag',
+  'Ankle boot',
 ] as const;
 export const FASHION_MNIST_MEAN = 0.286;
 export const FASHION_MNIST_STD = 0.353;

@@ -61,7 +61,8 @@ export function shuffleIndices(n: number, seed: number | Rng): Int32Array {
 function sliceRows(t: TensorData, indices: ArrayLike<number>): TensorData {
   const n = t.shape[0] ?? 0;
   const row = t.shape.slice(1).reduce((a, b) => a * b, 1);
-  const out = t.data instanceof Float32Array ? new Float32Array(indices.length * row) : new Int32Array(indices.length * row);
+  const out =
+    t.data instanceof Float32Array ? new Float32Array(indices.length * row) : new Int32Array(indices.length * row);
   for (let i = 0; i < indices.length; i++) {
     const r = indices[i]!;
     if (r < 0 || r >= n) throw new DataError(`row index ${r} is out of range for ${n} rows`);

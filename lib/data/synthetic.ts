@@ -13,7 +13,16 @@ import type { LoadedDataset, TabularSplit, TensorData } from './types.js';
 
 /** Shape names of the image classes, in class order (classes > 10 reuse shapes with other palettes/textures). */
 export const SYNTHETIC_IMAGE_SHAPES = [
-  'disc', 'square', 'ring', 'cross', 'triangle', 'striped-square', 'diamond', 'two-discs', 'l-shape', 'frame',
+  'disc',
+  'square',
+  'ring',
+  'cross',
+  'triangle',
+  'striped-square',
+  'diamond',
+  'two-discs',
+  'l-shape',
+  'frame',
 ] as const;
 
 /** Is (u, v) — object coordinates, object radius ≈ 1 — inside shape k? */
@@ -22,22 +31,37 @@ function inside(k: number, u: number, v: number): boolean {
   const av = Math.abs(v);
   const r2 = u * u + v * v;
   switch (k % 10) {
-    case 0: return r2 < 0.8;
-    case 1: return au < 0.75 && av < 0.75;
-    case 2: return r2 < 1 && r2 > 0.4;
-    case 3: return (au < 0.28 && av < 1) || (av < 0.28 && au < 1);
-    case 4: return v > -0.7 && v < 0.9 && au < (0.9 - v) * 0.62;
-    case 5: return au < 0.85 && av < 0.85 && Math.floor((u + 0.85) * 2.9) % 2 === 0;
-    case 6: return au + av < 1.05;
-    case 7: return (u - 0.5) ** 2 + v * v < 0.2 || (u + 0.5) ** 2 + v * v < 0.2;
-    case 8: return (au < 0.9 && v > 0.35 && v < 0.9) || (u > -0.9 && u < -0.35 && av < 0.9);
-    default: return au < 0.9 && av < 0.9 && Math.max(au, av) > 0.58;
+    case 0:
+      return r2 < 0.8;
+    case 1:
+      return au < 0.75 && av < 0.75;
+    case 2:
+      return r2 < 1 && r2 > 0.4;
+    case 3:
+      return (au < 0.28 && av < 1) || (av < 0.28 && au < 1);
+    case 4:
+      return v > -0.7 && v < 0.9 && au < (0.9 - v) * 0.62;
+    case 5:
+      return au < 0.85 && av < 0.85 && Math.floor((u + 0.85) * 2.9) % 2 === 0;
+    case 6:
+      return au + av < 1.05;
+    case 7:
+      return (u - 0.5) ** 2 + v * v < 0.2 || (u + 0.5) ** 2 + v * v < 0.2;
+    case 8:
+      return (au < 0.9 && v > 0.35 && v < 0.9) || (u > -0.9 && u < -0.35 && av < 0.9);
+    default:
+      return au < 0.9 && av < 0.9 && Math.max(au, av) > 0.58;
   }
 }
 
 /** Foreground palettes (RGB in [0, 1]); each class draws from two of them, shared with other classes. */
 const PALETTES: readonly (readonly [number, number, number])[] = [
-  [0.85, 0.25, 0.2], [0.2, 0.7, 0.3], [0.25, 0.35, 0.9], [0.9, 0.8, 0.2], [0.7, 0.3, 0.8], [0.2, 0.8, 0.85],
+  [0.85, 0.25, 0.2],
+  [0.2, 0.7, 0.3],
+  [0.25, 0.35, 0.9],
+  [0.9, 0.8, 0.2],
+  [0.7, 0.3, 0.8],
+  [0.2, 0.8, 0.85],
 ];
 const TEXTURE_FREQS = [0, 1.2, 2.6] as const;
 
@@ -63,7 +87,8 @@ export function syntheticImages(opts: SyntheticImagesOptions): { x: TensorData; 
   const S = opts.size ?? 32;
   const noise = opts.noise ?? 0.08;
   if (!Number.isInteger(n) || n < 1) throw new DataError(`n must be a positive integer, got ${n}`);
-  if (!Number.isInteger(classes) || classes < 2 || classes > 30) throw new DataError(`classes must be an integer in 2..30, got ${classes}`);
+  if (!Number.isInteger(classes) || classes < 2 || classes > 30)
+    throw new DataError(`classes must be an integer in 2..30, got ${classes}`);
   if (!Number.isInteger(S) || S < 8) throw new DataError(`size must be an integer ≥ 8, got ${S}`);
   const rng = createRng(seed);
   const x = new Float32Array(n * 3 * S * S);
@@ -94,22 +119,31 @@ export function syntheticImages(opts: SyntheticImagesOptions): { x: TensorData; 
     const cy = S * (0.3 + 0.4 * rng.next());
     const scale = S * (0.2 + 0.12 * rng.next());
     const rot = rng.next() * 2 * Math.PI;
-    const cr = Math.cos(rot), sr = Math.sin(rot);
+    const cr = Math.cos(rot),
+      sr = Math.sin(rot);
     const phase = rng.next() * 2 * Math.PI;
     // clutter: small blobs of random colour
     const blobs = 3 + rng.int(5);
     const clutter: { x: number; y: number; r2: number; col: number[]; square: boolean }[] = [];
     for (let b = 0; b < blobs; b++) {
       const r = 1 + 2.5 * rng.next();
-      clutter.push({ x: S * rng.next(), y: S * rng.next(), r2: r * r, col: [rng.next(), rng.next(), rng.next()], square: rng.next() < 0.5 });
+      clutter.push({
+        x: S * rng.next(),
+        y: S * rng.next(),
+        r2: r * r,
+        col: [rng.next(), rng.next(), rng.next()],
+        square: rng.next() < 0.5,
+      });
     }
     const base = s * 3 * plane;
     for (let yy = 0; yy < S; yy++) {
       for (let xx = 0; xx < S; xx++) {
-        const nx = xx / S - 0.5, ny = yy / S - 0.5;
+        const nx = xx / S - 0.5,
+          ny = yy / S - 0.5;
         for (let ch = 0; ch < 3; ch++) px[ch] = bg[ch]! + gx * nx * 2 + gy * ny * 2;
         for (const b of clutter) {
-          const dx = xx - b.x, dy = yy - b.y;
+          const dx = xx - b.x,
+            dy = yy - b.y;
           const hit = b.square ? dx * dx < b.r2 && dy * dy < b.r2 : dx * dx + dy * dy < b.r2;
           if (hit) for (let ch = 0; ch < 3; ch++) px[ch] = b.col[ch]!;
         }
@@ -125,7 +159,8 @@ export function syntheticImages(opts: SyntheticImagesOptions): { x: TensorData; 
           }
         }
         if (cover > 0) {
-          const dx = (xx + 0.5 - cx) / scale, dy = (yy + 0.5 - cy) / scale;
+          const dx = (xx + 0.5 - cx) / scale,
+            dy = (yy + 0.5 - cy) / scale;
           const u = cr * dx + sr * dy;
           const tex = freq === 0 ? 1 : 0.7 + 0.3 * Math.sin(2 * Math.PI * freq * u + phase);
           for (let ch = 0; ch < 3; ch++) px[ch] = px[ch]! * (1 - cover) + fg[ch]! * tex * cover;
@@ -156,7 +191,11 @@ export interface LoadSyntheticImagesOptions {
 /** Synthetic CIFAR-like image classification as a LoadedDataset (train/test generated from independent streams). */
 export function loadSyntheticImages(opts: LoadSyntheticImagesOptions): LoadedDataset {
   const classes = opts.classes ?? 10;
-  const common = { classes, ...(opts.size !== undefined ? { size: opts.size } : {}), ...(opts.noise !== undefined ? { noise: opts.noise } : {}) };
+  const common = {
+    classes,
+    ...(opts.size !== undefined ? { size: opts.size } : {}),
+    ...(opts.noise !== undefined ? { noise: opts.noise } : {}),
+  };
   const tr = syntheticImages({ n: opts.trainSize, seed: opts.seed, ...common });
   const te = syntheticImages({ n: opts.testSize, seed: opts.seed ^ 0x5bd1e995, ...common });
   let train: TabularSplit = { inputs: [tr.x], target: tr.y };
@@ -167,7 +206,9 @@ export function loadSyntheticImages(opts: LoadSyntheticImagesOptions): LoadedDat
     val = takeRows(train, held);
     train = takeRows(train, keep);
   }
-  const meta: Record<string, unknown> = { shapes: Array.from({ length: classes }, (_, c) => SYNTHETIC_IMAGE_SHAPES[c % 10]) };
+  const meta: Record<string, unknown> = {
+    shapes: Array.from({ length: classes }, (_, c) => SYNTHETIC_IMAGE_SHAPES[c % 10]),
+  };
   if (opts.normalize ?? true) {
     const stats = fitStandardizer(train.inputs[0]!);
     train = { inputs: [applyStandardizer(train.inputs[0]!, stats)], target: train.target };
@@ -316,7 +357,7 @@ export function syntheticTransactions(opts: SyntheticTransactionsOptions): Synth
       // next event: exponential gap in days, hour of day from the client's rhythm (80%) or uniform (20%)
       const gapH = -Math.log(1 - rng.next()) * meanGap;
       const day = Math.floor((time + gapH) / 24);
-      const h = rng.next() < 0.8 ? (((Math.round(peak + spread * rng.normal()) % 24) + 24) % 24) : rng.int(24);
+      const h = rng.next() < 0.8 ? ((Math.round(peak + spread * rng.normal()) % 24) + 24) % 24 : rng.int(24);
       let next = day * 24 + h + rng.next();
       if (next <= time) next = time + 0.05 + rng.next();
       const gap = next - time;
@@ -357,7 +398,11 @@ export interface LoadSyntheticTransactionsOptions {
  * with train statistics).
  */
 export function loadSyntheticTransactions(opts: LoadSyntheticTransactionsOptions): LoadedDataset {
-  const d = syntheticTransactions({ clients: opts.clients, seed: opts.seed, ...(opts.seqLen !== undefined ? { seqLen: opts.seqLen } : {}) });
+  const d = syntheticTransactions({
+    clients: opts.clients,
+    seed: opts.seed,
+    ...(opts.seqLen !== undefined ? { seqLen: opts.seqLen } : {}),
+  });
   const all: TabularSplit = { inputs: [d.mcc, d.type, d.hour, d.numeric], target: d.age };
   const labels = d.age.data as Int32Array;
   const outer = splitIndices(opts.clients, opts.testFraction, opts.seed + 1, labels);
@@ -365,7 +410,12 @@ export function loadSyntheticTransactions(opts: LoadSyntheticTransactionsOptions
   const test = takeRows(all, outer.held);
   let val: TabularSplit | undefined;
   if ((opts.valFraction ?? 0) > 0) {
-    const inner = splitIndices(train.target.shape[0]!, opts.valFraction!, opts.seed + 2, train.target.data as Int32Array);
+    const inner = splitIndices(
+      train.target.shape[0]!,
+      opts.valFraction!,
+      opts.seed + 2,
+      train.target.data as Int32Array,
+    );
     val = takeRows(train, inner.held);
     train = takeRows(train, inner.keep);
   }

@@ -82,20 +82,32 @@ export function parseTs(text: string, source = '<ts>', opts: ParseTsOptions = {}
   for (; i < lines.length; i++) {
     const line = lines[i]!.trim();
     if (line === '' || line.startsWith('#')) continue;
-    if (!line.startsWith('@')) throw new DataError(`${source}:${i + 1}: unexpected line before @data: '${line.slice(0, 40)}'`);
+    if (!line.startsWith('@'))
+      throw new DataError(`${source}:${i + 1}: unexpected line before @data: '${line.slice(0, 40)}'`);
     const parts = line.split(/\s+/);
     const key = parts[0]!.slice(1).toLowerCase();
     const ln = i + 1;
     switch (key) {
-      case 'problemname': header.problemName = parts.slice(1).join(' '); break;
-      case 'timestamps': header.timeStamps = parseBool(parts[1], ln, source); break;
-      case 'missing': header.missing = parseBool(parts[1], ln, source); break;
-      case 'univariate': header.univariate = parseBool(parts[1], ln, source); break;
-      case 'equallength': header.equalLength = parseBool(parts[1], ln, source); break;
+      case 'problemname':
+        header.problemName = parts.slice(1).join(' ');
+        break;
+      case 'timestamps':
+        header.timeStamps = parseBool(parts[1], ln, source);
+        break;
+      case 'missing':
+        header.missing = parseBool(parts[1], ln, source);
+        break;
+      case 'univariate':
+        header.univariate = parseBool(parts[1], ln, source);
+        break;
+      case 'equallength':
+        header.equalLength = parseBool(parts[1], ln, source);
+        break;
       case 'dimensions':
       case 'serieslength': {
         const n = Number(parts[1]);
-        if (!Number.isInteger(n) || n < 1) throw new DataError(`${source}:${ln}: @${parts[0]!.slice(1)} needs a positive integer`);
+        if (!Number.isInteger(n) || n < 1)
+          throw new DataError(`${source}:${ln}: @${parts[0]!.slice(1)} needs a positive integer`);
         if (key === 'dimensions') header.dimensions = n;
         else header.seriesLength = n;
         break;
@@ -103,12 +115,18 @@ export function parseTs(text: string, source = '<ts>', opts: ParseTsOptions = {}
       case 'classlabel':
         if (parseBool(parts[1], ln, source)) {
           header.classLabels = parts.slice(2);
-          if (header.classLabels.length < 2) throw new DataError(`${source}:${ln}: @classLabel true needs at least two labels`);
+          if (header.classLabels.length < 2)
+            throw new DataError(`${source}:${ln}: @classLabel true needs at least two labels`);
         }
         break;
-      case 'targetlabel': header.targetLabel = parseBool(parts[1], ln, source); break;
-      case 'data': sawData = true; break;
-      default: break; // unknown header keys are ignored (the format has grown over time)
+      case 'targetlabel':
+        header.targetLabel = parseBool(parts[1], ln, source);
+        break;
+      case 'data':
+        sawData = true;
+        break;
+      default:
+        break; // unknown header keys are ignored (the format has grown over time)
     }
     if (sawData) {
       i++;
@@ -119,7 +137,8 @@ export function parseTs(text: string, source = '<ts>', opts: ParseTsOptions = {}
   if (header.timeStamps) throw new DataError(`${source}: @timeStamps true is not supported`);
   const classLabels = opts.classLabels ?? header.classLabels;
   const regression = !classLabels && header.targetLabel === true;
-  if (!classLabels && !regression) throw new DataError(`${source}: header has neither @classLabel true nor @targetLabel true`);
+  if (!classLabels && !regression)
+    throw new DataError(`${source}: header has neither @classLabel true nor @targetLabel true`);
   // A repeated label would map to its last index and leave the first one without samples.
   const labelIndex = new Map<string, number>();
   classLabels?.forEach((l, k) => {
@@ -141,7 +160,8 @@ export function parseTs(text: string, source = '<ts>', opts: ParseTsOptions = {}
     const label = dims.pop()!.trim();
     if (dims.length === 0) throw new DataError(`${source}:${ln}: expected values then ':' then a label`);
     if (channels < 0) channels = dims.length;
-    else if (dims.length !== channels) throw new DataError(`${source}:${ln}: ${dims.length} channels, earlier lines have ${channels}`);
+    else if (dims.length !== channels)
+      throw new DataError(`${source}:${ln}: ${dims.length} channels, earlier lines have ${channels}`);
     const row = dims.map((d, c) => {
       const vals = d.split(',');
       if (vals.length && vals[vals.length - 1]!.trim() === '') vals.pop(); // tolerate a trailing comma
@@ -156,7 +176,9 @@ export function parseTs(text: string, source = '<ts>', opts: ParseTsOptions = {}
         const v = Number(t);
         // fround: values beyond ±3.4e38 are finite doubles but would become ±Infinity in the Float32Array.
         if (t === '' || !Number.isFinite(Math.fround(v))) {
-          throw new DataError(`${source}:${ln}: channel ${c}, position ${k}: '${t}' is not a number (finite in float32)`);
+          throw new DataError(
+            `${source}:${ln}: channel ${c}, position ${k}: '${t}' is not a number (finite in float32)`,
+          );
         }
         arr[k] = v;
       });
@@ -164,16 +186,21 @@ export function parseTs(text: string, source = '<ts>', opts: ParseTsOptions = {}
       return arr;
     });
     const lens = row.map((r) => r.length);
-    if (lens.some((l) => l !== lens[0])) throw new DataError(`${source}:${ln}: channels have different lengths (${lens.join(', ')})`);
+    if (lens.some((l) => l !== lens[0]))
+      throw new DataError(`${source}:${ln}: channels have different lengths (${lens.join(', ')})`);
     maxLen = Math.max(maxLen, lens[0]!);
     minLen = Math.min(minLen, lens[0]!);
     if (regression) {
       const v = Number(label);
-      if (label === '' || !Number.isFinite(Math.fround(v))) throw new DataError(`${source}:${ln}: target '${label}' is not a number (finite in float32)`);
+      if (label === '' || !Number.isFinite(Math.fround(v)))
+        throw new DataError(`${source}:${ln}: target '${label}' is not a number (finite in float32)`);
       ys.push(v);
     } else {
       const k = labelIndex.get(label);
-      if (k === undefined) throw new DataError(`${source}:${ln}: class label '${label}' is not among @classLabel ${classLabels!.join(' ')}`);
+      if (k === undefined)
+        throw new DataError(
+          `${source}:${ln}: class label '${label}' is not among @classLabel ${classLabels!.join(' ')}`,
+        );
       ys.push(k);
     }
     series.push(row);
@@ -192,7 +219,9 @@ export function parseTs(text: string, source = '<ts>', opts: ParseTsOptions = {}
   const T = maxLen;
   // Padding can blow a small file up (one long series plus many short ones); check before allocating.
   if (n * channels * T > MAX_TS_VALUES) {
-    throw new DataError(`${source}: ${n} series × ${channels} channels × length ${T} is more than ${MAX_TS_VALUES} values`);
+    throw new DataError(
+      `${source}: ${n} series × ${channels} channels × length ${T} is more than ${MAX_TS_VALUES} values`,
+    );
   }
   const x = new Float32Array(n * channels * T);
   const mask = padded ? new Float32Array(n * T) : undefined;
@@ -203,16 +232,24 @@ export function parseTs(text: string, source = '<ts>', opts: ParseTsOptions = {}
     });
     if (mask) mask.fill(1, s * T, s * T + row[0]!.length);
   });
-  const y: TensorData = regression ? { data: Float32Array.from(ys), shape: [n, 1] } : { data: Int32Array.from(ys), shape: [n] };
-  const out: ParsedTs = { header: { ...header, ...(classLabels ? { classLabels } : {}) }, x: { data: x, shape: [n, channels, T] }, y, missingCount };
+  const y: TensorData = regression
+    ? { data: Float32Array.from(ys), shape: [n, 1] }
+    : { data: Int32Array.from(ys), shape: [n] };
+  const out: ParsedTs = {
+    header: { ...header, ...(classLabels ? { classLabels } : {}) },
+    x: { data: x, shape: [n, channels, T] },
+    y,
+    missingCount,
+  };
   if (mask) out.mask = { data: mask, shape: [n, T] };
   return out;
 }
 
 /** What a user should do when a `.ts` file is not where it was looked for. */
-const MISSING_TS_HINT = 'petra carries GunPoint, ItalyPowerDemand, BasicMotions, Tecator and Covid3Month in its datasets/ucr '
-  + '(the default directory unless $PETRA_UCR_DIR is set); for other data sets, download NAME_TRAIN.ts and NAME_TEST.ts '
-  + 'from the UCR/UEA or Monash archive into one directory and pass it as dir (or --data DIR/NAME_TRAIN.ts)';
+const MISSING_TS_HINT =
+  'petra carries GunPoint, ItalyPowerDemand, BasicMotions, Tecator and Covid3Month in its datasets/ucr ' +
+  '(the default directory unless $PETRA_UCR_DIR is set); for other data sets, download NAME_TRAIN.ts and NAME_TEST.ts ' +
+  'from the UCR/UEA or Monash archive into one directory and pass it as dir (or --data DIR/NAME_TRAIN.ts)';
 
 /** Reads and parses a `.ts` file; a missing file is a `DataError` naming the path and how to get the file. */
 export function readTs(path: string, opts: ParseTsOptions = {}): ParsedTs {
@@ -253,11 +290,15 @@ function perSeriesNormalize(x: TensorData, mask?: TensorData): TensorData {
   for (let s = 0; s < n; s++) {
     for (let ch = 0; ch < c; ch++) {
       const off = (s * c + ch) * T;
-      let sum = 0, sq = 0, cnt = 0;
+      let sum = 0,
+        sq = 0,
+        cnt = 0;
       for (let t = 0; t < T; t++) {
         if (mask && mask.data[s * T + t] === 0) continue;
         const v = x.data[off + t]!;
-        sum += v; sq += v * v; cnt++;
+        sum += v;
+        sq += v * v;
+        cnt++;
       }
       const m = cnt ? sum / cnt : 0;
       const v = cnt ? Math.max(0, sq / cnt - m * m) : 0;
@@ -278,17 +319,25 @@ function perSeriesNormalize(x: TensorData, mask?: TensorData): TensorData {
 export function loadUcr(opts: LoadUcrOptions): LoadedDataset {
   const parseOpts: ParseTsOptions = { unequal: opts.unequal ?? 'error', impute: opts.impute ?? 'linear' };
   const trainTs = readTs(join(opts.dir, `${opts.name}_TRAIN.ts`), parseOpts);
-  const testTs = readTs(join(opts.dir, `${opts.name}_TEST.ts`), { ...parseOpts, ...(trainTs.header.classLabels ? { classLabels: trainTs.header.classLabels } : {}) });
+  const testTs = readTs(join(opts.dir, `${opts.name}_TEST.ts`), {
+    ...parseOpts,
+    ...(trainTs.header.classLabels ? { classLabels: trainTs.header.classLabels } : {}),
+  });
   const classification = trainTs.y.data instanceof Int32Array;
-  if (classification !== testTs.y.data instanceof Int32Array) throw new DataError(`${opts.name}: train and test files disagree on the task`);
+  if (classification !== testTs.y.data instanceof Int32Array)
+    throw new DataError(`${opts.name}: train and test files disagree on the task`);
   const [, cTr, tTr] = trainTs.x.shape;
   const [, cTe, tTe] = testTs.x.shape;
   if (cTr !== cTe) throw new DataError(`${opts.name}: train has ${cTr} channels, test has ${cTe}`);
-  let trainX = trainTs.x, testX = testTs.x;
-  let trainMask = trainTs.mask, testMask = testTs.mask;
+  let trainX = trainTs.x,
+    testX = testTs.x;
+  let trainMask = trainTs.mask,
+    testMask = testTs.mask;
   if (tTr !== tTe) {
     if ((opts.unequal ?? 'error') === 'error') {
-      throw new DataError(`${opts.name}: train series have length ${tTr}, test series ${tTe}; pass unequal: 'pad' to pad them`);
+      throw new DataError(
+        `${opts.name}: train series have length ${tTr}, test series ${tTe}; pass unequal: 'pad' to pad them`,
+      );
     }
     const T = Math.max(tTr!, tTe!);
     [trainX, trainMask] = padTo(trainX, trainMask, T);
@@ -301,12 +350,19 @@ export function loadUcr(opts: LoadUcrOptions): LoadedDataset {
   const valFraction = opts.valFraction ?? 0;
   if (valFraction > 0) {
     const n = train.target.shape[0]!;
-    const { keep, held } = splitIndices(n, valFraction, opts.seed ?? 0, classification ? (train.target.data as Int32Array) : undefined);
+    const { keep, held } = splitIndices(
+      n,
+      valFraction,
+      opts.seed ?? 0,
+      classification ? (train.target.data as Int32Array) : undefined,
+    );
     val = takeRows(train, held);
     train = takeRows(train, keep);
   }
   let test: TabularSplit = { inputs: testMask ? [testX, testMask] : [testX], target: testTs.y };
-  const masks = trainMask ? { train: train.inputs[1]!, test: test.inputs[1]!, ...(val ? { val: val.inputs[1]! } : {}) } : undefined;
+  const masks = trainMask
+    ? { train: train.inputs[1]!, test: test.inputs[1]!, ...(val ? { val: val.inputs[1]! } : {}) }
+    : undefined;
   const strip = (s: TabularSplit): TabularSplit => ({ inputs: [s.inputs[0]!], target: s.target });
   train = strip(train);
   test = strip(test);
@@ -346,7 +402,11 @@ export function loadUcr(opts: LoadUcrOptions): LoadedDataset {
   const ds: LoadedDataset = {
     name: opts.name,
     task: classification
-      ? { kind: 'classification', classes: trainTs.header.classLabels!.length, labels: [...trainTs.header.classLabels!] }
+      ? {
+          kind: 'classification',
+          classes: trainTs.header.classLabels!.length,
+          labels: [...trainTs.header.classLabels!],
+        }
       : { kind: 'regression', targets: 1 },
     train,
     test,
@@ -365,6 +425,8 @@ function padTo(x: TensorData, mask: TensorData | undefined, T: number): [TensorD
     if (mask) m.set(mask.data.subarray(s * t0, (s + 1) * t0), s * T);
     else m.fill(1, s * T, s * T + t0);
   }
-  return [{ data: out, shape: [n, c, T] }, { data: m, shape: [n, T] }];
+  return [
+    { data: out, shape: [n, c, T] },
+    { data: m, shape: [n, T] },
+  ];
 }
-

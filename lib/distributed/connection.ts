@@ -30,7 +30,8 @@ export function parseQueueUrl(url: string): URL {
   }
   if (!parsed.hostname) throw new ConfigError(`'${describeQueue(url)}' names no host`, 'queue');
   const db = parsed.pathname.replace(/^\//, '');
-  if (db && !/^\d+$/.test(db)) throw new ConfigError(`'${describeQueue(url)}': the path must be a database number`, 'queue');
+  if (db && !/^\d+$/.test(db))
+    throw new ConfigError(`'${describeQueue(url)}': the path must be a database number`, 'queue');
   return parsed;
 }
 

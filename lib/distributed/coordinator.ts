@@ -70,15 +70,21 @@ export class CandidateQueue {
     };
     this.queue.on('error', onError);
     this.events.on('error', onError);
-    this.events.on('completed', ({ jobId }) => { void this.collect(jobId); });
-    this.events.on('failed', ({ jobId }) => { void this.collect(jobId); });
+    this.events.on('completed', ({ jobId }) => {
+      void this.collect(jobId);
+    });
+    this.events.on('failed', ({ jobId }) => {
+      void this.collect(jobId);
+    });
   }
 
   /** Connects to Redis (waiting for it, with a message, if it is not up yet) and starts the watchdog. */
   static async open(options: CandidateQueueOptions): Promise<CandidateQueue> {
     const q = new CandidateQueue(options);
     const slow = setTimeout(() => q.status('down', `waiting for Redis at ${describeQueue(options.url)}…`), 2000);
-    const fatal = new Promise<never>((_, reject) => { q.failStartup = reject; });
+    const fatal = new Promise<never>((_, reject) => {
+      q.failStartup = reject;
+    });
     fatal.catch(() => undefined);
     try {
       await Promise.race([Promise.all([q.queue.waitUntilReady(), q.events.waitUntilReady()]), fatal]);
@@ -101,11 +107,17 @@ export class CandidateQueue {
       // The signal is the whole search's: its listener goes when the job settles, or a long search would pile them up.
       const onAbort = (): void => {
         const rest = (this.waiting.get(id) ?? []).filter((w) => w !== waiter);
-        if (rest.length) this.waiting.set(id, rest); else this.waiting.delete(id);
+        if (rest.length) this.waiting.set(id, rest);
+        else this.waiting.delete(id);
         // The job stays queued: a resumed coordinator collects its result instead of evaluating it again.
         reject(new AbortError('the search was aborted', { cause: signal?.reason }));
       };
-      const settle = <A extends unknown[]>(fn: (...a: A) => void) => (...a: A): void => { signal?.removeEventListener('abort', onAbort); fn(...a); };
+      const settle =
+        <A extends unknown[]>(fn: (...a: A) => void) =>
+        (...a: A): void => {
+          signal?.removeEventListener('abort', onAbort);
+          fn(...a);
+        };
       const waiter: Waiter = { job, resolve: settle(resolve), reject: settle(reject) };
       const list = this.waiting.get(id) ?? [];
       list.push(waiter);
@@ -121,7 +133,8 @@ export class CandidateQueue {
     if (this.closed) return;
     this.closed = true;
     if (this.timer) clearInterval(this.timer);
-    for (const [, list] of this.waiting) for (const w of list) w.reject(new AbortError('the candidate queue was closed'));
+    for (const [, list] of this.waiting)
+      for (const w of list) w.reject(new AbortError('the candidate queue was closed'));
     this.waiting.clear();
     await Promise.allSettled([this.events.close(), this.queue.close()]);
   }
@@ -129,8 +142,11 @@ export class CandidateQueue {
   private add(id: string, job: CandidateJob): Promise<unknown> {
     // A job id that exists already is left as it is (BullMQ ignores the add): that is the re-attach.
     return this.queue.add('candidate', job, {
-      jobId: id, attempts: this.options.attempts ?? 3, backoff: { type: 'fixed', delay: 1000 },
-      removeOnComplete: KEEP_FINISHED, removeOnFail: KEEP_FINISHED,
+      jobId: id,
+      attempts: this.options.attempts ?? 3,
+      backoff: { type: 'fixed', delay: 1000 },
+      removeOnComplete: KEEP_FINISHED,
+      removeOnFail: KEEP_FINISHED,
     });
   }
 
@@ -148,7 +164,10 @@ export class CandidateQueue {
       const state = job.finishedOn ? await job.getState() : 'active';
       if (state !== 'completed' && state !== 'failed') return;
       this.waiting.delete(id);
-      const outcome: EvaluationResult = state === 'completed' ? job.returnvalue as EvaluationResult : failedJobOutcome(job.failedReason, job.attemptsMade);
+      const outcome: EvaluationResult =
+        state === 'completed'
+          ? (job.returnvalue as EvaluationResult)
+          : failedJobOutcome(job.failedReason, job.attemptsMade);
       for (const w of list) w.resolve(outcome);
     } catch {
       // Redis went away mid-call: the watchdog sweeps again once it is back.
@@ -161,7 +180,10 @@ export class CandidateQueue {
     // The status is read, not asked of the server, so an outage is reported even while a command hangs in it.
     const state = this.client.status;
     if (state !== 'ready') {
-      this.status('down', `Redis at ${describeQueue(this.options.url)} is unreachable (${state}); waiting for it to come back — workers keep their jobs, results are collected once it is back`);
+      this.status(
+        'down',
+        `Redis at ${describeQueue(this.options.url)} is unreachable (${state}); waiting for it to come back — workers keep their jobs, results are collected once it is back`,
+      );
       return;
     }
     if (this.down) this.status('up', `Redis at ${describeQueue(this.options.url)} is back; continuing`);
@@ -169,7 +191,11 @@ export class CandidateQueue {
     this.sweeping = true;
     void (async () => {
       for (const id of [...this.waiting.keys()]) await this.collect(id);
-    })().catch(() => undefined).finally(() => { this.sweeping = false; });
+    })()
+      .catch(() => undefined)
+      .finally(() => {
+        this.sweeping = false;
+      });
   }
 
   private status(state: 'up' | 'down', message: string): void {
@@ -198,14 +224,24 @@ export function queueEvaluator(queue: CandidateQueue, o: QueueEvaluatorOptions):
     config: absoluteConfig(meta.config, (p) => resolve(p)),
     space: meta.space,
     baseline: {
-      modelFile: baselineFile, sha256: createHash('sha256').update(readFileSync(baselineFile)).digest('hex'),
-      metric: base.metric, latencyMs: base.latencyMs, throughput: base.throughput, sizeBytes: base.sizeBytes,
+      modelFile: baselineFile,
+      sha256: createHash('sha256').update(readFileSync(baselineFile)).digest('hex'),
+      metric: base.metric,
+      latencyMs: base.latencyMs,
+      throughput: base.throughput,
+      sizeBytes: base.sizeBytes,
       ...(meta.baseline.valMetric !== undefined ? { valMetric: meta.baseline.valMetric } : {}),
     },
   };
   return async (genome, ctx) => {
     o.onStart?.({ trial: ctx.trialId, generation: ctx.generation, pipeline: describePipeline(genome) });
-    const job: CandidateJob = { ...template, trial: ctx.trialId, generation: ctx.generation, genome: o.space.encode(genome), front: ctx.front() };
+    const job: CandidateJob = {
+      ...template,
+      trial: ctx.trialId,
+      generation: ctx.generation,
+      genome: o.space.encode(genome),
+      front: ctx.front(),
+    };
     return queue.evaluate(job, genomeHash(genome), ctx.signal);
   };
 }

@@ -60,8 +60,16 @@ export interface CandidateJob {
 
 /** The result a worker returns for a job: the study's EvaluationResult, as JSON. */
 export type CandidateResult =
-  | { readonly objectives: Readonly<Record<string, number>>; readonly constraints?: Readonly<Record<string, number>>; readonly userAttrs?: Readonly<Record<string, unknown>> }
-  | { readonly status: 'failed' | 'pruned'; readonly reason: string; readonly userAttrs?: Readonly<Record<string, unknown>> };
+  | {
+      readonly objectives: Readonly<Record<string, number>>;
+      readonly constraints?: Readonly<Record<string, number>>;
+      readonly userAttrs?: Readonly<Record<string, unknown>>;
+    }
+  | {
+      readonly status: 'failed' | 'pruned';
+      readonly reason: string;
+      readonly userAttrs?: Readonly<Record<string, unknown>>;
+    };
 
 /**
  * The job id: the same study, generation and genome give the same id, so a resumed coordinator that asks an
@@ -76,7 +84,8 @@ export function candidateJobId(job: Pick<CandidateJob, 'study' | 'generation'>, 
 type Json = Record<string, unknown>;
 
 function object(v: unknown, path: string): Json {
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new JobPayloadError(path, `must be an object, got ${kind(v)}`);
+  if (typeof v !== 'object' || v === null || Array.isArray(v))
+    throw new JobPayloadError(path, `must be an object, got ${kind(v)}`);
   return v as Json;
 }
 
@@ -85,7 +94,8 @@ function kind(v: unknown): string {
 }
 
 function string(v: unknown, path: string, max = 4096): string {
-  if (typeof v !== 'string' || v.length === 0 || v.length > max) throw new JobPayloadError(path, `must be a non-empty string of at most ${max} characters`);
+  if (typeof v !== 'string' || v.length === 0 || v.length > max)
+    throw new JobPayloadError(path, `must be a non-empty string of at most ${max} characters`);
   if (v.includes('\0')) throw new JobPayloadError(path, 'must not contain NUL');
   return v;
 }
@@ -104,7 +114,8 @@ function finite(v: unknown, path: string, { positive = false } = {}): number {
 }
 
 function integer(v: unknown, path: string, min: number): number {
-  if (!Number.isSafeInteger(v) || (v as number) < min) throw new JobPayloadError(path, `must be an integer ≥ ${min}, got ${String(v)}`);
+  if (!Number.isSafeInteger(v) || (v as number) < min)
+    throw new JobPayloadError(path, `must be an integer ≥ ${min}, got ${String(v)}`);
   return v as number;
 }
 
@@ -114,7 +125,9 @@ export function absoluteConfig(config: SearchConfig, resolvePath: (p: string) =>
     ...config,
     ...(config.data ? { data: { ...config.data, path: resolvePath(config.data.path) } } : {}),
     // A model that names a spec file (as resolveProblem tells them apart), not a builder.
-    ...(config.model && (config.model.endsWith('.json') || existsSync(config.model)) ? { model: resolvePath(config.model) } : {}),
+    ...(config.model && (config.model.endsWith('.json') || existsSync(config.model))
+      ? { model: resolvePath(config.model) }
+      : {}),
     ...(config.cacheDir ? { cacheDir: resolvePath(config.cacheDir) } : {}),
   };
 }
@@ -131,9 +144,14 @@ export function parseCandidateJob(data: unknown): CandidateJob {
   } catch (cause) {
     throw new JobPayloadError('', 'is not JSON', { cause });
   }
-  if (bytes > MAX_JOB_BYTES) throw new JobPayloadError('', `is ${bytes} bytes; a candidate job is at most ${MAX_JOB_BYTES}`);
+  if (bytes > MAX_JOB_BYTES)
+    throw new JobPayloadError('', `is ${bytes} bytes; a candidate job is at most ${MAX_JOB_BYTES}`);
   const o = object(data, '');
-  if (o['v'] !== JOB_VERSION) throw new JobPayloadError('v', `this worker reads job version ${JOB_VERSION}, got ${String(o['v'])}; run the same petra version on the coordinator and the workers`);
+  if (o['v'] !== JOB_VERSION)
+    throw new JobPayloadError(
+      'v',
+      `this worker reads job version ${JOB_VERSION}, got ${String(o['v'])}; run the same petra version on the coordinator and the workers`,
+    );
 
   const s = object(o['study'], 'study');
   const study = {
@@ -141,7 +159,8 @@ export function parseCandidateJob(data: unknown): CandidateJob {
     file: absolutePath(s['file'], 'study.file'),
     createdAt: string(s['createdAt'], 'study.createdAt', 64),
   };
-  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/.test(study.name)) throw new JobPayloadError('study.name', `'${study.name}' is not a study name`);
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/.test(study.name))
+    throw new JobPayloadError('study.name', `'${study.name}' is not a study name`);
   if (!study.file.endsWith('.sqlite')) throw new JobPayloadError('study.file', 'must be a .sqlite study file');
 
   let config: SearchConfig;
@@ -151,11 +170,14 @@ export function parseCandidateJob(data: unknown): CandidateJob {
     if (cause instanceof JobPayloadError) throw cause;
     throw new JobPayloadError('config', cause instanceof Error ? cause.message : String(cause), { cause });
   }
-  if (config.data && !isAbsolute(config.data.path)) throw new JobPayloadError('config.data.path', 'must be an absolute path');
-  if (config.cacheDir && !isAbsolute(config.cacheDir)) throw new JobPayloadError('config.cacheDir', 'must be an absolute path');
+  if (config.data && !isAbsolute(config.data.path))
+    throw new JobPayloadError('config.data.path', 'must be an absolute path');
+  if (config.cacheDir && !isAbsolute(config.cacheDir))
+    throw new JobPayloadError('config.cacheDir', 'must be an absolute path');
 
   const sp = object(o['space'], 'space');
-  if (!Array.isArray(sp['backends']) || sp['backends'].length > 8) throw new JobPayloadError('space.backends', 'must be a list of quantized engines');
+  if (!Array.isArray(sp['backends']) || sp['backends'].length > 8)
+    throw new JobPayloadError('space.backends', 'must be a list of quantized engines');
   const space: SpaceSettings = { backends: sp['backends'].map((b, i) => string(b, `space.backends[${i}]`, 32)) };
 
   const b = object(o['baseline'], 'baseline');
@@ -175,7 +197,8 @@ export function parseCandidateJob(data: unknown): CandidateJob {
   const generation = integer(o['generation'], 'generation', 0);
   if (o['genome'] === undefined) throw new JobPayloadError('genome', 'is missing');
   const f = o['front'];
-  if (!Array.isArray(f) || f.length > 100_000) throw new JobPayloadError('front', 'must be a list of objective vectors');
+  if (!Array.isArray(f) || f.length > 100_000)
+    throw new JobPayloadError('front', 'must be a list of objective vectors');
   const front = f.map((row, i) => {
     if (!Array.isArray(row) || row.length !== config.objectives.length) {
       throw new JobPayloadError(`front[${i}]`, `must hold ${config.objectives.length} objective values`);

@@ -42,7 +42,14 @@ export type WorkerEvent =
   | { readonly type: 'ready'; readonly id: string; readonly message: string }
   | { readonly type: 'redis'; readonly state: 'up' | 'down'; readonly message: string }
   | { readonly type: 'study'; readonly message: string }
-  | { readonly type: 'job'; readonly phase: 'start' | 'done' | 'failed'; readonly jobId: string; readonly trial?: number; readonly study?: string; readonly message: string };
+  | {
+      readonly type: 'job';
+      readonly phase: 'start' | 'done' | 'failed';
+      readonly jobId: string;
+      readonly trial?: number;
+      readonly study?: string;
+      readonly message: string;
+    };
 
 /** A study this worker serves: what its jobs share (loaded once) and how many of them are running. */
 interface ServedStudy {
@@ -71,7 +78,13 @@ export async function startQueueWorker(options: QueueWorkerOptions): Promise<Que
   const device = options.device ?? 'cpu';
   const id = options.id ?? `${hostname()}:${process.pid}`;
   const host = hostFingerprint(device);
-  const emit = (e: WorkerEvent): void => { try { options.onEvent?.(e); } catch { /* a listener must not stop the worker */ } };
+  const emit = (e: WorkerEvent): void => {
+    try {
+      options.onEvent?.(e);
+    } catch {
+      /* a listener must not stop the worker */
+    }
+  };
   const studies = new Map<string, Promise<ServedStudy>>();
 
   const studyFor = async (job: CandidateJob): Promise<ServedStudy> => {
@@ -80,7 +93,10 @@ export async function startQueueWorker(options: QueueWorkerOptions): Promise<Que
     if (!pending) {
       pending = loadStudy(job, key, device);
       studies.set(key, pending);
-      pending.then(() => emit({ type: 'study', message: `study ${job.study.name}: data and baseline loaded` }), () => studies.delete(key));
+      pending.then(
+        () => emit({ type: 'study', message: `study ${job.study.name}: data and baseline loaded` }),
+        () => studies.delete(key),
+      );
       await evictIdle(key);
     }
     return pending;
@@ -91,11 +107,18 @@ export async function startQueueWorker(options: QueueWorkerOptions): Promise<Que
     for (const [key, pending] of studies) {
       if (key === keep || studies.size <= KEEP_CONTEXTS) continue;
       const served = await pending.catch(() => undefined);
-      if (served && served.active === 0) { studies.delete(key); disposeStudyContext(served.context); }
+      if (served && served.active === 0) {
+        studies.delete(key);
+        disposeStudyContext(served.context);
+      }
     }
   };
 
-  const evaluateJob = async (job: Job<unknown, CandidateResult>, _token?: string, signal?: AbortSignal): Promise<CandidateResult> => {
+  const evaluateJob = async (
+    job: Job<unknown, CandidateResult>,
+    _token?: string,
+    signal?: AbortSignal,
+  ): Promise<CandidateResult> => {
     let payload: CandidateJob;
     let genome: PipelineGenome;
     try {
@@ -123,22 +146,45 @@ export async function startQueueWorker(options: QueueWorkerOptions): Promise<Que
       throw new Error(errorText(error), { cause: error });
     }
     served.active++;
-    emit({ type: 'job', phase: 'start', jobId: job.id ?? '?', trial: payload.trial, study: payload.study.name, message: `study ${payload.study.name} trial ${payload.trial}` });
+    emit({
+      type: 'job',
+      phase: 'start',
+      jobId: job.id ?? '?',
+      trial: payload.trial,
+      study: payload.study.name,
+      message: `study ${payload.study.name} trial ${payload.trial}`,
+    });
     try {
       const studyDir = dirname(payload.study.file);
       const evaluator = pipelineEvaluator({
-        config: { ...payload.config, device }, context: served.context,
-        baseline: { measurements: payload.baseline, ...(payload.baseline.valMetric !== undefined ? { valMetric: payload.baseline.valMetric } : {}) },
-        host, studyDir, modelFile: (n) => relative(studyDir, trialModelFile(payload.study.file, n)),
+        config: { ...payload.config, device },
+        context: served.context,
+        baseline: {
+          measurements: payload.baseline,
+          ...(payload.baseline.valMetric !== undefined ? { valMetric: payload.baseline.valMetric } : {}),
+        },
+        host,
+        studyDir,
+        modelFile: (n) => relative(studyDir, trialModelFile(payload.study.file, n)),
       });
       const controller = new AbortController();
       signal?.addEventListener('abort', () => controller.abort(signal.reason), { once: true });
       const result = await evaluator(genome, {
-        trialId: payload.trial, generation: payload.generation, signal: controller.signal,
-        report: () => undefined, front: () => payload.front.map((v) => [...v]),
+        trialId: payload.trial,
+        generation: payload.generation,
+        signal: controller.signal,
+        report: () => undefined,
+        front: () => payload.front.map((v) => [...v]),
       });
       const out = { ...result, userAttrs: { ...result.userAttrs, worker: id } } as CandidateResult;
-      emit({ type: 'job', phase: 'done', jobId: job.id ?? '?', trial: payload.trial, study: payload.study.name, message: 'status' in out ? `${out.status}: ${out.reason}` : 'complete' });
+      emit({
+        type: 'job',
+        phase: 'done',
+        jobId: job.id ?? '?',
+        trial: payload.trial,
+        study: payload.study.name,
+        message: 'status' in out ? `${out.status}: ${out.reason}` : 'complete',
+      });
       return out;
     } finally {
       served.active--;
@@ -157,14 +203,23 @@ export async function startQueueWorker(options: QueueWorkerOptions): Promise<Que
   });
   let down = false;
   let failStartup: (e: Error) => void = () => undefined;
-  const fatal = new Promise<never>((_, reject) => { failStartup = reject; });
+  const fatal = new Promise<never>((_, reject) => {
+    failStartup = reject;
+  });
   fatal.catch(() => undefined);
   worker.on('error', (error) => {
     const hint = fatalConnectionHint(error, options.url);
-    if (hint) { failStartup(new ConfigError(hint, 'queue')); return; }
+    if (hint) {
+      failStartup(new ConfigError(hint, 'queue'));
+      return;
+    }
     if (down) return;
     down = true;
-    emit({ type: 'redis', state: 'down', message: `Redis at ${describeQueue(options.url)}: ${error.message}; waiting for it to come back` });
+    emit({
+      type: 'redis',
+      state: 'down',
+      message: `Redis at ${describeQueue(options.url)}: ${error.message}; waiting for it to come back`,
+    });
   });
   try {
     await Promise.race([worker.waitUntilReady(), fatal]);
@@ -180,33 +235,47 @@ export async function startQueueWorker(options: QueueWorkerOptions): Promise<Que
       emit({ type: 'redis', state: 'up', message: `Redis at ${describeQueue(options.url)} is back` });
     }
   }, 1000);
-  emit({ type: 'ready', id, message: `worker ${id} on ${device} takes ${queueName(device)} from ${describeQueue(options.url)}` });
+  emit({
+    type: 'ready',
+    id,
+    message: `worker ${id} on ${device} takes ${queueName(device)} from ${describeQueue(options.url)}`,
+  });
 
   let closing: Promise<void> | undefined;
-  const close = (): Promise<void> => (closing ??= (async () => {
-    clearInterval(watch);
-    await worker.close();
-    await running.catch(() => undefined);
-    for (const pending of studies.values()) {
-      const served = await pending.catch(() => undefined);
-      if (served) disposeStudyContext(served.context);
-    }
-    studies.clear();
-  })());
-  const closed = running.then(() => close(), () => close());
+  const close = (): Promise<void> =>
+    (closing ??= (async () => {
+      clearInterval(watch);
+      await worker.close();
+      await running.catch(() => undefined);
+      for (const pending of studies.values()) {
+        const served = await pending.catch(() => undefined);
+        if (served) disposeStudyContext(served.context);
+      }
+      studies.clear();
+    })());
+  const closed = running.then(
+    () => close(),
+    () => close(),
+  );
   return { id, host, close, closed };
 }
 
 async function loadStudy(job: CandidateJob, key: string, device: string): Promise<ServedStudy> {
   // The shared-filesystem requirement, checked with a message that says so.
   if (!existsSync(job.study.file)) {
-    throw new Error(`the study file ${job.study.file} is not visible on this worker: workers need the filesystem that holds the study directory and the baseline cache, at the same paths (NFS or similar)`);
+    throw new Error(
+      `the study file ${job.study.file} is not visible on this worker: workers need the filesystem that holds the study directory and the baseline cache, at the same paths (NFS or similar)`,
+    );
   }
   if (!existsSync(job.baseline.modelFile)) {
-    throw new Error(`the baseline model ${job.baseline.modelFile} is not visible on this worker: workers need the baseline cache at the same path as the coordinator`);
+    throw new Error(
+      `the baseline model ${job.baseline.modelFile} is not visible on this worker: workers need the baseline cache at the same path as the coordinator`,
+    );
   }
   if (sha256File(job.baseline.modelFile) !== job.baseline.sha256) {
-    throw new Error(`the baseline model ${job.baseline.modelFile} on this worker is not the file the coordinator measured (SHA-256 differs)`);
+    throw new Error(
+      `the baseline model ${job.baseline.modelFile} on this worker is not the file the coordinator measured (SHA-256 differs)`,
+    );
   }
   const config = { ...job.config, device };
   const problem = resolveProblem(config);

@@ -18,7 +18,16 @@ import { dominates, toMinimization, type ObjectiveDef, type TrialRecord } from '
 
 /** What a timing depends on; memory size, OS release and Node version do not change it. */
 export function timingKey(h: HostFingerprint): string {
-  return JSON.stringify([h.cpu, h.cores, h.threads, h.blas, h.cHeap ?? null, h.libtorch, h.quantizedEngine, h.cuda?.device ?? null]);
+  return JSON.stringify([
+    h.cpu,
+    h.cores,
+    h.threads,
+    h.blas,
+    h.cHeap ?? null,
+    h.libtorch,
+    h.quantizedEngine,
+    h.cuda?.device ?? null,
+  ]);
 }
 
 export function describeHost(h: HostFingerprint): string {
@@ -60,7 +69,8 @@ export interface RemeasureOptions {
 export async function remeasureFront(o: RemeasureOptions): Promise<RemeasuredFront | undefined> {
   const { problem, data, base, lock } = o.context;
   const byNumber = new Map(o.trials.map((t) => [t.number, t] as const));
-  const members = o.front.map((n) => ({ n, lineage: byNumber.get(n)?.userAttrs as Partial<Lineage> & { worker?: string } | undefined }))
+  const members = o.front
+    .map((n) => ({ n, lineage: byNumber.get(n)?.userAttrs as (Partial<Lineage> & { worker?: string }) | undefined }))
     .filter((m) => m.lineage?.host && m.lineage.modelFile);
   const kinds = new Set(members.map((m) => timingKey(m.lineage!.host!)));
   if (kinds.size <= 1) return undefined;
@@ -71,10 +81,15 @@ export async function remeasureFront(o: RemeasureOptions): Promise<RemeasuredFro
     const model = await Model.load(join(o.studyDir, m.lineage!.modelFile!), { device: base.device });
     try {
       const measured = await measureModel(model, data.quality(model.device), {
-        metric: problem.metric, settings: o.settings, lock, reference: { model: base, ...o.baseline },
+        metric: problem.metric,
+        settings: o.settings,
+        lock,
+        reference: { model: base, ...o.baseline },
       });
       trials[String(m.n)] = {
-        latencyMs: measured.latencyMs, throughput: measured.throughput, host: m.lineage!.host!,
+        latencyMs: measured.latencyMs,
+        throughput: measured.throughput,
+        host: m.lineage!.host!,
         ...(m.lineage!.worker ? { worker: m.lineage!.worker } : {}),
       };
     } finally {
@@ -85,7 +100,11 @@ export async function remeasureFront(o: RemeasureOptions): Promise<RemeasuredFro
 }
 
 /** A trial's four measures with its re-timed latency and throughput, if it was re-timed. */
-export function withRemeasured(measures: Readonly<Record<string, number>>, trial: number, r: RemeasuredFront | undefined): Record<string, number> {
+export function withRemeasured(
+  measures: Readonly<Record<string, number>>,
+  trial: number,
+  r: RemeasuredFront | undefined,
+): Record<string, number> {
   const again = r?.trials[String(trial)];
   return again ? { ...measures, latencyMs: again.latencyMs, throughput: again.throughput } : { ...measures };
 }
@@ -94,7 +113,11 @@ export function withRemeasured(measures: Readonly<Record<string, number>>, trial
  * The front with re-timed members' latency and throughput (and objective values) replaced; a member that the new
  * numbers leave dominated by another member drops out.
  */
-export function remeasuredFront(front: readonly FrontEntry[], objectives: readonly ObjectiveDef[], r: RemeasuredFront | undefined): FrontEntry[] {
+export function remeasuredFront(
+  front: readonly FrontEntry[],
+  objectives: readonly ObjectiveDef[],
+  r: RemeasuredFront | undefined,
+): FrontEntry[] {
   if (!r) return [...front];
   const updated = front.map((f) => {
     if (!r.trials[String(f.trial)]) return f;

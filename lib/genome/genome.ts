@@ -65,7 +65,10 @@ export interface PipelineGenome {
 }
 
 /** Narrows a stage to a built-in type, giving typed params (e.g. `isStage(s, 'prune') && s.params.ratio`). */
-export function isStage<T extends BuiltinStageType>(stage: Stage, type: T): stage is Extract<BuiltinStage, { type: T }> & Stage {
+export function isStage<T extends BuiltinStageType>(
+  stage: Stage,
+  type: T,
+): stage is Extract<BuiltinStage, { type: T }> & Stage {
   return stage.type === type;
 }
 

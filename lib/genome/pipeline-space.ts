@@ -43,7 +43,9 @@ export class PipelineSpace implements SearchSpace<PipelineGenome> {
     const result = this.validate(genome);
     if (!result.valid) {
       const [first, ...rest] = result.violations;
-      const more = rest.length ? ` (and ${rest.length} more: ${rest.map((v) => `${v.path}: ${v.message}`).join('; ')})` : '';
+      const more = rest.length
+        ? ` (and ${rest.length} more: ${rest.map((v) => `${v.path}: ${v.message}`).join('; ')})`
+        : '';
       throw new ConfigError(`${first?.message}${more}`, first?.path);
     }
     const stages = (genome as PipelineGenome).stages.map((s) => ({ type: s.type, params: { ...s.params } }));
@@ -92,7 +94,8 @@ export class PipelineSpace implements SearchSpace<PipelineGenome> {
     genome.stages.forEach((s, i) => {
       out[`s${i}.type`] = { value: s.type, distribution: { kind: 'categorical', choices: types } };
       const specs = this.config.stages[s.type]?.params ?? {};
-      for (const [name, spec] of Object.entries(specs)) out[`s${i}.${s.type}.${name}`] = exportParam(spec, s.params[name] as ParamValue);
+      for (const [name, spec] of Object.entries(specs))
+        out[`s${i}.${s.type}.${name}`] = exportParam(spec, s.params[name] as ParamValue);
     });
     return out;
   }

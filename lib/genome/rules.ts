@@ -22,7 +22,8 @@ export interface ValidityRule {
   repair(stages: readonly Stage[]): Stage[];
 }
 
-const isQuantize = (s: Stage, mode?: string): boolean => s.type === 'quantize' && (mode === undefined || s.params['mode'] === mode);
+const isQuantize = (s: Stage, mode?: string): boolean =>
+  s.type === 'quantize' && (mode === undefined || s.params['mode'] === mode);
 const TRAINS = new Set(['train', 'prune', 'lowrank']);
 /** Stages that run training afterwards, so regularizer weights placed before them take effect. */
 const trains = (s: Stage): boolean => TRAINS.has(s.type) || isQuantize(s, 'qat');
@@ -44,7 +45,8 @@ export const oneQuantizePerMode: ValidityRule = {
     stages.forEach((s, i) => {
       if (!isQuantize(s)) return;
       const mode = s.params['mode'];
-      if (seen.has(mode)) out.push({ rule: this.name, path: `stages[${i}]`, message: `a second ${String(mode)} quantize` });
+      if (seen.has(mode))
+        out.push({ rule: this.name, path: `stages[${i}]`, message: `a second ${String(mode)} quantize` });
       seen.add(mode);
     });
     return out;
@@ -70,7 +72,11 @@ export const onlyQatAfterStaticQuantize: ValidityRule = {
     for (let i = at + 1; i < stages.length; i++) {
       const s = stages[i] as Stage;
       if (!isQuantize(s, 'qat')) {
-        out.push({ rule: this.name, path: `stages[${i}]`, message: `${s.type} follows the static quantize at stages[${at}]` });
+        out.push({
+          rule: this.name,
+          path: `stages[${i}]`,
+          message: `${s.type} follows the static quantize at stages[${at}]`,
+        });
       }
     }
     return out;
@@ -89,7 +95,8 @@ export const lowrankBeforeQuantize: ValidityRule = {
     if (at < 0) return [];
     const out: Violation[] = [];
     stages.forEach((s, i) => {
-      if (i > at && s.type === 'lowrank') out.push({ rule: this.name, path: `stages[${i}]`, message: `lowrank follows the quantize at stages[${at}]` });
+      if (i > at && s.type === 'lowrank')
+        out.push({ rule: this.name, path: `stages[${i}]`, message: `lowrank follows the quantize at stages[${at}]` });
     });
     return out;
   },
@@ -101,13 +108,18 @@ export const lowrankBeforeQuantize: ValidityRule = {
 
 export const regularizeBeforeTraining: ValidityRule = {
   name: 'regularizeBeforeTraining',
-  description: 'regularizer weights apply to the training that follows, so a regularize must be followed by a training stage',
+  description:
+    'regularizer weights apply to the training that follows, so a regularize must be followed by a training stage',
   check(stages) {
     const out: Violation[] = [];
     stages.forEach((s, i) => {
       const next = stages[i + 1];
       if (s.type === 'regularize' && !(next && trains(next))) {
-        out.push({ rule: this.name, path: `stages[${i}]`, message: 'regularize is not followed by train, prune, lowrank or a qat quantize' });
+        out.push({
+          rule: this.name,
+          path: `stages[${i}]`,
+          message: 'regularize is not followed by train, prune, lowrank or a qat quantize',
+        });
       }
     });
     return out;

@@ -67,7 +67,11 @@ export const BUILTIN_STAGES = {
   },
   lowrank: {
     params: {
-      rule: { kind: 'categorical', choices: ['energy', 'explained_variance', 'fixed_ratio'], default: 'explained_variance' },
+      rule: {
+        kind: 'categorical',
+        choices: ['energy', 'explained_variance', 'fixed_ratio'],
+        default: 'explained_variance',
+      },
       threshold: { kind: 'float', min: 0.3, max: 0.99, default: 0.8 },
       roundTo: { kind: 'categorical', choices: [1, 4, 8, 16], default: 4 },
       orthogonalityWeight: weight(10),
@@ -120,7 +124,8 @@ export function narrowSpace(config: PipelineSpaceConfig, overrides: SpaceOverrid
     if (!def) throw new ConfigError(`unknown stage type "${type}"`, `stages.${type}`);
     if (!isRecord(params)) throw new ConfigError('must be an object of parameter specs', `stages.${type}`);
     for (const name of Object.keys(params)) {
-      if (!Object.hasOwn(def.params, name)) throw new ConfigError(`stage "${type}" has no parameter "${name}"`, `stages.${type}.${name}`);
+      if (!Object.hasOwn(def.params, name))
+        throw new ConfigError(`stage "${type}" has no parameter "${name}"`, `stages.${type}.${name}`);
       checkSpecShape(params[name], `stages.${type}.${name}`);
     }
     stages[type] = { ...def, params: { ...def.params, ...params } };
@@ -156,31 +161,41 @@ function checkSpecShape(spec: unknown, path: string): void {
   if (!isRecord(spec)) throw new ConfigError('a parameter spec must be an object { kind, ... }', path);
   if (spec['kind'] === 'categorical') {
     const choices = spec['choices'];
-    if (!Array.isArray(choices) || !Array.from(choices).every((c) => ['number', 'string', 'boolean'].includes(typeof c))) {
+    if (
+      !Array.isArray(choices) ||
+      !Array.from(choices).every((c) => ['number', 'string', 'boolean'].includes(typeof c))
+    ) {
       throw new ConfigError('choices must be an array of numbers, strings or booleans', `${path}.choices`);
     }
     return;
   }
-  if (spec['kind'] !== 'float' && spec['kind'] !== 'int') throw new ConfigError(`kind must be 'float', 'int' or 'categorical'`, `${path}.kind`);
+  if (spec['kind'] !== 'float' && spec['kind'] !== 'int')
+    throw new ConfigError(`kind must be 'float', 'int' or 'categorical'`, `${path}.kind`);
   if (!isNumber(spec['min']) || !isNumber(spec['max'])) throw new ConfigError('min and max must be numbers', path);
-  if (spec['log'] !== undefined && typeof spec['log'] !== 'boolean') throw new ConfigError('log must be a boolean', `${path}.log`);
-  if (spec['default'] !== undefined && !isNumber(spec['default'])) throw new ConfigError('default must be a number', `${path}.default`);
+  if (spec['log'] !== undefined && typeof spec['log'] !== 'boolean')
+    throw new ConfigError('log must be a boolean', `${path}.log`);
+  if (spec['default'] !== undefined && !isNumber(spec['default']))
+    throw new ConfigError('default must be a number', `${path}.default`);
 }
 
 export function checkConfig(config: PipelineSpaceConfig): void {
-  if (!isRecord(config) || !isRecord(config.stages)) throw new ConfigError('stages must be an object of stage types', 'stages');
+  if (!isRecord(config) || !isRecord(config.stages))
+    throw new ConfigError('stages must be an object of stage types', 'stages');
   const types = Object.keys(config.stages);
   if (types.length === 0) throw new ConfigError('the space has no stage types', 'stages');
   for (const t of types) {
     const def = config.stages[t] as StageDef;
-    if (!isRecord(def) || !isRecord(def.params)) throw new ConfigError('a stage type must be an object { params: { ... } }', `stages.${t}`);
+    if (!isRecord(def) || !isRecord(def.params))
+      throw new ConfigError('a stage type must be an object { params: { ... } }', `stages.${t}`);
     for (const [name, spec] of Object.entries(def.params)) {
       checkSpecShape(spec, `stages.${t}.${name}`);
       checkSpec(spec, `stages.${t}.${name}`);
     }
-    if (def.maxCount !== undefined && !(def.maxCount >= 1)) throw new ConfigError('maxCount must be ≥ 1', `stages.${t}.maxCount`);
+    if (def.maxCount !== undefined && !(def.maxCount >= 1))
+      throw new ConfigError('maxCount must be ≥ 1', `stages.${t}.maxCount`);
   }
-  if (!(Number.isInteger(config.minStages) && config.minStages >= 1)) throw new ConfigError('minStages must be an integer ≥ 1', 'minStages');
+  if (!(Number.isInteger(config.minStages) && config.minStages >= 1))
+    throw new ConfigError('minStages must be an integer ≥ 1', 'minStages');
   if (!(Number.isInteger(config.maxStages) && config.maxStages >= config.minStages)) {
     throw new ConfigError('maxStages must be an integer ≥ minStages', 'maxStages');
   }

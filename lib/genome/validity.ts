@@ -29,7 +29,10 @@ function stageDef(config: PipelineSpaceConfig, type: string): PipelineSpaceConfi
 export function validatePipeline(config: PipelineSpaceConfig, genome: unknown): ValidationResult {
   const out: Violation[] = [];
   if (!isRecord(genome) || !Array.isArray(genome['stages'])) {
-    return { valid: false, violations: [{ rule: 'schema', path: 'stages', message: 'a genome is { stages: Stage[] }' }] };
+    return {
+      valid: false,
+      violations: [{ rule: 'schema', path: 'stages', message: 'a genome is { stages: Stage[] }' }],
+    };
   }
   const stages = genome['stages'] as unknown[];
   let schemaOk = true;
@@ -42,21 +45,35 @@ export function validatePipeline(config: PipelineSpaceConfig, genome: unknown): 
     }
     const def = stageDef(config, raw['type']);
     if (!def) {
-      out.push({ rule: 'schema', path: `${at}.type`, message: `unknown stage type "${raw['type']}" (known: ${Object.keys(config.stages).join(', ')})` });
+      out.push({
+        rule: 'schema',
+        path: `${at}.type`,
+        message: `unknown stage type "${raw['type']}" (known: ${Object.keys(config.stages).join(', ')})`,
+      });
       schemaOk = false;
       return;
     }
     const params = raw['params'];
     for (const [name, spec] of Object.entries(def.params)) {
       const problem = Object.hasOwn(params, name) ? paramProblem(spec, params[name]) : 'missing';
-      if (problem) { out.push({ rule: 'schema', path: `${at}.params.${name}`, message: problem }); schemaOk = false; }
+      if (problem) {
+        out.push({ rule: 'schema', path: `${at}.params.${name}`, message: problem });
+        schemaOk = false;
+      }
     }
     for (const name of Object.keys(params)) {
-      if (!Object.hasOwn(def.params, name)) { out.push({ rule: 'schema', path: `${at}.params.${name}`, message: `unknown parameter of ${raw['type']}` }); schemaOk = false; }
+      if (!Object.hasOwn(def.params, name)) {
+        out.push({ rule: 'schema', path: `${at}.params.${name}`, message: `unknown parameter of ${raw['type']}` });
+        schemaOk = false;
+      }
     }
   });
   if (stages.length < config.minStages || stages.length > config.maxStages) {
-    out.push({ rule: 'length', path: 'stages', message: `${stages.length} stages; allowed ${config.minStages}–${config.maxStages}` });
+    out.push({
+      rule: 'length',
+      path: 'stages',
+      message: `${stages.length} stages; allowed ${config.minStages}–${config.maxStages}`,
+    });
   }
   if (!schemaOk) return { valid: false, violations: out };
   const typed = stages as Stage[];
@@ -72,7 +89,8 @@ function countViolations(config: PipelineSpaceConfig, stages: readonly Stage[]):
     const n = (counts.get(s.type) ?? 0) + 1;
     counts.set(s.type, n);
     const max = stageDef(config, s.type)?.maxCount;
-    if (max !== undefined && n > max) out.push({ rule: 'maxCount', path: `stages[${i}]`, message: `more than ${max} ${s.type} stages` });
+    if (max !== undefined && n > max)
+      out.push({ rule: 'maxCount', path: `stages[${i}]`, message: `more than ${max} ${s.type} stages` });
   });
   return out;
 }

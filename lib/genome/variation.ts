@@ -28,7 +28,10 @@ export function sampleStage(config: PipelineSpaceConfig, type: string, rng: Rng)
 function applicable(config: PipelineSpaceConfig, length: number): Partial<Record<MutationOperator, number>> {
   const w = config.mutation;
   const out: Partial<Record<MutationOperator, number>> = {};
-  if (length > 0) { out.param = w.param; out.replace = w.replace; }
+  if (length > 0) {
+    out.param = w.param;
+    out.replace = w.replace;
+  }
   if (length < config.maxStages) out.insert = w.insert;
   if (length > config.minStages) out.delete = w.delete;
   if (length > 1) out.swap = w.swap;
@@ -36,7 +39,11 @@ function applicable(config: PipelineSpaceConfig, length: number): Partial<Record
 }
 
 /** Applies one randomly chosen operator; returns the (unrepaired) stages and the operator's name. */
-export function mutateStages(config: PipelineSpaceConfig, stages: readonly Stage[], rng: Rng): { stages: Stage[]; operator: MutationOperator } {
+export function mutateStages(
+  config: PipelineSpaceConfig,
+  stages: readonly Stage[],
+  rng: Rng,
+): { stages: Stage[]; operator: MutationOperator } {
   const weights = applicable(config, stages.length);
   const operator = rng.weighted(weights as Record<MutationOperator, number>);
   const out = [...stages];
@@ -50,7 +57,8 @@ export function mutateStages(config: PipelineSpaceConfig, stages: readonly Stage
       // Each parameter changes with probability 1/n, and at least one always does.
       const forced = rng.int(0, specs.length - 1);
       specs.forEach(([name, spec], k) => {
-        if (k === forced || rng.bool(1 / specs.length)) params[name] = mutateParam(spec, params[name] as ParamValue, rng);
+        if (k === forced || rng.bool(1 / specs.length))
+          params[name] = mutateParam(spec, params[name] as ParamValue, rng);
       });
       out[i] = { type: stage.type, params };
       break;
@@ -79,7 +87,12 @@ export function mutateStages(config: PipelineSpaceConfig, stages: readonly Stage
  * Uniform exchange on the parameters of shared stages (the k-th stage of a type in one parent is matched with the
  * k-th of that type in the other), then, with probability `onePointProbability`, a one-point cut on the stage lists.
  */
-export function crossoverStages(config: PipelineSpaceConfig, a: readonly Stage[], b: readonly Stage[], rng: Rng): [Stage[], Stage[]] {
+export function crossoverStages(
+  config: PipelineSpaceConfig,
+  a: readonly Stage[],
+  b: readonly Stage[],
+  rng: Rng,
+): [Stage[], Stage[]] {
   const left = [...a];
   const right = [...b];
   const occurrences = (stages: readonly Stage[]): Map<string, number[]> => {
@@ -96,7 +109,8 @@ export function crossoverStages(config: PipelineSpaceConfig, a: readonly Stage[]
       const pa: Record<string, ParamValue> = { ...(left[i] as Stage).params };
       const pb: Record<string, ParamValue> = { ...(right[j] as Stage).params };
       for (const name of Object.keys(config.stages[type]?.params ?? {})) {
-        if (rng.bool(config.uniformSwapProbability)) [pa[name], pb[name]] = [pb[name] as ParamValue, pa[name] as ParamValue];
+        if (rng.bool(config.uniformSwapProbability))
+          [pa[name], pb[name]] = [pb[name] as ParamValue, pa[name] as ParamValue];
       }
       left[i] = { type, params: pa };
       right[j] = { type, params: pb };
@@ -105,5 +119,8 @@ export function crossoverStages(config: PipelineSpaceConfig, a: readonly Stage[]
   if (!rng.bool(config.onePointProbability)) return [left, right];
   const i = rng.int(0, left.length);
   const j = rng.int(0, right.length);
-  return [[...left.slice(0, i), ...right.slice(j)], [...right.slice(0, j), ...left.slice(i)]];
+  return [
+    [...left.slice(0, i), ...right.slice(j)],
+    [...right.slice(0, j), ...left.slice(i)],
+  ];
 }

@@ -29,7 +29,9 @@ class GraphBuilder {
 
   build(name: string, output: string, head: HeadOptions): ModelSpec {
     const task: ModelSpec['task'] =
-      head.classes !== undefined ? { kind: 'classification', classes: head.classes } : { kind: 'regression', targets: head.targets };
+      head.classes !== undefined
+        ? { kind: 'classification', classes: head.classes }
+        : { kind: 'regression', targets: head.targets };
     return validateSpec({ format: SPEC_FORMAT, name, inputs: this.inputs, nodes: this.nodes, output, task });
   }
 }
@@ -37,15 +39,18 @@ class GraphBuilder {
 function headSize(head: HeadOptions): number {
   const hasC = head.classes !== undefined;
   const hasT = head.targets !== undefined;
-  if (hasC === hasT) throw new ConfigError('give exactly one of `classes` (classification) or `targets` (regression)', 'classes');
+  if (hasC === hasT)
+    throw new ConfigError('give exactly one of `classes` (classification) or `targets` (regression)', 'classes');
   const v = hasC ? head.classes : head.targets;
-  if (!Number.isInteger(v) || (v as number) < 1) throw new ConfigError(`must be a positive integer, got ${String(v)}`, hasC ? 'classes' : 'targets');
+  if (!Number.isInteger(v) || (v as number) < 1)
+    throw new ConfigError(`must be a positive integer, got ${String(v)}`, hasC ? 'classes' : 'targets');
   return v as number;
 }
 
 function checkPosInts(values: readonly number[], path: string): void {
   values.forEach((v, i) => {
-    if (!Number.isInteger(v) || v < 1) throw new ConfigError(`must be a positive integer, got ${String(v)}`, `${path}[${i}]`);
+    if (!Number.isInteger(v) || v < 1)
+      throw new ConfigError(`must be a positive integer, got ${String(v)}`, `${path}[${i}]`);
   });
 }
 
@@ -120,8 +125,18 @@ export function smallCnn(opts: SmallCnnOptions): ModelSpec {
   let x = g.input('image', opts.inputShape);
   widths.forEach((width, i) => {
     const pre = `block${i + 1}`;
-    if (h < 2 || w < 2) throw new ConfigError(`input ${opts.inputShape.join('x')} is too small for ${widths.length} pooling blocks`, 'widths');
-    x = g.node(`${pre}_conv`, 'conv2d', x, { inChannels: c, outChannels: width, kernelSize: 3, padding: 1, bias: false });
+    if (h < 2 || w < 2)
+      throw new ConfigError(
+        `input ${opts.inputShape.join('x')} is too small for ${widths.length} pooling blocks`,
+        'widths',
+      );
+    x = g.node(`${pre}_conv`, 'conv2d', x, {
+      inChannels: c,
+      outChannels: width,
+      kernelSize: 3,
+      padding: 1,
+      bias: false,
+    });
     x = g.node(`${pre}_bn`, 'batchnorm2d', x, { numFeatures: width });
     x = g.node(`${pre}_relu`, 'relu', x, {});
     x = g.node(`${pre}_pool`, 'maxpool2d', x, { kernelSize: 2 });
@@ -156,9 +171,11 @@ export interface ResnetCifarOptions {
 export function resnetCifar(opts: ResnetCifarOptions): ModelSpec {
   const classes = headSize({ classes: opts.classes });
   const depth = opts.depth;
-  if (![8, 14, 20, 32, 44, 56].includes(depth)) throw new ConfigError(`must be one of 8, 14, 20, 32, 44, 56, got ${String(depth)}`, 'depth');
+  if (![8, 14, 20, 32, 44, 56].includes(depth))
+    throw new ConfigError(`must be one of 8, 14, 20, 32, 44, 56, got ${String(depth)}`, 'depth');
   const mult = opts.widthMultiplier ?? 1;
-  if (!(mult > 0 && Number.isFinite(mult))) throw new ConfigError(`must be a positive number, got ${String(mult)}`, 'widthMultiplier');
+  if (!(mult > 0 && Number.isFinite(mult)))
+    throw new ConfigError(`must be a positive number, got ${String(mult)}`, 'widthMultiplier');
   const inputShape = opts.inputShape ?? [3, 32, 32];
   checkPosInts(inputShape, 'inputShape');
   if (inputShape.length !== 3) throw new ConfigError('must be [C, H, W]', 'inputShape');
@@ -167,7 +184,13 @@ export function resnetCifar(opts: ResnetCifarOptions): ModelSpec {
 
   const g = new GraphBuilder();
   let x = g.input('image', inputShape);
-  x = g.node('stem_conv', 'conv2d', x, { inChannels: inputShape[0], outChannels: widths[0]!, kernelSize: 3, padding: 1, bias: false });
+  x = g.node('stem_conv', 'conv2d', x, {
+    inChannels: inputShape[0],
+    outChannels: widths[0]!,
+    kernelSize: 3,
+    padding: 1,
+    bias: false,
+  });
   x = g.node('stem_bn', 'batchnorm2d', x, { numFeatures: widths[0]! });
   x = g.node('stem_relu', 'relu', x, {});
   let c = widths[0]!;
@@ -176,14 +199,33 @@ export function resnetCifar(opts: ResnetCifarOptions): ModelSpec {
       const pre = `layer${s + 1}_${b}`;
       const stride = s > 0 && b === 0 ? 2 : 1;
       const blockIn = x;
-      let y = g.node(`${pre}_conv1`, 'conv2d', blockIn, { inChannels: c, outChannels: w, kernelSize: 3, stride, padding: 1, bias: false });
+      let y = g.node(`${pre}_conv1`, 'conv2d', blockIn, {
+        inChannels: c,
+        outChannels: w,
+        kernelSize: 3,
+        stride,
+        padding: 1,
+        bias: false,
+      });
       y = g.node(`${pre}_bn1`, 'batchnorm2d', y, { numFeatures: w });
       y = g.node(`${pre}_relu1`, 'relu', y, {});
-      y = g.node(`${pre}_conv2`, 'conv2d', y, { inChannels: w, outChannels: w, kernelSize: 3, padding: 1, bias: false });
+      y = g.node(`${pre}_conv2`, 'conv2d', y, {
+        inChannels: w,
+        outChannels: w,
+        kernelSize: 3,
+        padding: 1,
+        bias: false,
+      });
       y = g.node(`${pre}_bn2`, 'batchnorm2d', y, { numFeatures: w });
       let shortcut = blockIn;
       if (stride !== 1 || c !== w) {
-        shortcut = g.node(`${pre}_shortcut_conv`, 'conv2d', blockIn, { inChannels: c, outChannels: w, kernelSize: 1, stride, bias: false });
+        shortcut = g.node(`${pre}_shortcut_conv`, 'conv2d', blockIn, {
+          inChannels: c,
+          outChannels: w,
+          kernelSize: 1,
+          stride,
+          bias: false,
+        });
         shortcut = g.node(`${pre}_shortcut_bn`, 'batchnorm2d', shortcut, { numFeatures: w });
       }
       y = g.node(`${pre}_add`, 'add', [y, shortcut], {});
@@ -227,9 +269,14 @@ export function inceptionTime(opts: InceptionTimeOptions): ModelSpec {
   checkPosInts([filters], 'filters');
   checkPosInts(kernelSizes, 'kernelSizes');
   kernelSizes.forEach((k, i) => {
-    if (k % 2 === 0) throw new ConfigError(`kernel sizes must be odd (so padding k//2 keeps the length), got ${k}`, `kernelSizes[${i}]`);
+    if (k % 2 === 0)
+      throw new ConfigError(
+        `kernel sizes must be odd (so padding k//2 keeps the length), got ${k}`,
+        `kernelSizes[${i}]`,
+      );
   });
-  if (!(Number.isInteger(bottleneck) && bottleneck >= 0)) throw new ConfigError(`must be a non-negative integer, got ${bottleneck}`, 'bottleneck');
+  if (!(Number.isInteger(bottleneck) && bottleneck >= 0))
+    throw new ConfigError(`must be a non-negative integer, got ${bottleneck}`, 'bottleneck');
 
   const g = new GraphBuilder();
   let x = g.input('series', opts.inputShape);
@@ -242,21 +289,39 @@ export function inceptionTime(opts: InceptionTimeOptions): ModelSpec {
     let branchIn = x;
     let branchC = c;
     if (bottleneck > 0 && c > 1) {
-      branchIn = g.node(`${pre}_bottleneck`, 'conv1d', x, { inChannels: c, outChannels: bottleneck, kernelSize: 1, bias: false });
+      branchIn = g.node(`${pre}_bottleneck`, 'conv1d', x, {
+        inChannels: c,
+        outChannels: bottleneck,
+        kernelSize: 1,
+        bias: false,
+      });
       branchC = bottleneck;
     }
     const branches = kernelSizes.map((k) =>
-      g.node(`${pre}_conv_k${k}`, 'conv1d', branchIn, { inChannels: branchC, outChannels: filters, kernelSize: k, padding: (k - 1) / 2, bias: false }),
+      g.node(`${pre}_conv_k${k}`, 'conv1d', branchIn, {
+        inChannels: branchC,
+        outChannels: filters,
+        kernelSize: k,
+        padding: (k - 1) / 2,
+        bias: false,
+      }),
     );
     const pooled = g.node(`${pre}_maxpool`, 'maxpool1d', x, { kernelSize: 3, stride: 1, padding: 1 });
-    branches.push(g.node(`${pre}_pool_conv`, 'conv1d', pooled, { inChannels: c, outChannels: filters, kernelSize: 1, bias: false }));
+    branches.push(
+      g.node(`${pre}_pool_conv`, 'conv1d', pooled, { inChannels: c, outChannels: filters, kernelSize: 1, bias: false }),
+    );
     let y = g.node(`${pre}_concat`, 'concat', branches, { dim: 1 });
     y = g.node(`${pre}_bn`, 'batchnorm1d', y, { numFeatures: moduleOut });
     y = g.node(`${pre}_relu`, 'relu', y, {});
     c = moduleOut;
     if (residual && m % 3 === 2) {
       const r = `residual${Math.floor(m / 3)}`;
-      let s = g.node(`${r}_conv`, 'conv1d', res, { inChannels: resC, outChannels: moduleOut, kernelSize: 1, bias: false });
+      let s = g.node(`${r}_conv`, 'conv1d', res, {
+        inChannels: resC,
+        outChannels: moduleOut,
+        kernelSize: 1,
+        bias: false,
+      });
       s = g.node(`${r}_bn`, 'batchnorm1d', s, { numFeatures: moduleOut });
       y = g.node(`${r}_add`, 'add', [y, s], {});
       y = g.node(`${r}_relu`, 'relu', y, {});
@@ -317,7 +382,9 @@ export function gruSequenceClassifier(opts: GruSequenceClassifierOptions): Model
   opts.categorical.forEach((f, i) => {
     checkPosInts([f.cardinality, f.embeddingDim], `categorical[${i}]`);
     const inp = g.input(f.name, [opts.seqLen], 'int64');
-    streams.push(g.node(`${f.name}_embedding`, 'embedding', inp, { numEmbeddings: f.cardinality, embeddingDim: f.embeddingDim }));
+    streams.push(
+      g.node(`${f.name}_embedding`, 'embedding', inp, { numEmbeddings: f.cardinality, embeddingDim: f.embeddingDim }),
+    );
     width += f.embeddingDim;
   });
   if (opts.numericFeatures > 0) {
@@ -327,7 +394,11 @@ export function gruSequenceClassifier(opts: GruSequenceClassifierOptions): Model
   let x = streams.length > 1 ? g.node('features', 'concat', streams, { dim: -1 }) : streams[0]!;
   const dirs = opts.bidirectional ? 2 : 1;
   x = g.node('gru', 'gru', x, {
-    inputSize: width, hiddenSize: opts.hiddenSize, numLayers: opts.numLayers ?? 1, bidirectional: opts.bidirectional ?? false, output: 'last',
+    inputSize: width,
+    hiddenSize: opts.hiddenSize,
+    numLayers: opts.numLayers ?? 1,
+    bidirectional: opts.bidirectional ?? false,
+    output: 'last',
   });
   let hw = opts.hiddenSize * dirs;
   if (opts.headHidden !== undefined) {
@@ -360,10 +431,15 @@ export function cnn1d(opts: Cnn1dOptions): ModelSpec {
   checkPosInts(widths, 'widths');
   const ks = opts.kernelSize ?? [7, 5, 3];
   const kernels = Array.isArray(ks) ? ks : widths.map(() => ks);
-  if (kernels.length !== widths.length) throw new ConfigError(`needs one kernel size per width (${widths.length}), got ${kernels.length}`, 'kernelSize');
+  if (kernels.length !== widths.length)
+    throw new ConfigError(`needs one kernel size per width (${widths.length}), got ${kernels.length}`, 'kernelSize');
   checkPosInts(kernels, 'kernelSize');
   kernels.forEach((k, i) => {
-    if (k % 2 === 0) throw new ConfigError(`kernel sizes must be odd, got ${k}`, Array.isArray(ks) ? `kernelSize[${i}]` : 'kernelSize');
+    if (k % 2 === 0)
+      throw new ConfigError(
+        `kernel sizes must be odd, got ${k}`,
+        Array.isArray(ks) ? `kernelSize[${i}]` : 'kernelSize',
+      );
   });
   const g = new GraphBuilder();
   let x = g.input('series', opts.inputShape);
@@ -371,7 +447,13 @@ export function cnn1d(opts: Cnn1dOptions): ModelSpec {
   widths.forEach((w, i) => {
     const pre = `block${i + 1}`;
     const k = kernels[i]!;
-    x = g.node(`${pre}_conv`, 'conv1d', x, { inChannels: c, outChannels: w, kernelSize: k, padding: (k - 1) / 2, bias: false });
+    x = g.node(`${pre}_conv`, 'conv1d', x, {
+      inChannels: c,
+      outChannels: w,
+      kernelSize: k,
+      padding: (k - 1) / 2,
+      bias: false,
+    });
     x = g.node(`${pre}_bn`, 'batchnorm1d', x, { numFeatures: w });
     x = g.node(`${pre}_relu`, 'relu', x, {});
     c = w;

@@ -46,11 +46,20 @@ function checkStructure(raw: unknown): ModelSpec {
     if (inputNames.has(inp.name)) throw new ConfigError(`duplicate input name '${inp.name}'`, `${p}.name`);
     inputNames.add(inp.name);
     if (!Array.isArray(inp.shape) || inp.shape.length === 0) {
-      throw new ConfigError('shape must be a non-empty array of positive integers (per sample, no batch dim)', `${p}.shape`);
+      throw new ConfigError(
+        'shape must be a non-empty array of positive integers (per sample, no batch dim)',
+        `${p}.shape`,
+      );
     }
-    Array.from(inp.shape as unknown[]).forEach((d: unknown, j: number) => { // Array.from: holes become undefined, not skipped
-      if (isHugeInt(d)) throw new ConfigError(`dimension must be at most ${SPEC_LIMITS.maxInt}, got ${describe(d)}`, `${p}.shape[${j}]`);
-      if (!isPosInt(d)) throw new ConfigError(`dimension must be a positive integer, got ${describe(d)}`, `${p}.shape[${j}]`);
+    Array.from(inp.shape as unknown[]).forEach((d: unknown, j: number) => {
+      // Array.from: holes become undefined, not skipped
+      if (isHugeInt(d))
+        throw new ConfigError(
+          `dimension must be at most ${SPEC_LIMITS.maxInt}, got ${describe(d)}`,
+          `${p}.shape[${j}]`,
+        );
+      if (!isPosInt(d))
+        throw new ConfigError(`dimension must be a positive integer, got ${describe(d)}`, `${p}.shape[${j}]`);
     });
     if (inp.dtype !== 'float32' && inp.dtype !== 'int64') {
       throw new ConfigError(`dtype must be 'float32' or 'int64', got ${describe(inp.dtype)}`, `${p}.dtype`);
@@ -59,14 +68,18 @@ function checkStructure(raw: unknown): ModelSpec {
   });
 
   // nodes
-  if (!Array.isArray(raw.nodes) || raw.nodes.length === 0) throw new ConfigError('nodes must be a non-empty array', 'nodes');
+  if (!Array.isArray(raw.nodes) || raw.nodes.length === 0)
+    throw new ConfigError('nodes must be a non-empty array', 'nodes');
   const nodes: GraphNode[] = [];
   const nodeNames = new Set<string>();
   raw.nodes.forEach((n: unknown, i: number) => {
     const p = `nodes[${i}]`;
     if (!isRecord(n)) throw new ConfigError('node must be an object', p);
     if (typeof n.name !== 'string' || !NAME_RE.test(n.name)) {
-      throw new ConfigError(`node name must match ${NAME_RE} (it becomes a parameter prefix), got ${describe(n.name)}`, `${p}.name`);
+      throw new ConfigError(
+        `node name must match ${NAME_RE} (it becomes a parameter prefix), got ${describe(n.name)}`,
+        `${p}.name`,
+      );
     }
     if (inputNames.has(n.name)) throw new ConfigError(`node name '${n.name}' clashes with an input name`, `${p}.name`);
     if (nodeNames.has(n.name)) throw new ConfigError(`duplicate node name '${n.name}'`, `${p}.name`);
@@ -78,7 +91,8 @@ function checkStructure(raw: unknown): ModelSpec {
     const rule = opDescriptor(op);
     if (!Array.isArray(n.inputs)) throw new ConfigError('inputs must be an array of names', `${p}.inputs`);
     Array.from(n.inputs as unknown[]).forEach((s: unknown, j: number) => {
-      if (typeof s !== 'string') throw new ConfigError(`input reference must be a string, got ${describe(s)}`, `${p}.inputs[${j}]`);
+      if (typeof s !== 'string')
+        throw new ConfigError(`input reference must be a string, got ${describe(s)}`, `${p}.inputs[${j}]`);
     });
     const nIn = n.inputs.length;
     if (nIn < rule.minInputs || nIn > rule.maxInputs) {
@@ -101,12 +115,18 @@ function checkStructure(raw: unknown): ModelSpec {
     for (const [key, r] of Object.entries(rule.attrs)) {
       const v = attrs[key];
       if (v === undefined) {
-        if (r.required) throw new ConfigError(`missing required attribute '${key}' (${KIND_TEXT[r.kind]})`, `${p}.attrs.${key}`);
+        if (r.required)
+          throw new ConfigError(`missing required attribute '${key}' (${KIND_TEXT[r.kind]})`, `${p}.attrs.${key}`);
         continue;
       }
       const huge = INT_KINDS.has(r.kind) && (isHugeInt(v) || (Array.isArray(v) && v.some(isHugeInt)));
-      if (huge) throw new ConfigError(`must be at most ${SPEC_LIMITS.maxInt} in absolute value, got ${describe(v)}`, `${p}.attrs.${key}`);
-      if (!checkAttr(r.kind, v)) throw new ConfigError(`must be ${KIND_TEXT[r.kind]}, got ${describe(v)}`, `${p}.attrs.${key}`);
+      if (huge)
+        throw new ConfigError(
+          `must be at most ${SPEC_LIMITS.maxInt} in absolute value, got ${describe(v)}`,
+          `${p}.attrs.${key}`,
+        );
+      if (!checkAttr(r.kind, v))
+        throw new ConfigError(`must be ${KIND_TEXT[r.kind]}, got ${describe(v)}`, `${p}.attrs.${key}`);
     }
     rule.check?.(attrs, p);
     nodes.push({ name: n.name, op, inputs: [...(n.inputs as string[])], attrs: structuredClone(attrs) } as GraphNode);
@@ -118,7 +138,8 @@ function checkStructure(raw: unknown): ModelSpec {
       if (!inputNames.has(ref) && !nodeNames.has(ref)) {
         throw new ConfigError(`references '${ref}', which is neither a node nor an input`, `nodes[${i}].inputs[${j}]`);
       }
-      if (ref === n.name) throw new ConfigError(`node '${n.name}' takes itself as input (cycle)`, `nodes[${i}].inputs[${j}]`);
+      if (ref === n.name)
+        throw new ConfigError(`node '${n.name}' takes itself as input (cycle)`, `nodes[${i}].inputs[${j}]`);
     });
   });
 
@@ -126,7 +147,9 @@ function checkStructure(raw: unknown): ModelSpec {
   if (typeof raw.output !== 'string') throw new ConfigError('output must be a node name', 'output');
   if (!nodeNames.has(raw.output)) {
     throw new ConfigError(
-      inputNames.has(raw.output) ? `output '${raw.output}' is an input; it must be a node` : `output '${raw.output}' is not a node`,
+      inputNames.has(raw.output)
+        ? `output '${raw.output}' is an input; it must be a node`
+        : `output '${raw.output}' is not a node`,
       'output',
     );
   }
@@ -141,10 +164,14 @@ function checkStructure(raw: unknown): ModelSpec {
     }
     outTask = { kind: 'classification', classes: task.classes };
   } else if (task.kind === 'regression') {
-    if (!isPosInt(task.targets)) throw new ConfigError(`targets must be a positive integer, got ${describe(task.targets)}`, 'task.targets');
+    if (!isPosInt(task.targets))
+      throw new ConfigError(`targets must be a positive integer, got ${describe(task.targets)}`, 'task.targets');
     outTask = { kind: 'regression', targets: task.targets };
   } else {
-    throw new ConfigError(`task.kind must be 'classification' or 'regression', got ${describe(task.kind)}`, 'task.kind');
+    throw new ConfigError(
+      `task.kind must be 'classification' or 'regression', got ${describe(task.kind)}`,
+      'task.kind',
+    );
   }
 
   const spec: ModelSpec = { format: SPEC_FORMAT, inputs, nodes, output: raw.output, task: outTask };
@@ -157,7 +184,9 @@ function checkStructure(raw: unknown): ModelSpec {
 
 /** The smallest vocabulary among the embeddings that read input `name` (its token ids must stay below it), if any. */
 export function tokenBound(spec: ModelSpec, name: string): number | undefined {
-  const sizes = spec.nodes.filter((n) => n.op === 'embedding' && n.inputs.includes(name)).map((n) => (n.attrs as { numEmbeddings: number }).numEmbeddings);
+  const sizes = spec.nodes
+    .filter((n) => n.op === 'embedding' && n.inputs.includes(name))
+    .map((n) => (n.attrs as { numEmbeddings: number }).numEmbeddings);
   return sizes.length ? Math.min(...sizes) : undefined;
 }
 
@@ -208,7 +237,9 @@ export function topologicalOrder(spec: ModelSpec): GraphNode[] {
     }
   });
   const ready: number[] = [];
-  indeg.forEach((d, i) => { if (d === 0) ready.push(i); });
+  indeg.forEach((d, i) => {
+    if (d === 0) ready.push(i);
+  });
   const order: GraphNode[] = [];
   while (ready.length) {
     ready.sort((a, b) => a - b);
@@ -223,7 +254,8 @@ export function topologicalOrder(spec: ModelSpec): GraphNode[] {
     const cycle = findCycle(spec, index);
     const at = index.get(cycle[0]!)!;
     // A long cycle is shortened, so the message stays readable (and small) for a hostile spec.
-    const shown = cycle.length > 12 ? `${cycle.slice(0, 10).join(' -> ')} -> … (${cycle.length - 1} nodes)` : cycle.join(' -> ');
+    const shown =
+      cycle.length > 12 ? `${cycle.slice(0, 10).join(' -> ')} -> … (${cycle.length - 1} nodes)` : cycle.join(' -> ');
     throw new ConfigError(`graph has a cycle: ${shown}`, `nodes[${at}].inputs`);
   }
   return order;
@@ -292,12 +324,18 @@ function checkWeights(spec: ModelSpec): void {
   spec.nodes.forEach((n, i) => {
     const w = nodeWeightCount(n);
     if (w > SPEC_LIMITS.maxWeights) {
-      throw new ConfigError(`'${n.op}' would hold ${w} weights, more than the limit of ${SPEC_LIMITS.maxWeights}`, `nodes[${i}].attrs`);
+      throw new ConfigError(
+        `'${n.op}' would hold ${w} weights, more than the limit of ${SPEC_LIMITS.maxWeights}`,
+        `nodes[${i}].attrs`,
+      );
     }
     total += w;
   });
   if (total > SPEC_LIMITS.maxWeights) {
-    throw new ConfigError(`the model would hold ${total} weights, more than the limit of ${SPEC_LIMITS.maxWeights}`, 'nodes');
+    throw new ConfigError(
+      `the model would hold ${total} weights, more than the limit of ${SPEC_LIMITS.maxWeights}`,
+      'nodes',
+    );
   }
 }
 
@@ -329,7 +367,10 @@ export function nodeParameterCount(n: GraphNode): number {
 function checkElements(shape: readonly number[], path: string): void {
   const n = shape.reduce((a, b) => a * b, 1);
   if (n > SPEC_LIMITS.maxSampleElements) {
-    throw new ConfigError(`per-sample shape ${fmt(shape)} has ${n} elements, more than the limit of ${SPEC_LIMITS.maxSampleElements}`, path);
+    throw new ConfigError(
+      `per-sample shape ${fmt(shape)} has ${n} elements, more than the limit of ${SPEC_LIMITS.maxSampleElements}`,
+      path,
+    );
   }
 }
 
@@ -374,11 +415,17 @@ function nodeShape(n: GraphNode, ins: number[][], p: string): number[] {
       }
     },
     mismatch: (attr, expected, actual) => {
-      throw new ConfigError(`'${n.op}' expects ${attr} = ${expected} but the input ${fmt(x)} gives ${actual}`, `${p}.attrs.${attr}`);
+      throw new ConfigError(
+        `'${n.op}' expects ${attr} = ${expected} but the input ${fmt(x)} gives ${actual}`,
+        `${p}.attrs.${attr}`,
+      );
     },
     positive: (out, attr) => {
       if (out.some((d) => d < 1)) {
-        throw new ConfigError(`output shape ${fmt(out)} is empty for input ${fmt(x)}: kernel too large for the input`, `${p}.attrs.${attr}`);
+        throw new ConfigError(
+          `output shape ${fmt(out)} is empty for input ${fmt(x)}: kernel too large for the input`,
+          `${p}.attrs.${attr}`,
+        );
       }
       return out;
     },

@@ -9,9 +9,11 @@ import type { GraphNode, ModelSpec } from '../graph/types.js';
 /** Why a node cannot be exported, or undefined. */
 function blocker(node: GraphNode): string | undefined {
   const a = node.attrs as { dtype?: string; fakeQuant?: boolean; engine?: string };
-  if (a.dtype !== undefined) return `runs in ${a.dtype} (a CUDA quantization plan): export the float model, or quantize it on the CPU`;
+  if (a.dtype !== undefined)
+    return `runs in ${a.dtype} (a CUDA quantization plan): export the float model, or quantize it on the CPU`;
   if (a.fakeQuant) return 'is fake-quantized (quantization-aware training in progress): quantize() the model first';
-  if (a.engine === 'intmm') return "is an int8 layer of engine 'intmm' (per-row run-time activation scales): quantize with a CPU engine (onednn, qnnpack) to export";
+  if (a.engine === 'intmm')
+    return "is an int8 layer of engine 'intmm' (per-row run-time activation scales): quantize with a CPU engine (onednn, qnnpack) to export";
   return undefined;
 }
 
@@ -28,5 +30,9 @@ export function exportBlockers(spec: ModelSpec): { node: string; op: string; rea
 /** Throws one ConfigError listing every node that cannot be exported to `format`. */
 export function assertExportable(spec: ModelSpec, format: string): void {
   const blocked = exportBlockers(spec);
-  if (blocked.length) throw new ConfigError(`cannot export to ${format}: ${blocked.map((b) => `node '${b.node}' (${b.op}) ${b.reason}`).join('; ')}`, 'model');
+  if (blocked.length)
+    throw new ConfigError(
+      `cannot export to ${format}: ${blocked.map((b) => `node '${b.node}' (${b.op}) ${b.reason}`).join('; ')}`,
+      'model',
+    );
 }

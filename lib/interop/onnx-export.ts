@@ -56,15 +56,21 @@ export interface OnnxExportReport {
 export const onnxExportBlockers = exportBlockers;
 
 /** The ONNX bytes of a model and what went into them. Reads the weights (CPU copies); the model is untouched. */
-export function exportOnnx(model: Model, options: OnnxExportOptions = {}): { bytes: Uint8Array; report: OnnxExportReport } {
+export function exportOnnx(
+  model: Model,
+  options: OnnxExportOptions = {},
+): { bytes: Uint8Array; report: OnnxExportReport } {
   const opset = options.opset ?? 17;
   // 13: per-axis DequantizeLinear; ≤ 17: ReduceMean/ReduceMax take axes as an attribute (an input from 18 on).
-  if (!Number.isInteger(opset) || opset < 13 || opset > 17) throw new ConfigError(`opset must be an integer in 13..17, got ${String(opset)}`, 'opset');
+  if (!Number.isInteger(opset) || opset < 13 || opset > 17)
+    throw new ConfigError(`opset must be an integer in 13..17, got ${String(opset)}`, 'opset');
   const spec = model.spec;
   assertExportable(spec, 'ONNX');
-  if (opset < 17 && spec.nodes.some((n) => n.op === 'layernorm')) throw new ConfigError('layernorm needs opset ≥ 17 (LayerNormalization)', 'opset');
+  if (opset < 17 && spec.nodes.some((n) => n.op === 'layernorm'))
+    throw new ConfigError('layernorm needs opset ≥ 17 (LayerNormalization)', 'opset');
   const outputName = options.outputName ?? 'output';
-  if (!outputName || spec.inputs.some((i) => i.name === outputName)) throw new ConfigError(`'${outputName}' cannot name the output (empty, or an input's name)`, 'outputName');
+  if (!outputName || spec.inputs.some((i) => i.name === outputName))
+    throw new ConfigError(`'${outputName}' cannot name the output (empty, or an input's name)`, 'outputName');
   const shapes = inferShapes(spec);
   const ex = new Exporter(spec, model.native.tensors() as Tensors, shapes);
   ex.g.claim(outputName); // before any node takes it
@@ -77,10 +83,13 @@ export function exportOnnx(model: Model, options: OnnxExportOptions = {}): { byt
   const quantGru = spec.nodes.filter((n) => n.op === 'qgru').map((n) => n.name);
   ex.int8.gru.push(...quantGru);
   if (quantGru.length) {
-    ex.notes.push(`int8 GRU ${quantGru.join(', ')}: int8 weights dequantized in the graph (ONNX GRU takes float weights) and each layer's input quantized at run time like petra's; the hidden state stays float (petra quantizes it per step), so outputs differ slightly from petra's`);
+    ex.notes.push(
+      `int8 GRU ${quantGru.join(', ')}: int8 weights dequantized in the graph (ONNX GRU takes float weights) and each layer's input quantized at run time like petra's; the hidden state stays float (petra quantizes it per step), so outputs differ slightly from petra's`,
+    );
   }
   const bytes = encodeModel(ex.g, opset, {
-    producerName: 'petra', producerVersion: '0.1.0',
+    producerName: 'petra',
+    producerVersion: '0.1.0',
     docString: `petra model '${spec.name ?? 'model'}' (${spec.task.kind})`,
     metadata: { 'petra.spec': JSON.stringify(spec) },
   });
@@ -89,9 +98,15 @@ export function exportOnnx(model: Model, options: OnnxExportOptions = {}): { byt
   return {
     bytes,
     report: {
-      format: 'onnx', opset, bytes: bytes.length,
+      format: 'onnx',
+      opset,
+      bytes: bytes.length,
       inputs: spec.inputs.map((i) => ({ name: i.name, dtype: i.dtype, shape: ['batch', ...i.shape] })),
-      output: { name: outputName, shape: outShape }, ops, initializers: ex.g.initializers.length, int8: ex.int8, notes: ex.notes,
+      output: { name: outputName, shape: outShape },
+      ops,
+      initializers: ex.g.initializers.length,
+      int8: ex.int8,
+      notes: ex.notes,
     },
   };
 }

@@ -12,12 +12,27 @@ import { OnnxGraph, type OnnxDtype } from './onnx-proto.js';
 
 export type Tensors = Record<string, TensorData>;
 
-export interface Quant { u8: string; scale: number; zp: number; scaleName: string; zpName: string }
+export interface Quant {
+  u8: string;
+  scale: number;
+  zp: number;
+  scaleName: string;
+  zpName: string;
+}
 /** A petra value in the ONNX graph: its float tensor, its uint8 codes (an int8 value of petra), or both. */
-export interface Value { float?: string; q?: Quant; shape: number[]; int64?: boolean }
+export interface Value {
+  float?: string;
+  q?: Quant;
+  shape: number[];
+  int64?: boolean;
+}
 
 /** Per-dim (begin, end) pads of a conv: explicit, or PyTorch's 'same' (total d·(k−1), the odd one at the end). */
-export function convPads(padding: number | [number, number] | 'same' | undefined, kernel: number[], dilation: number): number[] {
+export function convPads(
+  padding: number | [number, number] | 'same' | undefined,
+  kernel: number[],
+  dilation: number,
+): number[] {
   if (padding === 'same') {
     const begin = kernel.map((k) => Math.floor((dilation * (k - 1)) / 2));
     const end = kernel.map((k, i) => dilation * (k - 1) - begin[i]!);
@@ -44,7 +59,11 @@ export class Exporter {
   readonly int8 = { static: [] as string[], dynamic: [] as string[], gru: [] as string[] };
   readonly #qparams = new Map<string, { scaleName: string; zpName: string }>();
 
-  constructor(readonly spec: ModelSpec, readonly tensors: Tensors, readonly shapes: Map<string, number[]>) {
+  constructor(
+    readonly spec: ModelSpec,
+    readonly tensors: Tensors,
+    readonly shapes: Map<string, number[]>,
+  ) {
     this.g = new OnnxGraph(spec.name ?? 'petra');
   }
 
@@ -64,7 +83,10 @@ export class Exporter {
     const key = `${Math.fround(scale)}/${zp}`;
     let p = this.#qparams.get(key);
     if (!p) {
-      p = { scaleName: this.g.scalar('act_scale', 'float32', scale), zpName: this.g.scalar('act_zero_point', 'uint8', zp) };
+      p = {
+        scaleName: this.g.scalar('act_scale', 'float32', scale),
+        zpName: this.g.scalar('act_zero_point', 'uint8', zp),
+      };
       this.#qparams.set(key, p);
     }
     return p;
@@ -87,10 +109,18 @@ export class Exporter {
     return v.float;
   }
 
-  set(name: string, v: Value): void { this.values.set(name, v); }
+  set(name: string, v: Value): void {
+    this.values.set(name, v);
+  }
 
   /** int8 weight [out, …] behind a DequantizeLinear: per output channel (axis 0) or per tensor. */
-  int8Weight(stem: string, dims: number[], codes: ArrayLike<number>, scales: ArrayLike<number>, perChannel: boolean): string {
+  int8Weight(
+    stem: string,
+    dims: number[],
+    codes: ArrayLike<number>,
+    scales: ArrayLike<number>,
+    perChannel: boolean,
+  ): string {
     const w = this.g.constant(`${stem}_int8`, 'int8', dims, codes);
     if (perChannel && scales.length > 1) {
       const s = this.g.constant(`${stem}_scale`, 'float32', [scales.length], scales);
@@ -109,7 +139,8 @@ export class Exporter {
   int8Bias(stem: string, bias: Float32Array, inScale: number, wscale: Float32Array): string {
     const scales = Float32Array.from(bias, (_, c) => biasStep(inScale, wscale, c));
     const codes = Float64Array.from(bias, (b, c) => Math.round(b / scales[c]!));
-    if (codes.some((c) => !Number.isFinite(c) || Math.abs(c) > 2 ** 31 - 1)) return this.g.constant(`${stem}`, 'float32', [bias.length], bias);
+    if (codes.some((c) => !Number.isFinite(c) || Math.abs(c) > 2 ** 31 - 1))
+      return this.g.constant(`${stem}`, 'float32', [bias.length], bias);
     const q = this.g.constant(`${stem}_int32`, 'int32', [bias.length], codes);
     const s = this.g.constant(`${stem}_scale`, 'float32', [bias.length], scales);
     const z = this.g.constant(`${stem}_zero_point`, 'int32', [bias.length], new Int32Array(bias.length));
@@ -117,23 +148,47 @@ export class Exporter {
   }
 
   /** y = x·Wᵀ + b for x of rank `rank` (Gemm for 2-D inputs, MatMul + Add otherwise). */
-  linear(x: string, rank: number, w: { name: string } | { data: Float32Array; out: number; in: number; stem: string }, bias: string | undefined, out: string): string {
+  linear(
+    x: string,
+    rank: number,
+    w: { name: string } | { data: Float32Array; out: number; in: number; stem: string },
+    bias: string | undefined,
+    out: string,
+  ): string {
     if (rank === 2) {
       const wName = 'name' in w ? w.name : this.g.constant(w.stem, 'float32', [w.out, w.in], w.data);
       return this.g.op('Gemm', bias ? [x, wName, bias] : [x, wName], { transB: 1 }, out);
     }
-    const wt = 'name' in w ? this.g.op('Transpose', [w.name], { perm: [1, 0] }, `${out}_wt`) : this.g.constant(`${w.stem}_t`, 'float32', [w.in, w.out], transpose2d(w.data, w.out, w.in));
+    const wt =
+      'name' in w
+        ? this.g.op('Transpose', [w.name], { perm: [1, 0] }, `${out}_wt`)
+        : this.g.constant(`${w.stem}_t`, 'float32', [w.in, w.out], transpose2d(w.data, w.out, w.in));
     const y = this.g.op('MatMul', [x, wt], {}, bias ? `${out}_matmul` : out);
     return bias ? this.g.op('Add', [y, bias], {}, out) : y;
   }
 
-  convAttrs(node: GraphNode & { attrs: { kernelSize: number | [number, number]; stride?: number | [number, number]; padding?: number | [number, number] | 'same'; dilation?: number; groups?: number } }, dims: number, overrides: { groups?: number } = {}): Record<string, number[] | number> {
+  convAttrs(
+    node: GraphNode & {
+      attrs: {
+        kernelSize: number | [number, number];
+        stride?: number | [number, number];
+        padding?: number | [number, number] | 'same';
+        dilation?: number;
+        groups?: number;
+      };
+    },
+    dims: number,
+    overrides: { groups?: number } = {},
+  ): Record<string, number[] | number> {
     const a = node.attrs;
     const kernel = perDim(a.kernelSize, dims, 1);
     const dil = a.dilation ?? 1;
     return {
-      kernel_shape: kernel, strides: perDim(a.stride, dims, 1), pads: convPads(a.padding, kernel, dil),
-      dilations: kernel.map(() => dil), group: overrides.groups ?? a.groups ?? 1,
+      kernel_shape: kernel,
+      strides: perDim(a.stride, dims, 1),
+      pads: convPads(a.padding, kernel, dil),
+      dilations: kernel.map(() => dil),
+      group: overrides.groups ?? a.groups ?? 1,
     };
   }
 

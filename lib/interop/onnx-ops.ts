@@ -47,7 +47,10 @@ function gruGates(data: Float32Array, hidden: number): Float32Array {
 
 /** Half-open bins of PyTorch's adaptive pooling: [floor(i·L/o), ceil((i+1)·L/o)). */
 function adaptiveBins(length: number, out: number): [number, number][] {
-  return Array.from({ length: out }, (_, i) => [Math.floor((i * length) / out), Math.ceil(((i + 1) * length) / out)] as [number, number]);
+  return Array.from(
+    { length: out },
+    (_, i) => [Math.floor((i * length) / out), Math.ceil(((i + 1) * length) / out)] as [number, number],
+  );
 }
 
 /** diag(S)·Vh of a lowrank_* node: the first factor. */
@@ -61,7 +64,14 @@ function lowrankFirst(ex: Exporter, n: string, r: number): Float32Array {
 }
 
 /** Adaptive pooling over the trailing dims `spatial` (per sample, no channel): global, uniform windows or bins. */
-function adaptivePool(ex: Exporter, x: string, spatial: number[], outSize: number[], max: boolean, out: string): string {
+function adaptivePool(
+  ex: Exporter,
+  x: string,
+  spatial: number[],
+  outSize: number[],
+  max: boolean,
+  out: string,
+): string {
   const g = ex.g;
   if (outSize.every((o) => o === 1)) return g.op(max ? 'GlobalMaxPool' : 'GlobalAveragePool', [x], {}, out);
   if (spatial.every((l, i) => l % outSize[i]! === 0)) {
@@ -73,7 +83,12 @@ function adaptivePool(ex: Exporter, x: string, spatial: number[], outSize: numbe
   spatial.forEach((length, d) => {
     const axis = 2 + d;
     const parts = adaptiveBins(length, outSize[d]!).map(([s, e]) => {
-      const slice = g.op('Slice', [y, g.ints(`${out}_start`, [s]), g.ints(`${out}_end`, [e]), g.ints(`${out}_axes`, [axis])], {}, `${out}_bin`);
+      const slice = g.op(
+        'Slice',
+        [y, g.ints(`${out}_start`, [s]), g.ints(`${out}_end`, [e]), g.ints(`${out}_axes`, [axis])],
+        {},
+        `${out}_bin`,
+      );
       return g.op(max ? 'ReduceMax' : 'ReduceMean', [slice], { axes: [axis], keepdims: 1 }, `${out}_binpool`);
     });
     y = g.op('Concat', parts, { axis }, d === spatial.length - 1 ? out : `${out}_axis${d}`);
@@ -134,12 +149,24 @@ function gru(ex: Exporter, node: NodeOf<'gru' | 'qgru'>, input: string): string 
       R = g.constant(`${n}.R_l${l}`, 'float32', [dirs, 3 * H, H], whh);
     }
     const B = g.constant(`${n}.B_l${l}`, 'float32', [dirs, 6 * H], biases);
-    [y, hn] = g.node('GRU', [seq, W, R, B], {
-      hidden_size: H, direction: dirs === 2 ? 'bidirectional' : 'forward', linear_before_reset: 1,
-    }, { outStem: `${n}_l${l}`, count: 2 }) as [string, string];
+    [y, hn] = g.node(
+      'GRU',
+      [seq, W, R, B],
+      {
+        hidden_size: H,
+        direction: dirs === 2 ? 'bidirectional' : 'forward',
+        linear_before_reset: 1,
+      },
+      { outStem: `${n}_l${l}`, count: 2 },
+    ) as [string, string];
     // Y: [T, dirs, B, H] → [T, B, dirs·H] for the next layer.
     if (l < layers - 1) {
-      seq = g.op('Reshape', [g.op('Transpose', [y], { perm: [0, 2, 1, 3] }), g.ints(`${n}_shape3`, [0, 0, -1])], {}, `${n}_l${l}_seq`);
+      seq = g.op(
+        'Reshape',
+        [g.op('Transpose', [y], { perm: [0, 2, 1, 3] }), g.ints(`${n}_shape3`, [0, 0, -1])],
+        {},
+        `${n}_l${l}_seq`,
+      );
     }
   }
   if ((a.output ?? 'last') === 'last') {
@@ -149,7 +176,12 @@ function gru(ex: Exporter, node: NodeOf<'gru' | 'qgru'>, input: string): string 
   return g.op('Reshape', [g.op('Transpose', [y], { perm: [2, 0, 1, 3] }), g.ints(`${n}_shape3`, [0, 0, -1])], {}, n);
 }
 
-function quantLayer(ex: Exporter, node: NodeOf<'qlinear' | 'qconv1d' | 'qconv2d'>, rank: number, shape: number[]): void {
+function quantLayer(
+  ex: Exporter,
+  node: NodeOf<'qlinear' | 'qconv1d' | 'qconv2d'>,
+  rank: number,
+  shape: number[],
+): void {
   const g = ex.g;
   const n = node.name;
   const a = node.attrs;
@@ -157,25 +189,50 @@ function quantLayer(ex: Exporter, node: NodeOf<'qlinear' | 'qconv1d' | 'qconv2d'
   const codes = ex.tensor(`${n}.qweight`);
   const wscale = ex.tensor(`${n}.wscale`);
   const biasData = ex.tensor(`${n}.bias`);
-  const out = node.op === 'qlinear' ? (a as { outFeatures: number }).outFeatures : (a as { outChannels: number }).outChannels;
+  const out =
+    node.op === 'qlinear' ? (a as { outFeatures: number }).outFeatures : (a as { outChannels: number }).outChannels;
   const dims = node.op === 'qconv2d' ? 2 : 1;
-  const wdims = node.op === 'qlinear'
-    ? [out, (a as { inFeatures: number }).inFeatures]
-    : [out, (a as { inChannels: number }).inChannels / ((a as { groups?: number }).groups ?? 1), ...perDim((a as { kernelSize: number | [number, number] }).kernelSize, dims, 1)];
+  const wdims =
+    node.op === 'qlinear'
+      ? [out, (a as { inFeatures: number }).inFeatures]
+      : [
+          out,
+          (a as { inChannels: number }).inChannels / ((a as { groups?: number }).groups ?? 1),
+          ...perDim((a as { kernelSize: number | [number, number] }).kernelSize, dims, 1),
+        ];
   if (a.dynamic) {
     // quantized::linear_dynamic: per-tensor uint8 activations chosen from the batch's range at run time, int8 ×
     // uint8 products summed exactly, scaled by s_x·s_w and the float bias added — onnxruntime's own dynamic int8
     // format (DynamicQuantizeLinear → MatMulInteger → Cast → Mul → Add), which it fuses into one int8 kernel.
     const inF = (a as { inFeatures: number }).inFeatures;
-    const [xq, xs, xz] = g.node('DynamicQuantizeLinear', [ex.float(node.inputs[0]!)], {}, { outStem: `${n}_in_q`, count: 3 });
-    const wt = g.constant(`${n}.weight_int8_t`, 'int8', [inF, out], Float32Array.from({ length: inF * out }, (_, k) => codes[(k % out) * inF + Math.floor(k / out)]!));
+    const [xq, xs, xz] = g.node(
+      'DynamicQuantizeLinear',
+      [ex.float(node.inputs[0]!)],
+      {},
+      { outStem: `${n}_in_q`, count: 3 },
+    );
+    const wt = g.constant(
+      `${n}.weight_int8_t`,
+      'int8',
+      [inF, out],
+      Float32Array.from({ length: inF * out }, (_, k) => codes[(k % out) * inF + Math.floor(k / out)]!),
+    );
     const perCol = perChannel && wscale.length > 1;
-    const wz = perCol ? g.constant(`${n}.weight_zero_point`, 'int8', [out], new Int8Array(out)) : g.scalar(`${n}.weight_zero_point`, 'int8', 0);
+    const wz = perCol
+      ? g.constant(`${n}.weight_zero_point`, 'int8', [out], new Int8Array(out))
+      : g.scalar(`${n}.weight_zero_point`, 'int8', 0);
     const acc = g.op('MatMulInteger', [xq!, wt, xz!, wz], {}, `${n}_int32`);
-    const ws = perCol ? g.constant(`${n}.weight_scale`, 'float32', [out], wscale) : g.scalar(`${n}.weight_scale`, 'float32', wscale[0]!);
+    const ws = perCol
+      ? g.constant(`${n}.weight_scale`, 'float32', [out], wscale)
+      : g.scalar(`${n}.weight_scale`, 'float32', wscale[0]!);
     const scale = g.op('Mul', [xs!, ws], {}, `${n}_scale`);
     const y = g.op('Mul', [g.op('Cast', [acc], { to: 1 }, `${n}_acc`), scale], {}, `${n}_scaled`);
-    const biased = g.op('Add', [y, g.constant(`${n}.bias`, 'float32', [out], biasData)], {}, a.relu ? `${n}_linear` : n);
+    const biased = g.op(
+      'Add',
+      [y, g.constant(`${n}.bias`, 'float32', [out], biasData)],
+      {},
+      a.relu ? `${n}_linear` : n,
+    );
     ex.set(n, { float: a.relu ? g.op('Relu', [biased], {}, n) : biased, shape });
     ex.int8.dynamic.push(n);
     return;
@@ -186,9 +243,10 @@ function quantLayer(ex: Exporter, node: NodeOf<'qlinear' | 'qconv1d' | 'qconv2d'
   const xf = v.q ? ex.float(node.inputs[0]!) : ex.dequantize(inQ, `${n}_in`);
   const bias = ex.int8Bias(`${n}.bias`, biasData, inQ.scale, wscale);
   const w = ex.int8Weight(`${n}.weight`, wdims, codes, wscale, perChannel);
-  let y = node.op === 'qlinear'
-    ? ex.linear(xf, rank, { name: w }, bias, `${n}_float`)
-    : g.op('Conv', [xf, w, bias], ex.convAttrs(node as never, dims), `${n}_float`);
+  let y =
+    node.op === 'qlinear'
+      ? ex.linear(xf, rank, { name: w }, bias, `${n}_float`)
+      : g.op('Conv', [xf, w, bias], ex.convAttrs(node as never, dims), `${n}_float`);
   if (a.relu) y = g.op('Relu', [y], {}, `${n}_relu`);
   ex.set(n, { q: ex.quantize(y, a.outScale ?? 1, a.outZeroPoint ?? 0, n), shape });
   ex.int8.static.push(n);
@@ -216,14 +274,21 @@ function batchnorm(s: OnnxStep, node: NodeOf<'batchnorm1d' | 'batchnorm2d'>): vo
 }
 
 /** Sigmoid, Tanh: the ONNX op of the same name. */
-const unary = (opType: string) => (s: OnnxStep): void => s.done(s.g.op(opType, [s.x()], {}, s.n));
+const unary =
+  (opType: string) =>
+  (s: OnnxStep): void =>
+    s.done(s.g.op(opType, [s.x()], {}, s.n));
 
 /** kernel_shape, strides and pads of a max or average pooling window. */
 function windowAttrs(node: NodeOf<'maxpool1d' | 'maxpool2d' | 'avgpool1d' | 'avgpool2d'>): Record<string, number[]> {
   const dims = node.op.endsWith('2d') ? 2 : 1;
   const a = node.attrs;
   const kernel = perDim(a.kernelSize, dims, 1);
-  return { kernel_shape: kernel, strides: a.stride === undefined ? kernel : perDim(a.stride, dims, 1), pads: convPads(a.padding, kernel, 1) };
+  return {
+    kernel_shape: kernel,
+    strides: a.stride === undefined ? kernel : perDim(a.stride, dims, 1),
+    pads: convPads(a.padding, kernel, 1),
+  };
 }
 
 function maxPool(s: OnnxStep, node: NodeOf<'maxpool1d' | 'maxpool2d'>): void {
@@ -239,7 +304,10 @@ function avgPool(s: OnnxStep, node: NodeOf<'avgpool1d' | 'avgpool2d'>): void {
   s.done(s.g.op('AveragePool', [s.x()], { ...windowAttrs(node), count_include_pad: 1 }, s.n));
 }
 
-function adaptive(s: OnnxStep, node: NodeOf<'adaptiveavgpool1d' | 'adaptiveavgpool2d' | 'adaptivemaxpool1d' | 'adaptivemaxpool2d'>): void {
+function adaptive(
+  s: OnnxStep,
+  node: NodeOf<'adaptiveavgpool1d' | 'adaptiveavgpool2d' | 'adaptivemaxpool1d' | 'adaptivemaxpool2d'>,
+): void {
   const { ex, n } = s;
   const dims = node.op.endsWith('2d') ? 2 : 1;
   const max = node.op.startsWith('adaptivemax');
@@ -256,7 +324,9 @@ function add(s: OnnxStep, node: NodeOf<'add'>): void {
   const a = node.attrs;
   if (a.outScale === undefined) {
     let sum = ex.float(node.inputs[0]!);
-    node.inputs.slice(1).forEach((i, k) => { sum = g.op('Add', [sum, ex.float(i)], {}, k === node.inputs.length - 2 ? n : `${n}_partial`); });
+    node.inputs.slice(1).forEach((i, k) => {
+      sum = g.op('Add', [sum, ex.float(i)], {}, k === node.inputs.length - 2 ? n : `${n}_partial`);
+    });
     s.done(sum);
     return;
   }
@@ -265,7 +335,9 @@ function add(s: OnnxStep, node: NodeOf<'add'>): void {
   const outZp = a.outZeroPoint ?? 0;
   const term = (name: string): string => {
     const v = ex.values.get(name)!;
-    return v.q ? ex.float(name) : ex.dequantize(ex.quantize(ex.float(name), outScale, outZp, `${n}_${name}`), `${n}_${name}`);
+    return v.q
+      ? ex.float(name)
+      : ex.dequantize(ex.quantize(ex.float(name), outScale, outZp, `${n}_${name}`), `${n}_${name}`);
   };
   let sum = term(node.inputs[0]!);
   let q: Quant | undefined;
@@ -285,7 +357,14 @@ function concat(s: OnnxStep, node: NodeOf<'concat'>): void {
   const raw = a.dim ?? 1;
   const axis = raw < 0 ? raw + full : raw;
   if (a.outScale === undefined) {
-    s.done(g.op('Concat', node.inputs.map((i) => ex.float(i)), { axis }, n));
+    s.done(
+      g.op(
+        'Concat',
+        node.inputs.map((i) => ex.float(i)),
+        { axis },
+        n,
+      ),
+    );
     return;
   }
   const outScale = a.outScale;
@@ -293,11 +372,21 @@ function concat(s: OnnxStep, node: NodeOf<'concat'>): void {
   const ins = node.inputs.map((i) => ex.values.get(i)!);
   if (ins.every((v) => v.q && Math.fround(v.q.scale) === Math.fround(outScale) && v.q.zp === outZp)) {
     // Every branch already carries the concat's parameters: the codes concatenate as they are (petra copies bytes).
-    const u8 = g.op('Concat', ins.map((v) => v.q!.u8), { axis }, `${n}_q`);
+    const u8 = g.op(
+      'Concat',
+      ins.map((v) => v.q!.u8),
+      { axis },
+      `${n}_q`,
+    );
     ex.set(n, { q: { u8, scale: outScale, zp: outZp, ...ex.qparams(outScale, outZp) }, shape: s.shape });
     return;
   }
-  const y = g.op('Concat', node.inputs.map((i) => ex.float(i)), { axis }, `${n}_float`);
+  const y = g.op(
+    'Concat',
+    node.inputs.map((i) => ex.float(i)),
+    { axis },
+    `${n}_float`,
+  );
   ex.set(n, { q: ex.quantize(y, outScale, outZp, n), shape: s.shape });
 }
 
@@ -306,9 +395,10 @@ function flatten(s: OnnxStep, node: NodeOf<'flatten'>): void {
   const raw = node.attrs.startDim ?? 1;
   const sd = raw < 0 ? raw + s.rank : raw;
   const v = ex.values.get(node.inputs[0]!)!;
-  const reshape = (t: string, out: string): string => sd === 1
-    ? g.op('Flatten', [t], { axis: 1 }, out)
-    : g.op('Reshape', [t, g.ints(`${n}_shape`, [...Array.from({ length: sd }, () => 0), -1])], {}, out);
+  const reshape = (t: string, out: string): string =>
+    sd === 1
+      ? g.op('Flatten', [t], { axis: 1 }, out)
+      : g.op('Reshape', [t, g.ints(`${n}_shape`, [...Array.from({ length: sd }, () => 0), -1])], {}, out);
   // Flattening int8 codes keeps their parameters.
   if (v.q) ex.set(n, { q: { ...v.q, u8: reshape(v.q.u8, `${n}_q`) }, shape: s.shape });
   else s.done(reshape(ex.float(node.inputs[0]!), n));
@@ -340,13 +430,17 @@ export const ONNX_OPS: { readonly [K in OpName]: Lowering<K> } = {
     const { ex, n } = s;
     const a = node.attrs;
     const bias = a.bias !== false ? ex.weight(`${n}.bias`, [a.outFeatures]) : undefined;
-    const w = s.rank === 2 ? { name: ex.weight(`${n}.weight`, [a.outFeatures, a.inFeatures]) } : { data: ex.tensor(`${n}.weight`), out: a.outFeatures, in: a.inFeatures, stem: `${n}.weight` };
+    const w =
+      s.rank === 2
+        ? { name: ex.weight(`${n}.weight`, [a.outFeatures, a.inFeatures]) }
+        : { data: ex.tensor(`${n}.weight`), out: a.outFeatures, in: a.inFeatures, stem: `${n}.weight` };
     s.done(ex.linear(s.x(), s.rank, w, bias, n));
   },
   relu: (s, node) => {
     const { ex, g, n } = s;
     const v = ex.values.get(node.inputs[0]!)!;
-    if (v.q) { // ReLU on int8 codes keeps the scale: max(q, zero point)
+    if (v.q) {
+      // ReLU on int8 codes keeps the scale: max(q, zero point)
       const y = g.op('Relu', [ex.float(node.inputs[0]!)], {}, `${n}_float`);
       ex.set(n, { q: ex.quantize(y, v.q.scale, v.q.zp, n), shape: s.shape });
       return;
@@ -355,7 +449,8 @@ export const ONNX_OPS: { readonly [K in OpName]: Lowering<K> } = {
   },
   sigmoid: unary('Sigmoid'),
   tanh: unary('Tanh'),
-  gelu: (s) => { // 0.5·x·(1 + erf(x/√2)), torch's exact GELU
+  gelu: (s) => {
+    // 0.5·x·(1 + erf(x/√2)), torch's exact GELU
     const g = s.g;
     const xi = s.x();
     const e = g.op('Erf', [g.op('Mul', [xi, g.scalar('inv_sqrt2', 'float32', Math.SQRT1_2)])]);
@@ -393,9 +488,17 @@ export const ONNX_OPS: { readonly [K in OpName]: Lowering<K> } = {
     const { ex, n } = s;
     const a = node.attrs;
     const first = lowrankFirst(ex, n, a.rank);
-    const h = ex.linear(s.x(), s.rank, { data: first, out: a.rank, in: a.inFeatures, stem: `${n}.SVh` }, undefined, `${n}_v`);
+    const h = ex.linear(
+      s.x(),
+      s.rank,
+      { data: first, out: a.rank, in: a.inFeatures, stem: `${n}.SVh` },
+      undefined,
+      `${n}_v`,
+    );
     const bias = a.bias !== false ? ex.weight(`${n}.bias`, [a.outFeatures]) : undefined;
-    s.done(ex.linear(h, s.rank, { data: ex.tensor(`${n}.U`), out: a.outFeatures, in: a.rank, stem: `${n}.U` }, bias, n));
+    s.done(
+      ex.linear(h, s.rank, { data: ex.tensor(`${n}.U`), out: a.outFeatures, in: a.rank, stem: `${n}.U` }, bias, n),
+    );
   },
   lowrank_conv1d: lowrankConv,
   lowrank_conv2d: lowrankConv,
@@ -409,7 +512,12 @@ export function lowerNode(ex: Exporter, node: GraphNode): void {
   const inShape = ex.values.get(node.inputs[0]!)!.shape;
   const shape = ex.shapes.get(node.name)!;
   const step: OnnxStep = {
-    ex, g: ex.g, n: node.name, shape, inShape, rank: inShape.length + 1,
+    ex,
+    g: ex.g,
+    n: node.name,
+    shape,
+    inShape,
+    rank: inShape.length + 1,
     x: () => ex.float(node.inputs[0]!),
     done: (float) => ex.set(node.name, { float, shape }),
   };

@@ -34,9 +34,12 @@ function rawBytes(dtype: OnnxDtype, values: ArrayLike<number> | ArrayLike<bigint
       for (let i = 0; i < n; i++) a[i] = Number(values[i]);
       return new Uint8Array(a.buffer);
     }
-    case 'uint8': return Uint8Array.from(values as ArrayLike<number>, Number);
-    case 'int8': return new Uint8Array(Int8Array.from(values as ArrayLike<number>, Number).buffer);
-    case 'int32': return new Uint8Array(Int32Array.from(values as ArrayLike<number>, Number).buffer);
+    case 'uint8':
+      return Uint8Array.from(values as ArrayLike<number>, Number);
+    case 'int8':
+      return new Uint8Array(Int8Array.from(values as ArrayLike<number>, Number).buffer);
+    case 'int32':
+      return new Uint8Array(Int32Array.from(values as ArrayLike<number>, Number).buffer);
     case 'int64': {
       const a = new BigInt64Array(n);
       for (let i = 0; i < n; i++) a[i] = BigInt(values[i] as number | bigint);
@@ -86,13 +89,27 @@ export class OnnxGraph {
   }
 
   /** Adds a node; returns its output names (fresh names from `outStem` unless `outputs` names them). */
-  node(opType: string, inputs: string[], attrs: Record<string, AttrValue | undefined> = {}, o: { outStem?: string; outputs?: string[]; count?: number; domain?: string } = {}): string[] {
-    const outputs = o.outputs ?? Array.from({ length: o.count ?? 1 }, (_, i) => this.fresh(`${o.outStem ?? opType}${i > 0 ? `_out${i}` : ''}`));
+  node(
+    opType: string,
+    inputs: string[],
+    attrs: Record<string, AttrValue | undefined> = {},
+    o: { outStem?: string; outputs?: string[]; count?: number; domain?: string } = {},
+  ): string[] {
+    const outputs =
+      o.outputs ??
+      Array.from({ length: o.count ?? 1 }, (_, i) => this.fresh(`${o.outStem ?? opType}${i > 0 ? `_out${i}` : ''}`));
     const k = (this.#opCounts.get(opType) ?? 0) + 1;
     this.#opCounts.set(opType, k);
     const attribute_: IAttributeProto[] = [];
     for (const [key, v] of Object.entries(attrs)) if (v !== undefined) attribute_.push(attribute(key, v));
-    this.nodes.push({ opType, input: inputs, output: outputs, name: `${opType}_${k}`, attribute: attribute_, ...(o.domain ? { domain: o.domain } : {}) });
+    this.nodes.push({
+      opType,
+      input: inputs,
+      output: outputs,
+      name: `${opType}_${k}`,
+      attribute: attribute_,
+      ...(o.domain ? { domain: o.domain } : {}),
+    });
     return outputs;
   }
 
@@ -104,14 +121,19 @@ export class OnnxGraph {
   /** An initializer; returns its name. */
   constant(stem: string, dtype: OnnxDtype, dims: number[], values: ArrayLike<number> | ArrayLike<bigint>): string {
     const count = dims.reduce((a, b) => a * b, 1);
-    if (values.length !== count) throw new Error(`constant '${stem}': ${values.length} values for shape [${dims.join(', ')}]`);
+    if (values.length !== count)
+      throw new Error(`constant '${stem}': ${values.length} values for shape [${dims.join(', ')}]`);
     const name = this.fresh(stem);
     this.initializers.push({ name, dataType: DTYPE[dtype], dims, rawData: rawBytes(dtype, values) });
     return name;
   }
 
-  scalar(stem: string, dtype: OnnxDtype, value: number): string { return this.constant(stem, dtype, [], [value]); }
-  ints(stem: string, values: number[]): string { return this.constant(stem, 'int64', [values.length], values); }
+  scalar(stem: string, dtype: OnnxDtype, value: number): string {
+    return this.constant(stem, dtype, [], [value]);
+  }
+  ints(stem: string, values: number[]): string {
+    return this.constant(stem, 'int64', [values.length], values);
+  }
 
   input(name: string, dtype: OnnxDtype, shape: (number | string)[]): string {
     this.inputs.push(valueInfo(this.claim(name), dtype, shape));
@@ -123,18 +145,34 @@ export class OnnxGraph {
   }
 
   proto(): IGraphProto {
-    return { name: this.name, node: this.nodes, initializer: this.initializers, input: this.inputs, output: this.outputs };
+    return {
+      name: this.name,
+      node: this.nodes,
+      initializer: this.initializers,
+      input: this.inputs,
+      output: this.outputs,
+    };
   }
 }
 
 export function valueInfo(name: string, dtype: OnnxDtype, shape: (number | string)[]): IValueInfoProto {
   return {
     name,
-    type: { tensorType: { elemType: DTYPE[dtype], shape: { dim: shape.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) } } },
+    type: {
+      tensorType: {
+        elemType: DTYPE[dtype],
+        shape: { dim: shape.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) },
+      },
+    },
   };
 }
 
-export interface ModelMeta { producerName: string; producerVersion: string; docString?: string; metadata?: Record<string, string> }
+export interface ModelMeta {
+  producerName: string;
+  producerVersion: string;
+  docString?: string;
+  metadata?: Record<string, string>;
+}
 
 /** Serializes a graph as an ONNX model (IR version 8) importing the default domain at `opset`. */
 export function encodeModel(graph: OnnxGraph, opset: number, meta: ModelMeta): Uint8Array {

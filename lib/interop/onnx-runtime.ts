@@ -18,9 +18,32 @@ import type { Model } from '../runtime/model.js';
 import { exportOnnx, type OnnxExportOptions } from './onnx-export.js';
 
 // The part of onnxruntime-node's API petra uses, described here so petra's types never depend on it being installed.
-type OrtTensorType = 'float32' | 'int64' | 'int32' | 'uint8' | 'int8' | 'bool' | 'float64' | 'string' | 'float16' | 'int16' | 'uint16' | 'uint32' | 'uint64';
-interface OrtTensor { readonly type: string; readonly data: ArrayLike<number> | ArrayLike<bigint>; readonly dims: readonly number[]; dispose?(): void }
-interface OrtValueMetadata { readonly name: string; readonly isTensor: boolean; readonly type?: string; readonly shape?: ReadonlyArray<number | string> }
+type OrtTensorType =
+  | 'float32'
+  | 'int64'
+  | 'int32'
+  | 'uint8'
+  | 'int8'
+  | 'bool'
+  | 'float64'
+  | 'string'
+  | 'float16'
+  | 'int16'
+  | 'uint16'
+  | 'uint32'
+  | 'uint64';
+interface OrtTensor {
+  readonly type: string;
+  readonly data: ArrayLike<number> | ArrayLike<bigint>;
+  readonly dims: readonly number[];
+  dispose?(): void;
+}
+interface OrtValueMetadata {
+  readonly name: string;
+  readonly isTensor: boolean;
+  readonly type?: string;
+  readonly shape?: ReadonlyArray<number | string>;
+}
 interface OrtSession {
   readonly inputNames: readonly string[];
   readonly outputNames: readonly string[];
@@ -74,23 +97,46 @@ export interface OnnxLoadOptions {
   spinning?: boolean;
 }
 
-export interface OnnxInput { name: string; dtype: 'float32' | 'int64'; shape: number[] }
-
-export interface OnnxBenchmarkReport extends BenchmarkReport {
-  runtime: { name: 'onnxruntime-node'; version: string; intraOpThreads: number; executionProvider: 'cpu'; graphOptimizationLevel: string; note: string };
+export interface OnnxInput {
+  name: string;
+  dtype: 'float32' | 'int64';
+  shape: number[];
 }
 
-const JS_PATH_NOTE = 'timed around session.run() from JS: includes onnxruntime-node\'s setImmediate hop and tensor wrapping (a few µs per call) that petra\'s native loop does not pay';
+export interface OnnxBenchmarkReport extends BenchmarkReport {
+  runtime: {
+    name: 'onnxruntime-node';
+    version: string;
+    intraOpThreads: number;
+    executionProvider: 'cpu';
+    graphOptimizationLevel: string;
+    note: string;
+  };
+}
+
+const JS_PATH_NOTE =
+  "timed around session.run() from JS: includes onnxruntime-node's setImmediate hop and tensor wrapping (a few µs per call) that petra's native loop does not pay";
 
 function checkBenchOptions(o: NativeBenchOptions): Required<Omit<NativeBenchOptions, 'cudaGraph'>> {
-  if (o.cudaGraph) throw new ConfigError('CUDA-graph mode is for LibTorch models on a CUDA device; ONNX models run on onnxruntime\'s CPU provider here', 'cudaGraph');
-  for (const b of o.batchSizes ?? []) if (!Number.isInteger(b) || b < 1) throw new ConfigError('must be positive integers', 'batchSizes');
-  if (o.targetRelativeCi !== undefined && !(o.targetRelativeCi >= 0)) throw new ConfigError('must be ≥ 0 (0: run to the iteration or time limit)', 'targetRelativeCi');
+  if (o.cudaGraph)
+    throw new ConfigError(
+      "CUDA-graph mode is for LibTorch models on a CUDA device; ONNX models run on onnxruntime's CPU provider here",
+      'cudaGraph',
+    );
+  for (const b of o.batchSizes ?? [])
+    if (!Number.isInteger(b) || b < 1) throw new ConfigError('must be positive integers', 'batchSizes');
+  if (o.targetRelativeCi !== undefined && !(o.targetRelativeCi >= 0))
+    throw new ConfigError('must be ≥ 0 (0: run to the iteration or time limit)', 'targetRelativeCi');
   if (o.minIterations !== undefined && !(o.minIterations >= 1)) throw new ConfigError('must be ≥ 1', 'minIterations');
   const minIterations = Math.max(1, Math.floor(o.minIterations ?? 20));
   return {
-    batchSizes: o.batchSizes ?? [1], warmupIterations: o.warmupIterations ?? 10, warmupMs: o.warmupMs ?? 150, minIterations,
-    maxIterations: Math.max(minIterations, Math.floor(o.maxIterations ?? 100000)), targetRelativeCi: o.targetRelativeCi ?? 0.02, timeCapMs: o.timeCapMs ?? 3000,
+    batchSizes: o.batchSizes ?? [1],
+    warmupIterations: o.warmupIterations ?? 10,
+    warmupMs: o.warmupMs ?? 150,
+    minIterations,
+    maxIterations: Math.max(minIterations, Math.floor(o.maxIterations ?? 100000)),
+    targetRelativeCi: o.targetRelativeCi ?? 0.02,
+    timeCapMs: o.timeCapMs ?? 3000,
   };
 }
 
@@ -133,7 +179,14 @@ export class OnnxModel {
   #ort: OrtModule;
   #session: OrtSession | undefined;
 
-  private constructor(source: string, ort: OrtModule, session: OrtSession, inputs: OnnxInput[], threads: number, level: string) {
+  private constructor(
+    source: string,
+    ort: OrtModule,
+    session: OrtSession,
+    inputs: OnnxInput[],
+    threads: number,
+    level: string,
+  ) {
     this.source = source;
     this.#ort = ort;
     this.#session = session;
@@ -147,20 +200,30 @@ export class OnnxModel {
   static async load(source: string | Uint8Array, options: OnnxLoadOptions = {}): Promise<OnnxModel> {
     const ort = await loadOnnxRuntime();
     const threads = options.threads ?? binding().info().threads.intraOp;
-    if (!Number.isInteger(threads) || threads < 1) throw new ConfigError(`must be a positive integer, got ${String(threads)}`, 'threads');
+    if (!Number.isInteger(threads) || threads < 1)
+      throw new ConfigError(`must be a positive integer, got ${String(threads)}`, 'threads');
     const level = options.graphOptimizationLevel ?? 'all';
-    const bytes = typeof source === 'string' ? await readFile(source).catch((e: unknown) => {
-      throw new ConfigError(`cannot read '${source}': ${e instanceof Error ? e.message : String(e)}`, 'model');
-    }) : source;
+    const bytes =
+      typeof source === 'string'
+        ? await readFile(source).catch((e: unknown) => {
+            throw new ConfigError(`cannot read '${source}': ${e instanceof Error ? e.message : String(e)}`, 'model');
+          })
+        : source;
     let session: OrtSession;
     try {
       const spin = options.spinning === true ? '1' : '0';
       session = await ort.InferenceSession.create(bytes, {
-        intraOpNumThreads: threads, interOpNumThreads: 1, graphOptimizationLevel: level, executionProviders: ['cpu'],
+        intraOpNumThreads: threads,
+        interOpNumThreads: 1,
+        graphOptimizationLevel: level,
+        executionProviders: ['cpu'],
         extra: { session: { intra_op: { allow_spinning: spin }, inter_op: { allow_spinning: spin } } },
       });
     } catch (e) {
-      throw new ConfigError(`onnxruntime cannot load ${typeof source === 'string' ? `'${source}'` : 'the model'}: ${e instanceof Error ? e.message : String(e)}`, 'model');
+      throw new ConfigError(
+        `onnxruntime cannot load ${typeof source === 'string' ? `'${source}'` : 'the model'}: ${e instanceof Error ? e.message : String(e)}`,
+        'model',
+      );
     }
     const meta = session.inputMetadata ?? [];
     const inputs = session.inputNames.map((name, i): OnnxInput => {
@@ -170,7 +233,10 @@ export class OnnxModel {
       const shape = given ?? dims.map((d) => (typeof d === 'number' && d > 0 ? d : Number.NaN));
       if (shape.some((d) => !Number.isInteger(d) || d < 1)) {
         void session.release();
-        throw new ConfigError(`input '${name}' has symbolic dimensions [${dims.join(', ')}]: give its per-sample shape (inputShapes / --input)`, 'inputShapes');
+        throw new ConfigError(
+          `input '${name}' has symbolic dimensions [${dims.join(', ')}]: give its per-sample shape (inputShapes / --input)`,
+          'inputShapes',
+        );
       }
       const type = m?.type ?? 'float32';
       if (type !== 'float32' && type !== 'int64') {
@@ -204,12 +270,15 @@ export class OnnxModel {
   /** Inference over all samples in batches (like Model.forward); returns the output rows as float32. */
   async forward(inputs: TensorData | TensorData[], options: { batchSize?: number } = {}): Promise<TensorData> {
     const list = Array.isArray(inputs) ? inputs : [inputs];
-    if (list.length !== this.inputs.length) throw new ShapeError(`the model takes ${this.inputs.length} input(s), got ${list.length}`);
+    if (list.length !== this.inputs.length)
+      throw new ShapeError(`the model takes ${this.inputs.length} input(s), got ${list.length}`);
     const n = list[0]!.shape[0]!;
     list.forEach((t, i) => {
       const want = this.inputs[i]!.shape;
       if (t.shape[0] !== n || t.shape.length !== want.length + 1 || want.some((d, k) => t.shape[k + 1] !== d)) {
-        throw new ShapeError(`input '${this.inputs[i]!.name}' must be [N, ${want.join(', ')}] with the same N for all inputs, got [${t.shape.join(', ')}]`);
+        throw new ShapeError(
+          `input '${this.inputs[i]!.name}' must be [N, ${want.join(', ')}] with the same N for all inputs, got [${t.shape.join(', ')}]`,
+        );
       }
     });
     const batch = options.batchSize ?? 256;
@@ -222,7 +291,10 @@ export class OnnxModel {
       list.forEach((t, i) => {
         const input = this.inputs[i]!;
         const row = input.shape.reduce((a, b) => a * b, 1);
-        feeds[input.name] = this.#tensor(input, t.data.subarray(start * row, (start + len) * row), [len, ...input.shape]);
+        feeds[input.name] = this.#tensor(input, t.data.subarray(start * row, (start + len) * row), [
+          len,
+          ...input.shape,
+        ]);
       });
       const out = (await this.session.run(feeds))[this.outputName]!;
       rowShape = out.dims.slice(1) as number[];
@@ -231,7 +303,10 @@ export class OnnxModel {
     const total = chunks.reduce((a, c) => a + c.length, 0);
     const data = new Float32Array(total);
     let offset = 0;
-    for (const c of chunks) { data.set(c, offset); offset += c.length; }
+    for (const c of chunks) {
+      data.set(c, offset);
+      offset += c.length;
+    }
     return { data, shape: [n, ...rowShape] };
   }
 
@@ -247,9 +322,10 @@ export class OnnxModel {
       const feeds: Record<string, OrtTensor> = {};
       this.inputs.forEach((input, i) => {
         const count = batch * input.shape.reduce((a, b) => a * b, 1);
-        feeds[input.name] = input.dtype === 'int64'
-          ? new this.#ort.Tensor('int64', new BigInt64Array(count), [batch, ...input.shape])
-          : new this.#ort.Tensor('float32', normals(count, 1 + i), [batch, ...input.shape]);
+        feeds[input.name] =
+          input.dtype === 'int64'
+            ? new this.#ort.Tensor('int64', new BigInt64Array(count), [batch, ...input.shape])
+            : new this.#ort.Tensor('float32', normals(count, 1 + i), [batch, ...input.shape]);
       });
       const call = async (): Promise<number> => {
         const t0 = performance.now();
@@ -259,7 +335,8 @@ export class OnnxModel {
       const rssBefore = process.memoryUsage.rss();
       let rssPeak = rssBefore;
       const warmStart = performance.now();
-      for (let i = 0; i < o.warmupIterations || (performance.now() - warmStart < o.warmupMs && i < 100000); i++) await call();
+      for (let i = 0; i < o.warmupIterations || (performance.now() - warmStart < o.warmupMs && i < 100000); i++)
+        await call();
       const samples: number[] = [];
       let converged = false;
       const started = performance.now();
@@ -271,12 +348,23 @@ export class OnnxModel {
           const [lo, hi] = medianCi(samples);
           const sorted = [...samples].sort((a, b) => a - b);
           const med = sorted[Math.floor(n / 2)]!;
-          if (med > 0 && (hi - lo) / med <= o.targetRelativeCi) { converged = true; break; }
+          if (med > 0 && (hi - lo) / med <= o.targetRelativeCi) {
+            converged = true;
+            break;
+          }
         }
         if (performance.now() - started >= o.timeCapMs && n >= Math.min(o.minIterations, 5)) break;
       }
       const [ciLowMs, ciHighMs] = medianCi(samples);
-      results.push({ batchSize: batch, samplesMs: Float64Array.from(samples), ciLowMs, ciHighMs, converged, peakBytes: Math.max(0, rssPeak - rssBefore), peakKind: 'cpu-rss-delta' });
+      results.push({
+        batchSize: batch,
+        samplesMs: Float64Array.from(samples),
+        ciLowMs,
+        ciHighMs,
+        converged,
+        peakBytes: Math.max(0, rssPeak - rssBefore),
+        peakKind: 'cpu-rss-delta',
+      });
     }
     return results;
   }
@@ -286,10 +374,17 @@ export class OnnxModel {
     const results = await this.timeForwards(options);
     const versions = this.#ort.env.versions ?? {};
     return {
-      device: 'cpu', cudaGraph: false, batches: results.map(toMeasurement), host: hostFingerprint('cpu'),
+      device: 'cpu',
+      cudaGraph: false,
+      batches: results.map(toMeasurement),
+      host: hostFingerprint('cpu'),
       runtime: {
-        name: 'onnxruntime-node', version: versions.node ?? versions.common ?? 'unknown', intraOpThreads: this.threads, executionProvider: 'cpu',
-        graphOptimizationLevel: this.graphOptimizationLevel, note: JS_PATH_NOTE,
+        name: 'onnxruntime-node',
+        version: versions.node ?? versions.common ?? 'unknown',
+        intraOpThreads: this.threads,
+        executionProvider: 'cpu',
+        graphOptimizationLevel: this.graphOptimizationLevel,
+        note: JS_PATH_NOTE,
       },
     };
   }
@@ -300,5 +395,7 @@ export class OnnxModel {
     if (s) void s.release().catch(() => undefined);
   }
 
-  [Symbol.dispose](): void { this.dispose(); }
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
 }

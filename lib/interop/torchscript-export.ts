@@ -61,13 +61,20 @@ export interface TorchScriptExportReport {
 }
 
 /** Plan for native saveTorchScript (native/torchscript_export.cc): the module class's source and its submodules. */
-export interface TorchScriptPlan { className: string; source: string; modules: SubmodulePlan[] }
+export interface TorchScriptPlan {
+  className: string;
+  source: string;
+  modules: SubmodulePlan[];
+}
 
 /** The nodes that cannot be exported to TorchScript, each with its reason (empty when the model exports). */
 export const torchScriptExportBlockers = exportBlockers;
 
 /** The TorchScript source and module plan of a petra spec; `buffers`: the petra names of its buffers. */
-export function torchScriptPlan(spec: ModelSpec, buffers: Set<string>): TorchScriptPlan & { int8: TorchScriptExportReport['int8'] } {
+export function torchScriptPlan(
+  spec: ModelSpec,
+  buffers: Set<string>,
+): TorchScriptPlan & { int8: TorchScriptExportReport['int8'] } {
   assertExportable(spec, 'TorchScript');
   const w = new SourceWriter(buffers);
   const args = spec.inputs.map((inp) => {
@@ -79,7 +86,8 @@ export function torchScriptPlan(spec: ModelSpec, buffers: Set<string>): TorchScr
   w.emit(`return ${w.float(spec.output)}`);
   const forward = `def forward(self, ${args.join(', ')}) -> Tensor:\n${w.lines.join('\n')}\n`;
   const source = `${forward}${w.usesGruHelper ? GRU_HELPER : ''}`;
-  const className = (spec.name ?? 'PetraModel').replace(/[^A-Za-z0-9_]/g, '_').replace(/^(?=[0-9])/, '_') || 'PetraModel';
+  const className =
+    (spec.name ?? 'PetraModel').replace(/[^A-Za-z0-9_]/g, '_').replace(/^(?=[0-9])/, '_') || 'PetraModel';
   return { className, source, modules: w.modules, int8: w.int8 };
 }
 
@@ -88,26 +96,48 @@ export function torchScriptPlan(spec: ModelSpec, buffers: Set<string>): TorchScr
  * TorchScriptModel and compares it with the model on a seeded batch (NumericError beyond the tolerance; the file
  * is removed then). The model is untouched.
  */
-export async function saveTorchScript(model: Model, path: string, options: TorchScriptExportOptions = {}): Promise<TorchScriptExportReport> {
+export async function saveTorchScript(
+  model: Model,
+  path: string,
+  options: TorchScriptExportOptions = {},
+): Promise<TorchScriptExportReport> {
   const spec = model.spec;
   const params = model.native.parameters();
   const plan = torchScriptPlan(spec, new Set(params.filter((p) => p.buffer).map((p) => p.name)));
-  const { bytes } = await binding().saveTorchScript(model.native, { className: plan.className, source: plan.source, modules: plan.modules, path });
+  const { bytes } = await binding().saveTorchScript(model.native, {
+    className: plan.className,
+    source: plan.source,
+    modules: plan.modules,
+    path,
+  });
   const shapes = inferShapes(spec);
   const tensors = plan.modules.flatMap((m) => m.tensors);
   const quantized = plan.int8.static.length + plan.int8.dynamic.length + plan.int8.gru.length > 0;
   const notes: string[] = [];
-  if (plan.int8.gru.length) notes.push(`int8 GRU ${plan.int8.gru.join(', ')}: the recurrence is a TorchScript loop calling quantized::linear_dynamic per step (petra's 'linear_dynamic' recurrence; its fused loop agrees to ~1e-7 per step)`);
+  if (plan.int8.gru.length)
+    notes.push(
+      `int8 GRU ${plan.int8.gru.join(', ')}: the recurrence is a TorchScript loop calling quantized::linear_dynamic per step (petra's 'linear_dynamic' recurrence; its fused loop agrees to ~1e-7 per step)`,
+    );
   if (quantized) {
-    const engines = [...new Set(spec.nodes.filter((n) => n.op.startsWith('q')).map((n) => (n.attrs as QuantAttrs).engine ?? 'onednn'))];
-    notes.push(`int8 layers hold PyTorch's packed parameters, repacked by torch.jit.load for the quantized engine active then: set torch.backends.quantized.engine = '${engines.join("' / '")}' (petra's engine) before loading for petra's exact outputs; they run on the CPU`);
+    const engines = [
+      ...new Set(spec.nodes.filter((n) => n.op.startsWith('q')).map((n) => (n.attrs as QuantAttrs).engine ?? 'onednn')),
+    ];
+    notes.push(
+      `int8 layers hold PyTorch's packed parameters, repacked by torch.jit.load for the quantized engine active then: set torch.backends.quantized.engine = '${engines.join("' / '")}' (petra's engine) before loading for petra's exact outputs; they run on the CPU`,
+    );
   }
   const report: TorchScriptExportReport = {
-    format: 'torchscript', bytes, libtorch: binding().info().libtorchVersion,
+    format: 'torchscript',
+    bytes,
+    libtorch: binding().info().libtorchVersion,
     inputs: spec.inputs.map((i) => ({ name: i.name, dtype: i.dtype, shape: ['batch', ...i.shape] })),
     output: { shape: ['batch', ...shapes.get(spec.output)!] },
-    modules: plan.modules.length, parameters: tensors.filter((t) => t.parameter).length, buffers: tensors.filter((t) => !t.parameter).length,
-    packed: plan.modules.reduce((n, m) => n + m.packs.length, 0), int8: plan.int8, notes,
+    modules: plan.modules.length,
+    parameters: tensors.filter((t) => t.parameter).length,
+    buffers: tensors.filter((t) => !t.parameter).length,
+    packed: plan.modules.reduce((n, m) => n + m.packs.length, 0),
+    int8: plan.int8,
+    notes,
   };
   if (options.verify === false) return report;
   try {
@@ -122,7 +152,10 @@ export async function saveTorchScript(model: Model, path: string, options: Torch
     const diff = maxAbsDiff(expected, got);
     const tolerance = options.tolerance ?? (quantized ? outputStep(spec, expected.data) : 1e-5);
     report.check = { samples: rows, maxAbsDiff: diff, tolerance };
-    if (!(diff <= tolerance)) throw new NumericError(`the TorchScript written to '${path}' differs from the petra model by ${diff.toExponential(3)} (tolerance ${tolerance.toExponential(3)})`);
+    if (!(diff <= tolerance))
+      throw new NumericError(
+        `the TorchScript written to '${path}' differs from the petra model by ${diff.toExponential(3)} (tolerance ${tolerance.toExponential(3)})`,
+      );
     return report;
   } catch (error) {
     rmSync(path, { force: true });
@@ -140,6 +173,9 @@ function outputStep(spec: ModelSpec, out: ArrayLike<number>): number {
   if (a?.outScale !== undefined && a.dynamic !== true) return a.outScale * (1 + 1e-6);
   let lo = Infinity;
   let hi = -Infinity;
-  for (let i = 0; i < out.length; i++) { lo = Math.min(lo, out[i]!); hi = Math.max(hi, out[i]!); }
+  for (let i = 0; i < out.length; i++) {
+    lo = Math.min(lo, out[i]!);
+    hi = Math.max(hi, out[i]!);
+  }
   return Math.max((hi - lo) / 255, 1e-5);
 }

@@ -11,8 +11,20 @@ import type { NativeTorchScriptGraph, NativeTorchScriptNode } from '../runtime/b
 import type { TensorData } from '../data/types.js';
 import type { GraphNode, OpName } from '../graph/types.js';
 import {
-  describeVal, filled, fromConstant, hasUnknown, isObj, isT, td, UNKNOWN, Unsupported, unsupported,
-  type Const, type GruInfo, type Tensor, type Val,
+  describeVal,
+  filled,
+  fromConstant,
+  hasUnknown,
+  isObj,
+  isT,
+  td,
+  UNKNOWN,
+  Unsupported,
+  unsupported,
+  type Const,
+  type GruInfo,
+  type Tensor,
+  type Val,
 } from './torchscript-import-values.js';
 
 export interface UnsupportedOp {
@@ -30,7 +42,12 @@ export interface UnsupportedOp {
 // The interpreter
 // ---------------------------------------------------------------------------------------------------------------
 
-export interface Emitted { node: GraphNode; from: string; location: string; shape: number[] }
+export interface Emitted {
+  node: GraphNode;
+  from: string;
+  location: string;
+  shape: number[];
+}
 
 export class Importer {
   readonly nodes: Emitted[] = [];
@@ -44,7 +61,11 @@ export class Importer {
   readonly byName = new Map<string, Emitted>();
 
   /** `handlers`: what runs each node kind (torchscript-import-ops.ts's HANDLERS). */
-  constructor(readonly graph: NativeTorchScriptGraph, readonly inputs: Tensor[], private readonly handlers: Readonly<Record<string, Handler>>) {
+  constructor(
+    readonly graph: NativeTorchScriptGraph,
+    readonly inputs: Tensor[],
+    private readonly handlers: Readonly<Record<string, Handler>>,
+  ) {
     this.countUses(graph.nodes);
     for (const id of graph.outputs) this.uses.set(id, (this.uses.get(id) ?? 0) + 1);
     for (const t of inputs) this.names.add(t.ref);
@@ -66,7 +87,10 @@ export class Importer {
   }
 
   uniqueName(hint: string): string {
-    let base = hint.replace(/^self\./, '').replace(/[^A-Za-z0-9_]+/g, '_').replace(/^_+|_+$/g, '');
+    let base = hint
+      .replace(/^self\./, '')
+      .replace(/[^A-Za-z0-9_]+/g, '_')
+      .replace(/^_+|_+$/g, '');
     if (!base || !/^[A-Za-z_]/.test(base)) base = `n_${base}`;
     let name = base;
     for (let k = 2; this.names.has(name); k++) name = `${base}_${k}`;
@@ -83,8 +107,15 @@ export class Importer {
     return op.includes(last) || last.includes(op) ? node.module : `${node.module}_${op}`;
   }
 
-  emit(node: NativeTorchScriptNode, op: OpName, inputs: Tensor[], attrs: Record<string, unknown>, shape: number[],
-    params: Record<string, TensorData> = {}, weight?: Const): Tensor {
+  emit(
+    node: NativeTorchScriptNode,
+    op: OpName,
+    inputs: Tensor[],
+    attrs: Record<string, unknown>,
+    shape: number[],
+    params: Record<string, TensorData> = {},
+    weight?: Const,
+  ): Tensor {
     const name = this.uniqueName(this.hintFor(node, op, weight));
     const g = { name, op, inputs: inputs.map((t) => t.ref), attrs } as GraphNode;
     const e: Emitted = { node: g, from: node.kind, location: node.location, shape };
@@ -99,9 +130,12 @@ export class Importer {
     if (isT(v, 'tensor')) return v;
     if (isT(v, 'gru')) {
       if (v.part === 'seq') return this.gruNode(node, v.gru, 'sequence');
-      return unsupported(`${what}: the GRU's stacked final states (layers × directions, N, H) have no petra value; use h[-1] (or cat(h[-2], h[-1]) when bidirectional)`);
+      return unsupported(
+        `${what}: the GRU's stacked final states (layers × directions, N, H) have no petra value; use h[-1] (or cat(h[-2], h[-1]) when bidirectional)`,
+      );
     }
-    if (isT(v, 'gruLastDir')) return unsupported(`${what}: one direction of a bidirectional GRU's final state alone; use cat(h[-2], h[-1])`);
+    if (isT(v, 'gruLastDir'))
+      return unsupported(`${what}: one direction of a bidirectional GRU's final state alone; use cat(h[-2], h[-1])`);
     if (isT(v, 'const')) return unsupported(`${what} is a constant tensor (${v.name}), not computed from the input`);
     return unsupported(`${what} must be a tensor computed from the input, got ${describeVal(v)}`);
   }
@@ -131,7 +165,9 @@ export class Importer {
     const t = this.emit(g.node, 'gru', [g.input], attrs, shape, params, g.params[0]);
     const other = g.nodes.last ?? g.nodes.sequence;
     if (other) {
-      this.notes.add(`the GRU ${other} is used both as a sequence and by its last state: petra holds two GRU nodes (${other}, ${t.ref}) with the same weights`);
+      this.notes.add(
+        `the GRU ${other} is used both as a sequence and by its last state: petra holds two GRU nodes (${other}, ${t.ref}) with the same weights`,
+      );
     }
     g.nodes[output] = t.ref;
     return t;
@@ -143,7 +179,8 @@ export class Importer {
 
   step(node: NativeTorchScriptNode): void {
     const args = node.inputs.map((id) => this.get(id));
-    const set = (vals: Val[]): void => node.outputs.forEach((o, i) => this.env.set(o.id, i < vals.length ? vals[i]! : UNKNOWN));
+    const set = (vals: Val[]): void =>
+      node.outputs.forEach((o, i) => this.env.set(o.id, i < vals.length ? vals[i]! : UNKNOWN));
     if (node.kind === 'prim::Constant') {
       set([fromConstant(node.value, node.outputs[0]?.name ?? 'constant')]);
       return;
@@ -162,12 +199,22 @@ export class Importer {
       const out = handler!(this, node, args);
       set(out);
       // In-place ops (aten::add_, relu_, …): later readers of the mutated operand see the result.
-      if (/^aten::[a-z0-9_]*[a-z0-9]_$/.test(node.kind) && node.inputs.length > 0 && out[0] !== undefined && isObj(out[0])) {
+      if (
+        /^aten::[a-z0-9_]*[a-z0-9]_$/.test(node.kind) &&
+        node.inputs.length > 0 &&
+        out[0] !== undefined &&
+        isObj(out[0])
+      ) {
         this.env.set(node.inputs[0]!, out[0]);
       }
     } catch (error) {
       if (!(error instanceof Unsupported)) throw error;
-      this.unsupported.push({ op: node.kind, location: node.location, reason: error.message, ...(node.module ? { module: node.module } : {}) });
+      this.unsupported.push({
+        op: node.kind,
+        location: node.location,
+        reason: error.message,
+        ...(node.module ? { module: node.module } : {}),
+      });
       set(node.outputs.map(() => UNKNOWN));
     }
   }
@@ -180,7 +227,9 @@ export class Importer {
     }
     if (typeof cond !== 'boolean' || blocks.length !== 2) {
       this.unsupported.push({
-        op: node.kind, location: node.location, reason: `a branch on ${describeVal(cond)}, which is only known at run time`,
+        op: node.kind,
+        location: node.location,
+        reason: `a branch on ${describeVal(cond)}, which is only known at run time`,
         ...(node.module ? { module: node.module } : {}),
       });
       node.outputs.forEach((o) => this.env.set(o.id, UNKNOWN));
@@ -192,7 +241,9 @@ export class Importer {
     node.outputs.forEach((o, i) => this.env.set(o.id, this.get(block.outputs[i]!)));
   }
 
-  count(kind: string): void { this.statics[kind] = (this.statics[kind] ?? 0) + 1; }
+  count(kind: string): void {
+    this.statics[kind] = (this.statics[kind] ?? 0) + 1;
+  }
 }
 
 export type Handler = (im: Importer, node: NativeTorchScriptNode, args: Val[]) => Val[];

@@ -9,8 +9,24 @@ import type { Handler } from './torchscript-import-graph.js';
 import { activation, adaptive, conv, flattenTo, linear, pool } from './torchscript-import-layers.js';
 import { arithmetic, isScalar, STATIC } from './torchscript-import-static.js';
 import {
-  BATCH, bool, constArg, describeVal, dimOf, filled, int, ints, isT, num, optConst, prod, sameShape, td, transpose2d,
-  unsupported, type GruInfo, type Val,
+  BATCH,
+  bool,
+  constArg,
+  describeVal,
+  dimOf,
+  filled,
+  int,
+  ints,
+  isT,
+  num,
+  optConst,
+  prod,
+  sameShape,
+  td,
+  transpose2d,
+  unsupported,
+  type GruInfo,
+  type Val,
 } from './torchscript-import-values.js';
 
 /** Identity ops: the same value comes out. */
@@ -29,26 +45,49 @@ const TENSOR_OPS: Record<string, Handler> = {
     const x = im.tensor(n, a[0]!, 'input');
     const w = optConst(a[1]!, 'weight');
     const b = optConst(a[2]!, 'bias');
-    if (a[3] === null || a[4] === null) unsupported('batch norm without running statistics (track_running_stats=False)');
+    if (a[3] === null || a[4] === null)
+      unsupported('batch norm without running statistics (track_running_stats=False)');
     const mean = constArg(a[3]!, 'running_mean');
     const varc = constArg(a[4]!, 'running_var');
     if (bool(a[5]!, 'training')) unsupported('batch norm in training mode');
     const c = mean.shape[0]!;
     if (x.shape[0] !== c) unsupported(`the input has ${x.shape[0]} channels, the batch norm ${c}`);
-    const op: OpName = x.shape.length === 3 ? 'batchnorm2d' : x.shape.length <= 2 ? 'batchnorm1d' : unsupported(`batch norm on a per-sample rank-${x.shape.length} input`);
+    const op: OpName =
+      x.shape.length === 3
+        ? 'batchnorm2d'
+        : x.shape.length <= 2
+          ? 'batchnorm1d'
+          : unsupported(`batch norm on a per-sample rank-${x.shape.length} input`);
     const attrs: Record<string, unknown> = { numFeatures: c };
     const eps = num(a[7]!, 'eps');
     if (Math.abs(eps - 1e-5) > 1e-12) attrs.eps = eps;
     if (typeof a[6] === 'number' && Math.abs(a[6] - 0.1) > 1e-12) attrs.momentum = a[6];
-    if (!w || !b) im.notes.add('a batch norm without affine parameters imports with weight 1 and bias 0 (petra\'s are always affine, so fine-tuning may train them)');
-    return [im.emit(n, op, [x], attrs, [...x.shape], {
-      weight: w ? td(w) : filled(c, 1), bias: b ? td(b) : filled(c, 0), running_mean: td(mean), running_var: td(varc),
-    }, w ?? mean)];
+    if (!w || !b)
+      im.notes.add(
+        "a batch norm without affine parameters imports with weight 1 and bias 0 (petra's are always affine, so fine-tuning may train them)",
+      );
+    return [
+      im.emit(
+        n,
+        op,
+        [x],
+        attrs,
+        [...x.shape],
+        {
+          weight: w ? td(w) : filled(c, 1),
+          bias: b ? td(b) : filled(c, 0),
+          running_mean: td(mean),
+          running_var: td(varc),
+        },
+        w ?? mean,
+      ),
+    ];
   },
   'aten::linear': (im, n, a) => linear(im, n, a[0]!, constArg(a[1]!, 'weight'), optConst(a[2]!, 'bias')),
   'aten::addmm': (im, n, a) => {
     // Old traces of nn.Linear: addmm(bias, x, weight.t(), beta=1, alpha=1).
-    if ((a[3] !== undefined && num(a[3], 'beta') !== 1) || (a[4] !== undefined && num(a[4], 'alpha') !== 1)) unsupported('addmm with beta or alpha ≠ 1');
+    if ((a[3] !== undefined && num(a[3], 'beta') !== 1) || (a[4] !== undefined && num(a[4], 'alpha') !== 1))
+      unsupported('addmm with beta or alpha ≠ 1');
     const bias = constArg(a[0]!, 'bias');
     const x = im.tensor(n, a[1]!, 'input');
     if (x.shape.length !== 1) unsupported('addmm on a per-sample input that is not a vector');
@@ -86,8 +125,14 @@ const TENSOR_OPS: Record<string, Handler> = {
       const producer = im.byName.get(a[0].ref);
       const b = a[1];
       const single = (im.uses.get(n.inputs[0]!) ?? 0) === 1;
-      if (producer && producer.node.op === 'linear' && producer.node.attrs.bias === false && single &&
-          b.shape.length === 1 && b.shape[0] === producer.node.attrs.outFeatures) {
+      if (
+        producer &&
+        producer.node.op === 'linear' &&
+        producer.node.attrs.bias === false &&
+        single &&
+        b.shape.length === 1 &&
+        b.shape[0] === producer.node.attrs.outFeatures
+      ) {
         delete (producer.node.attrs as { bias?: boolean }).bias;
         im.weights[`${producer.node.name}.bias`] = td(b);
         producer.from += ` + ${n.kind}`;
@@ -97,20 +142,35 @@ const TENSOR_OPS: Record<string, Handler> = {
     }
     const x = im.tensor(n, a[0]!, 'input');
     const y = im.tensor(n, a[1]!, 'other');
-    if (!sameShape(x.shape, y.shape)) unsupported(`add of [${x.shape.join(', ')}] and [${y.shape.join(', ')}] (petra adds equal shapes, no broadcasting)`);
+    if (!sameShape(x.shape, y.shape))
+      unsupported(
+        `add of [${x.shape.join(', ')}] and [${y.shape.join(', ')}] (petra adds equal shapes, no broadcasting)`,
+      );
     return [im.emit(n, 'add', [x, y], {}, [...x.shape])];
   },
-  'aten::sub': (_im, _n, a) => (isScalar(a[0]!) && isScalar(a[1]!) ? [arithmetic('sub', a[0]!, a[1]!)] : unsupported('subtraction of tensors')),
-  'aten::mul': (_im, _n, a) => (isScalar(a[0]!) && isScalar(a[1]!) ? [arithmetic('mul', a[0]!, a[1]!)] : unsupported('multiplication of tensors')),
-  'aten::floordiv': (_im, _n, a) => (isScalar(a[0]!) && isScalar(a[1]!) ? [arithmetic('floordiv', a[0]!, a[1]!)] : unsupported('floor division of tensors')),
+  'aten::sub': (_im, _n, a) =>
+    isScalar(a[0]!) && isScalar(a[1]!) ? [arithmetic('sub', a[0]!, a[1]!)] : unsupported('subtraction of tensors'),
+  'aten::mul': (_im, _n, a) =>
+    isScalar(a[0]!) && isScalar(a[1]!) ? [arithmetic('mul', a[0]!, a[1]!)] : unsupported('multiplication of tensors'),
+  'aten::floordiv': (_im, _n, a) =>
+    isScalar(a[0]!) && isScalar(a[1]!)
+      ? [arithmetic('floordiv', a[0]!, a[1]!)]
+      : unsupported('floor division of tensors'),
   'aten::neg': (_im, _n, a) => (typeof a[0] === 'number' ? [-a[0]] : unsupported('negation of a tensor')),
   'aten::cat': (im, n, a) => {
     const list = a[0];
     if (!Array.isArray(list) || list.length === 0) return unsupported('cat of something other than a list of tensors');
     const dimRaw = int(a[1] ?? 0, 'dim');
     // cat(h[-2], h[-1]) of a bidirectional GRU: its last state, forward then reverse — petra's gru 'last'.
-    if (list.length === 2 && isT(list[0]!, 'gruLastDir') && isT(list[1]!, 'gruLastDir') && list[0].gru === list[1].gru &&
-        list[0].dir === 0 && list[1].dir === 1 && (dimRaw === 1 || dimRaw === -1)) {
+    if (
+      list.length === 2 &&
+      isT(list[0]!, 'gruLastDir') &&
+      isT(list[1]!, 'gruLastDir') &&
+      list[0].gru === list[1].gru &&
+      list[0].dir === 0 &&
+      list[1].dir === 1 &&
+      (dimRaw === 1 || dimRaw === -1)
+    ) {
       return [im.gruNode(n, list[0].gru, 'last')];
     }
     const xs = list.map((v, i) => im.tensor(n, v, `tensors[${i}]`));
@@ -119,7 +179,8 @@ const TENSOR_OPS: Record<string, Handler> = {
     if (dim === 0) unsupported('cat along the batch dimension');
     const shape = [...xs[0]!.shape];
     for (const x of xs.slice(1)) {
-      if (x.shape.length !== shape.length || x.shape.some((v, i) => i !== dim - 1 && v !== shape[i])) unsupported('cat of tensors whose other dims differ');
+      if (x.shape.length !== shape.length || x.shape.some((v, i) => i !== dim - 1 && v !== shape[i]))
+        unsupported('cat of tensors whose other dims differ');
       shape[dim - 1]! += x.shape[dim - 1]!;
     }
     return [im.emit(n, 'concat', xs, dim === 1 ? {} : { dim }, shape)];
@@ -142,10 +203,12 @@ const TENSOR_OPS: Record<string, Handler> = {
     const rest = size.slice(1).map((v, i) => int(v, `size[${i + 1}]`));
     const total = prod(x.shape);
     const firstIsBatch = isT(first, 'sym') && first.expr === 'batch';
-    if (!firstIsBatch && !(first === -1 && !rest.includes(-1))) unsupported(`a view to ${describeVal(size)} that does not keep the batch dimension`);
+    if (!firstIsBatch && !(first === -1 && !rest.includes(-1)))
+      unsupported(`a view to ${describeVal(size)} that does not keep the batch dimension`);
     const known = prod(rest.filter((v) => v !== -1));
     const target = rest.map((v) => (v === -1 ? total / known : v));
-    if (prod(target) !== total || target.some((v) => !Number.isInteger(v))) unsupported(`a view of [N, ${x.shape.join(', ')}] to ${describeVal(size)}`);
+    if (prod(target) !== total || target.some((v) => !Number.isInteger(v)))
+      unsupported(`a view of [N, ${x.shape.join(', ')}] to ${describeVal(size)}`);
     if (sameShape(target, x.shape)) return [x];
     for (let k = 0; k < x.shape.length; k++) {
       if (sameShape(target, [...x.shape.slice(0, k), prod(x.shape.slice(k))])) return [flattenTo(im, n, x, k + 1)];
@@ -175,12 +238,20 @@ const TENSOR_OPS: Record<string, Handler> = {
     const x = im.tensor(n, a[0]!, 'input');
     const rank = x.shape.length + 1;
     if (a.length < 3) unsupported('mean over all elements');
-    const dims = ints(a[1]!, 'dim').map((d) => dimOf(d, rank, 'dim')).sort((p, q) => p - q);
+    const dims = ints(a[1]!, 'dim')
+      .map((d) => dimOf(d, rank, 'dim'))
+      .sort((p, q) => p - q);
     const keep = bool(a[2]!, 'keepdim');
     if (a[3] !== undefined && a[3] !== null) unsupported('mean with a dtype');
     const spatial = rank === 3 ? [2] : rank === 4 ? [2, 3] : [];
-    if (spatial.length === 0 || !sameShape(dims, spatial)) unsupported(`mean over dims [${dims.join(', ')}] of [N, ${x.shape.join(', ')}] (petra averages the trailing spatial dims of [N, C, L] or [N, C, H, W])`);
-    const pooled = im.emit(n, rank === 3 ? 'adaptiveavgpool1d' : 'adaptiveavgpool2d', [x], { outputSize: 1 }, [x.shape[0]!, ...spatial.map(() => 1)]);
+    if (spatial.length === 0 || !sameShape(dims, spatial))
+      unsupported(
+        `mean over dims [${dims.join(', ')}] of [N, ${x.shape.join(', ')}] (petra averages the trailing spatial dims of [N, C, L] or [N, C, H, W])`,
+      );
+    const pooled = im.emit(n, rank === 3 ? 'adaptiveavgpool1d' : 'adaptiveavgpool2d', [x], { outputSize: 1 }, [
+      x.shape[0]!,
+      ...spatial.map(() => 1),
+    ]);
     return [keep ? pooled : flattenTo(im, n, pooled, 1)];
   },
   'aten::dropout': (im, n, a) => {
@@ -190,15 +261,30 @@ const TENSOR_OPS: Record<string, Handler> = {
     return [im.emit(n, 'dropout', [x], { p }, [...x.shape])];
   },
   'aten::feature_dropout': (im, n, a) => {
-    im.notes.add('Dropout2d/Dropout1d (channel dropout) imports as element-wise dropout: the same at inference, different when fine-tuning');
+    im.notes.add(
+      'Dropout2d/Dropout1d (channel dropout) imports as element-wise dropout: the same at inference, different when fine-tuning',
+    );
     return TENSOR_OPS['aten::dropout']!(im, n, a);
   },
   'aten::embedding': (im, n, a) => {
     const w = constArg(a[0]!, 'weight');
     const idx = im.tensor(n, a[1]!, 'indices');
     if (idx.dtype !== 'int64') unsupported('embedding indices must be an int64 input of the model');
-    if (typeof a[2] === 'number' && a[2] !== -1) im.notes.add(`the embedding ${w.name.replace(/^self\./, '')} has padding_idx ${a[2]}: petra's embedding has none (the same output; that row is trained when fine-tuning)`);
-    return [im.emit(n, 'embedding', [idx], { numEmbeddings: w.shape[0], embeddingDim: w.shape[1] }, [...idx.shape, w.shape[1]!], { weight: td(w) }, w)];
+    if (typeof a[2] === 'number' && a[2] !== -1)
+      im.notes.add(
+        `the embedding ${w.name.replace(/^self\./, '')} has padding_idx ${a[2]}: petra's embedding has none (the same output; that row is trained when fine-tuning)`,
+      );
+    return [
+      im.emit(
+        n,
+        'embedding',
+        [idx],
+        { numEmbeddings: w.shape[0], embeddingDim: w.shape[1] },
+        [...idx.shape, w.shape[1]!],
+        { weight: td(w) },
+        w,
+      ),
+    ];
   },
   'aten::gru': (im, n, a) => {
     if (!Array.isArray(a[2])) return unsupported('a GRU over a packed sequence');
@@ -210,16 +296,26 @@ const TENSOR_OPS: Record<string, Handler> = {
     const numLayers = int(a[4]!, 'num_layers');
     if (bool(a[6]!, 'train')) unsupported('a GRU in training mode');
     const bidirectional = bool(a[7]!, 'bidirectional');
-    if (!bool(a[8]!, 'batch_first')) unsupported('a GRU with batch_first=False (petra\'s GRU is batch-first)');
+    if (!bool(a[8]!, 'batch_first')) unsupported("a GRU with batch_first=False (petra's GRU is batch-first)");
     const dirs = bidirectional ? 2 : 1;
-    if (params.length !== numLayers * dirs * (hasBiases ? 4 : 2)) unsupported(`${params.length} GRU parameters for ${numLayers} layer(s)`);
-    if (!hasBiases) im.notes.add('a GRU without biases imports with zero biases (petra\'s GRU has them, so fine-tuning may train them)');
-    if (num(a[5]!, 'dropout') !== 0) im.notes.add('GRU dropout between layers is not kept (petra\'s GRU has none; inference is unchanged)');
-    if (x.shape.length !== 2) unsupported(`a GRU on a per-sample [${x.shape.join(', ')}] input (it needs [T, features])`);
+    if (params.length !== numLayers * dirs * (hasBiases ? 4 : 2))
+      unsupported(`${params.length} GRU parameters for ${numLayers} layer(s)`);
+    if (!hasBiases)
+      im.notes.add(
+        "a GRU without biases imports with zero biases (petra's GRU has them, so fine-tuning may train them)",
+      );
+    if (num(a[5]!, 'dropout') !== 0)
+      im.notes.add("GRU dropout between layers is not kept (petra's GRU has none; inference is unchanged)");
+    if (x.shape.length !== 2)
+      unsupported(`a GRU on a per-sample [${x.shape.join(', ')}] input (it needs [T, features])`);
     const hidden = params[1]!.shape[1]!;
-    if (params[0]!.shape[1] !== x.shape[1]) unsupported(`the GRU expects ${params[0]!.shape[1]} input features, the input has ${x.shape[1]}`);
+    if (params[0]!.shape[1] !== x.shape[1])
+      unsupported(`the GRU expects ${params[0]!.shape[1]} input features, the input has ${x.shape[1]}`);
     const info: GruInfo = { input: x, params, numLayers, bidirectional, hidden, node: n, nodes: {} };
-    return [{ t: 'gru', part: 'seq', gru: info }, { t: 'gru', part: 'h', gru: info }];
+    return [
+      { t: 'gru', part: 'seq', gru: info },
+      { t: 'gru', part: 'h', gru: info },
+    ];
   },
   'aten::select': (im, n, a) => {
     const v = a[0]!;
@@ -239,26 +335,32 @@ const TENSOR_OPS: Record<string, Handler> = {
         const T = g.input.shape[0]!;
         if (index === -1 || index === T - 1) return [im.gruNode(n, g, 'last')];
       }
-      return unsupported(`selecting [${dim}][${index}] of a GRU output (petra has the last step's state and the whole sequence)`);
+      return unsupported(
+        `selecting [${dim}][${index}] of a GRU output (petra has the last step's state and the whole sequence)`,
+      );
     }
     return unsupported(`indexing a tensor (select dim ${dim}, index ${index})`);
   },
   'aten::slice': (im, n, a) => {
     const v = a[0]!;
-    const full = isT(v, 'gru') ? (STATIC['aten::size']!(im, n, [v])[0] as Val[]) : [BATCH, ...im.tensor(n, v, 'input').shape];
+    const full = isT(v, 'gru')
+      ? (STATIC['aten::size']!(im, n, [v])[0] as Val[])
+      : [BATCH, ...im.tensor(n, v, 'input').shape];
     const dim = dimOf(int(a[1] ?? 0, 'dim'), full.length, 'dim');
     const start = a[2] === null || a[2] === undefined ? 0 : int(a[2], 'start');
     const end = a[3] === null || a[3] === undefined ? Infinity : num(a[3], 'end');
     const step = a[4] === undefined ? 1 : int(a[4], 'step');
     const size = full[dim]!;
-    const coversAll = start === 0 && step === 1 && (end >= Number.MAX_SAFE_INTEGER || (typeof size === 'number' && end >= size));
+    const coversAll =
+      start === 0 && step === 1 && (end >= Number.MAX_SAFE_INTEGER || (typeof size === 'number' && end >= size));
     if (coversAll) return [v];
     return unsupported(`slicing [${start}:${end === Infinity ? '' : end}:${step}] along dim ${dim}`);
   },
   'aten::layer_norm': (im, n, a) => {
     const x = im.tensor(n, a[0]!, 'input');
     const shape = ints(a[1]!, 'normalized_shape');
-    if (!sameShape(shape, x.shape.slice(x.shape.length - shape.length))) unsupported(`normalized_shape [${shape.join(', ')}] does not match the input's trailing dims`);
+    if (!sameShape(shape, x.shape.slice(x.shape.length - shape.length)))
+      unsupported(`normalized_shape [${shape.join(', ')}] does not match the input's trailing dims`);
     const w = optConst(a[2]!, 'weight');
     const b = optConst(a[3]!, 'bias');
     const size = prod(shape);
@@ -267,24 +369,42 @@ const TENSOR_OPS: Record<string, Handler> = {
     const eps = num(a[4]!, 'eps');
     if (Math.abs(eps - 1e-5) > 1e-12) attrs.eps = eps;
     const reshape = (t: TensorData): TensorData => ({ data: t.data, shape: [...shape] });
-    return [im.emit(n, 'layernorm', [x], attrs, [...x.shape], {
-      weight: w ? reshape(td(w)) : reshape(filled(size, 1)), bias: b ? reshape(td(b)) : reshape(filled(size, 0)),
-    }, w)];
+    return [
+      im.emit(
+        n,
+        'layernorm',
+        [x],
+        attrs,
+        [...x.shape],
+        {
+          weight: w ? reshape(td(w)) : reshape(filled(size, 1)),
+          bias: b ? reshape(td(b)) : reshape(filled(size, 0)),
+        },
+        w,
+      ),
+    ];
   },
   'aten::contiguous': PASS,
   'aten::clone': PASS,
   'aten::detach': PASS,
 };
 // In-place variants behave like their functional forms; Importer.step rebinds the mutated operand.
-for (const op of ['relu', 'sigmoid', 'tanh', 'add', 'dropout', 'feature_dropout']) TENSOR_OPS[`aten::${op}_`] = TENSOR_OPS[`aten::${op}`]!;
+for (const op of ['relu', 'sigmoid', 'tanh', 'add', 'dropout', 'feature_dropout'])
+  TENSOR_OPS[`aten::${op}_`] = TENSOR_OPS[`aten::${op}`]!;
 
 export const HANDLERS: Record<string, Handler> = { ...STATIC, ...TENSOR_OPS };
 // Static ops count as such in the report (tensor ops become nodes).
 for (const kind of Object.keys(STATIC)) {
   const f = STATIC[kind]!;
-  HANDLERS[kind] = (im, n, a) => { im.count(kind); return f(im, n, a); };
+  HANDLERS[kind] = (im, n, a) => {
+    im.count(kind);
+    return f(im, n, a);
+  };
 }
 for (const kind of ['aten::contiguous', 'aten::clone', 'aten::detach', 'aten::t', 'aten::transpose']) {
   const f = TENSOR_OPS[kind]!;
-  HANDLERS[kind] = (im, n, a) => { im.count(kind); return f(im, n, a); };
+  HANDLERS[kind] = (im, n, a) => {
+    im.count(kind);
+    return f(im, n, a);
+  };
 }

@@ -4,7 +4,17 @@
  * petra node; torchscript-import-ops.ts merges `STATIC` into the handler table and counts them in the report.
  */
 import type { Handler } from './torchscript-import-graph.js';
-import { BATCH, bool, describeVal, dimOf, equal, int, isT, unsupported, type Val } from './torchscript-import-values.js';
+import {
+  BATCH,
+  bool,
+  describeVal,
+  dimOf,
+  equal,
+  int,
+  isT,
+  unsupported,
+  type Val,
+} from './torchscript-import-values.js';
 
 /** Ops evaluated statically: they compute Python values (ints, lists, bools) or pass a value through. */
 export const STATIC: Record<string, Handler> = {
@@ -62,36 +72,61 @@ export const STATIC: Record<string, Handler> = {
   'prim::NumToTensor': (_im, _n, a) => [a[0]!],
   'aten::format': () => [''],
   'aten::warn': () => [],
-  'aten::__is__': (_im, _n, a) => [a[0] === null && a[1] === null ? true : a[0] === null || a[1] === null ? false : unsupported('`is` on two values')],
+  'aten::__is__': (_im, _n, a) => [
+    a[0] === null && a[1] === null ? true : a[0] === null || a[1] === null ? false : unsupported('`is` on two values'),
+  ],
   'aten::__isnot__': (im, n, a) => [!(STATIC['aten::__is__']!(im, n, a)[0] as boolean)],
   'aten::__not__': (_im, _n, a) => [!bool(a[0]!, 'operand')],
   'aten::__and__': (_im, _n, a) => [bool(a[0]!, 'operand') && bool(a[1]!, 'operand')],
   'aten::__or__': (_im, _n, a) => [bool(a[0]!, 'operand') || bool(a[1]!, 'operand')],
-  'aten::eq': (_im, _n, a) => [equal(a[0]!, a[1]!) ?? unsupported(`comparing ${describeVal(a[0]!)} with ${describeVal(a[1]!)}, known only at run time`)],
+  'aten::eq': (_im, _n, a) => [
+    equal(a[0]!, a[1]!) ??
+      unsupported(`comparing ${describeVal(a[0]!)} with ${describeVal(a[1]!)}, known only at run time`),
+  ],
   'aten::ne': (_im, _n, a) => {
     const e = equal(a[0]!, a[1]!);
-    return [e === undefined ? unsupported(`comparing ${describeVal(a[0]!)} with ${describeVal(a[1]!)}, known only at run time`) : !e];
+    return [
+      e === undefined
+        ? unsupported(`comparing ${describeVal(a[0]!)} with ${describeVal(a[1]!)}, known only at run time`)
+        : !e,
+    ];
   },
   'aten::zeros': (_im, _n, a) => {
     if (!Array.isArray(a[0])) return unsupported('zeros() with a size that is not a list');
     return [{ t: 'zeros', size: a[0] }];
   },
-  'prim::RaiseException': (_im, _n, a) => unsupported(`the module raises here for the given input shape${typeof a[0] === 'string' && a[0] ? `: ${a[0]}` : ''}`),
+  'prim::RaiseException': (_im, _n, a) =>
+    unsupported(
+      `the module raises here for the given input shape${typeof a[0] === 'string' && a[0] ? `: ${a[0]}` : ''}`,
+    ),
 };
-for (const [op, f] of [['lt', (x: number, y: number) => x < y], ['le', (x: number, y: number) => x <= y], ['gt', (x: number, y: number) => x > y], ['ge', (x: number, y: number) => x >= y]] as const) {
-  STATIC[`aten::${op}`] = (_im, _n, a) => [typeof a[0] === 'number' && typeof a[1] === 'number'
-    ? f(a[0], a[1]) : unsupported(`comparing ${describeVal(a[0]!)} with ${describeVal(a[1]!)}, known only at run time`)];
+for (const [op, f] of [
+  ['lt', (x: number, y: number) => x < y],
+  ['le', (x: number, y: number) => x <= y],
+  ['gt', (x: number, y: number) => x > y],
+  ['ge', (x: number, y: number) => x >= y],
+] as const) {
+  STATIC[`aten::${op}`] = (_im, _n, a) => [
+    typeof a[0] === 'number' && typeof a[1] === 'number'
+      ? f(a[0], a[1])
+      : unsupported(`comparing ${describeVal(a[0]!)} with ${describeVal(a[1]!)}, known only at run time`),
+  ];
 }
 
 /** aten::add/sub/mul/floordiv on Python numbers (a symbolic int stays symbolic). */
 export function arithmetic(op: string, a: Val, b: Val): Val {
   if (typeof a === 'number' && typeof b === 'number') {
     switch (op) {
-      case 'add': return a + b;
-      case 'sub': return a - b;
-      case 'mul': return a * b;
-      case 'floordiv': return Math.floor(a / b);
-      case 'div': return a / b;
+      case 'add':
+        return a + b;
+      case 'sub':
+        return a - b;
+      case 'mul':
+        return a * b;
+      case 'floordiv':
+        return Math.floor(a / b);
+      case 'div':
+        return a / b;
     }
   }
   return { t: 'sym', expr: `(${describeVal(a)} ${op} ${describeVal(b)})` };

@@ -13,24 +13,59 @@ import type { InputDtype } from '../graph/types.js';
 // ---------------------------------------------------------------------------------------------------------------
 
 /** An int known only at run time (the batch size, or arithmetic on it). Equal when the expressions are. */
-export interface Sym { t: 'sym'; expr: string }
+export interface Sym {
+  t: 'sym';
+  expr: string;
+}
 /** A petra value: a graph input or a node's output, with its per-sample shape. */
-export interface Tensor { t: 'tensor'; ref: string; shape: number[]; dtype: InputDtype }
+export interface Tensor {
+  t: 'tensor';
+  ref: string;
+  shape: number[];
+  dtype: InputDtype;
+}
 /** A constant tensor (a weight), named by the module attribute it came from. */
-export interface Const { t: 'const'; name: string; shape: number[]; data: Float32Array | Int32Array; dtype: string }
+export interface Const {
+  t: 'const';
+  name: string;
+  shape: number[];
+  data: Float32Array | Int32Array;
+  dtype: string;
+}
 /** torch.zeros(...) — accepted as a GRU's initial state. */
-export interface Zeros { t: 'zeros'; size: Val[] }
+export interface Zeros {
+  t: 'zeros';
+  size: Val[];
+}
 export interface GruInfo {
-  input: Tensor; params: Const[]; numLayers: number; bidirectional: boolean; hidden: number;
+  input: Tensor;
+  params: Const[];
+  numLayers: number;
+  bidirectional: boolean;
+  hidden: number;
   /** The aten::gru node itself (its name hint, module and location). */
-  node: NativeTorchScriptNode; nodes: { last?: string; sequence?: string };
+  node: NativeTorchScriptNode;
+  nodes: { last?: string; sequence?: string };
 }
 /** aten::gru's outputs, and one direction of the last layer's final state (h[-2] / h[-1] of a bidirectional GRU). */
-export interface Gru { t: 'gru'; part: 'seq' | 'h'; gru: GruInfo }
-export interface GruLastDir { t: 'gruLastDir'; gru: GruInfo; dir: 0 | 1 }
-export interface Opaque { t: 'opaque'; what: string }
+export interface Gru {
+  t: 'gru';
+  part: 'seq' | 'h';
+  gru: GruInfo;
+}
+export interface GruLastDir {
+  t: 'gruLastDir';
+  gru: GruInfo;
+  dir: 0 | 1;
+}
+export interface Opaque {
+  t: 'opaque';
+  what: string;
+}
 /** The result of an unsupported op: anything computed from it is unknown too (and not reported again). */
-export interface Unknown { t: 'unknown' }
+export interface Unknown {
+  t: 'unknown';
+}
 export type Obj = Sym | Tensor | Const | Zeros | Gru | GruLastDir | Opaque | Unknown;
 export type Val = number | boolean | string | null | Val[] | Obj;
 
@@ -41,7 +76,9 @@ export const isT = <K extends Obj['t']>(v: Val, t: K): v is Extract<Obj, { t: K 
 
 /** Thrown inside a handler: the op is unsupported for this reason. */
 export class Unsupported extends Error {}
-export const unsupported = (reason: string): never => { throw new Unsupported(reason); };
+export const unsupported = (reason: string): never => {
+  throw new Unsupported(reason);
+};
 
 export function hasUnknown(v: Val, depth = 0): boolean {
   if (depth > 8) return false;
@@ -53,10 +90,14 @@ export function describeVal(v: Val): string {
   if (Array.isArray(v)) return `[${v.map(describeVal).join(', ')}]`;
   if (!isObj(v)) return JSON.stringify(v);
   switch (v.t) {
-    case 'sym': return v.expr;
-    case 'tensor': return `tensor [N, ${v.shape.join(', ')}]`;
-    case 'const': return `constant ${v.name} [${v.shape.join(', ')}]`;
-    default: return v.t;
+    case 'sym':
+      return v.expr;
+    case 'tensor':
+      return `tensor [N, ${v.shape.join(', ')}]`;
+    case 'const':
+      return `constant ${v.name} [${v.shape.join(', ')}]`;
+    default:
+      return v.t;
   }
 }
 
@@ -138,5 +179,8 @@ export function transpose2d(c: Const): Const {
   return { ...c, shape: [k, r], data: out };
 }
 
-export const td = (c: Const): TensorData => ({ data: c.data instanceof Float32Array ? c.data : Float32Array.from(c.data), shape: [...c.shape] });
+export const td = (c: Const): TensorData => ({
+  data: c.data instanceof Float32Array ? c.data : Float32Array.from(c.data),
+  shape: [...c.shape],
+});
 export const filled = (n: number, value: number): TensorData => ({ data: new Float32Array(n).fill(value), shape: [n] });

@@ -12,9 +12,14 @@ import { prod } from './torchscript-import-values.js';
 
 /** A seeded check input: standard normal floats, or token ids below each input's embedding size. */
 export function checkInputs(spec: ModelSpec, rows: number, seed: number): TensorData[] {
-  let s = (seed >>> 0) || 1;
-  const next = (): number => { // xorshift32
-    s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0;
+  let s = seed >>> 0 || 1;
+  const next = (): number => {
+    // xorshift32
+    s ^= s << 13;
+    s >>>= 0;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    s >>>= 0;
     return s / 2 ** 32;
   };
   return spec.inputs.map((inp) => {

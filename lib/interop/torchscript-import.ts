@@ -111,12 +111,14 @@ export interface TorchScriptImport extends TorchScriptSpec {
 export class TorchScriptImportError extends ConfigError {
   readonly unsupported: readonly UnsupportedOp[];
   constructor(file: string, unsupported: UnsupportedOp[]) {
-    const lines = unsupported.map((u) =>
-      `  ${u.op}${u.module ? ` (in ${u.module})` : ''} at ${u.location || '(unknown location)'}${u.code ? `  \`${u.code}\`` : ''}${u.reason ? `: ${u.reason}` : ''}`);
+    const lines = unsupported.map(
+      (u) =>
+        `  ${u.op}${u.module ? ` (in ${u.module})` : ''} at ${u.location || '(unknown location)'}${u.code ? `  \`${u.code}\`` : ''}${u.reason ? `: ${u.reason}` : ''}`,
+    );
     super(
       `'${file}' cannot be imported: ${unsupported.length} op(s) petra has no node for\n${lines.join('\n')}\n` +
-      'petra imports conv1d/2d, batch_norm, linear, relu/gelu/sigmoid/tanh, max/avg/adaptive pooling, add, cat, flatten, ' +
-      'mean over spatial dims, dropout, embedding, GRU and layer_norm',
+        'petra imports conv1d/2d, batch_norm, linear, relu/gelu/sigmoid/tanh, max/avg/adaptive pooling, add, cat, flatten, ' +
+        'mean over spatial dims, dropout, embedding, GRU and layer_norm',
       'model',
     );
     this.name = 'TorchScriptImportError';
@@ -145,11 +147,17 @@ export function isTorchScriptFile(path: string): boolean {
 function normalizeShapes(shape: number[] | number[][], count: number, file: string): number[][] {
   const shapes = shape.length > 0 && Array.isArray(shape[0]) ? (shape as number[][]) : [shape as number[]];
   if (shapes.length !== count) {
-    throw new ConfigError(`'${file}' takes ${count} input(s), ${shapes.length} input shape(s) were given`, 'inputShape');
+    throw new ConfigError(
+      `'${file}' takes ${count} input(s), ${shapes.length} input shape(s) were given`,
+      'inputShape',
+    );
   }
   shapes.forEach((s, i) => {
     if (!Array.isArray(s) || s.length === 0 || s.some((d) => !Number.isInteger(d) || d < 1)) {
-      throw new ConfigError(`input shape ${JSON.stringify(s)} is not a per-sample shape of positive integers (no batch dim), e.g. [3, 32, 32]`, `inputShape[${i}]`);
+      throw new ConfigError(
+        `input shape ${JSON.stringify(s)} is not a per-sample shape of positive integers (no batch dim), e.g. [3, 32, 32]`,
+        `inputShape[${i}]`,
+      );
     }
   });
   return shapes;
@@ -208,9 +216,14 @@ export function torchScriptToSpec(path: string, options: TorchScriptImportOption
   if (graph.inputs.length === 0) throw new ConfigError(`'${file}': forward() takes no tensor input`, 'model');
   const shapes = normalizeShapes(options.inputShape, graph.inputs.length, file);
   const guessed = guessDtypes(graph);
-  const dtypes = options.inputDtype === undefined ? guessed
-    : Array.isArray(options.inputDtype) ? options.inputDtype : graph.inputs.map(() => options.inputDtype as InputDtype);
-  if (dtypes.length !== graph.inputs.length) throw new ConfigError(`${dtypes.length} input dtype(s) for ${graph.inputs.length} input(s)`, 'inputDtype');
+  const dtypes =
+    options.inputDtype === undefined
+      ? guessed
+      : Array.isArray(options.inputDtype)
+        ? options.inputDtype
+        : graph.inputs.map(() => options.inputDtype as InputDtype);
+  if (dtypes.length !== graph.inputs.length)
+    throw new ConfigError(`${dtypes.length} input dtype(s) for ${graph.inputs.length} input(s)`, 'inputDtype');
   const used = new Set<string>();
   const inputs: Tensor[] = graph.inputs.map((v, i) => {
     let name = v.name.replace(/\.\d+$/, '').replace(/[^A-Za-z0-9_]+/g, '_') || `input${i}`;
@@ -236,46 +249,68 @@ export function torchScriptToSpec(path: string, options: TorchScriptImportOption
     }
   }
   if (im.unsupported.length > 0) throw new TorchScriptImportError(file, im.unsupported.map(withSourceLine));
-  if (!output || !im.byName.has(output.ref)) throw new ConfigError(`'${file}': the output is not computed by any op petra imports`, 'model');
+  if (!output || !im.byName.has(output.ref))
+    throw new ConfigError(`'${file}': the output is not computed by any op petra imports`, 'model');
   if (output.shape.length !== 1) {
-    throw new ConfigError(`'${file}': the output is [N, ${output.shape.join(', ')}]; petra models output [N, classes] or [N, targets]`, 'model');
+    throw new ConfigError(
+      `'${file}': the output is [N, ${output.shape.join(', ')}]; petra models output [N, classes] or [N, targets]`,
+      'model',
+    );
   }
   const width = output.shape[0]!;
-  const task: ModelSpec['task'] = options.task ?? (width >= 2 ? { kind: 'classification', classes: width } : { kind: 'regression', targets: width });
+  const task: ModelSpec['task'] =
+    options.task ?? (width >= 2 ? { kind: 'classification', classes: width } : { kind: 'regression', targets: width });
   const outWidth = task.kind === 'classification' ? task.classes : task.targets;
-  if (outWidth !== width) throw new ConfigError(`'${file}' outputs ${width} values per sample, the task wants ${outWidth}`, 'task');
+  if (outWidth !== width)
+    throw new ConfigError(`'${file}' outputs ${width} values per sample, the task wants ${outWidth}`, 'task');
 
   const kept = reachable(im.nodes, output.ref);
   const keptNames = new Set(kept.map((e) => e.node.name));
   const weights: Record<string, TensorData> = {};
   for (const [k, v] of Object.entries(im.weights)) if (keptNames.has(k.slice(0, k.indexOf('.')))) weights[k] = v;
   const spec = validateSpec({
-    format: SPEC_FORMAT, name: options.name ?? `torchscript ${fileTag(path)}`,
+    format: SPEC_FORMAT,
+    name: options.name ?? `torchscript ${fileTag(path)}`,
     inputs: inputs.map((t) => ({ name: t.ref, shape: t.shape, dtype: t.dtype })),
-    nodes: kept.map((e) => e.node), output: output.ref, task,
+    nodes: kept.map((e) => e.node),
+    output: output.ref,
+    task,
   });
   const usedInputs = new Set(kept.flatMap((e) => e.node.inputs));
   const unusedInputs = inputs.filter((t) => !usedInputs.has(t.ref));
-  if (unusedInputs.length) throw new ConfigError(`'${file}': input(s) ${unusedInputs.map((t) => t.ref).join(', ')} do not reach the output`, 'model');
+  if (unusedInputs.length)
+    throw new ConfigError(
+      `'${file}': input(s) ${unusedInputs.map((t) => t.ref).join(', ')} do not reach the output`,
+      'model',
+    );
   const parameters = Object.values(weights).reduce((s, t) => s + t.data.length, 0);
   return {
-    spec, weights,
+    spec,
+    weights,
     report: {
-      file: path, nodes: kept.map((e) => ({ name: e.node.name, op: e.node.op, from: e.from, location: e.location })),
-      static: im.statics, notes: [...im.notes], parameters,
+      file: path,
+      nodes: kept.map((e) => ({ name: e.node.name, op: e.node.op, from: e.from, location: e.location })),
+      static: im.statics,
+      notes: [...im.notes],
+      parameters,
     },
   };
 }
 
 /** Builds `spec` on the device and copies `weights` (every parameter and buffer, by name) into it. */
-export function buildWithWeights(spec: ModelSpec, weights: Record<string, TensorData>, options: { device?: string } = {}): Model {
+export function buildWithWeights(
+  spec: ModelSpec,
+  weights: Record<string, TensorData>,
+  options: { device?: string } = {},
+): Model {
   using scratch = Model.build(spec, { device: options.device ?? 'cpu', seed: 0 });
   const names = scratch.parameters().map((p) => p.name);
   const recipes: Record<string, { data: TensorData }> = {};
   for (const name of names) {
     const w = weights[name];
     if (w) recipes[name] = { data: w };
-    else if (!name.endsWith('num_batches_tracked')) throw new ConfigError(`no imported value for the model's tensor '${name}'`, 'model');
+    else if (!name.endsWith('num_batches_tracked'))
+      throw new ConfigError(`no imported value for the model's tensor '${name}'`, 'model');
   }
   const extra = Object.keys(weights).filter((k) => !names.includes(k));
   if (extra.length) throw new ConfigError(`imported tensor(s) the model does not have: ${extra.join(', ')}`, 'model');
@@ -288,14 +323,20 @@ export function buildWithWeights(spec: ModelSpec, weights: Record<string, Tensor
  */
 export async function importTorchScript(path: string, options: TorchScriptImportOptions): Promise<TorchScriptImport> {
   const imported = torchScriptToSpec(path, options);
-  const model = buildWithWeights(imported.spec, imported.weights, options.device !== undefined ? { device: options.device } : {});
+  const model = buildWithWeights(
+    imported.spec,
+    imported.weights,
+    options.device !== undefined ? { device: options.device } : {},
+  );
   try {
     const tolerance = options.tolerance ?? 1e-5;
     const rows = options.checkBatch ?? 4;
     const diff = await compareWithTorchScript(path, model, checkInputs(imported.spec, rows, options.seed ?? 1));
     imported.report.check = { samples: rows, maxAbsDiff: diff, tolerance };
     if (!(diff <= tolerance)) {
-      throw new NumericError(`the petra model imported from '${basename(path)}' differs from TorchScript by ${diff.toExponential(3)} (tolerance ${tolerance})`);
+      throw new NumericError(
+        `the petra model imported from '${basename(path)}' differs from TorchScript by ${diff.toExponential(3)} (tolerance ${tolerance})`,
+      );
     }
     return { ...imported, model, maxAbsDiff: diff };
   } catch (error) {

@@ -33,16 +33,27 @@ function conv(s: TorchScriptStep, node: NodeOf<'conv1d' | 'conv2d'>): void {
   const bias = c.bias !== false;
   const m = s.w.module(node, bias ? ['weight', 'bias'] : ['weight']);
   const padding = c.padding === 'same' ? '"same"' : ints(perDim(c.padding, dims, 0));
-  s.w.assign(node, `torch.conv${dims}d(${s.x}, ${m}.weight, ${bias ? `${m}.bias` : 'None'}, ${ints(perDim(c.stride, dims, 1))}, ${padding}, ${ints(perDim(c.dilation, dims, 1))}, ${c.groups ?? 1})`, false);
+  s.w.assign(
+    node,
+    `torch.conv${dims}d(${s.x}, ${m}.weight, ${bias ? `${m}.bias` : 'None'}, ${ints(perDim(c.stride, dims, 1))}, ${padding}, ${ints(perDim(c.dilation, dims, 1))}, ${c.groups ?? 1})`,
+    false,
+  );
 }
 
 function batchnorm(s: TorchScriptStep, node: NodeOf<'batchnorm1d' | 'batchnorm2d'>): void {
   const m = s.w.module(node, ['weight', 'bias', 'running_mean', 'running_var']);
-  s.w.assign(node, `torch.batch_norm(${s.x}, ${m}.weight, ${m}.bias, ${m}.running_mean, ${m}.running_var, False, ${float(node.attrs.momentum ?? 0.1)}, ${float(node.attrs.eps ?? 1e-5)}, True)`, false);
+  s.w.assign(
+    node,
+    `torch.batch_norm(${s.x}, ${m}.weight, ${m}.bias, ${m}.running_mean, ${m}.running_var, False, ${float(node.attrs.momentum ?? 0.1)}, ${float(node.attrs.eps ?? 1e-5)}, True)`,
+    false,
+  );
 }
 
 /** torch.<fn>(x), a float result. */
-const call = (fn: string) => (s: TorchScriptStep, node: GraphNode): void => s.w.assign(node, `torch.${fn}(${s.x})`, false);
+const call =
+  (fn: string) =>
+  (s: TorchScriptStep, node: GraphNode): void =>
+    s.w.assign(node, `torch.${fn}(${s.x})`, false);
 
 function pool(s: TorchScriptStep, node: NodeOf<'maxpool1d' | 'maxpool2d' | 'avgpool1d' | 'avgpool2d'>): void {
   const dims = node.op.endsWith('2d') ? 2 : 1;
@@ -52,7 +63,11 @@ function pool(s: TorchScriptStep, node: NodeOf<'maxpool1d' | 'maxpool2d' | 'avgp
   const pad = perDim(p.padding, dims, 0);
   if (node.op.startsWith('max')) {
     // Max commutes with the map to uint8 codes: pooling an int8 value keeps it int8, exactly.
-    s.w.assign(node, `torch.max_pool${dims}d(${s.x}, ${ints(k)}, ${ints(st)}, ${ints(pad)}, ${ints(k.map(() => 1))}, False)`, s.inQuantized);
+    s.w.assign(
+      node,
+      `torch.max_pool${dims}d(${s.x}, ${ints(k)}, ${ints(st)}, ${ints(pad)}, ${ints(k.map(() => 1))}, False)`,
+      s.inQuantized,
+    );
     return;
   }
   const tail = dims === 2 ? 'False, True, None' : 'False, True';
@@ -60,11 +75,19 @@ function pool(s: TorchScriptStep, node: NodeOf<'maxpool1d' | 'maxpool2d' | 'avgp
 }
 
 function adaptiveAvg(s: TorchScriptStep, node: NodeOf<'adaptiveavgpool1d' | 'adaptiveavgpool2d'>): void {
-  s.w.assign(node, `torch.${node.op === 'adaptiveavgpool1d' ? 'adaptive_avg_pool1d' : 'adaptive_avg_pool2d'}(${s.x}, ${ints(perDim(node.attrs.outputSize, node.op.endsWith('2d') ? 2 : 1, 1))})`, s.inQuantized);
+  s.w.assign(
+    node,
+    `torch.${node.op === 'adaptiveavgpool1d' ? 'adaptive_avg_pool1d' : 'adaptive_avg_pool2d'}(${s.x}, ${ints(perDim(node.attrs.outputSize, node.op.endsWith('2d') ? 2 : 1, 1))})`,
+    s.inQuantized,
+  );
 }
 
 function adaptiveMax(s: TorchScriptStep, node: NodeOf<'adaptivemaxpool1d' | 'adaptivemaxpool2d'>): void {
-  s.w.assign(node, `torch.${node.op === 'adaptivemaxpool1d' ? 'adaptive_max_pool1d' : 'adaptive_max_pool2d'}(${s.x}, ${ints(perDim(node.attrs.outputSize, node.op.endsWith('2d') ? 2 : 1, 1))})[0]`, false);
+  s.w.assign(
+    node,
+    `torch.${node.op === 'adaptivemaxpool1d' ? 'adaptive_max_pool1d' : 'adaptive_max_pool2d'}(${s.x}, ${ints(perDim(node.attrs.outputSize, node.op.endsWith('2d') ? 2 : 1, 1))})[0]`,
+    false,
+  );
 }
 
 function add(s: TorchScriptStep, node: NodeOf<'add'>): void {
@@ -72,7 +95,11 @@ function add(s: TorchScriptStep, node: NodeOf<'add'>): void {
   const q = node.attrs;
   if (q.outScale === undefined) {
     const terms = node.inputs.map((i) => w.float(i));
-    w.assign(node, terms.slice(1).reduce((sum, t) => `torch.add(${sum}, ${t})`, terms[0]!), false);
+    w.assign(
+      node,
+      terms.slice(1).reduce((sum, t) => `torch.add(${sum}, ${t})`, terms[0]!),
+      false,
+    );
     return;
   }
   // quantized::add (add_relu for the last join when the ReLU was fused), inputs quantized at the output's parameters.
@@ -94,7 +121,11 @@ function concat(s: TorchScriptStep, node: NodeOf<'concat'>): void {
     return;
   }
   const zp = c.outZeroPoint ?? 0;
-  w.assign(node, `quantized.cat([${node.inputs.map((i) => w.quint8(i, c.outScale!, zp)).join(', ')}], ${dim}, ${float(c.outScale)}, ${zp})`, true);
+  w.assign(
+    node,
+    `quantized.cat([${node.inputs.map((i) => w.quint8(i, c.outScale!, zp)).join(', ')}], ${dim}, ${float(c.outScale)}, ${zp})`,
+    true,
+  );
 }
 
 function lowrankConv(s: TorchScriptStep, node: NodeOf<'lowrank_conv1d' | 'lowrank_conv2d'>): void {
@@ -107,8 +138,14 @@ function lowrankConv(s: TorchScriptStep, node: NodeOf<'lowrank_conv1d' | 'lowran
   const ones = k.map(() => 1);
   const padding = l.padding === 'same' ? '"same"' : ints(perDim(l.padding, dims, 0));
   const h = w.names.take(`${node.name}_v`);
-  w.emit(`${h} = torch.conv${dims}d(${s.x}, ${m}.Vh.view(${ints([l.rank, l.inChannels, ...k])}), None, ${ints(perDim(l.stride, dims, 1))}, ${padding}, ${ints(perDim(l.dilation, dims, 1))}, 1)`);
-  w.assign(node, `torch.conv${dims}d(torch.mul(${h}, ${m}.S.view(${ints([1, l.rank, ...ones])})), ${m}.U.view(${ints([l.outChannels, l.rank, ...ones])}), ${bias ? `${m}.bias` : 'None'})`, false);
+  w.emit(
+    `${h} = torch.conv${dims}d(${s.x}, ${m}.Vh.view(${ints([l.rank, l.inChannels, ...k])}), None, ${ints(perDim(l.stride, dims, 1))}, ${padding}, ${ints(perDim(l.dilation, dims, 1))}, 1)`,
+  );
+  w.assign(
+    node,
+    `torch.conv${dims}d(torch.mul(${h}, ${m}.S.view(${ints([1, l.rank, ...ones])})), ${m}.U.view(${ints([l.outChannels, l.rank, ...ones])}), ${bias ? `${m}.bias` : 'None'})`,
+    false,
+  );
 }
 
 function gru(w: SourceWriter, node: NodeOf<'gru'>, x: string): void {
@@ -117,16 +154,23 @@ function gru(w: SourceWriter, node: NodeOf<'gru'>, x: string): void {
   const dirs = g.bidirectional ? 2 : 1;
   const tensors: string[] = [];
   for (let l = 0; l < layers; l++) {
-    for (const s of dirs === 2 ? ['', '_reverse'] : ['']) tensors.push(`weight_ih_l${l}${s}`, `weight_hh_l${l}${s}`, `bias_ih_l${l}${s}`, `bias_hh_l${l}${s}`);
+    for (const s of dirs === 2 ? ['', '_reverse'] : [''])
+      tensors.push(`weight_ih_l${l}${s}`, `weight_hh_l${l}${s}`, `bias_ih_l${l}${s}`, `bias_hh_l${l}${s}`);
   }
   const m = w.module(node, tensors);
   const y = w.names.take(`${node.name}_sequence`);
   const hn = w.names.take(`${node.name}_state`);
   const h0 = `torch.zeros([${layers * dirs}, ${x}.size(0), ${g.hiddenSize}], dtype=${FLOAT32}, device=${x}.device)`;
-  w.emit(`${y}, ${hn} = torch.gru(${x}, ${h0}, [${tensors.map((t) => `${m}.${t}`).join(', ')}], True, ${layers}, 0.0, False, ${g.bidirectional ? 'True' : 'False'}, True)`);
+  w.emit(
+    `${y}, ${hn} = torch.gru(${x}, ${h0}, [${tensors.map((t) => `${m}.${t}`).join(', ')}], True, ${layers}, 0.0, False, ${g.bidirectional ? 'True' : 'False'}, True)`,
+  );
   if ((g.output ?? 'last') === 'sequence') return w.assign(node, y, false);
   const top = layers * dirs;
-  return w.assign(node, dirs === 1 ? `${hn}[${top - 1}]` : `torch.cat([${hn}[${top - 2}], ${hn}[${top - 1}]], 1)`, false);
+  return w.assign(
+    node,
+    dirs === 1 ? `${hn}[${top - 1}]` : `torch.cat([${hn}[${top - 2}], ${hn}[${top - 1}]], 1)`,
+    false,
+  );
 }
 
 /** Dynamic int8 GRU: per layer and direction, all input projections in one linear_dynamic, then the recurrence. */
@@ -141,7 +185,15 @@ function quantGru(w: SourceWriter, node: NodeOf<'qgru'>, x: string): void {
   for (let l = 0; l < layers; l++) {
     for (const s of dirs === 2 ? ['', '_reverse'] : ['']) {
       for (const kind of ['ih', 'hh']) {
-        packs.push({ name: `_packed_${kind}_l${l}${s}`, kind: 'linear', weight: `${node.name}.w_${kind}_l${l}${s}`, scale: `${node.name}.w_${kind}_scale_l${l}${s}`, bias: `${node.name}.b_${kind}_l${l}${s}`, perChannel, engine });
+        packs.push({
+          name: `_packed_${kind}_l${l}${s}`,
+          kind: 'linear',
+          weight: `${node.name}.w_${kind}_l${l}${s}`,
+          scale: `${node.name}.w_${kind}_scale_l${l}${s}`,
+          bias: `${node.name}.b_${kind}_l${l}${s}`,
+          perChannel,
+          engine,
+        });
       }
     }
   }
@@ -162,8 +214,12 @@ function quantGru(w: SourceWriter, node: NodeOf<'qgru'>, x: string): void {
       const gi = w.names.take(`${node.name}_gi_l${l}${s}`);
       const o = w.names.take(`${node.name}_out_l${l}${s}`);
       const h = w.names.take(`${node.name}_h_l${l}${s}`);
-      w.emit(`${gi} = quantized.linear_dynamic(${seq}.reshape([-1, ${inSize}]), ${m}._packed_ih_l${l}${s}, False).view([${B}, ${T}, ${3 * H}])`);
-      w.emit(`${o}, ${h} = self._int8_gru_direction(${gi}, ${m}._packed_hh_l${l}${s}, ${H}, ${d === 1 ? 'True' : 'False'})`);
+      w.emit(
+        `${gi} = quantized.linear_dynamic(${seq}.reshape([-1, ${inSize}]), ${m}._packed_ih_l${l}${s}, False).view([${B}, ${T}, ${3 * H}])`,
+      );
+      w.emit(
+        `${o}, ${h} = self._int8_gru_direction(${gi}, ${m}._packed_hh_l${l}${s}, ${H}, ${d === 1 ? 'True' : 'False'})`,
+      );
       outs.push(o);
       finals.push(h);
     });
@@ -174,17 +230,33 @@ function quantGru(w: SourceWriter, node: NodeOf<'qgru'>, x: string): void {
   return w.assign(node, finals.length === 1 ? finals[0]! : `torch.cat([${finals.join(', ')}], 1)`, false);
 }
 
-function quantLayer(w: SourceWriter, node: NodeOf<'qlinear' | 'qconv1d' | 'qconv2d'>, x: string, inQuantized: boolean): void {
+function quantLayer(
+  w: SourceWriter,
+  node: NodeOf<'qlinear' | 'qconv1d' | 'qconv2d'>,
+  x: string,
+  inQuantized: boolean,
+): void {
   const q: QuantAttrs = node.attrs;
   const kind = node.op === 'qlinear' ? 'linear' : node.op === 'qconv2d' ? 'conv2d' : 'conv1d';
   const pack: PackPlan = {
-    name: '_packed_params', kind, weight: `${node.name}.qweight`, scale: `${node.name}.wscale`, bias: `${node.name}.bias`,
-    perChannel: q.perChannel !== false, engine: q.engine ?? 'onednn',
+    name: '_packed_params',
+    kind,
+    weight: `${node.name}.qweight`,
+    scale: `${node.name}.wscale`,
+    bias: `${node.name}.bias`,
+    perChannel: q.perChannel !== false,
+    engine: q.engine ?? 'onednn',
   };
   let subsample: number[] | undefined;
   if (kind !== 'linear') {
     const dims = kind === 'conv2d' ? 2 : 1;
-    const c = node.attrs as { kernelSize: number | [number, number]; stride?: number | [number, number]; padding?: number | [number, number] | 'same'; dilation?: number; groups?: number };
+    const c = node.attrs as {
+      kernelSize: number | [number, number];
+      stride?: number | [number, number];
+      padding?: number | [number, number] | 'same';
+      dilation?: number;
+      groups?: number;
+    };
     const k = perDim(c.kernelSize, dims, 1);
     const dil = perDim(c.dilation, dims, 1);
     pack.stride = perDim(c.stride, dims, 1);
@@ -206,10 +278,16 @@ function quantLayer(w: SourceWriter, node: NodeOf<'qlinear' | 'qconv1d' | 'qconv
     w.int8.dynamic.push(node.name);
     return w.assign(node, q.relu ? `torch.relu(${y})` : y, false);
   }
-  let input = inQuantized ? x : `torch.quantize_per_tensor(${x}, ${float(q.inScale ?? 1)}, ${q.inZeroPoint ?? 0}, ${QUINT8})`;
+  let input = inQuantized
+    ? x
+    : `torch.quantize_per_tensor(${x}, ${float(q.inScale ?? 1)}, ${q.inZeroPoint ?? 0}, ${QUINT8})`;
   if (subsample) input = `${input}[:, :, ${subsample.map((st) => `::${st}`).join(', ')}].contiguous()`;
   w.int8.static.push(node.name);
-  return w.assign(node, `quantized.${kind}${q.relu ? '_relu' : ''}(${input}, ${m}._packed_params, ${float(q.outScale ?? 1)}, ${q.outZeroPoint ?? 0})`, true);
+  return w.assign(
+    node,
+    `quantized.${kind}${q.relu ? '_relu' : ''}(${input}, ${m}._packed_params, ${float(q.outScale ?? 1)}, ${q.outZeroPoint ?? 0})`,
+    true,
+  );
 }
 
 function quantized(s: TorchScriptStep, node: NodeOf<'qlinear' | 'qconv1d' | 'qconv2d'>): void {
@@ -249,7 +327,11 @@ export const TORCHSCRIPT_OPS: { readonly [K in OpName]: Lowering<K> } = {
   },
   layernorm: (s, node) => {
     const m = s.w.module(node, ['weight', 'bias']);
-    s.w.assign(node, `torch.layer_norm(${s.x}, ${ints(node.attrs.normalizedShape)}, ${m}.weight, ${m}.bias, ${float(node.attrs.eps ?? 1e-5)}, True)`, false);
+    s.w.assign(
+      node,
+      `torch.layer_norm(${s.x}, ${ints(node.attrs.normalizedShape)}, ${m}.weight, ${m}.bias, ${float(node.attrs.eps ?? 1e-5)}, True)`,
+      false,
+    );
   },
   gru: (s, node) => gru(s.w, node, s.x),
   qgru: (s, node) => quantGru(s.w, node, s.x),
@@ -257,7 +339,11 @@ export const TORCHSCRIPT_OPS: { readonly [K in OpName]: Lowering<K> } = {
     const l = node.attrs;
     const bias = l.bias !== false;
     const m = s.w.module(node, bias ? ['U', 'S', 'Vh', 'bias'] : ['U', 'S', 'Vh']);
-    s.w.assign(node, `torch.linear(torch.mul(torch.linear(${s.x}, ${m}.Vh, None), ${m}.S), ${m}.U, ${bias ? `${m}.bias` : 'None'})`, false);
+    s.w.assign(
+      node,
+      `torch.linear(torch.mul(torch.linear(${s.x}, ${m}.Vh, None), ${m}.S), ${m}.U, ${bias ? `${m}.bias` : 'None'})`,
+      false,
+    );
   },
   lowrank_conv1d: lowrankConv,
   lowrank_conv2d: lowrankConv,
@@ -297,4 +383,3 @@ def _int8_gru_direction(self, gi: Tensor, hh: ${PACKED_LINEAR}, hidden: int, rev
         out = torch.flip(out, [1])
     return out, h
 `;
-

@@ -7,19 +7,85 @@ import { ConfigError } from '../core/errors.js';
 import type { GraphNode } from '../graph/types.js';
 
 /** Plan for native saveTorchScript (native/torchscript_export.cc). */
-export interface TensorPlan { name: string; from: string; parameter: boolean }
-export interface PackPlan {
-  name: string; kind: 'linear' | 'conv1d' | 'conv2d'; weight: string; scale: string; bias: string; perChannel: boolean; engine: string;
-  stride?: number[]; padding?: number[]; dilation?: number[]; groups?: number;
+export interface TensorPlan {
+  name: string;
+  from: string;
+  parameter: boolean;
 }
-export interface SubmodulePlan { name: string; tensors: TensorPlan[]; packs: PackPlan[] }
+export interface PackPlan {
+  name: string;
+  kind: 'linear' | 'conv1d' | 'conv2d';
+  weight: string;
+  scale: string;
+  bias: string;
+  perChannel: boolean;
+  engine: string;
+  stride?: number[];
+  padding?: number[];
+  dilation?: number[];
+  groups?: number;
+}
+export interface SubmodulePlan {
+  name: string;
+  tensors: TensorPlan[];
+  packs: PackPlan[];
+}
 
 // Names the generated code must not shadow or cannot use: Python keywords, the builtins it calls, the type names.
 const RESERVED = new Set([
-  'False', 'None', 'True', 'and', 'as', 'assert', 'async', 'await', 'break', 'class', 'continue', 'def', 'del', 'elif',
-  'else', 'except', 'finally', 'for', 'from', 'global', 'if', 'import', 'in', 'is', 'lambda', 'nonlocal', 'not', 'or',
-  'pass', 'raise', 'return', 'try', 'while', 'with', 'yield', 'self', 'torch', 'quantized', 'ops', 'range', 'len',
-  'List', 'Tuple', 'Optional', 'Tensor', 'int', 'float', 'bool', 'str', 'print', 'annotate', 'math', 'training',
+  'False',
+  'None',
+  'True',
+  'and',
+  'as',
+  'assert',
+  'async',
+  'await',
+  'break',
+  'class',
+  'continue',
+  'def',
+  'del',
+  'elif',
+  'else',
+  'except',
+  'finally',
+  'for',
+  'from',
+  'global',
+  'if',
+  'import',
+  'in',
+  'is',
+  'lambda',
+  'nonlocal',
+  'not',
+  'or',
+  'pass',
+  'raise',
+  'return',
+  'try',
+  'while',
+  'with',
+  'yield',
+  'self',
+  'torch',
+  'quantized',
+  'ops',
+  'range',
+  'len',
+  'List',
+  'Tuple',
+  'Optional',
+  'Tensor',
+  'int',
+  'float',
+  'bool',
+  'str',
+  'print',
+  'annotate',
+  'math',
+  'training',
 ]);
 
 /** Unique Python identifiers from arbitrary names (node names may hold dots, dashes, digits first). */
@@ -38,7 +104,8 @@ export class Names {
 
 /** A Python float literal that reads back as the same double (TorchScript parses it with strtod). */
 export function float(x: number): string {
-  if (!Number.isFinite(x)) throw new ConfigError(`a non-finite number (${x}) cannot be written to TorchScript`, 'model');
+  if (!Number.isFinite(x))
+    throw new ConfigError(`a non-finite number (${x}) cannot be written to TorchScript`, 'model');
   const s = String(x);
   return /[.eE]/.test(s) ? s : `${s}.0`;
 }
@@ -48,7 +115,10 @@ export const QUINT8 = 13; // c10::ScalarType::QUInt8: TorchScript spells dtypes 
 export const FLOAT32 = 6;
 export const PACKED_LINEAR = '__torch__.torch.classes.quantized.LinearPackedParamsBase';
 
-export interface Value { expr: string; quantized: boolean }
+export interface Value {
+  expr: string;
+  quantized: boolean;
+}
 
 /**
  * The forward method being written: one statement per node, the submodules that hold the weights, and petra's values
@@ -66,14 +136,20 @@ export class SourceWriter {
 
   constructor(readonly buffers: Set<string>) {}
 
-  emit(line: string): void { this.lines.push(`    ${line}`); }
+  emit(line: string): void {
+    this.lines.push(`    ${line}`);
+  }
 
   /** A submodule holding `tensors` (petra names `<node>.<t>`) and int8 packs; returns `self.<name>`. */
   module(node: GraphNode, tensors: string[], packs: PackPlan[] = []): string {
     const name = this.moduleNames.take(node.name);
     this.modules.push({
       name,
-      tensors: tensors.map((t) => ({ name: t, from: `${node.name}.${t}`, parameter: !this.buffers.has(`${node.name}.${t}`) })),
+      tensors: tensors.map((t) => ({
+        name: t,
+        from: `${node.name}.${t}`,
+        parameter: !this.buffers.has(`${node.name}.${t}`),
+      })),
       packs,
     });
     return `self.${name}`;

@@ -2,7 +2,13 @@
  * Trustworthy latency and throughput: the native loop times single forwards (CUDA events on GPU) until the median's
  * 95% confidence interval is narrow enough or a time cap is hit; this file turns samples into a report.
  */
-import { binding, type NativeBenchOptions, type NativeBenchResult, type NativeScriptModel, type ScriptInputShape } from '../runtime/binding.js';
+import {
+  binding,
+  type NativeBenchOptions,
+  type NativeBenchResult,
+  type NativeScriptModel,
+  type ScriptInputShape,
+} from '../runtime/binding.js';
 import type { ModelSpec } from '../graph/types.js';
 import { tokenBound } from '../graph/validate.js';
 import { ConfigError, DisposedError } from '../core/errors.js';
@@ -32,22 +38,43 @@ export interface BenchmarkReport {
 }
 
 function checkOptions(o: BenchmarkOptions, device: string): NativeBenchOptions {
-  if (o.cudaGraph && !device.startsWith('cuda')) throw new ConfigError(`CUDA-graph mode needs a model on a CUDA device (this one is on ${device})`, 'cudaGraph');
-  for (const b of o.batchSizes ?? []) if (!Number.isInteger(b) || b < 1) throw new ConfigError('must be positive integers', 'batchSizes');
-  if (o.targetRelativeCi !== undefined && !(o.targetRelativeCi >= 0)) throw new ConfigError('must be ≥ 0 (0: run to the iteration or time limit)', 'targetRelativeCi');
+  if (o.cudaGraph && !device.startsWith('cuda'))
+    throw new ConfigError(`CUDA-graph mode needs a model on a CUDA device (this one is on ${device})`, 'cudaGraph');
+  for (const b of o.batchSizes ?? [])
+    if (!Number.isInteger(b) || b < 1) throw new ConfigError('must be positive integers', 'batchSizes');
+  if (o.targetRelativeCi !== undefined && !(o.targetRelativeCi >= 0))
+    throw new ConfigError('must be ≥ 0 (0: run to the iteration or time limit)', 'targetRelativeCi');
   if (o.minIterations !== undefined && !(o.minIterations >= 1)) throw new ConfigError('must be ≥ 1', 'minIterations');
   return { ...o };
 }
 
 export function toMeasurement(r: NativeBenchResult): BatchMeasurement {
   const s = summarize(r.samplesMs);
-  return { batchSize: r.batchSize, ...s, ciLowMs: r.ciLowMs, ciHighMs: r.ciHighMs, converged: r.converged, throughput: r.batchSize / (s.medianMs / 1000), peakBytes: r.peakBytes, peakKind: r.peakKind };
+  return {
+    batchSize: r.batchSize,
+    ...s,
+    ciLowMs: r.ciLowMs,
+    ciHighMs: r.ciHighMs,
+    converged: r.converged,
+    throughput: r.batchSize / (s.medianMs / 1000),
+    peakBytes: r.peakBytes,
+    peakKind: r.peakKind,
+  };
 }
 
 /** Runs the native timing loop for a model on `device` and turns its samples into a report. */
-async function measure(device: string, options: BenchmarkOptions, run: (o: NativeBenchOptions) => Promise<NativeBenchResult[]>): Promise<BenchmarkReport> {
+async function measure(
+  device: string,
+  options: BenchmarkOptions,
+  run: (o: NativeBenchOptions) => Promise<NativeBenchResult[]>,
+): Promise<BenchmarkReport> {
   const results = await run(checkOptions(options, device));
-  return { device, cudaGraph: options.cudaGraph === true, batches: results.map(toMeasurement), host: hostFingerprint(device) };
+  return {
+    device,
+    cudaGraph: options.cudaGraph === true,
+    batches: results.map(toMeasurement),
+    host: hostFingerprint(device),
+  };
 }
 
 /** Measures a petra model's inference latency per batch size (inputs synthesised from its spec). */
@@ -60,7 +87,10 @@ export async function benchmark(model: Model, options: BenchmarkOptions = {}): P
 export class TorchScriptModel {
   #native: NativeScriptModel | undefined;
   readonly path: string;
-  private constructor(path: string, native: NativeScriptModel) { this.path = path; this.#native = native; }
+  private constructor(path: string, native: NativeScriptModel) {
+    this.path = path;
+    this.#native = native;
+  }
 
   static load(path: string, options: { device?: string } = {}): TorchScriptModel {
     return new TorchScriptModel(path, binding().loadTorchScript(path, options.device ?? 'cpu'));
@@ -69,12 +99,14 @@ export class TorchScriptModel {
     if (!this.#native) throw new DisposedError('TorchScript model');
     return this.#native;
   }
-  get device(): string { return this.native.device(); }
+  get device(): string {
+    return this.native.device();
+  }
 
   /** The petra spec of a file written by petra's TorchScript export (saveTorchScript), else undefined. */
   get petraSpec(): ModelSpec | undefined {
     const json = this.native.petraSpec();
-    return json ? JSON.parse(json) as ModelSpec : undefined;
+    return json ? (JSON.parse(json) as ModelSpec) : undefined;
   }
 
   /**
@@ -95,8 +127,13 @@ export class TorchScriptModel {
     const native = this.native;
     return measure(this.device, options, (o) => native.benchmark(inputShapes, o));
   }
-  dispose(): void { this.#native?.dispose(); this.#native = undefined; }
-  [Symbol.dispose](): void { this.dispose(); }
+  dispose(): void {
+    this.#native?.dispose();
+    this.#native = undefined;
+  }
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
 }
 
 /** Parses `1x3x224x224` (batch first) into a batch size and a per-sample shape. */
@@ -104,7 +141,11 @@ export function parseInputShape(text: string): { batch: number; shape: number[] 
   const dims = text.split(/[x×,]/).map((d) => Number(d.trim()));
   // int32 dims, and at most 2^31 − 1 elements per sample: 1e300 or 2^40 would reach LibTorch as an overflowing size.
   const perSample = dims.slice(1).reduce((a, b) => a * b, 1);
-  if (dims.length < 2 || dims.some((d) => !Number.isInteger(d) || d < 1 || d > 2 ** 31 - 1) || perSample > 2 ** 31 - 1) {
+  if (
+    dims.length < 2 ||
+    dims.some((d) => !Number.isInteger(d) || d < 1 || d > 2 ** 31 - 1) ||
+    perSample > 2 ** 31 - 1
+  ) {
     throw new ConfigError(`'${text}' is not a shape like 1x3x224x224 (batch first)`, 'input');
   }
   return { batch: dims[0]!, shape: dims.slice(1) };

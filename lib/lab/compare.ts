@@ -10,7 +10,10 @@ import { hostFingerprint, type HostFingerprint } from './fingerprint.js';
 import { mulberry32, quantileSorted, sortedCopy } from './stats.js';
 
 /** Any model with the lab's timing loop, e.g. an ONNX model in onnxruntime (`OnnxModel`, lib/interop). */
-export interface Timeable { readonly device: string; timeForwards(options: NativeBenchOptions): Promise<NativeBenchResult[]> }
+export interface Timeable {
+  readonly device: string;
+  timeForwards(options: NativeBenchOptions): Promise<NativeBenchResult[]>;
+}
 
 export type Measurable = Model | { script: TorchScriptModel; inputShapes: ScriptInputShape[] } | Timeable;
 
@@ -43,10 +46,16 @@ function measure(m: Measurable, o: NativeBenchOptions): Promise<NativeBenchResul
   return m.timeForwards(o);
 }
 
-function medianOf(values: ArrayLike<number>): number { return quantileSorted(sortedCopy(values), 0.5); }
+function medianOf(values: ArrayLike<number>): number {
+  return quantileSorted(sortedCopy(values), 0.5);
+}
 
 /** Compares candidate B against baseline A. */
-export async function compare(baseline: Measurable, candidate: Measurable, options: CompareOptions = {}): Promise<Comparison> {
+export async function compare(
+  baseline: Measurable,
+  candidate: Measurable,
+  options: CompareOptions = {},
+): Promise<Comparison> {
   const rounds = options.rounds ?? 12;
   const iterations = options.iterationsPerRound ?? 30;
   const batchSize = options.batchSize ?? 1;
@@ -54,7 +63,15 @@ export async function compare(baseline: Measurable, candidate: Measurable, optio
   const tolerance = options.tolerance ?? 0.03;
   if (!Number.isInteger(rounds) || rounds < 3) throw new ConfigError('must be an integer ≥ 3', 'rounds');
   if (!(confidence > 0 && confidence < 1)) throw new ConfigError('must lie in (0, 1)', 'confidence');
-  const block: NativeBenchOptions = { batchSizes: [batchSize], warmupIterations: 3, warmupMs: 20, minIterations: iterations, maxIterations: iterations, targetRelativeCi: 0, timeCapMs: 1e9 };
+  const block: NativeBenchOptions = {
+    batchSizes: [batchSize],
+    warmupIterations: 3,
+    warmupMs: 20,
+    minIterations: iterations,
+    maxIterations: iterations,
+    targetRelativeCi: 0,
+    timeCapMs: 1e9,
+  };
   const ratios: number[] = [];
   const aMedians: number[] = [];
   const bMedians: number[] = [];
@@ -80,7 +97,14 @@ export async function compare(baseline: Measurable, candidate: Measurable, optio
   const verdict = ci[1] < 1 - tolerance ? 'faster' : ci[0] > 1 + tolerance ? 'slower' : 'same';
   const device = baseline instanceof Model || !('script' in baseline) ? baseline.device : baseline.script.device;
   return {
-    ratio: medianOf(ratios), ci, confidence, verdict, baselineMedianMs: medianOf(aMedians), candidateMedianMs: medianOf(bMedians),
-    rounds, batchSize, host: hostFingerprint(device),
+    ratio: medianOf(ratios),
+    ci,
+    confidence,
+    verdict,
+    baselineMedianMs: medianOf(aMedians),
+    candidateMedianMs: medianOf(bMedians),
+    rounds,
+    batchSize,
+    host: hostFingerprint(device),
   };
 }

@@ -33,8 +33,19 @@ export function hostFingerprint(device = 'cpu'): HostFingerprint {
     cHeap: i.cHeap.mode,
     libtorch: i.libtorchVersion,
     quantizedEngine: i.quantizedEngine,
-    int8: { weightBits: i.int8.weightBits, oneDnnIsa: i.int8.oneDnnIsa, kernelIsa: i.int8.kernelIsa, cpuFlags: i.int8.cpuFlags },
-    cuda: dev ? { device: dev.name, ...(i.cuda.driverVersion !== undefined ? { driverVersion: i.cuda.driverVersion } : {}), ...(i.cuda.runtimeVersion !== undefined ? { runtimeVersion: i.cuda.runtimeVersion } : {}) } : null,
+    int8: {
+      weightBits: i.int8.weightBits,
+      oneDnnIsa: i.int8.oneDnnIsa,
+      kernelIsa: i.int8.kernelIsa,
+      cpuFlags: i.int8.cpuFlags,
+    },
+    cuda: dev
+      ? {
+          device: dev.name,
+          ...(i.cuda.driverVersion !== undefined ? { driverVersion: i.cuda.driverVersion } : {}),
+          ...(i.cuda.runtimeVersion !== undefined ? { runtimeVersion: i.cuda.runtimeVersion } : {}),
+        }
+      : null,
     node: process.version,
   };
 }

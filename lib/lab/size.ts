@@ -20,13 +20,20 @@ export async function modelSize(model: Model): Promise<ModelSize> {
   let bufferBytes = 0;
   for (const p of model.parameters()) {
     bytesByDtype[p.dtype] = (bytesByDtype[p.dtype] ?? 0) + p.bytes;
-    if (p.buffer) bufferBytes += p.bytes; else parameterBytes += p.bytes;
+    if (p.buffer) bufferBytes += p.bytes;
+    else parameterBytes += p.bytes;
   }
   const dir = mkdtempSync(join(tmpdir(), 'petra-size-'));
   try {
     const file = join(dir, 'model.pt');
     await model.save(file);
-    return { parameters: model.parameterCount, parameterBytes, bufferBytes, bytesByDtype, fileBytes: statSync(file).size };
+    return {
+      parameters: model.parameterCount,
+      parameterBytes,
+      bufferBytes,
+      bytesByDtype,
+      fileBytes: statSync(file).size,
+    };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -29,8 +29,13 @@ export function summarize(samples: ArrayLike<number>): LatencySummary {
   const mean = s.reduce((a, b) => a + b, 0) / Math.max(1, s.length);
   const deviations = s.map((v) => Math.abs(v - median)).sort((a, b) => a - b);
   return {
-    medianMs: median, meanMs: mean, p5Ms: quantileSorted(s, 0.05), p95Ms: quantileSorted(s, 0.95), p99Ms: quantileSorted(s, 0.99),
-    madMs: quantileSorted(deviations, 0.5), iterations: s.length,
+    medianMs: median,
+    meanMs: mean,
+    p5Ms: quantileSorted(s, 0.05),
+    p95Ms: quantileSorted(s, 0.95),
+    p99Ms: quantileSorted(s, 0.99),
+    madMs: quantileSorted(deviations, 0.5),
+    iterations: s.length,
   };
 }
 

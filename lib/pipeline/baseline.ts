@@ -52,7 +52,14 @@ export function defaultCacheDir(): string {
 }
 
 export function baselineKey(problem: Problem, seed: number): string {
-  const identity = canonicalJson({ task: problem.task, data: problem.dataKey, spec: problem.spec, recipe: problem.recipe, seed, v: 1 });
+  const identity = canonicalJson({
+    task: problem.task,
+    data: problem.dataKey,
+    spec: problem.spec,
+    recipe: problem.recipe,
+    seed,
+    v: 1,
+  });
   return createHash('sha256').update(identity).digest('hex').slice(0, 16);
 }
 
@@ -96,20 +103,43 @@ export async function obtainBaseline(problem: Problem, options: BaselineOptions)
   try {
     const epochs = problem.recipe.epochs;
     // An imported model with no further epochs asked for is the baseline as it is.
-    const result = epochs === 0 ? { history: [] as EpochRecord[], seconds: 0 } : await train(model, { train: problem.dataset.train, ...(problem.dataset.val ? { val: problem.dataset.val } : {}) }, {
-      ...problem.recipe, seed: options.seed, progressIntervalMs: 250,
-      ...(options.signal ? { signal: options.signal } : {}),
-      ...(options.onEpoch ? { onEpoch: (e: EpochRecord) => options.onEpoch!(e, epochs) } : {}),
-      ...(options.onProgress ? { onProgress: options.onProgress } : {}),
-    });
+    const result =
+      epochs === 0
+        ? { history: [] as EpochRecord[], seconds: 0 }
+        : await train(
+            model,
+            { train: problem.dataset.train, ...(problem.dataset.val ? { val: problem.dataset.val } : {}) },
+            {
+              ...problem.recipe,
+              seed: options.seed,
+              progressIntervalMs: 250,
+              ...(options.signal ? { signal: options.signal } : {}),
+              ...(options.onEpoch ? { onEpoch: (e: EpochRecord) => options.onEpoch!(e, epochs) } : {}),
+              ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+            },
+          );
     const last = result.history.at(-1);
-    if (last && !Number.isFinite(last.trainLoss)) throw new NumericError(`the baseline's training loss is ${last.trainLoss}`);
+    if (last && !Number.isFinite(last.trainLoss))
+      throw new NumericError(`the baseline's training loss is ${last.trainLoss}`);
     const test = await evaluate(model, problem.dataset.test);
     const record: BaselineRecord = {
-      key, task: problem.task, modelSource: problem.modelSource, ...(problem.spec.name ? { specName: problem.spec.name } : {}),
-      recipe: problem.recipe, seed: options.seed, dataKey: problem.dataKey, trainedAt: new Date().toISOString(),
-      trainSeconds: result.seconds, history: result.history.map((h) => ({ epoch: h.epoch, trainLoss: h.trainLoss, ...(h.valMetric !== undefined ? { valMetric: h.valMetric } : {}), seconds: h.seconds })),
-      test, parameters: model.parameterCount,
+      key,
+      task: problem.task,
+      modelSource: problem.modelSource,
+      ...(problem.spec.name ? { specName: problem.spec.name } : {}),
+      recipe: problem.recipe,
+      seed: options.seed,
+      dataKey: problem.dataKey,
+      trainedAt: new Date().toISOString(),
+      trainSeconds: result.seconds,
+      history: result.history.map((h) => ({
+        epoch: h.epoch,
+        trainLoss: h.trainLoss,
+        ...(h.valMetric !== undefined ? { valMetric: h.valMetric } : {}),
+        seconds: h.seconds,
+      })),
+      test,
+      parameters: model.parameterCount,
     };
     const tmp = `${dir}.tmp-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
     mkdirSync(tmp, { recursive: true });

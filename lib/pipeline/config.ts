@@ -5,7 +5,13 @@
 import { ConfigError } from '../core/errors.js';
 import { TASKS } from '../tasks/index.js';
 import {
-  checkConstraints, OBJECTIVE_KEYS, parseObjectives, QUALITY_METRICS, type ConstraintInput, type ObjectiveKey, type QualityMetric,
+  checkConstraints,
+  OBJECTIVE_KEYS,
+  parseObjectives,
+  QUALITY_METRICS,
+  type ConstraintInput,
+  type ObjectiveKey,
+  type QualityMetric,
 } from './objectives.js';
 
 /** When the search stops: whichever limit is reached first (at least one is needed). */
@@ -20,7 +26,10 @@ const TIME_UNITS: Record<string, number> = { s: 1e3, sec: 1e3, m: 60e3, min: 60e
 /** `30m`, `90s`, `1.5h`, `200evals`, `200` (evaluations), `5gen`, or several joined by commas: `10m,50evals`. */
 export function parseBudget(text: string): Budget {
   const out: { evaluations?: number; timeMs?: number; generations?: number } = {};
-  const parts = text.split(',').map((p) => p.trim()).filter(Boolean);
+  const parts = text
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean);
   if (parts.length === 0) throw new ConfigError(`'${text}' is not a budget (e.g. 30m, 200evals, 5gen)`, 'budget');
   for (const part of parts) {
     const m = /^(\d+(?:\.\d+)?)\s*([a-z]*)$/i.exec(part);
@@ -37,7 +46,8 @@ export function parseBudget(text: string): Budget {
     } else {
       // hasOwn: 'constructor' is not a unit (a plain lookup finds Object.prototype.constructor and gives NaN)
       const scale = Object.hasOwn(TIME_UNITS, unit) ? TIME_UNITS[unit]! : undefined;
-      if (scale === undefined) throw new ConfigError(`'${part}': unknown budget unit '${unit}' (s, m, h, evals, gen)`, 'budget');
+      if (scale === undefined)
+        throw new ConfigError(`'${part}': unknown budget unit '${unit}' (s, m, h, evals, gen)`, 'budget');
       out.timeMs = value * scale;
       if (!Number.isFinite(out.timeMs)) throw new ConfigError(`'${part}': too long a time budget`, 'budget');
     }
@@ -47,7 +57,8 @@ export function parseBudget(text: string): Budget {
 
 export function describeBudget(b: Budget): string {
   const parts: string[] = [];
-  if (b.timeMs !== undefined) parts.push(b.timeMs % 60e3 === 0 ? `${b.timeMs / 60e3} min` : `${(b.timeMs / 1e3).toFixed(0)} s`);
+  if (b.timeMs !== undefined)
+    parts.push(b.timeMs % 60e3 === 0 ? `${b.timeMs / 60e3} min` : `${(b.timeMs / 1e3).toFixed(0)} s`);
   if (b.evaluations !== undefined) parts.push(`${b.evaluations} evaluations`);
   if (b.generations !== undefined) parts.push(`${b.generations} generations`);
   return parts.join(' or ');
@@ -59,7 +70,13 @@ export type UserData =
   | { readonly format: 'idx'; readonly path: string }
   /** `<dir>/<Name>_TRAIN.ts` (the TEST file beside it), or the directory plus `name`. */
   | { readonly format: 'ucr'; readonly path: string; readonly name?: string }
-  | { readonly format: 'csv'; readonly path: string; readonly target: string; readonly kind: 'classification' | 'regression'; readonly testFraction?: number };
+  | {
+      readonly format: 'csv';
+      readonly path: string;
+      readonly target: string;
+      readonly kind: 'classification' | 'regression';
+      readonly testFraction?: number;
+    };
 
 /** Data subsets, for quick searches and tests: the first n rows (after a seeded shuffle) of each split. */
 export interface DataLimits {
@@ -153,7 +170,8 @@ export type SearchConfigInput = Partial<Omit<SearchConfig, 'objectives' | 'budge
 };
 
 function posInt(v: unknown, path: string, min = 1): void {
-  if (!(Number.isInteger(v) && (v as number) >= min)) throw new ConfigError(`must be an integer ≥ ${min}, got ${String(v)}`, path);
+  if (!(Number.isInteger(v) && (v as number) >= min))
+    throw new ConfigError(`must be an integer ≥ ${min}, got ${String(v)}`, path);
 }
 
 function timestamp(): string {
@@ -165,36 +183,51 @@ function timestamp(): string {
 /** Fills defaults and checks everything that can be checked without data; throws ConfigError naming the problem. */
 export function normalizeConfig(input: SearchConfigInput): SearchConfig {
   // The input may come from a study file or a JSON config: check shapes before using them.
-  if (typeof input !== 'object' || input === null || Array.isArray(input)) throw new ConfigError('a search configuration must be an object', 'config');
+  if (typeof input !== 'object' || input === null || Array.isArray(input))
+    throw new ConfigError('a search configuration must be an object', 'config');
   const task = input.task ?? (input.data ? 'custom' : 'fashion-mnist');
   if (typeof task !== 'string') throw new ConfigError(`must be a task name, got ${JSON.stringify(task)}`, 'task');
   // hasOwn: 'constructor' or 'toString' are found on every object but are not tasks.
-  if (task !== 'custom' && !Object.hasOwn(TASKS, task)) throw new ConfigError(`unknown task '${task}'; known: ${Object.keys(TASKS).join(', ')} (or bring your own data with --data)`, 'task');
+  if (task !== 'custom' && !Object.hasOwn(TASKS, task))
+    throw new ConfigError(
+      `unknown task '${task}'; known: ${Object.keys(TASKS).join(', ')} (or bring your own data with --data)`,
+      'task',
+    );
   if (task === 'custom' && !input.data) throw new ConfigError(`task 'custom' needs data (--data <path>)`, 'data');
   if (input.data) checkUserData(input.data);
-  const objectivesOk = input.objectives === undefined || typeof input.objectives === 'string'
-    || (Array.isArray(input.objectives) && input.objectives.every((o) => typeof o === 'string'));
-  if (!objectivesOk) throw new ConfigError('must be a comma-separated string or an array of objective names', 'objectives');
+  const objectivesOk =
+    input.objectives === undefined ||
+    typeof input.objectives === 'string' ||
+    (Array.isArray(input.objectives) && input.objectives.every((o) => typeof o === 'string'));
+  if (!objectivesOk)
+    throw new ConfigError('must be a comma-separated string or an array of objective names', 'objectives');
   for (const key of ['model', 'cacheDir', 'name'] as const) {
-    if (input[key] !== undefined && typeof input[key] !== 'string') throw new ConfigError(`must be a string, got ${JSON.stringify(input[key])}`, key);
+    if (input[key] !== undefined && typeof input[key] !== 'string')
+      throw new ConfigError(`must be a string, got ${JSON.stringify(input[key])}`, key);
   }
-  if (input.stages !== undefined && !(Array.isArray(input.stages) && input.stages.every((s) => typeof s === 'string'))) {
+  if (
+    input.stages !== undefined &&
+    !(Array.isArray(input.stages) && input.stages.every((s) => typeof s === 'string'))
+  ) {
     throw new ConfigError('must be an array of stage type names', 'stages');
   }
-  const objectives = typeof input.objectives === 'string' || input.objectives === undefined
-    ? parseObjectives(input.objectives ?? 'metric,latency,size')
-    : parseObjectives(input.objectives as string[]);
-  for (const o of objectives) if (!OBJECTIVE_KEYS.includes(o)) throw new ConfigError(`unknown objective '${String(o)}'`, 'objectives');
+  const objectives =
+    typeof input.objectives === 'string' || input.objectives === undefined
+      ? parseObjectives(input.objectives ?? 'metric,latency,size')
+      : parseObjectives(input.objectives as string[]);
+  for (const o of objectives)
+    if (!OBJECTIVE_KEYS.includes(o)) throw new ConfigError(`unknown objective '${String(o)}'`, 'objectives');
   if (input.metric !== undefined && !QUALITY_METRICS.includes(input.metric)) {
     throw new ConfigError(`unknown metric '${String(input.metric)}'; known: ${QUALITY_METRICS.join(', ')}`, 'metric');
   }
-  const budget = typeof input.budget === 'string' ? parseBudget(input.budget) : input.budget ?? { evaluations: 40 };
+  const budget = typeof input.budget === 'string' ? parseBudget(input.budget) : (input.budget ?? { evaluations: 40 });
   if (budget.evaluations === undefined && budget.timeMs === undefined && budget.generations === undefined) {
     throw new ConfigError('the budget needs evaluations, a time or generations', 'budget');
   }
   if (budget.evaluations !== undefined) posInt(budget.evaluations, 'budget.evaluations');
   if (budget.generations !== undefined) posInt(budget.generations, 'budget.generations');
-  if (budget.timeMs !== undefined && !(budget.timeMs > 0 && Number.isFinite(budget.timeMs))) throw new ConfigError('must be > 0', 'budget.timeMs');
+  if (budget.timeMs !== undefined && !(budget.timeMs > 0 && Number.isFinite(budget.timeMs)))
+    throw new ConfigError('must be > 0', 'budget.timeMs');
   const constraints = input.constraints ?? {};
   checkConstraints(constraints, input.metric ?? 'accuracy');
   const population = input.population ?? 8;
@@ -202,11 +235,14 @@ export function normalizeConfig(input: SearchConfigInput): SearchConfig {
   const seed = input.seed ?? 1;
   if (!Number.isInteger(seed)) throw new ConfigError(`must be an integer, got ${String(seed)}`, 'seed');
   const device = input.device ?? 'cpu';
-  if (!/^(cpu|cuda(:\d+)?)$/.test(device)) throw new ConfigError(`'${device}' is not a device (cpu, cuda, cuda:N)`, 'device');
+  if (!/^(cpu|cuda(:\d+)?)$/.test(device))
+    throw new ConfigError(`'${device}' is not a device (cpu, cuda, cuda:N)`, 'device');
   const selector = input.selector ?? 'nsga2';
-  if (selector !== 'nsga2' && selector !== 'spea2') throw new ConfigError(`unknown selector '${String(selector)}' (nsga2, spea2)`, 'selector');
+  if (selector !== 'nsga2' && selector !== 'spea2')
+    throw new ConfigError(`unknown selector '${String(selector)}' (nsga2, spea2)`, 'selector');
   const schedule = input.schedule ?? 'generational';
-  if (schedule !== 'generational' && schedule !== 'steady-state') throw new ConfigError(`unknown schedule '${String(schedule)}' (generational, steady-state)`, 'schedule');
+  if (schedule !== 'generational' && schedule !== 'steady-state')
+    throw new ConfigError(`unknown schedule '${String(schedule)}' (generational, steady-state)`, 'schedule');
   const concurrency = input.concurrency ?? 1;
   posInt(concurrency, 'concurrency');
   const stallGenerations = input.stallGenerations ?? 10;
@@ -226,18 +262,35 @@ export function normalizeConfig(input: SearchConfigInput): SearchConfig {
   if (input.stages) {
     if (input.stages.length === 0) throw new ConfigError('give at least one stage type', 'stages');
     for (const s of input.stages) {
-      if (!(STAGE_TYPES as readonly string[]).includes(s)) throw new ConfigError(`unknown stage type '${s}'; known: ${STAGE_TYPES.join(', ')}`, 'stages');
+      if (!(STAGE_TYPES as readonly string[]).includes(s))
+        throw new ConfigError(`unknown stage type '${s}'; known: ${STAGE_TYPES.join(', ')}`, 'stages');
     }
   }
   if (input.baselineEpochs !== undefined) posInt(input.baselineEpochs, 'baselineEpochs');
   const name = input.name ?? `${task}-${timestamp()}`;
-  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/.test(name)) throw new ConfigError(`'${name}' is not a study name (letters, digits, . _ -)`, 'name');
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/.test(name))
+    throw new ConfigError(`'${name}' is not a study name (letters, digits, . _ -)`, 'name');
   return {
-    name, task, ...(input.data ? { data: input.data } : {}), ...(input.model ? { model: input.model } : {}),
+    name,
+    task,
+    ...(input.data ? { data: input.data } : {}),
+    ...(input.model ? { model: input.model } : {}),
     ...(input.metric ? { metric: input.metric } : {}),
-    objectives, constraints, budget, population, seed, device, selector, ...(schedule !== 'generational' ? { schedule } : {}),
-    concurrency, stallGenerations, limits, finetune, measure,
-    ...(input.stages ? { stages: [...input.stages] } : {}), seedPipelines: input.seedPipelines ?? true,
+    objectives,
+    constraints,
+    budget,
+    population,
+    seed,
+    device,
+    selector,
+    ...(schedule !== 'generational' ? { schedule } : {}),
+    concurrency,
+    stallGenerations,
+    limits,
+    finetune,
+    measure,
+    ...(input.stages ? { stages: [...input.stages] } : {}),
+    seedPipelines: input.seedPipelines ?? true,
     ...(input.baselineEpochs !== undefined ? { baselineEpochs: input.baselineEpochs } : {}),
     ...(input.cacheDir ? { cacheDir: input.cacheDir } : {}),
   };
@@ -254,7 +307,8 @@ function checkUserData(d: UserData): void {
   if (typeof d.path !== 'string' || d.path.length === 0) throw new ConfigError('data.path is missing', 'data.path');
   if (d.format === 'csv') {
     if (!d.target) throw new ConfigError('CSV data needs the target column (--target <column>)', 'data.target');
-    if (d.kind !== 'classification' && d.kind !== 'regression') throw new ConfigError('CSV data needs --kind classification|regression', 'data.kind');
+    if (d.kind !== 'classification' && d.kind !== 'regression')
+      throw new ConfigError('CSV data needs --kind classification|regression', 'data.kind');
   }
 }
 

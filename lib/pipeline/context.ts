@@ -32,7 +32,10 @@ export async function openStudyContext(
   problem: Problem,
   base: Model,
   config: Pick<SearchConfig, 'finetune' | 'seed'>,
-  definitions: (placed: { readonly data: SearchData; readonly lock: Lock }) => StudyDefinitions | Promise<StudyDefinitions>,
+  definitions: (placed: {
+    readonly data: SearchData;
+    readonly lock: Lock;
+  }) => StudyDefinitions | Promise<StudyDefinitions>,
 ): Promise<StudyContext> {
   const data = new SearchData(problem, config.finetune, config.seed);
   const lock = new Lock();

@@ -41,7 +41,15 @@ export interface Lineage {
 
 export interface CandidateEvents {
   start?(e: { trial: number; generation: number; pipeline: string }): void;
-  epoch?(e: { trial: number; stage: number; type: string; epoch: number; epochs: number; trainLoss: number; valMetric?: number }): void;
+  epoch?(e: {
+    trial: number;
+    stage: number;
+    type: string;
+    epoch: number;
+    epochs: number;
+    trainLoss: number;
+    valMetric?: number;
+  }): void;
   stage?(e: { trial: number; index: number; type: string; phase: 'start' | 'end' }): void;
 }
 
@@ -50,7 +58,10 @@ export interface EvaluatorOptions {
   /** The problem (recipe, metric), splits, baseline model, objectives, constraints and timing lock. */
   readonly context: StudyContext;
   /** The baseline's measurements and validation metric (for the candidate stopper's optimistic outcome). */
-  readonly baseline: { readonly measurements: Pick<Measurements, 'metric' | 'latencyMs' | 'throughput'>; readonly valMetric?: number };
+  readonly baseline: {
+    readonly measurements: Pick<Measurements, 'metric' | 'latencyMs' | 'throughput'>;
+    readonly valMetric?: number;
+  };
   readonly host: HostFingerprint;
   /** Directory of the study file; models are saved under `modelFile(trial)` relative to it. */
   readonly studyDir?: string;
@@ -60,7 +71,9 @@ export interface EvaluatorOptions {
 
 /** The same genome gets the same seed in a study (so a resumed or repeated evaluation repeats). */
 export function candidateSeed(studySeed: number, genome: PipelineGenome): number {
-  const h = createHash('sha256').update(`${studySeed}:${genomeHash(genome)}`).digest();
+  const h = createHash('sha256')
+    .update(`${studySeed}:${genomeHash(genome)}`)
+    .digest();
   return h.readUInt32BE(0) & 0x7fffffff;
 }
 
@@ -89,28 +102,60 @@ export function pipelineEvaluator(o: EvaluatorOptions): Evaluator<PipelineGenome
     const seed = candidateSeed(o.config.seed, genome);
     const pipeline = describePipeline(genome);
     const stages: StageReport[] = [];
-    const lineage = (extra: Partial<Lineage> = {}): Record<string, unknown> => ({
-      pipeline, genomeKey: genomeHash(genome), seed, stages, host: o.host, seconds: (performance.now() - started) / 1000, ...extra,
-    } satisfies Lineage);
+    const lineage = (extra: Partial<Lineage> = {}): Record<string, unknown> =>
+      ({
+        pipeline,
+        genomeKey: genomeHash(genome),
+        seed,
+        stages,
+        host: o.host,
+        seconds: (performance.now() - started) / 1000,
+        ...extra,
+      }) satisfies Lineage;
     o.events?.start?.({ trial: ctx.trialId, generation: ctx.generation, pipeline });
     let step = 0;
     try {
-      const run = await runPipeline(base, genome, {
-        data, metric, recipe, finetune: o.config.finetune, seed, signal: ctx.signal,
-        prepareCandidateCheck: (model) => prepareCheck(model, ctx, o),
-        onStage: (e) => o.events?.stage?.({ trial: ctx.trialId, ...e }),
-        onEpoch: (e) => {
-          ctx.report({ step: step++, ...(e.valMetric !== undefined ? { value: e.valMetric } : {}), stage: e.stage, type: e.type, epoch: e.epoch, trainLoss: e.trainLoss });
-          o.events?.epoch?.({ trial: ctx.trialId, ...e });
+      const run = await runPipeline(
+        base,
+        genome,
+        {
+          data,
+          metric,
+          recipe,
+          finetune: o.config.finetune,
+          seed,
+          signal: ctx.signal,
+          prepareCandidateCheck: (model) => prepareCheck(model, ctx, o),
+          onStage: (e) => o.events?.stage?.({ trial: ctx.trialId, ...e }),
+          onEpoch: (e) => {
+            ctx.report({
+              step: step++,
+              ...(e.valMetric !== undefined ? { value: e.valMetric } : {}),
+              stage: e.stage,
+              type: e.type,
+              epoch: e.epoch,
+              trainLoss: e.trainLoss,
+            });
+            o.events?.epoch?.({ trial: ctx.trialId, ...e });
+          },
         },
-      }, stages);
+        stages,
+      );
       const model = run.model;
       try {
         const file = o.modelFile?.(ctx.trialId);
         if (file) mkdirSync(dirname(join(o.studyDir ?? '.', file)), { recursive: true });
         const m = await measureModel(model, data.quality(model.device), {
-          metric, settings: o.config.measure, lock, signal: ctx.signal, ...(file ? { file: join(o.studyDir ?? '.', file) } : {}),
-          reference: { model: base, latencyMs: o.baseline.measurements.latencyMs, throughput: o.baseline.measurements.throughput },
+          metric,
+          settings: o.config.measure,
+          lock,
+          signal: ctx.signal,
+          ...(file ? { file: join(o.studyDir ?? '.', file) } : {}),
+          reference: {
+            model: base,
+            latencyMs: o.baseline.measurements.latencyMs,
+            throughput: o.baseline.measurements.throughput,
+          },
         });
         const all = values(m);
         const constraintValues = Object.fromEntries(constraints.map((c) => [c.name, all[c.name] as number]));
@@ -126,8 +171,12 @@ export function pipelineEvaluator(o: EvaluatorOptions): Evaluator<PipelineGenome
       if (ctx.signal.aborted) throw error;
       if (error instanceof CandidateStopped) return { status: 'pruned', reason: error.message, userAttrs: lineage() };
       return {
-        status: 'failed', reason: message(error),
-        userAttrs: lineage({ ...(error instanceof Error && error.name ? { error: error.name } : {}), ...(error instanceof PetraError ? { errorCode: error.code } : {}) }),
+        status: 'failed',
+        reason: message(error),
+        userAttrs: lineage({
+          ...(error instanceof Error && error.name ? { error: error.name } : {}),
+          ...(error instanceof PetraError ? { errorCode: error.code } : {}),
+        }),
       };
     }
   }
@@ -139,14 +188,25 @@ export function pipelineEvaluator(o: EvaluatorOptions): Evaluator<PipelineGenome
  * quality, or better if its validation metric already beats the baseline's. When a front member is better in every
  * objective even so, the fine-tune stops and the candidate is dropped.
  */
-async function prepareCheck(model: Model, ctx: EvaluationContext, o: EvaluatorOptions): Promise<CandidateCheck | undefined> {
+async function prepareCheck(
+  model: Model,
+  ctx: EvaluationContext,
+  o: EvaluatorOptions,
+): Promise<CandidateCheck | undefined> {
   const front = ctx.front();
   if (front.length === 0) return undefined;
   const sizes = [o.config.measure.latencyBatch, o.config.measure.throughputBatch];
   const cap = Math.min(300, o.config.measure.timeCapMs);
   // Paired with the baseline, like the full measurement, so the front's values and these are comparable.
-  const checkAbort = (): void => { if (ctx.signal.aborted) throw new AbortError('the search was aborted', { cause: ctx.signal.reason }); };
-  const { problem: { metric: qualityMetric }, base: baseModel, objectives, lock } = o.context;
+  const checkAbort = (): void => {
+    if (ctx.signal.aborted) throw new AbortError('the search was aborted', { cause: ctx.signal.reason });
+  };
+  const {
+    problem: { metric: qualityMetric },
+    base: baseModel,
+    objectives,
+    lock,
+  } = o.context;
   const [quick, ref] = await lock.run(async () => {
     checkAbort();
     const own = await benchmark(model, { batchSizes: sizes, timeCapMs: cap, targetRelativeCi: 0.05 });
@@ -172,16 +232,28 @@ async function prepareCheck(model: Model, ctx: EvaluationContext, o: EvaluatorOp
   const baseMetric = base.metric;
   const stopper = candidateStopper({ minEpochs: 1, directions: objectives.map((d) => d.direction) });
   return (epoch, valMetric) => {
-    const gain = valMetric !== undefined && o.baseline.valMetric !== undefined
-      ? (direction === 'max' ? valMetric - o.baseline.valMetric : o.baseline.valMetric - valMetric) : 0;
+    const gain =
+      valMetric !== undefined && o.baseline.valMetric !== undefined
+        ? direction === 'max'
+          ? valMetric - o.baseline.valMetric
+          : o.baseline.valMetric - valMetric
+        : 0;
     const metric = direction === 'max' ? baseMetric + Math.max(0, gain) : baseMetric - Math.max(0, gain);
     // Optimistic timing too: the low end of the quick measurement's confidence interval.
     const all: Record<string, number> = {
       [qualityMetric]: metric,
       latencyMs: scale(Math.min(lat.medianMs, lat.ciLowMs), rLat.medianMs, base.latencyMs),
-      throughput: scale(Math.max(thr.throughput, thr.batchSize / (thr.ciLowMs / 1000)), rThr.throughput, base.throughput),
+      throughput: scale(
+        Math.max(thr.throughput, thr.batchSize / (thr.ciLowMs / 1000)),
+        rThr.throughput,
+        base.throughput,
+      ),
       sizeBytes,
     };
-    return stopper.check(epoch + 1, objectives.map((d) => all[d.name] as number), front);
+    return stopper.check(
+      epoch + 1,
+      objectives.map((d) => all[d.name] as number),
+      front,
+    );
   };
 }

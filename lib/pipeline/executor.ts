@@ -52,7 +52,9 @@ export interface StageReport {
 
 /** Thrown when candidate-level early stopping ends a candidate: it cannot reach the front any more. */
 export class CandidateStopped extends PetraError {
-  constructor(message: string) { super(message, 'ERR_PETRA_ABORTED'); }
+  constructor(message: string) {
+    super(message, 'ERR_PETRA_ABORTED');
+  }
 }
 
 /** Decides, after each fine-tune epoch, whether the candidate should be dropped (see evaluator.ts). */
@@ -71,7 +73,14 @@ export interface ExecutorContext {
    */
   readonly prepareCandidateCheck?: (model: Model, stage: number) => Promise<CandidateCheck | undefined>;
   readonly onStage?: (e: { index: number; type: string; phase: 'start' | 'end' }) => void;
-  readonly onEpoch?: (e: { stage: number; type: string; epoch: number; epochs: number; trainLoss: number; valMetric?: number }) => void;
+  readonly onEpoch?: (e: {
+    stage: number;
+    type: string;
+    epoch: number;
+    epochs: number;
+    trainLoss: number;
+    valMetric?: number;
+  }) => void;
 }
 
 const STRUCTURAL = new Set(['prune', 'lowrank', 'quantize']);
@@ -81,7 +90,10 @@ const STRUCTURAL = new Set(['prune', 'lowrank', 'quantize']);
  * pushed to `stages` as they finish, so a caller still has them when a later stage fails.
  */
 export async function runPipeline(
-  base: Model, genome: PipelineGenome, ctx: ExecutorContext, stages: StageReport[] = [],
+  base: Model,
+  genome: PipelineGenome,
+  ctx: ExecutorContext,
+  stages: StageReport[] = [],
 ): Promise<{ model: Model; stages: StageReport[] }> {
   let model = base.clone();
   let pending: Partial<RegularizeParams> | undefined;
@@ -100,19 +112,34 @@ export async function runPipeline(
         if (error instanceof CandidateStopped || error instanceof AbortError) throw error;
         const message = `stage ${i} (${stage.type}): ${error instanceof Error ? error.message : String(error)}`;
         // The same class as the original (NumericError, DeviceError, ShapeError…), so a failed trial says what kind of failure it was.
-        const wrapped = error instanceof PetraError ? errorFromCode(error.code, message) : new PetraError(message, 'ERR_PETRA_NATIVE');
+        const wrapped =
+          error instanceof PetraError
+            ? errorFromCode(error.code, message)
+            : new PetraError(message, 'ERR_PETRA_NATIVE');
         Object.defineProperty(wrapped, 'cause', { value: error, configurable: true, writable: true });
         throw wrapped;
       }
-      pending = stage.type === 'regularize' ? { ...(stage.params as unknown as RegularizeParams) } : (out.training ? undefined : pending);
+      pending =
+        stage.type === 'regularize'
+          ? { ...(stage.params as unknown as RegularizeParams) }
+          : out.training
+            ? undefined
+            : pending;
       if (out.model !== model) {
         model.dispose();
         model = out.model;
       }
       stages.push({
-        index: i, type: stage.type, params: { ...stage.params }, seconds: (performance.now() - started) / 1000,
-        parametersBefore: before, parametersAfter: weightCount(model), device: model.device,
-        ...(out.operator ? { operator: out.operator } : {}), ...(out.training ? { training: out.training } : {}), ...(out.note ? { note: out.note } : {}),
+        index: i,
+        type: stage.type,
+        params: { ...stage.params },
+        seconds: (performance.now() - started) / 1000,
+        parametersBefore: before,
+        parametersAfter: weightCount(model),
+        device: model.device,
+        ...(out.operator ? { operator: out.operator } : {}),
+        ...(out.training ? { training: out.training } : {}),
+        ...(out.note ? { note: out.note } : {}),
       });
       ctx.onStage?.({ index: i, type: stage.type, phase: 'end' });
     }
@@ -124,7 +151,12 @@ export async function runPipeline(
 }
 
 async function applyStage(
-  model: Model, stage: Stage, index: number, pending: Partial<RegularizeParams> | undefined, finalShape: boolean, ctx: ExecutorContext,
+  model: Model,
+  stage: Stage,
+  index: number,
+  pending: Partial<RegularizeParams> | undefined,
+  finalShape: boolean,
+  ctx: ExecutorContext,
 ): Promise<{ model: Model; operator?: StageReport['operator']; training?: TrainingSummary[]; note?: string }> {
   const seed = ctx.seed * 31 + index;
   const ftBase = finetuneOptions(ctx.recipe);
@@ -133,7 +165,24 @@ async function applyStage(
   }
   if (isStage(stage, 'train')) {
     const p = stage.params;
-    const r = await finetune(model, { ...ftBase, optimizer: p.optimizer, lr: p.lr, schedule: p.schedule, batchSize: p.batchSize, momentum: p.optimizer === 'sgd' ? 0.9 : undefined }, p.epochs, pending, index, 'train', finalShape, seed, ctx);
+    const r = await finetune(
+      model,
+      {
+        ...ftBase,
+        optimizer: p.optimizer,
+        lr: p.lr,
+        schedule: p.schedule,
+        batchSize: p.batchSize,
+        momentum: p.optimizer === 'sgd' ? 0.9 : undefined,
+      },
+      p.epochs,
+      pending,
+      index,
+      'train',
+      finalShape,
+      seed,
+      ctx,
+    );
     return { model: r.model, training: [r.summary] };
   }
   if (isStage(stage, 'prune')) {
@@ -148,8 +197,14 @@ async function applyStage(
     try {
       for (let s = 0; s < steps; s++) {
         const r = await prune(current, {
-          criterion: p.criterion, ratio: stepRatio, scope: p.scope, roundTo: p.roundTo as RoundTo, seed: seed + s,
-          ...(p.criterion === 'taylor' ? { data: ctx.data.on('finetune', current.device), batches: 8, batchSize: 64 } : {}),
+          criterion: p.criterion,
+          ratio: stepRatio,
+          scope: p.scope,
+          roundTo: p.roundTo as RoundTo,
+          seed: seed + s,
+          ...(p.criterion === 'taylor'
+            ? { data: ctx.data.on('finetune', current.device), batches: 8, batchSize: 64 }
+            : {}),
         });
         if (current !== model) current.dispose();
         current = r.model;
@@ -157,8 +212,21 @@ async function applyStage(
         const last = s === steps - 1;
         const epochs = last ? p.finetuneEpochs - perStep * (steps - 1) : perStep;
         if (epochs > 0) {
-          const t = await finetune(current, ftBase, epochs, pending, index, 'prune', last && finalShape, seed + 100 + s, ctx);
-          if (t.model !== current) { current.dispose(); current = t.model; }
+          const t = await finetune(
+            current,
+            ftBase,
+            epochs,
+            pending,
+            index,
+            'prune',
+            last && finalShape,
+            seed + 100 + s,
+            ctx,
+          );
+          if (t.model !== current) {
+            current.dispose();
+            current = t.model;
+          }
           training.push(t.summary);
         }
       }
@@ -176,10 +244,17 @@ async function applyStage(
     try {
       const training: TrainingSummary[] = [];
       if (p.finetuneEpochs > 0) {
-        const reg = { ...pending, orthogonality: (pending?.orthogonality ?? 0) + p.orthogonalityWeight, hoyer: (pending?.hoyer ?? 0) + p.hoyerWeight };
+        const reg = {
+          ...pending,
+          orthogonality: (pending?.orthogonality ?? 0) + p.orthogonalityWeight,
+          hoyer: (pending?.hoyer ?? 0) + p.hoyerWeight,
+        };
         // The rank pruning after this fine-tune changes the architecture, so no candidate-level stop here.
         const t = await finetune(current, ftBase, p.finetuneEpochs, reg, index, 'lowrank', false, seed, ctx);
-        if (t.model !== current) { current.dispose(); current = t.model; }
+        if (t.model !== current) {
+          current.dispose();
+          current = t.model;
+        }
         training.push(t.summary);
       }
       const tr = await truncateRanks(current, rank);
@@ -198,18 +273,40 @@ async function applyStage(
     const onGpu = model.device !== 'cpu' && p.backend === 'cuda' && info().cuda.int8Gemm;
     const source = model.device === 'cpu' || onGpu ? model : model.clone().to('cpu');
     try {
-      const calibration = { data: ctx.data.on('finetune', source.device), batches: p.calibrationBatches, batchSize: 64 };
+      const calibration = {
+        data: ctx.data.on('finetune', source.device),
+        batches: p.calibrationBatches,
+        batchSize: 64,
+      };
       const qatEpochs = Math.min(p.qatEpochs, ctx.finetune.maxEpochs);
       const r = await quantize(source, {
-        mode: p.mode, perChannel: p.perChannel, ...(p.backend !== 'cuda' ? { backend: p.backend } : {}),
+        mode: p.mode,
+        perChannel: p.perChannel,
+        ...(p.backend !== 'cuda' ? { backend: p.backend } : {}),
         ...(p.mode !== 'dynamic' ? { calibration } : {}),
-        ...(p.mode === 'qat' ? { qat: { data: ctx.data.on('finetune', source.device), epochs: qatEpochs, lr: 1e-4, seed, ...(ctx.signal ? { signal: ctx.signal } : {}) } } : {}),
+        ...(p.mode === 'qat'
+          ? {
+              qat: {
+                data: ctx.data.on('finetune', source.device),
+                epochs: qatEpochs,
+                lr: 1e-4,
+                seed,
+                ...(ctx.signal ? { signal: ctx.signal } : {}),
+              },
+            }
+          : {}),
       });
       const note = [
         source !== model ? `moved from ${model.device} to cpu for int8 kernels` : '',
-        p.backend === 'cuda' && !onGpu ? (model.device === 'cpu' ? 'backend cuda requested for a model on the cpu: int8 ran on the CPU engines' : 'backend cuda requested but this LibTorch has no torch._int_mm: int8 ran on the CPU engines') : '',
+        p.backend === 'cuda' && !onGpu
+          ? model.device === 'cpu'
+            ? 'backend cuda requested for a model on the cpu: int8 ran on the CPU engines'
+            : 'backend cuda requested but this LibTorch has no torch._int_mm: int8 ran on the CPU engines'
+          : '',
         pending && p.mode === 'qat' ? 'pending regularizers are not applied to QAT' : '',
-      ].filter(Boolean).join('; ');
+      ]
+        .filter(Boolean)
+        .join('; ');
       return { model: r.model, operator: [r.report], ...(note ? { note } : {}) };
     } finally {
       if (source !== model) source.dispose();
@@ -222,7 +319,10 @@ function finetuneOptions(recipe: Recipe): Omit<TrainOptions, 'epochs'> {
   const optimizer = recipe.optimizer ?? 'adam';
   const baseLr = recipe.lr ?? (optimizer === 'sgd' ? 0.05 : 1e-3);
   return {
-    optimizer, lr: baseLr * 0.2, schedule: 'cosine', batchSize: recipe.batchSize ?? 64,
+    optimizer,
+    lr: baseLr * 0.2,
+    schedule: 'cosine',
+    batchSize: recipe.batchSize ?? 64,
     ...(recipe.momentum !== undefined ? { momentum: recipe.momentum } : {}),
     ...(recipe.weightDecay !== undefined ? { weightDecay: recipe.weightDecay } : {}),
   };
@@ -233,8 +333,15 @@ function finetuneOptions(recipe: Recipe): Omit<TrainOptions, 'epochs'> {
  * best epoch's weights; `candidate` arms candidate-level stopping.
  */
 async function finetune(
-  model: Model, options: Omit<TrainOptions, 'epochs'>, requested: number, regularization: Partial<RegularizeParams> | undefined,
-  stage: number, type: string, candidate: boolean, seed: number, ctx: ExecutorContext,
+  model: Model,
+  options: Omit<TrainOptions, 'epochs'>,
+  requested: number,
+  regularization: Partial<RegularizeParams> | undefined,
+  stage: number,
+  type: string,
+  candidate: boolean,
+  seed: number,
+  ctx: ExecutorContext,
 ): Promise<{ model: Model; summary: TrainingSummary }> {
   const epochs = Math.min(requested, ctx.finetune.maxEpochs);
   const direction = metricDirectionOf(ctx.metric);
@@ -245,35 +352,62 @@ async function finetune(
   );
   let best: { value: number; epoch: number; snapshot?: Model } | undefined;
   let candidateStop: string | undefined;
-  const reg = regularization ? Object.fromEntries(Object.entries(regularization).filter(([, v]) => typeof v === 'number' && v > 0)) : undefined;
+  const reg = regularization
+    ? Object.fromEntries(Object.entries(regularization).filter(([, v]) => typeof v === 'number' && v > 0))
+    : undefined;
   try {
-    const result = await train(model, { train: ctx.data.on('finetune', model.device), val: ctx.data.on('val', model.device) }, {
-      ...options, epochs, seed, monitor: ctx.metric,
-      ...(reg && Object.keys(reg).length ? { regularization: reg } : {}),
-      ...(ctx.signal ? { signal: ctx.signal } : {}),
-      onEpoch: (e: EpochRecord) => {
-        ctx.onEpoch?.({ stage, type, epoch: e.epoch, epochs, trainLoss: e.trainLoss, ...(e.valMetric !== undefined ? { valMetric: e.valMetric } : {}) });
-        const v = e.valMetric;
-        if (v !== undefined && Number.isFinite(v) && (!best || (direction === 'max' ? v > best.value : v < best.value))) {
-          best?.snapshot?.dispose();
-          // The last epoch needs no copy: it is the model itself.
-          best = { value: v, epoch: e.epoch, ...(e.epoch < epochs - 1 ? { snapshot: model.clone() } : {}) };
-        }
-      },
-      stopper: {
-        observe(e) {
-          if (!Number.isFinite(e.trainLoss)) return { stop: true, reason: `training loss is ${e.trainLoss} at epoch ${e.epoch}` };
-          const verdict = early.observe(e);
-          if (verdict.stop) return verdict;
-          const c = check?.(e.epoch, e.valMetric);
-          if (c?.stop) { candidateStop = c.reason ?? 'dominated by the front'; return c; }
-          return { stop: false };
+    const result = await train(
+      model,
+      { train: ctx.data.on('finetune', model.device), val: ctx.data.on('val', model.device) },
+      {
+        ...options,
+        epochs,
+        seed,
+        monitor: ctx.metric,
+        ...(reg && Object.keys(reg).length ? { regularization: reg } : {}),
+        ...(ctx.signal ? { signal: ctx.signal } : {}),
+        onEpoch: (e: EpochRecord) => {
+          ctx.onEpoch?.({
+            stage,
+            type,
+            epoch: e.epoch,
+            epochs,
+            trainLoss: e.trainLoss,
+            ...(e.valMetric !== undefined ? { valMetric: e.valMetric } : {}),
+          });
+          const v = e.valMetric;
+          if (
+            v !== undefined &&
+            Number.isFinite(v) &&
+            (!best || (direction === 'max' ? v > best.value : v < best.value))
+          ) {
+            best?.snapshot?.dispose();
+            // The last epoch needs no copy: it is the model itself.
+            best = { value: v, epoch: e.epoch, ...(e.epoch < epochs - 1 ? { snapshot: model.clone() } : {}) };
+          }
+        },
+        stopper: {
+          observe(e) {
+            if (!Number.isFinite(e.trainLoss))
+              return { stop: true, reason: `training loss is ${e.trainLoss} at epoch ${e.epoch}` };
+            const verdict = early.observe(e);
+            if (verdict.stop) return verdict;
+            const c = check?.(e.epoch, e.valMetric);
+            if (c?.stop) {
+              candidateStop = c.reason ?? 'dominated by the front';
+              return c;
+            }
+            return { stop: false };
+          },
         },
       },
-    });
+    );
     const bad = result.history.find((h) => !Number.isFinite(h.trainLoss));
     if (bad) throw new NumericError(`${type} fine-tune diverged: training loss ${bad.trainLoss} at epoch ${bad.epoch}`);
-    if (candidateStop) throw new CandidateStopped(`stopped during the ${type} fine-tune at epoch ${result.history.length}: ${candidateStop}`);
+    if (candidateStop)
+      throw new CandidateStopped(
+        `stopped during the ${type} fine-tune at epoch ${result.history.length}: ${candidateStop}`,
+      );
     let out = model;
     const lastEpoch = result.history.at(-1)?.epoch;
     const kept = best as { value: number; epoch: number; snapshot?: Model } | undefined;
@@ -284,9 +418,17 @@ async function finetune(
     return {
       model: out,
       summary: {
-        planned: epochs, epochs: result.history.length, status: result.status, ...(result.reason ? { reason: result.reason } : {}),
+        planned: epochs,
+        epochs: result.history.length,
+        status: result.status,
+        ...(result.reason ? { reason: result.reason } : {}),
         ...(kept ? { bestEpoch: kept.epoch } : {}),
-        history: result.history.map((h) => ({ epoch: h.epoch, trainLoss: h.trainLoss, ...(h.valMetric !== undefined ? { valMetric: h.valMetric } : {}), seconds: h.seconds })),
+        history: result.history.map((h) => ({
+          epoch: h.epoch,
+          trainLoss: h.trainLoss,
+          ...(h.valMetric !== undefined ? { valMetric: h.valMetric } : {}),
+          seconds: h.seconds,
+        })),
         ...(reg && Object.keys(reg).length ? { regularization: reg } : {}),
       },
     };

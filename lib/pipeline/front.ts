@@ -25,16 +25,26 @@ export interface FrontEntry {
   readonly remeasured?: boolean;
 }
 
-export function frontEntries(members: readonly FrontMember<PipelineGenome>[], trials: readonly TrialRecord[], metric: QualityMetric): FrontEntry[] {
+export function frontEntries(
+  members: readonly FrontMember<PipelineGenome>[],
+  trials: readonly TrialRecord[],
+  metric: QualityMetric,
+): FrontEntry[] {
   const byNumber = new Map(trials.map((t) => [t.number, t] as const));
-  return members.map((m) => {
-    const t = byNumber.get(m.number);
-    const lineage = t?.userAttrs as Partial<Lineage> | undefined;
-    return {
-      trial: m.number, generation: t?.generation ?? 0, pipeline: lineage?.pipeline ?? '', genome: m.genome,
-      measures: lineage?.measurements ? measureValues(lineage.measurements, metric) : {},
-      ...(lineage?.measurements ? { heldOut: heldOutValue(lineage.measurements, metric) } : {}),
-      values: m.values, ...(lineage?.modelFile ? { modelFile: lineage.modelFile } : {}),
-    };
-  }).sort((a, b) => a.trial - b.trial);
+  return members
+    .map((m) => {
+      const t = byNumber.get(m.number);
+      const lineage = t?.userAttrs as Partial<Lineage> | undefined;
+      return {
+        trial: m.number,
+        generation: t?.generation ?? 0,
+        pipeline: lineage?.pipeline ?? '',
+        genome: m.genome,
+        measures: lineage?.measurements ? measureValues(lineage.measurements, metric) : {},
+        ...(lineage?.measurements ? { heldOut: heldOutValue(lineage.measurements, metric) } : {}),
+        values: m.values,
+        ...(lineage?.modelFile ? { modelFile: lineage.modelFile } : {}),
+      };
+    })
+    .sort((a, b) => a.trial - b.trial);
 }

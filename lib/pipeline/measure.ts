@@ -52,7 +52,12 @@ export interface Measurements {
    * Paired timing (see MeasureOptions.reference): the reference's medians measured alongside, and this model's own
    * raw numbers; `latencyMs` and `throughput` above are then the reference's known values scaled by the ratios.
    */
-  readonly paired?: { readonly latencyMs: number; readonly throughput: number; readonly ownLatencyMs: number; readonly ownThroughput: number };
+  readonly paired?: {
+    readonly latencyMs: number;
+    readonly throughput: number;
+    readonly ownLatencyMs: number;
+    readonly ownThroughput: number;
+  };
 }
 
 /**
@@ -74,7 +79,9 @@ export class Lock {
   async run<T>(fn: () => Promise<T>): Promise<T> {
     const previous = this.#tail;
     let release!: () => void;
-    this.#tail = new Promise<void>((r) => { release = r; });
+    this.#tail = new Promise<void>((r) => {
+      release = r;
+    });
     await previous;
     try {
       return await fn();
@@ -85,7 +92,14 @@ export class Lock {
 }
 
 function summary(b: BatchMeasurement): TimingSummary {
-  return { batchSize: b.batchSize, medianMs: b.medianMs, ciLowMs: b.ciLowMs, ciHighMs: b.ciHighMs, iterations: b.iterations, converged: b.converged };
+  return {
+    batchSize: b.batchSize,
+    medianMs: b.medianMs,
+    ciLowMs: b.ciLowMs,
+    ciHighMs: b.ciHighMs,
+    iterations: b.iterations,
+    converged: b.converged,
+  };
 }
 
 export interface MeasureOptions {
@@ -112,11 +126,16 @@ export interface QualitySplits {
   readonly test: TabularSplit | DeviceData;
 }
 
-export async function measureModel(model: Model, splits: QualitySplits, options: MeasureOptions): Promise<Measurements> {
+export async function measureModel(
+  model: Model,
+  splits: QualitySplits,
+  options: MeasureOptions,
+): Promise<Measurements> {
   const quality = async (split: 'select' | 'test'): Promise<{ metrics: NativeMetrics; value: number }> => {
     const metrics = await evaluate(model, splits[split]);
     const value = metrics[options.metric];
-    if (value === undefined || !Number.isFinite(value)) throw new NumericError(`${split === 'select' ? 'validation' : 'test'} ${options.metric} is ${String(value)}`);
+    if (value === undefined || !Number.isFinite(value))
+      throw new NumericError(`${split === 'select' ? 'validation' : 'test'} ${options.metric} is ${String(value)}`);
     return { metrics, value };
   };
   const val = await quality('select');
@@ -138,13 +157,21 @@ export async function measureModel(model: Model, splits: QualitySplits, options:
       }
     };
     const checkAbort = (): void => {
-      if (options.signal?.aborted) throw new AbortError('the measurement was aborted', { cause: options.signal.reason });
+      if (options.signal?.aborted)
+        throw new AbortError('the measurement was aborted', { cause: options.signal.reason });
     };
     for (let r = 0; r < repeats; r++) {
       checkAbort();
-      keep(own, (await benchmark(model, { batchSizes, timeCapMs, targetRelativeCi: 0.02, warmupIterations: 5 })).batches);
+      keep(
+        own,
+        (await benchmark(model, { batchSizes, timeCapMs, targetRelativeCi: 0.02, warmupIterations: 5 })).batches,
+      );
       checkAbort();
-      if (ref) keep(reference, (await benchmark(ref.model, { batchSizes, timeCapMs, targetRelativeCi: 0.02, warmupIterations: 5 })).batches);
+      if (ref)
+        keep(
+          reference,
+          (await benchmark(ref.model, { batchSizes, timeCapMs, targetRelativeCi: 0.02, warmupIterations: 5 })).batches,
+        );
     }
     return { own, reference };
   };
@@ -159,7 +186,12 @@ export async function measureModel(model: Model, splits: QualitySplits, options:
     const rt = timed.reference.get(throughputBatch)!;
     latencyMs = ref.latencyMs * (lat.medianMs / rl.medianMs);
     throughput = ref.throughput * (thr.throughput / rt.throughput);
-    paired = { latencyMs: rl.medianMs, throughput: rt.throughput, ownLatencyMs: lat.medianMs, ownThroughput: thr.throughput };
+    paired = {
+      latencyMs: rl.medianMs,
+      throughput: rt.throughput,
+      ownLatencyMs: lat.medianMs,
+      ownThroughput: thr.throughput,
+    };
   }
 
   const bytesByDtype: Record<string, number> = {};
@@ -179,8 +211,18 @@ export async function measureModel(model: Model, splits: QualitySplits, options:
     }
   }
   return {
-    val: val.metrics, test: test.metrics, metric: val.value, testMetric: test.value, latencyMs, throughput, sizeBytes, parameters: weightCount(model),
-    bytesByDtype, device: model.device, timing: { latency: summary(lat), throughput: summary(thr) }, ...(paired ? { paired } : {}),
+    val: val.metrics,
+    test: test.metrics,
+    metric: val.value,
+    testMetric: test.value,
+    latencyMs,
+    throughput,
+    sizeBytes,
+    parameters: weightCount(model),
+    bytesByDtype,
+    device: model.device,
+    timing: { latency: summary(lat), throughput: summary(thr) },
+    ...(paired ? { paired } : {}),
   };
 }
 

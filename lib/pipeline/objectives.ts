@@ -28,10 +28,14 @@ export type MeasureName = QualityMetric | 'latencyMs' | 'throughput' | 'sizeByte
 
 export function measureName(key: ObjectiveKey, metric: QualityMetric): MeasureName {
   switch (key) {
-    case 'metric': return metric;
-    case 'latency': return 'latencyMs';
-    case 'throughput': return 'throughput';
-    case 'size': return 'sizeBytes';
+    case 'metric':
+      return metric;
+    case 'latency':
+      return 'latencyMs';
+    case 'throughput':
+      return 'throughput';
+    case 'size':
+      return 'sizeBytes';
   }
 }
 
@@ -44,11 +48,24 @@ export function objectiveDefs(keys: readonly ObjectiveKey[], metric: QualityMetr
 
 /** Parses `metric,latency,size` (aliases: accuracy/quality → metric, speed → latency, bytes → size). */
 export function parseObjectives(text: string | readonly string[]): ObjectiveKey[] {
-  const parts = (typeof text === 'string' ? text.split(',') : text.flatMap((t) => t.split(','))).map((p) => p.trim()).filter(Boolean);
-  if (parts.length === 0) throw new ConfigError(`give at least one objective (${OBJECTIVE_KEYS.join(', ')})`, 'objectives');
+  const parts = (typeof text === 'string' ? text.split(',') : text.flatMap((t) => t.split(',')))
+    .map((p) => p.trim())
+    .filter(Boolean);
+  if (parts.length === 0)
+    throw new ConfigError(`give at least one objective (${OBJECTIVE_KEYS.join(', ')})`, 'objectives');
   const aliases: Record<string, ObjectiveKey> = {
-    metric: 'metric', quality: 'metric', accuracy: 'metric', f1: 'metric', macrof1: 'metric', rmse: 'metric', mae: 'metric',
-    latency: 'latency', speed: 'latency', throughput: 'throughput', size: 'size', bytes: 'size',
+    metric: 'metric',
+    quality: 'metric',
+    accuracy: 'metric',
+    f1: 'metric',
+    macrof1: 'metric',
+    rmse: 'metric',
+    mae: 'metric',
+    latency: 'latency',
+    speed: 'latency',
+    throughput: 'throughput',
+    size: 'size',
+    bytes: 'size',
   };
   const out: ObjectiveKey[] = [];
   for (const p of parts) {
@@ -85,7 +102,15 @@ export interface ConstraintInput {
 
 const UNIT_MS: Record<string, number> = { ns: 1e-6, us: 1e-3, 'µs': 1e-3, ms: 1, s: 1000 };
 const UNIT_BYTES: Record<string, number> = {
-  b: 1, kb: 1e3, mb: 1e6, gb: 1e9, kib: 1024, mib: 1024 ** 2, gib: 1024 ** 3, k: 1e3, m: 1e6,
+  b: 1,
+  kb: 1e3,
+  mb: 1e6,
+  gb: 1e9,
+  kib: 1024,
+  mib: 1024 ** 2,
+  gib: 1024 ** 3,
+  k: 1e3,
+  m: 1e6,
 };
 
 function splitNumber(text: string, path: string): { value: number; unit: string } {
@@ -113,7 +138,8 @@ export function parseSize(text: string, path = 'size'): Bound {
   const { value, unit } = splitNumber(text, path);
   if (unit === '%') return { relative: positive(value, text, path) / 100 };
   const scale = unit === '' ? 1 : UNIT_BYTES[unit];
-  if (scale === undefined) throw new ConfigError(`unknown size unit '${unit}' in '${text}' (use B, kB, MB, KiB, MiB or %)`, path);
+  if (scale === undefined)
+    throw new ConfigError(`unknown size unit '${unit}' in '${text}' (use B, kB, MB, KiB, MiB or %)`, path);
   return { absolute: positive(value * scale, text, path) };
 }
 
@@ -121,7 +147,8 @@ export function parseSize(text: string, path = 'size'): Bound {
 export function parseThroughput(text: string, path = 'throughput'): Bound {
   const { value, unit } = splitNumber(text, path);
   if (unit === '%') return { relative: positive(value, text, path) / 100 };
-  if (unit !== '' && unit !== '/s') throw new ConfigError(`unknown throughput unit '${unit}' in '${text}' (samples per second, or %)`, path);
+  if (unit !== '' && unit !== '/s')
+    throw new ConfigError(`unknown throughput unit '${unit}' in '${text}' (samples per second, or %)`, path);
   return { absolute: positive(value, text, path) };
 }
 
@@ -134,7 +161,8 @@ export function parseMetricBound(text: string, path: string): number {
 
 export function parseMetricDrop(text: string, path = 'max-metric-drop'): number {
   const { value, unit } = splitNumber(text, path);
-  if (unit !== '' && unit !== '%' && unit !== 'pt' && unit !== 'pts') throw new ConfigError(`'${text}' must be a number of points (e.g. 1)`, path);
+  if (unit !== '' && unit !== '%' && unit !== 'pt' && unit !== 'pts')
+    throw new ConfigError(`'${text}' must be a number of points (e.g. 1)`, path);
   if (!(value >= 0 && Number.isFinite(value))) throw new ConfigError(`'${text}' must be ≥ 0`, path);
   return value;
 }
@@ -165,41 +193,67 @@ function resolve(bound: Bound | undefined, base: number | undefined): number | u
  */
 export function checkConstraints(input: ConstraintInput, metric: QualityMetric, baseline?: BaselineMeasures): void {
   // Constraints may come from a JSON config or study file: bounds must be { absolute } or { relative }, positive and finite.
-  if (typeof input !== 'object' || input === null || Array.isArray(input)) throw new ConfigError('constraints must be an object', 'constraints');
+  if (typeof input !== 'object' || input === null || Array.isArray(input))
+    throw new ConfigError('constraints must be an object', 'constraints');
   for (const q of QUANTITIES) {
     for (const key of [q.min, q.max]) {
       const b = input[key] as unknown;
       if (b === undefined) continue;
-      const v = typeof b === 'object' && b !== null ? ('absolute' in b ? b.absolute : 'relative' in b ? b.relative : undefined) : undefined;
+      const v =
+        typeof b === 'object' && b !== null
+          ? 'absolute' in b
+            ? b.absolute
+            : 'relative' in b
+              ? b.relative
+              : undefined
+          : undefined;
       if (!(typeof v === 'number' && Number.isFinite(v) && v > 0)) {
-        throw new ConfigError(`${key} must be { absolute: n } or { relative: n } with a finite n > 0, got ${JSON.stringify(b)}`, 'constraints');
+        throw new ConfigError(
+          `${key} must be { absolute: n } or { relative: n } with a finite n > 0, got ${JSON.stringify(b)}`,
+          'constraints',
+        );
       }
     }
   }
   for (const key of ['minMetric', 'maxMetric', 'maxMetricDrop'] as const) {
     const v = input[key] as unknown;
-    if (v !== undefined && !(typeof v === 'number' && Number.isFinite(v))) throw new ConfigError(`${key} must be a finite number`, 'constraints');
+    if (v !== undefined && !(typeof v === 'number' && Number.isFinite(v)))
+      throw new ConfigError(`${key} must be a finite number`, 'constraints');
   }
   for (const q of QUANTITIES) {
     const lo = input[q.min];
     const hi = input[q.max];
     if (!lo || !hi) continue;
-    const sameKind = ('absolute' in lo) === ('absolute' in hi);
+    const sameKind = 'absolute' in lo === 'absolute' in hi;
     if (!sameKind && !baseline) continue;
     const l = resolve(lo, baseline?.[q.base]) as number;
     const h = resolve(hi, baseline?.[q.base]) as number;
-    if (l > h) throw new ConfigError(`contradictory constraints: --min-${q.flag} is above --max-${q.flag} (${fmt(l)} > ${fmt(h)})`, 'constraints');
+    if (l > h)
+      throw new ConfigError(
+        `contradictory constraints: --min-${q.flag} is above --max-${q.flag} (${fmt(l)} > ${fmt(h)})`,
+        'constraints',
+      );
   }
   const { lower, upper } = metricBounds(input, metric, baseline);
   if (lower !== undefined && upper !== undefined && lower > upper) {
-    throw new ConfigError(`contradictory constraints: the ${metric} would have to be ≥ ${fmt(lower)} and ≤ ${fmt(upper)}`, 'constraints');
+    throw new ConfigError(
+      `contradictory constraints: the ${metric} would have to be ≥ ${fmt(lower)} and ≤ ${fmt(upper)}`,
+      'constraints',
+    );
   }
   if ((metric === 'accuracy' || metric === 'macroF1') && lower !== undefined && lower > 1) {
-    throw new ConfigError(`contradictory constraints: ${metric} can never reach ${fmt(lower)} (it is at most 1)`, 'constraints');
+    throw new ConfigError(
+      `contradictory constraints: ${metric} can never reach ${fmt(lower)} (it is at most 1)`,
+      'constraints',
+    );
   }
 }
 
-function metricBounds(input: ConstraintInput, metric: QualityMetric, baseline?: BaselineMeasures): { lower?: number; upper?: number } {
+function metricBounds(
+  input: ConstraintInput,
+  metric: QualityMetric,
+  baseline?: BaselineMeasures,
+): { lower?: number; upper?: number } {
   let lower = input.minMetric;
   let upper = input.maxMetric;
   if (input.maxMetricDrop !== undefined && baseline) {
@@ -215,13 +269,18 @@ function metricBounds(input: ConstraintInput, metric: QualityMetric, baseline?: 
 }
 
 /** The study's constraints, in measured units, once the baseline is known. */
-export function constraintDefs(input: ConstraintInput, metric: QualityMetric, baseline: BaselineMeasures): ConstraintDef[] {
+export function constraintDefs(
+  input: ConstraintInput,
+  metric: QualityMetric,
+  baseline: BaselineMeasures,
+): ConstraintDef[] {
   checkConstraints(input, metric, baseline);
   const out: ConstraintDef[] = [];
   for (const q of QUANTITIES) {
     const lower = resolve(input[q.min], baseline[q.base]);
     const upper = resolve(input[q.max], baseline[q.base]);
-    if (lower !== undefined || upper !== undefined) out.push({ name: q.name, ...(lower !== undefined ? { lower } : {}), ...(upper !== undefined ? { upper } : {}) });
+    if (lower !== undefined || upper !== undefined)
+      out.push({ name: q.name, ...(lower !== undefined ? { lower } : {}), ...(upper !== undefined ? { upper } : {}) });
   }
   const m = metricBounds(input, metric, baseline);
   if (m.lower !== undefined || m.upper !== undefined) out.push({ name: metric, ...m });
@@ -250,21 +309,31 @@ function fmt(v: number): string {
 
 export function labelOf(name: MeasureName): string {
   switch (name) {
-    case 'latencyMs': return 'latency';
-    case 'sizeBytes': return 'size';
-    case 'macroF1': return 'macro-F1';
-    case 'rmse': return 'RMSE';
-    case 'mae': return 'MAE';
-    default: return name;
+    case 'latencyMs':
+      return 'latency';
+    case 'sizeBytes':
+      return 'size';
+    case 'macroF1':
+      return 'macro-F1';
+    case 'rmse':
+      return 'RMSE';
+    case 'mae':
+      return 'MAE';
+    default:
+      return name;
   }
 }
 
 export function unitOf(name: MeasureName): string {
   switch (name) {
-    case 'latencyMs': return 'ms (batch 1)';
-    case 'throughput': return 'samples/s (batch 64)';
-    case 'sizeBytes': return 'bytes';
-    default: return '';
+    case 'latencyMs':
+      return 'ms (batch 1)';
+    case 'throughput':
+      return 'samples/s (batch 64)';
+    case 'sizeBytes':
+      return 'bytes';
+    default:
+      return '';
   }
 }
 
@@ -277,12 +346,17 @@ export function formatBytes(bytes: number): string {
 export function formatMeasure(name: MeasureName, value: number): string {
   switch (name) {
     case 'accuracy':
-    case 'macroF1': return value.toFixed(4);
+    case 'macroF1':
+      return value.toFixed(4);
     case 'rmse':
-    case 'mae': return Number(value.toPrecision(4)).toString();
-    case 'latencyMs': return value >= 10 ? `${value.toFixed(1)} ms` : `${value.toFixed(3)} ms`;
-    case 'throughput': return `${Math.round(value).toLocaleString('en-US')}/s`;
-    case 'sizeBytes': return formatBytes(value);
+    case 'mae':
+      return Number(value.toPrecision(4)).toString();
+    case 'latencyMs':
+      return value >= 10 ? `${value.toFixed(1)} ms` : `${value.toFixed(3)} ms`;
+    case 'throughput':
+      return `${Math.round(value).toLocaleString('en-US')}/s`;
+    case 'sizeBytes':
+      return formatBytes(value);
   }
 }
 

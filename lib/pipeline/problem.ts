@@ -44,7 +44,16 @@ export interface Problem {
 /** Validation rows a carved selection split aims for (the report notes a smaller one: its quality steps are coarse). */
 export const MIN_SELECTION_ROWS = 30;
 
-export const MODEL_BUILDERS = ['small-cnn', 'resnet8', 'resnet14', 'resnet20', 'resnet32', 'inception-time', 'cnn1d', 'mlp'] as const;
+export const MODEL_BUILDERS = [
+  'small-cnn',
+  'resnet8',
+  'resnet14',
+  'resnet20',
+  'resnet32',
+  'inception-time',
+  'cnn1d',
+  'mlp',
+] as const;
 
 /** The first `limit` rows of a seeded shuffle (the same rows for the same seed). */
 export function subset(split: TabularSplit, limit: number | undefined, seed: number): TabularSplit {
@@ -54,7 +63,11 @@ export function subset(split: TabularSplit, limit: number | undefined, seed: num
 }
 
 function applyLimits(ds: LoadedDataset, limits: DataLimits, seed: number): LoadedDataset {
-  const out: LoadedDataset = { ...ds, train: subset(ds.train, limits.train, seed), test: subset(ds.test, limits.test, seed + 1) };
+  const out: LoadedDataset = {
+    ...ds,
+    train: subset(ds.train, limits.train, seed),
+    test: subset(ds.test, limits.test, seed + 1),
+  };
   if (ds.val) out.val = subset(ds.val, limits.val, seed + 2);
   return out;
 }
@@ -68,16 +81,22 @@ function loadUserData(d: UserData, seed: number): { dataset: LoadedDataset; desc
   mustExist(path, 'data path');
   switch (d.format) {
     case 'idx': {
-      if (!statSync(path).isDirectory()) throw new ConfigError(`IDX data is a directory with train-images-idx3-ubyte[.gz] etc.; '${d.path}' is a file`, 'data');
+      if (!statSync(path).isDirectory())
+        throw new ConfigError(
+          `IDX data is a directory with train-images-idx3-ubyte[.gz] etc.; '${d.path}' is a file`,
+          'data',
+        );
       const file = (stem: string): string => {
-        for (const candidate of [`${stem}.gz`, stem]) if (existsSync(join(path, candidate))) return join(path, candidate);
+        for (const candidate of [`${stem}.gz`, stem])
+          if (existsSync(join(path, candidate))) return join(path, candidate);
         throw new ConfigError(`'${d.path}' has no ${stem}[.gz] (IDX data needs the MNIST file layout)`, 'data');
       };
       const dataset = loadIdxDataset({
         name: basename(path),
         train: { imagesPath: file('train-images-idx3-ubyte'), labelsPath: file('train-labels-idx1-ubyte') },
         test: { imagesPath: file('t10k-images-idx3-ubyte'), labelsPath: file('t10k-labels-idx1-ubyte') },
-        valFraction: 0.1, seed,
+        valFraction: 0.1,
+        seed,
       });
       return { dataset, description: `IDX images from ${d.path}` };
     }
@@ -89,7 +108,11 @@ function loadUserData(d: UserData, seed: number): { dataset: LoadedDataset; desc
         name ??= basename(path).replace(/_(TRAIN|TEST)\.ts$/i, '');
       } else if (!name) {
         const trains = readdirSync(path).filter((f) => f.endsWith('_TRAIN.ts'));
-        if (trains.length !== 1) throw new ConfigError(`'${d.path}' holds ${trains.length} *_TRAIN.ts files; name one (--data ${join(d.path, trains[0] ?? 'Name_TRAIN.ts')})`, 'data');
+        if (trains.length !== 1)
+          throw new ConfigError(
+            `'${d.path}' holds ${trains.length} *_TRAIN.ts files; name one (--data ${join(d.path, trains[0] ?? 'Name_TRAIN.ts')})`,
+            'data',
+          );
         name = trains[0]!.replace(/_TRAIN\.ts$/, '');
       }
       mustExist(join(dir, `${name}_TRAIN.ts`), 'UCR train file');
@@ -98,7 +121,14 @@ function loadUserData(d: UserData, seed: number): { dataset: LoadedDataset; desc
       return { dataset, description: `UCR/UEA ${name} (${dataset.task.kind}) from ${dir}` };
     }
     case 'csv': {
-      const dataset = loadCsv({ path, target: d.target, task: d.kind, testFraction: d.testFraction ?? 0.2, valFraction: 0.1, seed });
+      const dataset = loadCsv({
+        path,
+        target: d.target,
+        task: d.kind,
+        testFraction: d.testFraction ?? 0.2,
+        valFraction: 0.1,
+        seed,
+      });
       return { dataset, description: `CSV ${d.path} (${d.kind}, target ${d.target})` };
     }
   }
@@ -117,19 +147,28 @@ export function builtinModel(name: string, ds: LoadedDataset): ModelSpec {
   const shape = sampleShape(ds);
   const needs = (rank: number, what: string): void => {
     if (shape.length !== rank || ds.train.inputs.length !== 1) {
-      throw new ConfigError(`model '${name}' needs ${what} inputs; this data has [${shape.join(', ')}] (${ds.train.inputs.length} input(s))`, 'model');
+      throw new ConfigError(
+        `model '${name}' needs ${what} inputs; this data has [${shape.join(', ')}] (${ds.train.inputs.length} input(s))`,
+        'model',
+      );
     }
   };
   const r = /^resnet(\d+)$/.exec(name);
   if (r) {
     needs(3, 'image [C, H, W]');
-    if (ds.task.kind !== 'classification') throw new ConfigError(`model '${name}' is a classifier; this data is ${ds.task.kind}`, 'model');
-    return resnetCifar({ depth: Number(r[1]) as ResnetCifarDepth, inputShape: shape as [number, number, number], classes: ds.task.classes });
+    if (ds.task.kind !== 'classification')
+      throw new ConfigError(`model '${name}' is a classifier; this data is ${ds.task.kind}`, 'model');
+    return resnetCifar({
+      depth: Number(r[1]) as ResnetCifarDepth,
+      inputShape: shape as [number, number, number],
+      classes: ds.task.classes,
+    });
   }
   switch (name) {
     case 'small-cnn':
       needs(3, 'image [C, H, W]');
-      if (ds.task.kind !== 'classification') throw new ConfigError(`model '${name}' is a classifier; this data is ${ds.task.kind}`, 'model');
+      if (ds.task.kind !== 'classification')
+        throw new ConfigError(`model '${name}' is a classifier; this data is ${ds.task.kind}`, 'model');
       return smallCnn({ inputShape: shape as [number, number, number], classes: ds.task.classes });
     case 'inception-time':
       needs(2, 'series [C, T]');
@@ -140,7 +179,10 @@ export function builtinModel(name: string, ds: LoadedDataset): ModelSpec {
     case 'mlp':
       return mlp({ inputShape: shape, hidden: [128, 64], ...head(ds) });
     default:
-      throw new ConfigError(`unknown model '${name}'; give a spec JSON file or one of ${MODEL_BUILDERS.join(', ')}`, 'model');
+      throw new ConfigError(
+        `unknown model '${name}'; give a spec JSON file or one of ${MODEL_BUILDERS.join(', ')}`,
+        'model',
+      );
   }
 }
 
@@ -149,7 +191,10 @@ function loadSpecFile(path: string, ds: LoadedDataset): ModelSpec {
   try {
     json = JSON.parse(readFileSync(path, 'utf8'));
   } catch (error) {
-    throw new ConfigError(`could not read the model spec ${path}: ${error instanceof Error ? error.message : String(error)}`, 'model');
+    throw new ConfigError(
+      `could not read the model spec ${path}: ${error instanceof Error ? error.message : String(error)}`,
+      'model',
+    );
   }
   const spec = validateSpec(json);
   if (spec.inputs.length !== ds.train.inputs.length) {
@@ -157,26 +202,39 @@ function loadSpecFile(path: string, ds: LoadedDataset): ModelSpec {
   }
   spec.inputs.forEach((inp, i) => {
     const data = ds.train.inputs[i]!.shape.slice(1);
-    if (inp.shape.join('x') !== data.join('x')) throw new ConfigError(`spec input '${inp.name}' is [${inp.shape.join(', ')}], the data [${data.join(', ')}]`, `model.inputs[${i}]`);
+    if (inp.shape.join('x') !== data.join('x'))
+      throw new ConfigError(
+        `spec input '${inp.name}' is [${inp.shape.join(', ')}], the data [${data.join(', ')}]`,
+        `model.inputs[${i}]`,
+      );
   });
-  if (spec.task.kind !== ds.task.kind) throw new ConfigError(`the spec is for ${spec.task.kind}, the data is ${ds.task.kind}`, 'model.task');
+  if (spec.task.kind !== ds.task.kind)
+    throw new ConfigError(`the spec is for ${spec.task.kind}, the data is ${ds.task.kind}`, 'model.task');
   return spec;
 }
 
 /** A TorchScript module as the model: imported with the data's input shapes, dtypes and task. */
-function importTorchScriptModel(path: string, ds: LoadedDataset): { spec: ModelSpec; weights: Record<string, TensorData> } {
+function importTorchScriptModel(
+  path: string,
+  ds: LoadedDataset,
+): { spec: ModelSpec; weights: Record<string, TensorData> } {
   const { spec, weights } = torchScriptToSpec(path, {
     inputShape: ds.train.inputs.map((t) => t.shape.slice(1)),
     inputDtype: ds.train.inputs.map((t) => (t.data instanceof Int32Array ? 'int64' : 'float32')),
-    task: ds.task.kind === 'classification' ? { kind: 'classification', classes: ds.task.classes } : { kind: 'regression', targets: ds.task.targets },
+    task:
+      ds.task.kind === 'classification'
+        ? { kind: 'classification', classes: ds.task.classes }
+        : { kind: 'regression', targets: ds.task.targets },
   });
   return { spec, weights };
 }
 
 function defaultRecipe(spec: ModelSpec): Recipe {
   const ops = new Set(spec.nodes.map((n) => n.op));
-  if (ops.has('conv2d')) return { epochs: 5, batchSize: 64, optimizer: 'sgd', lr: 0.05, momentum: 0.9, schedule: 'cosine' };
-  if (ops.has('conv1d') || ops.has('gru')) return { epochs: 40, batchSize: 16, optimizer: 'adam', lr: 3e-3, schedule: 'cosine' };
+  if (ops.has('conv2d'))
+    return { epochs: 5, batchSize: 64, optimizer: 'sgd', lr: 0.05, momentum: 0.9, schedule: 'cosine' };
+  if (ops.has('conv1d') || ops.has('gru'))
+    return { epochs: 40, batchSize: 16, optimizer: 'adam', lr: 3e-3, schedule: 'cosine' };
   return { epochs: 20, batchSize: 64, optimizer: 'adam', lr: 1e-3, schedule: 'cosine' };
 }
 
@@ -196,7 +254,10 @@ export function resolveProblem(config: SearchConfig): Problem {
       dataset = task.load(dir ? resolve(dir) : undefined);
     } catch (error) {
       if (error instanceof DataError && /ENOENT|no such file/i.test(error.message)) {
-        throw new DataError(`${task.name}: ${error.message} (install its data, e.g. \`sh scripts/setup-debian.sh\`, or point --data at it)`, { cause: error });
+        throw new DataError(
+          `${task.name}: ${error.message} (install its data, e.g. \`sh scripts/setup-debian.sh\`, or point --data at it)`,
+          { cause: error },
+        );
       }
       throw error;
     }
@@ -206,7 +267,12 @@ export function resolveProblem(config: SearchConfig): Problem {
   let spec: ModelSpec;
   let modelSource: string;
   let pretrained: Problem['pretrained'];
-  if (config.model && !config.model.endsWith('.json') && existsSync(config.model) && isTorchScriptFile(resolve(config.model))) {
+  if (
+    config.model &&
+    !config.model.endsWith('.json') &&
+    existsSync(config.model) &&
+    isTorchScriptFile(resolve(config.model))
+  ) {
     const imported = importTorchScriptModel(resolve(config.model), dataset);
     spec = imported.spec;
     pretrained = { file: resolve(config.model), weights: imported.weights };
@@ -223,7 +289,8 @@ export function resolveProblem(config: SearchConfig): Problem {
     modelSource = `${task.name} default`;
   } else {
     const rank = sampleShape(dataset).length;
-    const name = rank === 3 && dataset.task.kind === 'classification' ? 'small-cnn' : rank === 2 ? 'inception-time' : 'mlp';
+    const name =
+      rank === 3 && dataset.task.kind === 'classification' ? 'small-cnn' : rank === 2 ? 'inception-time' : 'mlp';
     spec = builtinModel(name, dataset);
     modelSource = name;
   }
@@ -242,12 +309,28 @@ export function resolveProblem(config: SearchConfig): Problem {
     const n = dataset.train.target.shape[0]!;
     const fraction = Math.min(1 / 3, Math.max(0.1, MIN_SELECTION_ROWS / n));
     const carved = trainValSplit(dataset.train, fraction, config.seed + 3);
-    if (carved.val.target.shape[0] === 0) throw new DataError(`${n} training rows leave no validation rows to select on`);
+    if (carved.val.target.shape[0] === 0)
+      throw new DataError(`${n} training rows leave no validation rows to select on`);
     dataset = { ...dataset, train: carved.train };
     val = carved.val;
   }
-  const dataKey = { task: config.task, data: config.data ?? null, limits: config.limits, rows: { train: dataset.train.target.shape[0], test: dataset.test.target.shape[0] } };
-  return { task: config.task, description, dataset: { ...dataset, val }, spec, modelSource, recipe, metric, dataKey, ...(pretrained ? { pretrained } : {}) };
+  const dataKey = {
+    task: config.task,
+    data: config.data ?? null,
+    limits: config.limits,
+    rows: { train: dataset.train.target.shape[0], test: dataset.test.target.shape[0] },
+  };
+  return {
+    task: config.task,
+    description,
+    dataset: { ...dataset, val },
+    spec,
+    modelSource,
+    recipe,
+    metric,
+    dataKey,
+    ...(pretrained ? { pretrained } : {}),
+  };
 }
 
 export function knownTasks(): string[] {

@@ -51,5 +51,7 @@ export class SearchData {
     this.#placed.clear();
   }
 
-  [Symbol.dispose](): void { this.dispose(); }
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
 }

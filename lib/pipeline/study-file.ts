@@ -9,13 +9,31 @@
  */
 import Database from 'better-sqlite3';
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, openSync, renameSync, rmdirSync, rmSync, statfsSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  renameSync,
+  rmdirSync,
+  rmSync,
+  statfsSync,
+  statSync,
+  unlinkSync,
+  writeSync,
+} from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { ConfigError } from '../core/errors.js';
 import type { HostFingerprint } from '../lab/fingerprint.js';
 import type { ModelSpec } from '../graph/types.js';
-import { SqliteStorage, type ConstraintDef, type ObjectiveDef, type StudyRecord, type TrialRecord } from '../search/index.js';
+import {
+  SqliteStorage,
+  type ConstraintDef,
+  type ObjectiveDef,
+  type StudyRecord,
+  type TrialRecord,
+} from '../search/index.js';
 import type { BaselineRecord } from './baseline.js';
 import type { SearchConfig } from './config.js';
 import type { Measurements } from './measure.js';
@@ -30,7 +48,13 @@ export interface ProblemInfo {
   readonly spec: ModelSpec;
   readonly metric: QualityMetric;
   readonly kind: 'classification' | 'regression';
-  readonly rows: { readonly train: number; readonly val: number; readonly test: number; readonly finetune: number; readonly finetuneVal: number };
+  readonly rows: {
+    readonly train: number;
+    readonly val: number;
+    readonly test: number;
+    readonly finetune: number;
+    readonly finetuneVal: number;
+  };
 }
 
 export interface BaselineInfo {
@@ -74,7 +98,12 @@ export interface StudyMeta {
 
 /** `name` → studies/<name>.sqlite; a path ending in .sqlite (or an existing file) is taken as is. */
 export function studyPath(nameOrPath: string, dir = DEFAULT_STUDY_DIR): string {
-  if (nameOrPath.endsWith('.sqlite') || nameOrPath.includes('/') || (existsSync(nameOrPath) && statSync(nameOrPath).isFile())) return resolve(nameOrPath);
+  if (
+    nameOrPath.endsWith('.sqlite') ||
+    nameOrPath.includes('/') ||
+    (existsSync(nameOrPath) && statSync(nameOrPath).isFile())
+  )
+    return resolve(nameOrPath);
   return resolve(isAbsolute(dir) ? dir : resolve(dir), `${nameOrPath}.sqlite`);
 }
 
@@ -117,10 +146,16 @@ export class StudyFile {
    * then renamed to `file`. Throws ConfigError when `file` exists.
    */
   static create(file: string, prepare: (sf: StudyFile) => void): StudyFile {
-    if (existsSync(file)) throw new ConfigError(`a study already exists at ${file}; resume it (petra resume) or choose another --name`, 'name');
+    if (existsSync(file))
+      throw new ConfigError(
+        `a study already exists at ${file}; resume it (petra resume) or choose another --name`,
+        'name',
+      );
     mkdirSync(dirname(file), { recursive: true });
     const tmp = `${file}.tmp-${process.pid}`;
-    const cleanup = (): void => { for (const f of [tmp, `${tmp}-wal`, `${tmp}-shm`]) rmSync(f, { force: true }); };
+    const cleanup = (): void => {
+      for (const f of [tmp, `${tmp}-wal`, `${tmp}-shm`]) rmSync(f, { force: true });
+    };
     cleanup();
     try {
       const sf = new StudyFile(tmp);
@@ -137,12 +172,17 @@ export class StudyFile {
   }
 
   get<T>(key: string): T | undefined {
-    const row = this.#db.prepare('SELECT value FROM petra_meta WHERE key = ?').get(key) as { value: string } | undefined;
+    const row = this.#db.prepare('SELECT value FROM petra_meta WHERE key = ?').get(key) as
+      { value: string } | undefined;
     return row ? (JSON.parse(row.value) as T) : undefined;
   }
 
   set(key: string, value: unknown): void {
-    this.#db.prepare('INSERT INTO petra_meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value').run(key, JSON.stringify(value));
+    this.#db
+      .prepare(
+        'INSERT INTO petra_meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value',
+      )
+      .run(key, JSON.stringify(value));
   }
 
   get meta(): StudyMeta {
@@ -151,8 +191,12 @@ export class StudyFile {
     return m;
   }
 
-  get progress(): ProgressInfo | undefined { return this.get<ProgressInfo>('progress'); }
-  get generations(): GenerationInfo[] { return this.get<GenerationInfo[]>('generations') ?? []; }
+  get progress(): ProgressInfo | undefined {
+    return this.get<ProgressInfo>('progress');
+  }
+  get generations(): GenerationInfo[] {
+    return this.get<GenerationInfo[]>('generations') ?? [];
+  }
 
   appendGeneration(g: GenerationInfo): void {
     this.set('generations', [...this.generations.filter((x) => x.generation !== g.generation), g]);
@@ -174,7 +218,9 @@ export class StudyFile {
     if (this.#db.open) this.#db.close();
   }
 
-  [Symbol.dispose](): void { this.close(); }
+  [Symbol.dispose](): void {
+    this.close();
+  }
 }
 
 // ------------------------------------------------------------------------------------------------- the study lock
@@ -193,7 +239,8 @@ export function lockFile(file: string): string {
   return `${file}.lock`;
 }
 
-const HOLDER_SCHEMA = 'CREATE TABLE IF NOT EXISTS holder (id INTEGER PRIMARY KEY CHECK (id = 1), pid INTEGER NOT NULL, host TEXT NOT NULL, started_at TEXT NOT NULL, command TEXT NOT NULL)';
+const HOLDER_SCHEMA =
+  'CREATE TABLE IF NOT EXISTS holder (id INTEGER PRIMARY KEY CHECK (id = 1), pid INTEGER NOT NULL, host TEXT NOT NULL, started_at TEXT NOT NULL, command TEXT NOT NULL)';
 
 function isBusy(error: unknown): boolean {
   const code = (error as { code?: string }).code ?? '';
@@ -233,8 +280,12 @@ export class StudyLock {
       try {
         // Who holds it: committed so others can read it, then the reservation is taken again at once.
         db.exec(HOLDER_SCHEMA);
-        db.prepare('INSERT OR REPLACE INTO holder (id, pid, host, started_at, command) VALUES (1, ?, ?, ?, ?)')
-          .run(process.pid, hostname(), new Date().toISOString(), command);
+        db.prepare('INSERT OR REPLACE INTO holder (id, pid, host, started_at, command) VALUES (1, ?, ?, ?, ?)').run(
+          process.pid,
+          hostname(),
+          new Date().toISOString(),
+          command,
+        );
         db.pragma('busy_timeout = 2000'); // a reader may hold its shared lock for a moment
         db.exec('COMMIT');
         db.pragma('busy_timeout = 0');
@@ -269,7 +320,8 @@ export class StudyLock {
         if (!isBusy(error)) return undefined;
       }
       db.pragma('busy_timeout = 1000');
-      const row = db.prepare("SELECT pid, host, started_at AS startedAt, command FROM holder WHERE id = 1").get() as StudyLockHolder | undefined;
+      const row = db.prepare('SELECT pid, host, started_at AS startedAt, command FROM holder WHERE id = 1').get() as
+        StudyLockHolder | undefined;
       return row ? { ...row } : { pid: 0, host: '', startedAt: '', command: '' };
     } catch {
       return { pid: 0, host: '', startedAt: '', command: '' };
@@ -278,7 +330,9 @@ export class StudyLock {
     }
   }
 
-  get held(): boolean { return this.#db !== undefined; }
+  get held(): boolean {
+    return this.#db !== undefined;
+  }
 
   /** Idempotent. Leaves the (tiny) lock file in place: removing it could let two processes lock two different files. */
   release(): void {
@@ -292,7 +346,9 @@ export class StudyLock {
     }
   }
 
-  [Symbol.dispose](): void { this.release(); }
+  [Symbol.dispose](): void {
+    this.release();
+  }
 }
 
 /** Throws the "study is locked" ConfigError when a process holds the lock of the study at `file`. */
@@ -302,10 +358,13 @@ export function assertNotLocked(file: string, name: string): void {
 }
 
 function lockedError(name: string, h: StudyLockHolder | undefined): ConfigError {
-  const who = h && h.pid
-    ? `pid ${h.pid} on host ${h.host} since ${h.startedAt}${h.command ? ` (petra ${h.command})` : ''}`
-    : 'another process (it is starting)';
-  return new ConfigError(`study '${name}' is locked by ${who}: one process at a time runs a study; wait for it to end or stop it (Ctrl-C), then \`petra resume ${name}\` (reports and exports work meanwhile)`);
+  const who =
+    h && h.pid
+      ? `pid ${h.pid} on host ${h.host} since ${h.startedAt}${h.command ? ` (petra ${h.command})` : ''}`
+      : 'another process (it is starting)';
+  return new ConfigError(
+    `study '${name}' is locked by ${who}: one process at a time runs a study; wait for it to end or stop it (Ctrl-C), then \`petra resume ${name}\` (reports and exports work meanwhile)`,
+  );
 }
 
 // ------------------------------------------------------------------------------------------------- output checks
@@ -330,15 +389,22 @@ function bytesText(n: number): string {
 function why(error: unknown): string {
   const e = error as NodeJS.ErrnoException;
   switch (e.code) {
-    case 'EROFS': return 'read-only file system';
+    case 'EROFS':
+      return 'read-only file system';
     case 'EACCES':
-    case 'EPERM': return 'permission denied';
-    case 'ENOSPC': return 'no space left on the device';
-    case 'EDQUOT': return 'disk quota exceeded';
+    case 'EPERM':
+      return 'permission denied';
+    case 'ENOSPC':
+      return 'no space left on the device';
+    case 'EDQUOT':
+      return 'disk quota exceeded';
     case 'ENOTDIR':
-    case 'EEXIST': return 'a file is in the way';
-    case 'ENOENT': return 'the file system does not allow creating it';
-    default: return e.message ?? String(error);
+    case 'EEXIST':
+      return 'a file is in the way';
+    case 'ENOENT':
+      return 'the file system does not allow creating it';
+    default:
+      return e.message ?? String(error);
   }
 }
 
@@ -378,7 +444,11 @@ export function checkOutputDir(dir: string, what: string, minFreeBytes = DEFAULT
   try {
     created = makeDirs(at);
   } catch (error) {
-    throw new ConfigError(`cannot create the ${what} directory ${at}: ${why(error)} (${(error as NodeJS.ErrnoException).code ?? 'error'})`, undefined, { cause: error });
+    throw new ConfigError(
+      `cannot create the ${what} directory ${at}: ${why(error)} (${(error as NodeJS.ErrnoException).code ?? 'error'})`,
+      undefined,
+      { cause: error },
+    );
   }
   try {
     const probe = join(at, `.petra-probe-${process.pid}-${randomBytes(4).toString('hex')}`);
@@ -390,20 +460,34 @@ export function checkOutputDir(dir: string, what: string, minFreeBytes = DEFAULT
         closeSync(fd);
       }
     } catch (error) {
-      throw new ConfigError(`cannot write to the ${what} directory ${at}: ${why(error)} (${(error as NodeJS.ErrnoException).code ?? 'error'})`, undefined, { cause: error });
+      throw new ConfigError(
+        `cannot write to the ${what} directory ${at}: ${why(error)} (${(error as NodeJS.ErrnoException).code ?? 'error'})`,
+        undefined,
+        { cause: error },
+      );
     } finally {
-      try { unlinkSync(probe); } catch { /* never created */ }
+      try {
+        unlinkSync(probe);
+      } catch {
+        /* never created */
+      }
     }
     if (minFreeBytes > 0) {
       const fs = statfsSync(at);
       const free = fs.bavail * fs.bsize;
       if (free < minFreeBytes) {
-        throw new ConfigError(`only ${bytesText(free)} free on the file system of the ${what} directory ${at} (of ${bytesText(fs.blocks * fs.bsize)}); a search needs at least ${bytesText(minFreeBytes)} there (set by PETRA_MIN_FREE_MB, the minFreeMB option or --min-free)`);
+        throw new ConfigError(
+          `only ${bytesText(free)} free on the file system of the ${what} directory ${at} (of ${bytesText(fs.blocks * fs.bsize)}); a search needs at least ${bytesText(minFreeBytes)} there (set by PETRA_MIN_FREE_MB, the minFreeMB option or --min-free)`,
+        );
       }
     }
   } finally {
     for (const d of created.reverse()) {
-      try { rmdirSync(d); } catch { /* someone else put something there meanwhile */ }
+      try {
+        rmdirSync(d);
+      } catch {
+        /* someone else put something there meanwhile */
+      }
     }
   }
 }

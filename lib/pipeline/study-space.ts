@@ -6,8 +6,14 @@
  */
 import { info } from '../runtime/info.js';
 import {
-  defaultPipelineSpaceConfig, narrowSpace, PipelineSpace, withoutStages,
-  type PipelineGenome, type PipelineSpaceConfig, type Stage, type ValidityRule,
+  defaultPipelineSpaceConfig,
+  narrowSpace,
+  PipelineSpace,
+  withoutStages,
+  type PipelineGenome,
+  type PipelineSpaceConfig,
+  type Stage,
+  type ValidityRule,
 } from '../genome/index.js';
 import type { ParamSpec } from '../search/index.js';
 import { STAGE_TYPES, type SearchConfig } from './config.js';
@@ -40,7 +46,13 @@ export const quantizeLast: ValidityRule = {
   check(stages) {
     const at = stages.findIndex((s) => s.type === 'quantize');
     if (at < 0 || at === stages.length - 1) return [];
-    return [{ rule: 'quantizeLast', path: `stages[${at}]`, message: `quantize is followed by ${stages.length - at - 1} stage(s)` }];
+    return [
+      {
+        rule: 'quantizeLast',
+        path: `stages[${at}]`,
+        message: `quantize is followed by ${stages.length - at - 1} stage(s)`,
+      },
+    ];
   },
   repair(stages) {
     const at = stages.findIndex((s) => s.type === 'quantize');
@@ -55,12 +67,19 @@ export function spaceConfig(config: SearchConfig, settings: SpaceSettings): Pipe
   const drop = STAGE_TYPES.filter((t) => !allowed.includes(t));
   if (!settings.backends.length && !drop.includes('quantize')) drop.push('quantize');
   c = withoutStages(c, ...drop);
-  if (allowed.includes('regularize') && !allowed.some((t) => t === 'train' || t === 'prune' || t === 'lowrank')) c = withoutStages(c, 'regularize');
+  if (allowed.includes('regularize') && !allowed.some((t) => t === 'train' || t === 'prune' || t === 'lowrank'))
+    c = withoutStages(c, 'regularize');
   const max = config.finetune.maxEpochs;
-  const epochs = (min: number): { kind: 'int'; min: number; max: number; default: number } => ({ kind: 'int', min: Math.min(min, max), max, default: Math.min(Math.max(min, 1), max) });
+  const epochs = (min: number): { kind: 'int'; min: number; max: number; default: number } => ({
+    kind: 'int',
+    min: Math.min(min, max),
+    max,
+    default: Math.min(Math.max(min, 1), max),
+  });
   const overrides: Record<string, Record<string, ParamSpec>> = {};
   if (c.stages['train']) overrides['train'] = { epochs: epochs(1) };
-  if (c.stages['prune']) overrides['prune'] = { finetuneEpochs: epochs(0), steps: { kind: 'int', min: 1, max: 3, default: 1 } };
+  if (c.stages['prune'])
+    overrides['prune'] = { finetuneEpochs: epochs(0), steps: { kind: 'int', min: 1, max: 3, default: 1 } };
   if (c.stages['lowrank']) overrides['lowrank'] = { finetuneEpochs: epochs(0) };
   if (c.stages['quantize']) {
     overrides['quantize'] = {
@@ -84,12 +103,30 @@ export function buildSpace(config: SearchConfig, settings: SpaceSettings): Pipel
  */
 export function seedPipelines(space: PipelineSpace, settings: SpaceSettings): PipelineGenome[] {
   // Recovery fine-tunes: 2 epochs on big data, half the cap where epochs are short (small UCR sets).
-  const cap = space.config.stages['prune'] ? (space.config.stages['prune'].params['finetuneEpochs'] as { max: number }).max : 2;
+  const cap = space.config.stages['prune']
+    ? (space.config.stages['prune'].params['finetuneEpochs'] as { max: number }).max
+    : 2;
   const ft = Math.min(cap, Math.max(2, Math.round(cap / 2)));
   const backend = settings.backends[0] ?? 'onednn';
-  const q = (mode: string): Stage => ({ type: 'quantize', params: { mode, perChannel: true, calibrationBatches: 16, qatEpochs: 1, backend } });
-  const p = (ratio: number, criterion = 'l1'): Stage => ({ type: 'prune', params: { criterion, ratio, scope: 'layerwise', roundTo: 8, steps: 1, finetuneEpochs: ft } });
-  const lr: Stage = { type: 'lowrank', params: { rule: 'explained_variance', threshold: 0.8, roundTo: 4, orthogonalityWeight: 0, hoyerWeight: 0.5, finetuneEpochs: 1 } };
+  const q = (mode: string): Stage => ({
+    type: 'quantize',
+    params: { mode, perChannel: true, calibrationBatches: 16, qatEpochs: 1, backend },
+  });
+  const p = (ratio: number, criterion = 'l1'): Stage => ({
+    type: 'prune',
+    params: { criterion, ratio, scope: 'layerwise', roundTo: 8, steps: 1, finetuneEpochs: ft },
+  });
+  const lr: Stage = {
+    type: 'lowrank',
+    params: {
+      rule: 'explained_variance',
+      threshold: 0.8,
+      roundTo: 4,
+      orthogonalityWeight: 0,
+      hoyerWeight: 0.5,
+      finetuneEpochs: 1,
+    },
+  };
   const candidates: PipelineGenome[] = [
     { stages: [p(0.5), q('static')] },
     { stages: [p(0.5), q('dynamic')] },

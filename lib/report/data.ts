@@ -12,7 +12,12 @@ import { describePipeline, shortPipeline } from '../pipeline/describe.js';
 import type { ProgressInfo, StudyMeta } from '../pipeline/study-file.js';
 import { StudyFile } from '../pipeline/study-file.js';
 import {
-  dominates, hypervolume, toMinimization, type ObjectiveDef, type TrialRecord, type TrialState,
+  dominates,
+  hypervolume,
+  toMinimization,
+  type ObjectiveDef,
+  type TrialRecord,
+  type TrialState,
 } from '../search/index.js';
 
 export interface ReportTrial {
@@ -89,7 +94,9 @@ function heldOutOf(m: Measurements | undefined, meta: StudyMeta): { heldOut: num
 
 /** Non-dominated feasible complete trials, in minimisation form. */
 function paretoNumbers(trials: readonly ReportTrial[], objectives: readonly ObjectiveDef[]): Set<number> {
-  const pts = trials.filter((t) => t.state === 'complete' && t.feasible && t.values).map((t) => ({ n: t.number, p: toMinimization(objectives, t.values!) }));
+  const pts = trials
+    .filter((t) => t.state === 'complete' && t.feasible && t.values)
+    .map((t) => ({ n: t.number, p: toMinimization(objectives, t.values!) }));
   const out = new Set<number>();
   for (const a of pts) if (!pts.some((b) => b !== a && dominates(b.p, a.p))) out.add(a.n);
   // Equal points: keep the earliest trial only.
@@ -97,7 +104,8 @@ function paretoNumbers(trials: readonly ReportTrial[], objectives: readonly Obje
   for (const a of pts) {
     if (!out.has(a.n)) continue;
     const key = a.p.join(',');
-    if (seen.has(key)) out.delete(a.n); else seen.add(key);
+    if (seen.has(key)) out.delete(a.n);
+    else seen.add(key);
   }
   return out;
 }
@@ -117,23 +125,41 @@ export function reportData(sf: StudyFile): ReportData {
     const measures = first && again ? withRemeasured(first, t.number, remeasured) : first;
     const values = t.values && again ? objectives.map((o) => measures![o.name] as number) : t.values;
     return {
-      number: t.number, generation: t.generation, state: t.state, genome,
-      pipeline: lineage.pipeline ?? describePipeline(genome), short: shortPipeline(genome),
-      ...(measures ? { measures } : {}), ...heldOutOf(lineage.measurements, meta), ...(values ? { values } : {}),
+      number: t.number,
+      generation: t.generation,
+      state: t.state,
+      genome,
+      pipeline: lineage.pipeline ?? describePipeline(genome),
+      short: shortPipeline(genome),
+      ...(measures ? { measures } : {}),
+      ...heldOutOf(lineage.measurements, meta),
+      ...(values ? { values } : {}),
       ...(lineage.worker ? { worker: lineage.worker } : {}),
       ...(first && again ? { timedFirst: { latencyMs: first['latencyMs']!, throughput: first['throughput']! } } : {}),
-      feasible: t.state === 'complete' && (t.violation ?? 0) <= 0, pareto: false,
-      ...(t.failReason ? { reason: t.failReason } : {}), ...(lineage.seconds !== undefined ? { seconds: lineage.seconds } : {}),
-      lineage, ...(t.finishedAt !== undefined ? { finishedAt: t.finishedAt } : {}),
+      feasible: t.state === 'complete' && (t.violation ?? 0) <= 0,
+      pareto: false,
+      ...(t.failReason ? { reason: t.failReason } : {}),
+      ...(lineage.seconds !== undefined ? { seconds: lineage.seconds } : {}),
+      lineage,
+      ...(t.finishedAt !== undefined ? { finishedAt: t.finishedAt } : {}),
     };
   });
   const front = paretoNumbers(trials, objectives);
   trials = trials.map((t) => (front.has(t.number) ? { ...t, pareto: true } : t));
   return {
-    name: sf.study.name, file: sf.file, meta, ...(sf.progress ? { progress: sf.progress } : {}), objectives, baseline, trials,
+    name: sf.study.name,
+    file: sf.file,
+    meta,
+    ...(sf.progress ? { progress: sf.progress } : {}),
+    objectives,
+    baseline,
+    trials,
     ...(baselineHeld.heldOut !== undefined ? { baselineHeldOut: baselineHeld.heldOut } : {}),
-    pareto: trials.filter((t) => t.pareto), hypervolume: hypervolumeSeries(trials, objectives, baseline, sf.study.createdAt), generatedAt: new Date().toISOString(),
-    hosts: hostSummaries(trials), ...(remeasured ? { remeasured } : {}),
+    pareto: trials.filter((t) => t.pareto),
+    hypervolume: hypervolumeSeries(trials, objectives, baseline, sf.study.createdAt),
+    generatedAt: new Date().toISOString(),
+    hosts: hostSummaries(trials),
+    ...(remeasured ? { remeasured } : {}),
   };
 }
 
@@ -153,7 +179,12 @@ function hostSummaries(trials: readonly ReportTrial[]): HostSummary[] {
   }
   return [...groups.values()].map((g) => {
     const sorted = [...g.baseline].sort((a, b) => a - b);
-    return { host: g.host, workers: [...g.workers].sort(), trials: g.trials, ...(sorted.length ? { baselineLatencyMs: sorted[Math.floor(sorted.length / 2)]! } : {}) };
+    return {
+      host: g.host,
+      workers: [...g.workers].sort(),
+      trials: g.trials,
+      ...(sorted.length ? { baselineLatencyMs: sorted[Math.floor(sorted.length / 2)]! } : {}),
+    };
   });
 }
 
@@ -166,10 +197,17 @@ export function loadReportData(study: string, dir?: string): ReportData {
   }
 }
 
-function hypervolumeSeries(trials: readonly ReportTrial[], objectives: readonly ObjectiveDef[], baseline: Record<string, number>, createdAt: number): HypervolumePoint[] {
+function hypervolumeSeries(
+  trials: readonly ReportTrial[],
+  objectives: readonly ObjectiveDef[],
+  baseline: Record<string, number>,
+  createdAt: number,
+): HypervolumePoint[] {
   const scale = objectives.map((o) => Math.abs(baseline[o.name as MeasureName] ?? 1) || 1);
   const norm = (values: readonly number[]): number[] => toMinimization(objectives, values).map((v, j) => v / scale[j]!);
-  const told = trials.filter((t) => t.state !== 'running').sort((a, b) => (a.finishedAt ?? 0) - (b.finishedAt ?? 0) || a.number - b.number);
+  const told = trials
+    .filter((t) => t.state !== 'running')
+    .sort((a, b) => (a.finishedAt ?? 0) - (b.finishedAt ?? 0) || a.number - b.number);
   const feasible = told.filter((t) => t.state === 'complete' && t.feasible && t.values).map((t) => norm(t.values!));
   const base = norm(objectives.map((o) => baseline[o.name]!));
   const all = [...feasible, base];
@@ -183,7 +221,12 @@ function hypervolumeSeries(trials: readonly ReportTrial[], objectives: readonly 
   const points: number[][] = [];
   told.forEach((t, i) => {
     if (t.state === 'complete' && t.feasible && t.values) points.push(norm(t.values));
-    out.push({ evaluations: i + 1, generation: t.generation, hypervolume: points.length ? hypervolume(points, reference) : 0, elapsedMs: (t.finishedAt ?? createdAt) - createdAt });
+    out.push({
+      evaluations: i + 1,
+      generation: t.generation,
+      hypervolume: points.length ? hypervolume(points, reference) : 0,
+      elapsedMs: (t.finishedAt ?? createdAt) - createdAt,
+    });
   });
   return out;
 }

@@ -7,7 +7,12 @@ import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { describeBudget } from '../pipeline/config.js';
 import {
-  describeConstraints, formatBytes, formatChange, formatMeasure, labelOf, type MeasureName,
+  describeConstraints,
+  formatBytes,
+  formatChange,
+  formatMeasure,
+  labelOf,
+  type MeasureName,
 } from '../pipeline/objectives.js';
 import { describeHost } from '../distributed/remeasure.js';
 import type { ReportData, ReportTrial } from './data.js';
@@ -49,17 +54,33 @@ details summary { cursor: pointer; color: var(--accent); }
 function axisFor(name: MeasureName, values: readonly number[]): Axis {
   const positive = values.filter((v) => v > 0);
   const spread = positive.length ? Math.max(...positive) / Math.min(...positive) : 1;
-  const better = name === 'latencyMs' || name === 'sizeBytes' || name === 'rmse' || name === 'mae' ? '↓ better' : '↑ better';
-  const unit = name === 'latencyMs' ? ' (ms, batch 1)' : name === 'throughput' ? ' (samples/s, batch 64)' : name === 'sizeBytes' ? '' : '';
+  const better =
+    name === 'latencyMs' || name === 'sizeBytes' || name === 'rmse' || name === 'mae' ? '↓ better' : '↑ better';
+  const unit =
+    name === 'latencyMs'
+      ? ' (ms, batch 1)'
+      : name === 'throughput'
+        ? ' (samples/s, batch 64)'
+        : name === 'sizeBytes'
+          ? ''
+          : '';
   const format = (v: number): string => {
     switch (name) {
-      case 'sizeBytes': return formatBytes(v);
-      case 'latencyMs': return Number(v.toPrecision(3)).toString();
-      case 'throughput': return v >= 1e4 ? `${Number((v / 1e3).toPrecision(3))}k` : Number(v.toPrecision(3)).toString();
-      default: return Number(v.toPrecision(3)).toString();
+      case 'sizeBytes':
+        return formatBytes(v);
+      case 'latencyMs':
+        return Number(v.toPrecision(3)).toString();
+      case 'throughput':
+        return v >= 1e4 ? `${Number((v / 1e3).toPrecision(3))}k` : Number(v.toPrecision(3)).toString();
+      default:
+        return Number(v.toPrecision(3)).toString();
     }
   };
-  return { label: `${labelOf(name)}${unit} ${better}`, log: (name === 'sizeBytes' || name === 'throughput' || name === 'latencyMs') && spread > 8, format };
+  return {
+    label: `${labelOf(name)}${unit} ${better}`,
+    log: (name === 'sizeBytes' || name === 'throughput' || name === 'latencyMs') && spread > 8,
+    format,
+  };
 }
 
 function change(name: MeasureName, value: number, base: number | undefined): string {
@@ -74,7 +95,10 @@ function plotNames(data: ReportData): MeasureName[] {
   const names = data.objectives.map((o) => o.name as MeasureName);
   if (names.length >= 2) return names;
   const metric = data.meta.problem.metric;
-  return [names[0]!, ...(['latencyMs', 'sizeBytes', metric] as MeasureName[]).filter((n) => n !== names[0])].slice(0, 3);
+  return [names[0]!, ...(['latencyMs', 'sizeBytes', metric] as MeasureName[]).filter((n) => n !== names[0])].slice(
+    0,
+    3,
+  );
 }
 
 function scatterPlots(data: ReportData): string {
@@ -86,15 +110,32 @@ function scatterPlots(data: ReportData): string {
       const xn = names[j]!;
       const yn = names[i]!;
       const points: ScatterPoint[] = done.map((t) => ({
-        x: t.measures![xn]!, y: t.measures![yn]!, kind: t.pareto ? 'pareto' : t.feasible ? 'dominated' : 'infeasible',
+        x: t.measures![xn]!,
+        y: t.measures![yn]!,
+        kind: t.pareto ? 'pareto' : t.feasible ? 'dominated' : 'infeasible',
         ...(t.pareto ? { label: `#${t.number}`, href: `#trial-${t.number}` } : {}),
         title: `#${t.number} ${t.pipeline}\n${labelOf(yn)} ${formatMeasure(yn, t.measures![yn]!)}, ${labelOf(xn)} ${formatMeasure(xn, t.measures![xn]!)}${t.feasible ? '' : ' (violates a constraint)'}`,
       }));
-      points.push({ x: data.baseline[xn]!, y: data.baseline[yn]!, kind: 'baseline', title: `baseline\n${labelOf(yn)} ${formatMeasure(yn, data.baseline[yn]!)}, ${labelOf(xn)} ${formatMeasure(xn, data.baseline[xn]!)}` });
-      plots.push(scatterSvg({
-        x: axisFor(xn, points.map((p) => p.x)), y: axisFor(yn, points.map((p) => p.y)), points,
-        title: `${labelOf(yn)} vs ${labelOf(xn)}`,
-      }));
+      points.push({
+        x: data.baseline[xn]!,
+        y: data.baseline[yn]!,
+        kind: 'baseline',
+        title: `baseline\n${labelOf(yn)} ${formatMeasure(yn, data.baseline[yn]!)}, ${labelOf(xn)} ${formatMeasure(xn, data.baseline[xn]!)}`,
+      });
+      plots.push(
+        scatterSvg({
+          x: axisFor(
+            xn,
+            points.map((p) => p.x),
+          ),
+          y: axisFor(
+            yn,
+            points.map((p) => p.y),
+          ),
+          points,
+          title: `${labelOf(yn)} vs ${labelOf(xn)}`,
+        }),
+      );
     }
   }
   const legend = `<p class="legend"><span><i class="sw" style="background:#1f6feb"></i>Pareto candidate</span><span><i class="sw" style="background:#b7bdc8"></i>dominated</span><span><i class="sw" style="border:1.5px solid #c93c37"></i>violates a constraint</span><span>◆ baseline</span></p>`;
@@ -104,22 +145,46 @@ function scatterPlots(data: ReportData): string {
 function paretoTableHtml(data: ReportData): string {
   const metric = data.meta.problem.metric;
   const names: MeasureName[] = [metric, 'latencyMs', 'throughput', 'sizeBytes'];
-  const rows = sortByQuality(data.pareto.filter((t) => t.measures) as (ReportTrial & { measures: Record<string, number> })[], metric);
+  const rows = sortByQuality(
+    data.pareto.filter((t) => t.measures) as (ReportTrial & { measures: Record<string, number> })[],
+    metric,
+  );
   // Quality on the validation split the search selected on, then (where measured) on the held-out test split.
   const test = data.baselineHeldOut;
   const label = (n: MeasureName): string => (test !== undefined && n === metric ? `${labelOf(n)} val` : labelOf(n));
   const testHead = test !== undefined ? `<th>${esc(labelOf(metric))} test</th>` : '';
-  const testCell = (v: number | undefined, withChange: boolean): string => test === undefined ? ''
-    : `<td class="num">${v === undefined ? '—' : esc(formatMeasure(metric, v))}${withChange && v !== undefined ? `<br>${change(metric, v, test)}` : ''}</td>`;
+  const testCell = (v: number | undefined, withChange: boolean): string =>
+    test === undefined
+      ? ''
+      : `<td class="num">${v === undefined ? '—' : esc(formatMeasure(metric, v))}${withChange && v !== undefined ? `<br>${change(metric, v, test)}` : ''}</td>`;
   const head = `<tr><th>trial</th><th>gen</th><th>pipeline</th>${names.map((n) => `<th>${esc(label(n))}</th>${n === metric ? testHead : ''}`).join('')}<th>time</th><th>lineage</th></tr>`;
   const base = `<tr><td>baseline</td><td></td><td>${esc(data.meta.problem.modelSource)} (${esc(data.meta.baseline.record.recipe.epochs + ' epochs')})</td>${names.map((n) => `<td class="num">${esc(formatMeasure(n, data.baseline[n]!))}</td>${n === metric ? testCell(test, false) : ''}`).join('')}<td class="num">${data.meta.baseline.record.trainSeconds.toFixed(0)} s</td><td></td></tr>`;
-  const body = rows.map((t) => {
-    const lineage = JSON.stringify({ genome: t.genome, seed: t.lineage?.seed, stages: t.lineage?.stages, measurements: t.lineage?.measurements, modelFile: t.lineage?.modelFile }, null, 2);
-    return `<tr id="trial-${t.number}"><td>#${t.number}</td><td>${t.generation}</td><td>${esc(t.pipeline)}<br><code>${esc(t.short)}</code></td>`
-      + names.map((n) => `<td class="num">${esc(formatMeasure(n, t.measures[n]!))}<br>${change(n, t.measures[n]!, data.baseline[n])}</td>${n === metric ? testCell(t.heldOut, true) : ''}`).join('')
-      + `<td class="num">${t.seconds !== undefined ? `${t.seconds.toFixed(1)} s` : ''}</td>`
-      + `<td><details><summary>stages, seed, model</summary><pre>${esc(lineage)}</pre></details></td></tr>`;
-  }).join('');
+  const body = rows
+    .map((t) => {
+      const lineage = JSON.stringify(
+        {
+          genome: t.genome,
+          seed: t.lineage?.seed,
+          stages: t.lineage?.stages,
+          measurements: t.lineage?.measurements,
+          modelFile: t.lineage?.modelFile,
+        },
+        null,
+        2,
+      );
+      return (
+        `<tr id="trial-${t.number}"><td>#${t.number}</td><td>${t.generation}</td><td>${esc(t.pipeline)}<br><code>${esc(t.short)}</code></td>` +
+        names
+          .map(
+            (n) =>
+              `<td class="num">${esc(formatMeasure(n, t.measures[n]!))}<br>${change(n, t.measures[n]!, data.baseline[n])}</td>${n === metric ? testCell(t.heldOut, true) : ''}`,
+          )
+          .join('') +
+        `<td class="num">${t.seconds !== undefined ? `${t.seconds.toFixed(1)} s` : ''}</td>` +
+        `<td><details><summary>stages, seed, model</summary><pre>${esc(lineage)}</pre></details></td></tr>`
+      );
+    })
+    .join('');
   return `<table class="pareto"><thead>${head}</thead><tbody>${base}${body}</tbody></table>`;
 }
 
@@ -127,7 +192,11 @@ function hypervolumePlot(data: ReportData): string {
   const points = data.hypervolume.map((p) => [p.evaluations, p.hypervolume] as const);
   const gens: { x: number; label: string }[] = [];
   let last = -1;
-  for (const p of data.hypervolume) if (p.generation !== last) { gens.push({ x: p.evaluations, label: `generation ${p.generation} starts` }); last = p.generation; }
+  for (const p of data.hypervolume)
+    if (p.generation !== last) {
+      gens.push({ x: p.evaluations, label: `generation ${p.generation} starts` });
+      last = p.generation;
+    }
   return lineSvg({
     title: 'hypervolume over evaluations',
     x: { label: 'evaluations', format: (v) => String(Math.round(v)) },
@@ -141,19 +210,40 @@ function trialsTable(data: ReportData): string {
   const metric = data.meta.problem.metric;
   const names: MeasureName[] = [metric, 'latencyMs', 'throughput', 'sizeBytes'];
   const distributed = data.trials.some((t) => t.worker);
-  const rows = data.trials.map((t) => `<tr><td>#${t.number}</td><td>${t.generation}</td><td class="state-${t.state}">${esc(t.state)}${t.pareto ? ' ★' : ''}${t.state === 'complete' && !t.feasible ? ' (infeasible)' : ''}</td><td>${esc(t.pipeline)}</td>`
-    + (t.measures ? names.map((n) => `<td class="num">${esc(formatMeasure(n, t.measures![n]!))}${t.timedFirst && (n === 'latencyMs' || n === 'throughput') ? ' †' : ''}</td>`).join('') : `<td colspan="4">${esc(t.reason ?? '')}</td>`)
-    + `<td class="num">${t.seconds !== undefined ? `${t.seconds.toFixed(1)} s` : ''}</td>${distributed ? `<td>${esc(t.worker ?? '')}</td>` : ''}</tr>`).join('');
+  const rows = data.trials
+    .map(
+      (t) =>
+        `<tr><td>#${t.number}</td><td>${t.generation}</td><td class="state-${t.state}">${esc(t.state)}${t.pareto ? ' ★' : ''}${t.state === 'complete' && !t.feasible ? ' (infeasible)' : ''}</td><td>${esc(t.pipeline)}</td>` +
+        (t.measures
+          ? names
+              .map(
+                (n) =>
+                  `<td class="num">${esc(formatMeasure(n, t.measures![n]!))}${t.timedFirst && (n === 'latencyMs' || n === 'throughput') ? ' †' : ''}</td>`,
+              )
+              .join('')
+          : `<td colspan="4">${esc(t.reason ?? '')}</td>`) +
+        `<td class="num">${t.seconds !== undefined ? `${t.seconds.toFixed(1)} s` : ''}</td>${distributed ? `<td>${esc(t.worker ?? '')}</td>` : ''}</tr>`,
+    )
+    .join('');
   return `<table class="trials"><thead><tr><th>trial</th><th>gen</th><th>state</th><th>pipeline</th>${names.map((n) => `<th>${esc(labelOf(n))}</th>`).join('')}<th>time</th>${distributed ? '<th>worker</th>' : ''}</tr></thead><tbody>${rows}</tbody></table>`;
 }
 
 /** Which kinds of host timed the candidates (a distributed search may have several) and what was re-timed. */
 function hostsSection(data: ReportData): string {
   if (!data.trials.some((t) => t.worker) && data.hosts.length <= 1) return '';
-  const rows = data.hosts.map((h) => `<tr><td>${esc(describeHost(h.host))}</td><td>${esc(h.workers.join(', ') || 'the coordinator')}</td><td class="num">${h.trials}</td>`
-    + `<td class="num">${h.baselineLatencyMs !== undefined ? esc(formatMeasure('latencyMs', h.baselineLatencyMs)) : '–'}</td></tr>`).join('');
+  const rows = data.hosts
+    .map(
+      (h) =>
+        `<tr><td>${esc(describeHost(h.host))}</td><td>${esc(h.workers.join(', ') || 'the coordinator')}</td><td class="num">${h.trials}</td>` +
+        `<td class="num">${h.baselineLatencyMs !== undefined ? esc(formatMeasure('latencyMs', h.baselineLatencyMs)) : '–'}</td></tr>`,
+    )
+    .join('');
   const r = data.remeasured;
-  const again = r ? Object.entries(r.trials).map(([n, x]) => `#${n} (first timed by ${x.worker ?? 'a worker'} on ${describeHost(x.host)})`) : [];
+  const again = r
+    ? Object.entries(r.trials).map(
+        ([n, x]) => `#${n} (first timed by ${x.worker ?? 'a worker'} on ${describeHost(x.host)})`,
+      )
+    : [];
   return `<h2>Where candidates were timed</h2>
 <p class="sub">Each candidate is timed paired with the baseline on the host that evaluated it and reported as the baseline's figures times that ratio, so hosts of different speed give comparable numbers; the last column is the baseline's own latency on each kind of host. ${r ? `The front mixed kinds of host, so ${again.length} member(s) were re-timed on the coordinator's host (${esc(describeHost(r.host))}) and are shown with those numbers (marked †): ${esc(again.join('; '))}.` : data.hosts.length > 1 ? 'The front was timed on one kind of host.' : ''}</p>
 <table><thead><tr><th>kind of host</th><th>workers</th><th>candidates timed</th><th>baseline latency there</th></tr></thead><tbody>${rows}</tbody></table>`;
@@ -168,7 +258,10 @@ export function renderReport(data: ReportData): string {
   const elapsed = data.progress ? `${(data.progress.elapsedMs / 60e3).toFixed(1)} min` : '—';
   const host = m.host;
   const cards = [
-    ['objectives', m.objectives.map((o) => `${labelOf(o.name as MeasureName)} ${o.direction === 'max' ? '↑' : '↓'}`).join(', ')],
+    [
+      'objectives',
+      m.objectives.map((o) => `${labelOf(o.name as MeasureName)} ${o.direction === 'max' ? '↑' : '↓'}`).join(', '),
+    ],
     ['baseline ' + labelOf(metric), formatMeasure(metric, data.baseline[metric]!)],
     ['baseline latency', formatMeasure('latencyMs', data.baseline['latencyMs']!)],
     ['baseline throughput', formatMeasure('throughput', data.baseline['throughput']!)],
@@ -177,7 +270,17 @@ export function renderReport(data: ReportData): string {
     ['Pareto candidates', String(data.pareto.length)],
     ['search time', elapsed],
   ];
-  const config = JSON.stringify({ config: m.config, constraints: m.constraints, problem: { ...m.problem, spec: undefined }, baseline: m.baseline.record, space: m.space }, null, 2);
+  const config = JSON.stringify(
+    {
+      config: m.config,
+      constraints: m.constraints,
+      problem: { ...m.problem, spec: undefined },
+      baseline: m.baseline.record,
+      space: m.space,
+    },
+    null,
+    2,
+  );
   return `<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>petra · ${esc(data.name)}</title><style>${CSS}</style></head>

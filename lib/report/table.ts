@@ -27,7 +27,10 @@ export interface TableOptions {
 }
 
 /** Rows ordered by quality, best first. */
-export function sortByQuality<T extends { measures: Readonly<Record<string, number>> }>(rows: readonly T[], metric: QualityMetric): T[] {
+export function sortByQuality<T extends { measures: Readonly<Record<string, number>> }>(
+  rows: readonly T[],
+  metric: QualityMetric,
+): T[] {
   const sign = metric === 'accuracy' || metric === 'macroF1' ? -1 : 1;
   return [...rows].sort((a, b) => sign * ((a.measures[metric] ?? 0) - (b.measures[metric] ?? 0)));
 }
@@ -40,7 +43,9 @@ export function paretoTable(rows: readonly TableRow[], o: TableOptions): string 
   const header = ['trial', 'pipeline', ...labels, ...(rows.some((r) => r.note) ? ['note'] : [])];
   const format = (r: TableRow, n: MeasureName, v: number | undefined, b: number | undefined): string => {
     if (v === undefined) return '—';
-    return b === undefined || r.trial === 'baseline' ? formatMeasure(n, v) : `${formatMeasure(n, v)} (${formatChange(n, v, b)})`;
+    return b === undefined || r.trial === 'baseline'
+      ? formatMeasure(n, v)
+      : `${formatMeasure(n, v)} (${formatChange(n, v, b)})`;
   };
   const cells = (r: TableRow): string[] => {
     const out = names.map((n) => format(r, n, r.measures[n], o.baseline[n]));
@@ -48,10 +53,24 @@ export function paretoTable(rows: readonly TableRow[], o: TableOptions): string 
     return out;
   };
   const all: TableRow[] = [
-    ...(o.withBaseline ?? true ? [{ trial: 'baseline', pipeline: '—', measures: o.baseline, ...(o.baselineHeldOut !== undefined ? { heldOut: o.baselineHeldOut } : {}) }] : []),
+    ...((o.withBaseline ?? true)
+      ? [
+          {
+            trial: 'baseline',
+            pipeline: '—',
+            measures: o.baseline,
+            ...(o.baselineHeldOut !== undefined ? { heldOut: o.baselineHeldOut } : {}),
+          },
+        ]
+      : []),
     ...rows,
   ];
-  const body = all.map((r) => [String(r.trial), r.pipeline, ...cells(r), ...(header.length > labels.length + 2 ? [r.note ?? ''] : [])]);
+  const body = all.map((r) => [
+    String(r.trial),
+    r.pipeline,
+    ...cells(r),
+    ...(header.length > labels.length + 2 ? [r.note ?? ''] : []),
+  ]);
   if ((o.format ?? 'text') === 'markdown') {
     const esc = (s: string): string => s.replace(/\|/g, '\\|');
     return [
@@ -63,6 +82,10 @@ export function paretoTable(rows: readonly TableRow[], o: TableOptions): string 
   const maxPipe = o.pipelineWidth ?? 60;
   for (const r of body) if (r[1]!.length > maxPipe) r[1] = `${r[1]!.slice(0, maxPipe - 1)}…`;
   const widths = header.map((h, j) => Math.max(h.length, ...body.map((r) => r[j]!.length)));
-  const line = (r: string[]): string => r.map((c, j) => c.padEnd(widths[j]!)).join('  ').trimEnd();
+  const line = (r: string[]): string =>
+    r
+      .map((c, j) => c.padEnd(widths[j]!))
+      .join('  ')
+      .trimEnd();
   return [line(header), widths.map((w) => '─'.repeat(w)).join('  '), ...body.map(line)].join('\n');
 }

@@ -25,14 +25,21 @@ export function remainingBudget(budget: Budget, done: number, elapsedMs: number,
 /** Why there is nothing left to do, when an earlier run used the budget up. */
 export function exhaustedReason(remaining: RemainingBudget, budget: Budget): string | undefined {
   return [
-    remaining.evaluations !== undefined && remaining.evaluations <= 0 ? `evaluation budget of ${budget.evaluations} used` : '',
+    remaining.evaluations !== undefined && remaining.evaluations <= 0
+      ? `evaluation budget of ${budget.evaluations} used`
+      : '',
     remaining.timeMs !== undefined && remaining.timeMs <= 0 ? `time budget used` : '',
     remaining.generations !== undefined && remaining.generations <= 0 ? `${budget.generations} generations done` : '',
   ].find(Boolean);
 }
 
 /** This run's budget for Study.optimize: what remains, `concurrency` evaluations at once, the stall rule, the abort. */
-export function optimizeBudget(remaining: RemainingBudget, concurrency: number, config: SearchConfig, signal: AbortSignal | undefined): OptimizeBudget {
+export function optimizeBudget(
+  remaining: RemainingBudget,
+  concurrency: number,
+  config: SearchConfig,
+  signal: AbortSignal | undefined,
+): OptimizeBudget {
   return {
     ...(remaining.evaluations !== undefined ? { evaluations: remaining.evaluations } : {}),
     ...(remaining.timeMs !== undefined ? { timeMs: remaining.timeMs } : {}),

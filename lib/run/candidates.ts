@@ -16,7 +16,12 @@ import type { QueueRunOptions } from './request.js';
 
 /** Connects to the queue (reporting its connection as 'queue' events) for the study's device class. */
 export function openQueue(options: QueueRunOptions, config: SearchConfig, emit: Emit): Promise<CandidateQueue> {
-  return CandidateQueue.open({ url: options.url, device: config.device, onStatus: (st) => emit('queue', st), ...(options.watchdogMs ? { watchdogMs: options.watchdogMs } : {}) });
+  return CandidateQueue.open({
+    url: options.url,
+    device: config.device,
+    onStatus: (st) => emit('queue', st),
+    ...(options.watchdogMs ? { watchdogMs: options.watchdogMs } : {}),
+  });
 }
 
 export interface CandidateEvaluatorOptions {
@@ -37,9 +42,15 @@ export function candidateEvaluator(o: CandidateEvaluatorOptions): Evaluator<Pipe
   if (o.queue) return queueEvaluator(o.queue, { file, meta, space: o.space, onStart: (e) => emit('trialStart', e) });
   const studyDir = dirname(file);
   return pipelineEvaluator({
-    config: o.config, context: o.context,
-    baseline: { measurements: meta.baseline.measurements, ...(meta.baseline.valMetric !== undefined ? { valMetric: meta.baseline.valMetric } : {}) },
-    host: meta.host, studyDir, modelFile: (n) => relative(studyDir, trialModelFile(file, n)),
+    config: o.config,
+    context: o.context,
+    baseline: {
+      measurements: meta.baseline.measurements,
+      ...(meta.baseline.valMetric !== undefined ? { valMetric: meta.baseline.valMetric } : {}),
+    },
+    host: meta.host,
+    studyDir,
+    modelFile: (n) => relative(studyDir, trialModelFile(file, n)),
     events: {
       start: (e) => emit('trialStart', e),
       epoch: (e) => emit('epoch', e),

@@ -14,14 +14,45 @@ export interface SearchEvents {
   phase: { phase: 'loading' | 'baseline' | 'measuring' | 'searching' | 'done'; message: string };
   baselineEpoch: { epoch: number; epochs: number; trainLoss: number; valMetric?: number; seconds: number };
   baseline: { cached: boolean; record: BaselineRecord; measurements: Measurements; metric: QualityMetric };
-  start: { name: string; file: string; resumed: boolean; objectives: readonly ObjectiveDef[]; constraints: readonly ConstraintDef[]; budget: Budget; done: number; elapsedMs: number };
-  trialStart: { trial: number; generation: number; pipeline: string };
-  epoch: { trial: number; stage: number; type: string; epoch: number; epochs: number; trainLoss: number; valMetric?: number };
-  trial: {
-    trial: number; generation: number; state: TrialState; pipeline: string; reason?: string; seconds: number;
-    measures?: Record<string, number>; feasible: boolean; evaluations: number; elapsedMs: number;
+  start: {
+    name: string;
+    file: string;
+    resumed: boolean;
+    objectives: readonly ObjectiveDef[];
+    constraints: readonly ConstraintDef[];
+    budget: Budget;
+    done: number;
+    elapsedMs: number;
   };
-  generation: { generation: number; hypervolume: number; evaluations: number; front: readonly FrontEntry[]; elapsedMs: number };
+  trialStart: { trial: number; generation: number; pipeline: string };
+  epoch: {
+    trial: number;
+    stage: number;
+    type: string;
+    epoch: number;
+    epochs: number;
+    trainLoss: number;
+    valMetric?: number;
+  };
+  trial: {
+    trial: number;
+    generation: number;
+    state: TrialState;
+    pipeline: string;
+    reason?: string;
+    seconds: number;
+    measures?: Record<string, number>;
+    feasible: boolean;
+    evaluations: number;
+    elapsedMs: number;
+  };
+  generation: {
+    generation: number;
+    hypervolume: number;
+    evaluations: number;
+    front: readonly FrontEntry[];
+    elapsedMs: number;
+  };
   front: { front: readonly FrontEntry[] };
   /** The candidate queue's connection: up (connected, or back after an outage) or down (waiting for Redis). */
   queue: QueueStatus;
@@ -33,6 +64,10 @@ export type Emit = <K extends SearchEventName>(event: K, payload: SearchEvents[K
 /** `emit` with each listener error swallowed: a listener's error must not end the search. */
 export function safeEmitter(emit: Emit): Emit {
   return (event, payload) => {
-    try { emit(event, payload); } catch { /* a listener's error must not end the search */ }
+    try {
+      emit(event, payload);
+    } catch {
+      /* a listener's error must not end the search */
+    }
   };
 }

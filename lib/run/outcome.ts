@@ -51,12 +51,20 @@ export interface RetimeOptions {
 export async function retimeMixedFront(o: RetimeOptions): Promise<void> {
   const { studyFile } = o;
   const remeasured = await remeasureFront({
-    front: o.study.front().map((m) => m.number), trials: studyFile.trials(), studyDir: dirname(studyFile.file), context: o.context, settings: o.config.measure,
-    baseline: o.meta.baseline.measurements, host: hostFingerprint(o.config.device),
+    front: o.study.front().map((m) => m.number),
+    trials: studyFile.trials(),
+    studyDir: dirname(studyFile.file),
+    context: o.context,
+    settings: o.config.measure,
+    baseline: o.meta.baseline.measurements,
+    host: hostFingerprint(o.config.device),
   });
   if (remeasured) {
     studyFile.set('remeasured', remeasured);
-    o.emit('queue', { state: 'up', message: `the front was timed on different kinds of host: ${Object.keys(remeasured.trials).length} member(s) re-timed on this one (${describeHost(remeasured.host)})` });
+    o.emit('queue', {
+      state: 'up',
+      message: `the front was timed on different kinds of host: ${Object.keys(remeasured.trials).length} member(s) re-timed on this one (${describeHost(remeasured.host)})`,
+    });
   }
 }
 
@@ -78,11 +86,24 @@ export function searchOutcome(o: OutcomeOptions): SearchOutcome {
   const { study, studyFile, config, meta, metric } = o;
   const trials = studyFile.trials();
   return {
-    name: config.name, file: studyFile.file, reason: o.reason, status: o.status, evaluations: countedTrials(trials) - o.done, totalEvaluations: countedTrials(trials),
-    failed: trials.filter((t) => t.state === 'failed').length, generations: study.generation, elapsedMs: o.elapsedMs,
-    objectives: meta.objectives, constraints: meta.constraints,
-    baseline: measureValues(meta.baseline.measurements, metric), baselineTest: meta.baseline.measurements.test,
+    name: config.name,
+    file: studyFile.file,
+    reason: o.reason,
+    status: o.status,
+    evaluations: countedTrials(trials) - o.done,
+    totalEvaluations: countedTrials(trials),
+    failed: trials.filter((t) => t.state === 'failed').length,
+    generations: study.generation,
+    elapsedMs: o.elapsedMs,
+    objectives: meta.objectives,
+    constraints: meta.constraints,
+    baseline: measureValues(meta.baseline.measurements, metric),
+    baselineTest: meta.baseline.measurements.test,
     baselineHeldOut: heldOutValue(meta.baseline.measurements, metric),
-    front: remeasuredFront(frontEntries(study.front(), trials, metric), meta.objectives, studyFile.get<RemeasuredFront>('remeasured')),
+    front: remeasuredFront(
+      frontEntries(study.front(), trials, metric),
+      meta.objectives,
+      studyFile.get<RemeasuredFront>('remeasured'),
+    ),
   };
 }

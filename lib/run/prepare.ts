@@ -28,11 +28,26 @@ export function loadProblem(config: SearchConfig, emit: Emit): Problem {
 }
 
 /** Emits 'baseline' and each baseline epoch while it trains (a cached baseline loads at once). */
-export function trainBaseline(problem: Problem, config: SearchConfig, emit: Emit, signal: AbortSignal | undefined): Promise<Baseline> {
+export function trainBaseline(
+  problem: Problem,
+  config: SearchConfig,
+  emit: Emit,
+  signal: AbortSignal | undefined,
+): Promise<Baseline> {
   emit('phase', { phase: 'baseline', message: `baseline: ${problem.description}` });
   return obtainBaseline(problem, {
-    seed: config.seed, device: config.device, ...(config.cacheDir ? { cacheDir: config.cacheDir } : {}), ...(signal ? { signal } : {}),
-    onEpoch: (e, epochs) => emit('baselineEpoch', { epoch: e.epoch, epochs, trainLoss: e.trainLoss, ...(e.valMetric !== undefined ? { valMetric: e.valMetric } : {}), seconds: e.seconds }),
+    seed: config.seed,
+    device: config.device,
+    ...(config.cacheDir ? { cacheDir: config.cacheDir } : {}),
+    ...(signal ? { signal } : {}),
+    onEpoch: (e, epochs) =>
+      emit('baselineEpoch', {
+        epoch: e.epoch,
+        epochs,
+        trainLoss: e.trainLoss,
+        ...(e.valMetric !== undefined ? { valMetric: e.valMetric } : {}),
+        seconds: e.seconds,
+      }),
   });
 }
 
@@ -66,35 +81,82 @@ export async function prepareStudy(o: PrepareOptions): Promise<{ meta: StudyMeta
  * baseline) and creates the study file with its meta, progress and study record, so it is complete before the
  * first trial.
  */
-async function createStudyFile(o: PrepareOptions, { data, lock }: { readonly data: SearchData; readonly lock: Lock }): Promise<StudyMeta> {
+async function createStudyFile(
+  o: PrepareOptions,
+  { data, lock }: { readonly data: SearchData; readonly lock: Lock },
+): Promise<StudyMeta> {
   const { config, problem, baseline } = o;
   const base = baseline.model;
   const metric = problem.metric;
   const selectRows = data.rows('select');
-  const coarse = selectRows < MIN_SELECTION_ROWS ? `; under ${MIN_SELECTION_ROWS}, so quality moves in coarse steps (${(100 / selectRows).toFixed(1)} pt for accuracy)` : '';
-  o.emit('phase', { phase: 'measuring', message: `measuring the baseline: quality selected on ${selectRows} validation rows, reported on ${data.rows('test')} held-out test rows${coarse}` });
-  const measurements = await measureModel(base, data.quality(base.device), { metric, settings: config.measure, lock, repeats: config.measure.repeats + 1 });
+  const coarse =
+    selectRows < MIN_SELECTION_ROWS
+      ? `; under ${MIN_SELECTION_ROWS}, so quality moves in coarse steps (${(100 / selectRows).toFixed(1)} pt for accuracy)`
+      : '';
+  o.emit('phase', {
+    phase: 'measuring',
+    message: `measuring the baseline: quality selected on ${selectRows} validation rows, reported on ${data.rows('test')} held-out test rows${coarse}`,
+  });
+  const measurements = await measureModel(base, data.quality(base.device), {
+    metric,
+    settings: config.measure,
+    lock,
+    repeats: config.measure.repeats + 1,
+  });
   const valMetric = (await evaluate(base, data.on('val', base.device)))[metric];
   const objectives = objectiveDefs(config.objectives, metric);
-  const constraints = constraintDefs(config.constraints, metric, { metric: measurements.metric, latencyMs: measurements.latencyMs, throughput: measurements.throughput, sizeBytes: measurements.sizeBytes });
+  const constraints = constraintDefs(config.constraints, metric, {
+    metric: measurements.metric,
+    latencyMs: measurements.latencyMs,
+    throughput: measurements.throughput,
+    sizeBytes: measurements.sizeBytes,
+  });
   o.checkAbort();
   const meta: StudyMeta = {
-    version: 1, config, objectives, constraints, space: currentSpaceSettings(config.device), host: hostFingerprint(config.device), createdAt: new Date().toISOString(),
+    version: 1,
+    config,
+    objectives,
+    constraints,
+    space: currentSpaceSettings(config.device),
+    host: hostFingerprint(config.device),
+    createdAt: new Date().toISOString(),
     problem: {
-      description: problem.description, modelSource: problem.modelSource, spec: problem.spec, metric, kind: problem.dataset.task.kind,
+      description: problem.description,
+      modelSource: problem.modelSource,
+      spec: problem.spec,
+      metric,
+      kind: problem.dataset.task.kind,
       rows: {
-        train: problem.dataset.train.target.shape[0]!, val: problem.dataset.val?.target.shape[0] ?? 0, test: problem.dataset.test.target.shape[0]!,
-        finetune: data.rows('finetune'), finetuneVal: data.rows('val'),
+        train: problem.dataset.train.target.shape[0]!,
+        val: problem.dataset.val?.target.shape[0] ?? 0,
+        test: problem.dataset.test.target.shape[0]!,
+        finetune: data.rows('finetune'),
+        finetuneVal: data.rows('val'),
       },
     },
-    baseline: { record: baseline.record, measurements, ...(valMetric !== undefined ? { valMetric } : {}), modelFile: `${baseline.dir}/model.pt` },
+    baseline: {
+      record: baseline.record,
+      measurements,
+      ...(valMetric !== undefined ? { valMetric } : {}),
+      modelFile: `${baseline.dir}/model.pt`,
+    },
   };
   const space = buildSpace(config, meta.space);
   o.held.studyFile = StudyFile.create(o.file, (tmp) => {
     tmp.set('meta', meta);
     tmp.set('progress', { status: 'running', elapsedMs: 0, updatedAt: new Date().toISOString(), runs: 0 });
     // Creating the study record here makes the file complete before the first trial.
-    Study.open({ name: config.name, space, objectives, constraints, storage: tmp.storage, populationSize: config.population, seed: config.seed, selector: selectorOf(config), ...scheduleOf(config) });
+    Study.open({
+      name: config.name,
+      space,
+      objectives,
+      constraints,
+      storage: tmp.storage,
+      populationSize: config.population,
+      seed: config.seed,
+      selector: selectorOf(config),
+      ...scheduleOf(config),
+    });
   });
   return meta;
 }
@@ -108,18 +170,33 @@ function reopenedMeta(request: SearchRequest, existing: StudyFile, baseline: Bas
     existing.set('meta', meta);
   }
   if (meta.baseline.record.key !== baseline.record.key) {
-    throw new ConfigError(`the baseline this study was measured against (${meta.baseline.record.key}) is not the one the cache gives now (${baseline.record.key}); the task data or recipe changed`, 'baseline');
+    throw new ConfigError(
+      `the baseline this study was measured against (${meta.baseline.record.key}) is not the one the cache gives now (${baseline.record.key}); the task data or recipe changed`,
+      'baseline',
+    );
   }
   return meta;
 }
 
 /** The study on the study file's storage, its space rebuilt from the stored settings, seed pipelines in generation 0. */
-export function openStudy(config: SearchConfig, meta: StudyMeta, studyFile: StudyFile): { study: Study<PipelineGenome>; space: PipelineSpace } {
+export function openStudy(
+  config: SearchConfig,
+  meta: StudyMeta,
+  studyFile: StudyFile,
+): { study: Study<PipelineGenome>; space: PipelineSpace } {
   const space = buildSpace(config, meta.space);
   const initial = config.seedPipelines ? seedPipelines(space, meta.space) : [];
   const study = Study.open<PipelineGenome>({
-    name: config.name, space, objectives: meta.objectives, constraints: meta.constraints, storage: studyFile.storage,
-    populationSize: config.population, seed: config.seed, selector: selectorOf(config), initialGenomes: initial, ...scheduleOf(config),
+    name: config.name,
+    space,
+    objectives: meta.objectives,
+    constraints: meta.constraints,
+    storage: studyFile.storage,
+    populationSize: config.population,
+    seed: config.seed,
+    selector: selectorOf(config),
+    initialGenomes: initial,
+    ...scheduleOf(config),
   });
   return { study, space };
 }

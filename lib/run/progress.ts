@@ -32,20 +32,42 @@ export class RunProgress {
 
   /** Marks the study running with this run counted. */
   start(): void {
-    this.studyFile.set('progress', { status: 'running', elapsedMs: this.elapsedBefore, updatedAt: new Date().toISOString(), runs: this.runs });
+    this.studyFile.set('progress', {
+      status: 'running',
+      elapsedMs: this.elapsedBefore,
+      updatedAt: new Date().toISOString(),
+      runs: this.runs,
+    });
   }
 
   /** Keeps the time used current while running. */
   running(): void {
-    this.studyFile.set('progress', { status: 'running', elapsedMs: this.elapsed(), updatedAt: new Date().toISOString(), runs: this.runs });
+    this.studyFile.set('progress', {
+      status: 'running',
+      elapsedMs: this.elapsed(),
+      updatedAt: new Date().toISOString(),
+      runs: this.runs,
+    });
   }
 
   failed(error: unknown): void {
-    this.studyFile.set('progress', { status: 'failed', elapsedMs: this.elapsed(), reason: error instanceof Error ? error.message : String(error), updatedAt: new Date().toISOString(), runs: this.runs });
+    this.studyFile.set('progress', {
+      status: 'failed',
+      elapsedMs: this.elapsed(),
+      reason: error instanceof Error ? error.message : String(error),
+      updatedAt: new Date().toISOString(),
+      runs: this.runs,
+    });
   }
 
   end(status: 'done' | 'stopped', reason: string): void {
-    this.studyFile.set('progress', { status, elapsedMs: this.elapsed(), reason, updatedAt: new Date().toISOString(), runs: this.runs });
+    this.studyFile.set('progress', {
+      status,
+      elapsedMs: this.elapsed(),
+      reason,
+      updatedAt: new Date().toISOString(),
+      runs: this.runs,
+    });
   }
 }
 
@@ -73,17 +95,35 @@ export function wireStudyEvents(o: StudyEventOptions): Array<() => void> {
       const lineage = trial.userAttrs as Partial<Lineage>;
       progress.running();
       emit('trial', {
-        trial: trial.number, generation: trial.generation, state: trial.state, pipeline: lineage.pipeline ?? '',
-        ...(trial.failReason ? { reason: trial.failReason } : {}), seconds: lineage.seconds ?? 0,
+        trial: trial.number,
+        generation: trial.generation,
+        state: trial.state,
+        pipeline: lineage.pipeline ?? '',
+        ...(trial.failReason ? { reason: trial.failReason } : {}),
+        seconds: lineage.seconds ?? 0,
         ...(lineage.measurements ? { measures: measureValues(lineage.measurements, metric) } : {}),
-        feasible: trial.state === 'complete' && (trial.violation ?? 0) <= 0, evaluations, elapsedMs: progress.elapsed(),
+        feasible: trial.state === 'complete' && (trial.violation ?? 0) <= 0,
+        evaluations,
+        elapsedMs: progress.elapsed(),
       });
     }),
     study.on('frontChanged', () => emit('front', { front: entries() })),
     study.on('generation', (g) => {
       const front = entries();
-      studyFile.appendGeneration({ generation: g.generation, hypervolume: g.hypervolume, evaluations: g.evaluations, frontSize: front.length, at: new Date().toISOString() });
-      emit('generation', { generation: g.generation, hypervolume: g.hypervolume, evaluations, front, elapsedMs: progress.elapsed() });
+      studyFile.appendGeneration({
+        generation: g.generation,
+        hypervolume: g.hypervolume,
+        evaluations: g.evaluations,
+        frontSize: front.length,
+        at: new Date().toISOString(),
+      });
+      emit('generation', {
+        generation: g.generation,
+        hypervolume: g.hypervolume,
+        evaluations,
+        front,
+        elapsedMs: progress.elapsed(),
+      });
     }),
   ];
 }

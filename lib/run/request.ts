@@ -25,9 +25,22 @@ export interface PreflightOptions {
   readonly minFreeBytes?: number;
 }
 
-export type SearchRequest = PreflightOptions & (
-  | { readonly kind: 'new'; readonly config: SearchConfigInput; readonly studyDir?: string; readonly queue?: QueueRunOptions }
-  | { readonly kind: 'resume'; readonly study: string; readonly studyDir?: string; readonly budget?: Budget; readonly queue?: QueueRunOptions });
+export type SearchRequest = PreflightOptions &
+  (
+    | {
+        readonly kind: 'new';
+        readonly config: SearchConfigInput;
+        readonly studyDir?: string;
+        readonly queue?: QueueRunOptions;
+      }
+    | {
+        readonly kind: 'resume';
+        readonly study: string;
+        readonly studyDir?: string;
+        readonly budget?: Budget;
+        readonly queue?: QueueRunOptions;
+      }
+  );
 
 /** The configuration and study file a request names, and the study file itself when it resumes one. */
 export interface ResolvedRequest {
@@ -37,7 +50,10 @@ export interface ResolvedRequest {
 }
 
 export function studyExists(file: string, name: string): ConfigError {
-  return new ConfigError(`a study named '${name}' already exists (${file}); resume it with \`petra resume ${name}\` or choose another --name`, 'name');
+  return new ConfigError(
+    `a study named '${name}' already exists (${file}); resume it with \`petra resume ${name}\` or choose another --name`,
+    'name',
+  );
 }
 
 /** Normalizes a new study's configuration (its name must be free) or opens the study to resume, with a new budget if given. */
@@ -53,7 +69,11 @@ export function resolveRequest(request: SearchRequest): ResolvedRequest {
   }
   const existing = StudyFile.open(request.study, request.studyDir);
   const stored = existing.meta.config;
-  return { config: request.budget ? { ...stored, budget: { ...request.budget } } : stored, file: existing.file, existing };
+  return {
+    config: request.budget ? { ...stored, budget: { ...request.budget } } : stored,
+    file: existing.file,
+    existing,
+  };
 }
 
 /** Read-only or full disks fail here, with the directory and the numbers, not after the baseline has trained. */

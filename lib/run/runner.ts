@@ -28,7 +28,9 @@ import { RunResources } from './resources.js';
  */
 export async function runSearch(request: SearchRequest, emit: Emit, signal?: AbortSignal): Promise<SearchOutcome> {
   const report = safeEmitter(emit);
-  const checkAbort = (): void => { if (signal?.aborted) throw new AbortError('the search was aborted', { cause: signal.reason }); };
+  const checkAbort = (): void => {
+    if (signal?.aborted) throw new AbortError('the search was aborted', { cause: signal.reason });
+  };
   const { config, file, existing } = resolveRequest(request);
   const held = new RunResources(existing);
   try {
@@ -40,20 +42,70 @@ export async function runSearch(request: SearchRequest, emit: Emit, signal?: Abo
     if (request.kind === 'new' && existsSync(file)) throw studyExists(file, config.name);
     const baseline = await trainBaseline(problem, config, report, signal);
     held.base = baseline.model;
-    const { meta, context } = await prepareStudy({ request, config, file, existing, problem, baseline, held, emit: report, checkAbort });
-    report('baseline', { cached: baseline.cached || !!existing, record: baseline.record, measurements: meta.baseline.measurements, metric: problem.metric });
+    const { meta, context } = await prepareStudy({
+      request,
+      config,
+      file,
+      existing,
+      problem,
+      baseline,
+      held,
+      emit: report,
+      checkAbort,
+    });
+    report('baseline', {
+      cached: baseline.cached || !!existing,
+      record: baseline.record,
+      measurements: meta.baseline.measurements,
+      metric: problem.metric,
+    });
     const studyFile = held.studyFile!;
     const { study, space } = openStudy(config, meta, studyFile);
     const progress = new RunProgress(studyFile);
     const done = countedTrials(studyFile.trials());
     const remaining = remainingBudget(config.budget, done, progress.elapsedBefore, study.generation);
     progress.start();
-    report('start', { name: config.name, file, resumed: !!existing, objectives: meta.objectives, constraints: meta.constraints, budget: config.budget, done, elapsedMs: progress.elapsedBefore });
+    report('start', {
+      name: config.name,
+      file,
+      resumed: !!existing,
+      objectives: meta.objectives,
+      constraints: meta.constraints,
+      budget: config.budget,
+      done,
+      elapsedMs: progress.elapsedBefore,
+    });
     report('phase', { phase: 'searching', message: `searching (${meta.objectives.map((o) => o.name).join(', ')})` });
-    const { status, reason } = await searchStudy({ request, config, file, meta, study, studyFile, space, context, remaining, done, progress, held, emit: report, signal });
-    if (held.queue && !signal?.aborted) await retimeMixedFront({ study, studyFile, context, config, meta, emit: report });
+    const { status, reason } = await searchStudy({
+      request,
+      config,
+      file,
+      meta,
+      study,
+      studyFile,
+      space,
+      context,
+      remaining,
+      done,
+      progress,
+      held,
+      emit: report,
+      signal,
+    });
+    if (held.queue && !signal?.aborted)
+      await retimeMixedFront({ study, studyFile, context, config, meta, emit: report });
     progress.end(status, reason);
-    const outcome = searchOutcome({ study, studyFile, config, meta, metric: problem.metric, status, reason, done, elapsedMs: progress.elapsed() });
+    const outcome = searchOutcome({
+      study,
+      studyFile,
+      config,
+      meta,
+      metric: problem.metric,
+      status,
+      reason,
+      done,
+      elapsedMs: progress.elapsed(),
+    });
     report('phase', { phase: 'done', message: reason });
     return outcome;
   } finally {
@@ -86,7 +138,14 @@ interface SearchPhase {
  */
 async function searchStudy(o: SearchPhase): Promise<{ status: 'done' | 'stopped'; reason: string }> {
   const { config, study, signal } = o;
-  const offs = wireStudyEvents({ study, studyFile: o.studyFile, metric: o.context.problem.metric, progress: o.progress, done: o.done, emit: o.emit });
+  const offs = wireStudyEvents({
+    study,
+    studyFile: o.studyFile,
+    metric: o.context.problem.metric,
+    progress: o.progress,
+    done: o.done,
+    emit: o.emit,
+  });
   let reason: string;
   let status: 'done' | 'stopped' = 'done';
   const exhausted = exhaustedReason(o.remaining, config.budget);
@@ -96,10 +155,24 @@ async function searchStudy(o: SearchPhase): Promise<{ status: 'done' | 'stopped'
     } else {
       if (o.request.queue) o.held.queue = await openQueue(o.request.queue, config, o.emit);
       const queue = o.held.queue;
-      const evaluator = candidateEvaluator({ queue, file: o.file, meta: o.meta, space: o.space, config, context: o.context, emit: o.emit });
-      const result = await study.optimize(evaluator, optimizeBudget(o.remaining, concurrencyOf(queue, config), config, signal));
+      const evaluator = candidateEvaluator({
+        queue,
+        file: o.file,
+        meta: o.meta,
+        space: o.space,
+        config,
+        context: o.context,
+        emit: o.emit,
+      });
+      const result = await study.optimize(
+        evaluator,
+        optimizeBudget(o.remaining, concurrencyOf(queue, config), config, signal),
+      );
       reason = result.reason;
-      if (signal?.aborted) { status = 'stopped'; reason = 'aborted'; }
+      if (signal?.aborted) {
+        status = 'stopped';
+        reason = 'aborted';
+      }
     }
   } catch (error) {
     o.progress.failed(error);

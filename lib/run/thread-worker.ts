@@ -16,7 +16,11 @@ port.on('message', (m: { type?: string }) => {
 
 const { request } = workerData as { request: SearchRequest };
 try {
-  const outcome = await runSearch(request, (event, payload) => port.postMessage({ type: 'event', event, payload }), controller.signal);
+  const outcome = await runSearch(
+    request,
+    (event, payload) => port.postMessage({ type: 'event', event, payload }),
+    controller.signal,
+  );
   port.postMessage({ type: 'done', outcome });
 } catch (error) {
   port.postMessage({ type: 'error', error: serializeError(error) });

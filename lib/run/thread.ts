@@ -15,7 +15,10 @@ function workerEntry(): { url: URL; bootstrap?: string } {
     // Running from source under tsx: a worker does not inherit the loader, so register it first.
     const entry = new URL('./thread-worker.ts', here);
     const tsx = import.meta.resolve('tsx/esm/api');
-    return { url: entry, bootstrap: `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(entry.href)}); });` };
+    return {
+      url: entry,
+      bootstrap: `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(entry.href)}); });`,
+    };
   }
   return { url: new URL('./thread-worker.js', here) };
 }
@@ -37,12 +40,22 @@ export function runSearchInThread(request: SearchRequest, emit: Emit, signal: Ab
       signal.removeEventListener('abort', onAbort);
       fn();
     };
-    worker.on('message', (m: { type: 'event'; event: SearchEventName; payload: never } | { type: 'done'; outcome: SearchOutcome } | { type: 'error'; error: SerializedError }) => {
-      if (m.type === 'event') emit(m.event, m.payload);
-      else if (m.type === 'done') finish(() => resolve(m.outcome));
-      else finish(() => reject(reviveError(m.error)));
-    });
+    worker.on(
+      'message',
+      (
+        m:
+          | { type: 'event'; event: SearchEventName; payload: never }
+          | { type: 'done'; outcome: SearchOutcome }
+          | { type: 'error'; error: SerializedError },
+      ) => {
+        if (m.type === 'event') emit(m.event, m.payload);
+        else if (m.type === 'done') finish(() => resolve(m.outcome));
+        else finish(() => reject(reviveError(m.error)));
+      },
+    );
     worker.on('error', (error) => finish(() => reject(error)));
-    worker.on('exit', (code) => finish(() => reject(new PetraError(`the search worker exited with code ${code} before finishing`))));
+    worker.on('exit', (code) =>
+      finish(() => reject(new PetraError(`the search worker exited with code ${code} before finishing`))),
+    );
   });
 }

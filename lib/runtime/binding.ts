@@ -8,7 +8,13 @@ import { loadAddon } from './loader.js';
 import type { TensorData } from '../data/types.js';
 import type { ModelSpec } from '../graph/types.js';
 
-export interface NativeParameterInfo { name: string; shape: number[]; dtype: string; bytes: number; buffer: boolean }
+export interface NativeParameterInfo {
+  name: string;
+  shape: number[];
+  dtype: string;
+  bytes: number;
+  buffer: boolean;
+}
 
 /**
  * How `derive` fills one parameter or buffer of the new model. Exactly one of `source`, `data`, `svd`.
@@ -40,7 +46,10 @@ export interface NativeModel {
   /** CPU float32 copies of named parameters and buffers (all when `names` is omitted). */
   tensors(names?: string[]): Record<string, TensorData>;
   /** Σ over `batches` training batches of |w · ∂L/∂w| per parameter (first-order Taylor importance). */
-  taylorScores(data: NativeDataset, options: { batches: number; batchSize: number; seed?: number }): Promise<Record<string, TensorData>>;
+  taylorScores(
+    data: NativeDataset,
+    options: { batches: number; batchSize: number; seed?: number },
+  ): Promise<Record<string, TensorData>>;
   /** Singular values (descending) of each named weight reshaped to (out, rest). */
   singularValues(names: string[]): Record<string, Float32Array>;
   parameterCount(): number;
@@ -56,14 +65,32 @@ export interface NativeModel {
   isDisposed(): boolean;
 }
 
-export interface NativeDataset { size(): number; device(): string; dispose(): void; isDisposed(): boolean }
+export interface NativeDataset {
+  size(): number;
+  device(): string;
+  dispose(): void;
+  isDisposed(): boolean;
+}
 
-export interface NativeEpochResult { loss: number; batches: number; samples: number; seconds: number }
-export interface NativeProgress { batch: number; batches: number; loss: number; seconds: number }
+export interface NativeEpochResult {
+  loss: number;
+  batches: number;
+  samples: number;
+  seconds: number;
+}
+export interface NativeProgress {
+  batch: number;
+  batches: number;
+  loss: number;
+  seconds: number;
+}
 
 export interface NativeTrainer {
-  trainEpoch(data: NativeDataset, options: { batchSize: number; lr?: number; seed: number; shuffle?: boolean; progressIntervalMs?: number },
-    onProgress?: (p: NativeProgress) => void): Promise<NativeEpochResult>;
+  trainEpoch(
+    data: NativeDataset,
+    options: { batchSize: number; lr?: number; seed: number; shuffle?: boolean; progressIntervalMs?: number },
+    onProgress?: (p: NativeProgress) => void,
+  ): Promise<NativeEpochResult>;
   cancel(): void;
   dispose(): void;
 }
@@ -83,9 +110,21 @@ export interface NativeTrainerOptions {
   l1?: number;
 }
 
-export interface NativeMetrics { loss: number; samples: number; accuracy?: number; macroF1?: number; rmse?: number; mae?: number }
+export interface NativeMetrics {
+  loss: number;
+  samples: number;
+  accuracy?: number;
+  macroF1?: number;
+  rmse?: number;
+  mae?: number;
+}
 
-export interface NativeCudaDevice { index: number; name: string; totalMemory: number; computeCapability: string }
+export interface NativeCudaDevice {
+  index: number;
+  name: string;
+  totalMemory: number;
+  computeCapability: string;
+}
 /** Kernel ISA of petra's own vectorized int8 loops (fused GRU recurrence, uint8 max-pool); all give identical results. */
 export type KernelIsa = 'avx512' | 'avx2' | 'baseline';
 
@@ -125,7 +164,14 @@ export interface NativeInfo {
   cHeap: { mode: 'tensor-friendly' | 'environment' | 'default'; mmapThreshold: number; trimThreshold: number };
   int8: NativeInt8Info;
   /** int8Gemm: CUDA int8 GEMM (torch._int_mm, LibTorch ≥ 2.1) is compiled in. */
-  cuda: { available: boolean; compiled: boolean; int8Gemm: boolean; devices: NativeCudaDevice[]; driverVersion?: number; runtimeVersion?: number };
+  cuda: {
+    available: boolean;
+    compiled: boolean;
+    int8Gemm: boolean;
+    devices: NativeCudaDevice[];
+    driverVersion?: number;
+    runtimeVersion?: number;
+  };
 }
 
 /** The native timing loop's options (lib/lab/benchmark.ts re-exports them as BenchmarkOptions). */
@@ -189,10 +235,18 @@ export interface NativeMemoryStats {
  * A TorchScript module's frozen forward graph as plain data (native/torchscript_import.cc); value ids are LibTorch's
  * unique ids. lib/interop/torchscript-import.ts maps it onto a petra spec.
  */
-export interface NativeTorchScriptValue { id: number; name: string; type: string }
+export interface NativeTorchScriptValue {
+  id: number;
+  name: string;
+  type: string;
+}
 /** A prim::Constant's value: numbers, booleans, null, strings, arrays, tensors (float32 / int32 data) or other. */
 export type NativeTorchScriptConstant =
-  | number | boolean | string | null | NativeTorchScriptConstant[]
+  | number
+  | boolean
+  | string
+  | null
+  | NativeTorchScriptConstant[]
   | { kind: 'tensor'; dtype: string; shape: number[]; data?: Float32Array | Int32Array }
   | { kind: 'other'; type: string };
 export interface NativeTorchScriptNode {
@@ -206,7 +260,11 @@ export interface NativeTorchScriptNode {
   value?: NativeTorchScriptConstant;
   blocks?: { inputs: NativeTorchScriptValue[]; outputs: number[]; nodes: NativeTorchScriptNode[] }[];
 }
-export interface NativeTorchScriptGraph { inputs: NativeTorchScriptValue[]; outputs: number[]; nodes: NativeTorchScriptNode[] }
+export interface NativeTorchScriptGraph {
+  inputs: NativeTorchScriptValue[];
+  outputs: number[];
+  nodes: NativeTorchScriptNode[];
+}
 
 export interface NativeAddon {
   memoryStats(): NativeMemoryStats;
@@ -221,13 +279,31 @@ export interface NativeAddon {
    * Compiles `source` (TorchScript: the forward method and its helpers) into a module with one submodule per entry of
    * `modules` — the model tensors it holds and the int8 packed parameters it packs — and saves it to `path`.
    */
-  saveTorchScript(model: NativeModel, plan: {
-    className: string; source: string; path: string;
-    modules: { name: string; tensors: { name: string; from: string; parameter: boolean }[]; packs: {
-      name: string; kind: 'linear' | 'conv1d' | 'conv2d'; weight: string; scale: string; bias: string; perChannel: boolean; engine: string;
-      stride?: number[]; padding?: number[]; dilation?: number[]; groups?: number;
-    }[] }[];
-  }): Promise<{ bytes: number }>;
+  saveTorchScript(
+    model: NativeModel,
+    plan: {
+      className: string;
+      source: string;
+      path: string;
+      modules: {
+        name: string;
+        tensors: { name: string; from: string; parameter: boolean }[];
+        packs: {
+          name: string;
+          kind: 'linear' | 'conv1d' | 'conv2d';
+          weight: string;
+          scale: string;
+          bias: string;
+          perChannel: boolean;
+          engine: string;
+          stride?: number[];
+          padding?: number[];
+          dilation?: number[];
+          groups?: number;
+        }[];
+      }[];
+    },
+  ): Promise<{ bytes: number }>;
   /** Loads and freezes (eval mode) a TorchScript module and describes its forward graph. */
   describeTorchScript(path: string): NativeTorchScriptGraph;
   buildModel(spec: ModelSpec, specJson: string, device: string, seed: number): NativeModel;
@@ -236,7 +312,11 @@ export interface NativeAddon {
   createTrainer(model: NativeModel, options: NativeTrainerOptions): NativeTrainer;
   evaluate(model: NativeModel, data: NativeDataset, options?: { batchSize?: number }): Promise<NativeMetrics>;
   /** Value ranges ([min, max]) of every graph input and node output over `batches` batches (int8 calibration). */
-  calibrate(model: NativeModel, data: NativeDataset, options: { batches: number; batchSize: number; observer: 'minmax' | 'moving_average' }): Promise<Record<string, [number, number]>>;
+  calibrate(
+    model: NativeModel,
+    data: NativeDataset,
+    options: { batches: number; batchSize: number; observer: 'minmax' | 'moving_average' },
+  ): Promise<Record<string, [number, number]>>;
   info(): NativeInfo;
   /** Intra-op threads of the compute thread that runs every async operation; `onlyIfUnset` installs a default. */
   setThreads(n: number, onlyIfUnset?: boolean): void;

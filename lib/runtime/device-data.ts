@@ -7,10 +7,14 @@ import { DisposedError } from '../core/errors.js';
 
 export class DeviceData {
   #native: NativeDataset | undefined;
-  private constructor(native: NativeDataset) { this.#native = native; }
+  private constructor(native: NativeDataset) {
+    this.#native = native;
+  }
 
   static from(split: TabularSplit, options: { device?: string } = {}): DeviceData {
-    return new DeviceData(binding().createDataset({ inputs: split.inputs, target: split.target }, options.device ?? 'cpu'));
+    return new DeviceData(
+      binding().createDataset({ inputs: split.inputs, target: split.target }, options.device ?? 'cpu'),
+    );
   }
 
   /** @internal */
@@ -18,15 +22,23 @@ export class DeviceData {
     if (!this.#native) throw new DisposedError('dataset');
     return this.#native;
   }
-  get size(): number { return this.native.size(); }
-  get device(): string { return this.native.device(); }
-  get disposed(): boolean { return this.#native === undefined; }
+  get size(): number {
+    return this.native.size();
+  }
+  get device(): string {
+    return this.native.device();
+  }
+  get disposed(): boolean {
+    return this.#native === undefined;
+  }
 
   dispose(): void {
     this.#native?.dispose();
     this.#native = undefined;
   }
-  [Symbol.dispose](): void { this.dispose(); }
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
 }
 
 /** Accepts either in-memory splits or already-placed data; returns placed data and whether we own it. */

@@ -4,13 +4,24 @@ import { ConfigError } from '../core/errors.js';
 /** LibTorch's memory in this process (see NativeMemoryStats): CPU tensor bytes now and at peak, the cap, CUDA per device. */
 export type MemoryStats = NativeMemoryStats;
 
-export interface PetraInfo extends NativeInfo { addonPath: string; node: string; openblasThreads: string | undefined; memory: MemoryStats }
+export interface PetraInfo extends NativeInfo {
+  addonPath: string;
+  node: string;
+  openblasThreads: string | undefined;
+  memory: MemoryStats;
+}
 
 /** What this process's LibTorch can do: version, CUDA devices, quantized engines, threads, BLAS, memory in use. */
 export function info(): PetraInfo {
   const native = binding().info();
   native.quantizedEngines = native.quantizedEngines.filter((e) => e !== 'NoQEngine');
-  return { ...native, addonPath: bindingPath(), node: process.version, openblasThreads: process.env.OPENBLAS_NUM_THREADS, memory: memoryStats() };
+  return {
+    ...native,
+    addonPath: bindingPath(),
+    node: process.version,
+    openblasThreads: process.env.OPENBLAS_NUM_THREADS,
+    memory: memoryStats(),
+  };
 }
 
 /**
@@ -38,7 +49,8 @@ export function memoryStats(): MemoryStats {
  */
 export function setMemoryCap(bytes: number | null, options: { device?: string } = {}): void {
   const value = bytes ?? 0;
-  if (!Number.isSafeInteger(value) || value < 0) throw new ConfigError(`must be a whole number of bytes ≥ 0 (0: no cap), got ${String(bytes)}`, 'memoryCap');
+  if (!Number.isSafeInteger(value) || value < 0)
+    throw new ConfigError(`must be a whole number of bytes ≥ 0 (0: no cap), got ${String(bytes)}`, 'memoryCap');
   binding().setMemoryCap(value, options.device ?? 'cpu');
 }
 

@@ -17,14 +17,20 @@ export function packageRoot(): string {
     if (existsSync(pkg)) {
       try {
         if ((JSON.parse(readFileSync(pkg, 'utf8')) as { name?: string }).name === 'petra') return dir;
-      } catch { /* keep walking */ }
+      } catch {
+        /* keep walking */
+      }
     }
     dir = dirname(dir);
   }
-  throw new LoadError('cannot find petra\'s package.json above ' + fileURLToPath(import.meta.url));
+  throw new LoadError("cannot find petra's package.json above " + fileURLToPath(import.meta.url));
 }
 
-export interface LoadAttempt { path: string; error: string; hint: string }
+export interface LoadAttempt {
+  path: string;
+  error: string;
+  hint: string;
+}
 
 function candidates(root: string): string[] {
   const list: string[] = [];
@@ -32,7 +38,10 @@ function candidates(root: string): string[] {
   list.push(join(root, 'build', 'Release', 'petra.node'), join(root, 'build', 'Debug', 'petra.node'));
   const prebuilt = join(root, 'prebuilds', `${platform()}-${arch()}`);
   if (existsSync(prebuilt)) {
-    for (const f of readdirSync(prebuilt).filter((f) => f.endsWith('.node')).sort()) list.push(join(prebuilt, f));
+    for (const f of readdirSync(prebuilt)
+      .filter((f) => f.endsWith('.node'))
+      .sort())
+      list.push(join(prebuilt, f));
   } else {
     list.push(join(prebuilt, 'petra.node'));
   }
@@ -41,15 +50,20 @@ function candidates(root: string): string[] {
 
 function hintFor(message: string): string {
   if (/libtorch|libc10|libtorch_cpu/.test(message) && /cannot open shared object|not found/i.test(message)) {
-    return 'LibTorch\'s shared libraries are not on this machine: apt-get install libtorch-dev libopenblas0-pthread (Debian/Ubuntu), ' +
-      'or set LD_LIBRARY_PATH to the LibTorch the addon was built against';
+    return (
+      "LibTorch's shared libraries are not on this machine: apt-get install libtorch-dev libopenblas0-pthread (Debian/Ubuntu), " +
+      'or set LD_LIBRARY_PATH to the LibTorch the addon was built against'
+    );
   }
   if (/GLIBCXX|CXXABI|undefined symbol/.test(message)) {
-    return 'the addon was built against another LibTorch or C++ runtime: rebuild it here with `npm rebuild petra` ' +
-      '(node scripts/find-libtorch.mjs shows which LibTorch is found)';
+    return (
+      'the addon was built against another LibTorch or C++ runtime: rebuild it here with `npm rebuild petra` ' +
+      '(node scripts/find-libtorch.mjs shows which LibTorch is found)'
+    );
   }
   if (/ERR_DLOPEN_DISABLED|--no-addons/.test(message)) return 'Node runs with --no-addons: native addons are disabled';
-  if (/Cannot find module|ENOENT/.test(message)) return 'not built: run `npm rebuild petra` (or `npm run build:native` in a checkout)';
+  if (/Cannot find module|ENOENT/.test(message))
+    return 'not built: run `npm rebuild petra` (or `npm run build:native` in a checkout)';
   return 'rebuild with `npm rebuild petra`; if it persists, report this message';
 }
 
@@ -68,10 +82,15 @@ export function loadAddon<T>(): { addon: T; path: string } {
     try {
       return { addon: require(path) as T, path };
     } catch (error) {
-      const message = error instanceof Error ? `${(error as NodeJS.ErrnoException).code ?? ''} ${error.message}`.trim() : String(error);
+      const message =
+        error instanceof Error
+          ? `${(error as NodeJS.ErrnoException).code ?? ''} ${error.message}`.trim()
+          : String(error);
       attempts.push({ path, error: message, hint: hintFor(message) });
     }
   }
   const lines = attempts.map((a) => `  - ${a.path}: ${a.error}\n    fix: ${a.hint}`);
-  throw new LoadError(`petra's native addon could not be loaded (${platform()}-${arch()}, Node ${process.version}). Tried:\n${lines.join('\n')}`);
+  throw new LoadError(
+    `petra's native addon could not be loaded (${platform()}-${arch()}, Node ${process.version}). Tried:\n${lines.join('\n')}`,
+  );
 }

@@ -56,10 +56,18 @@ export class Model {
     return this.#native;
   }
 
-  get disposed(): boolean { return this.#native === undefined; }
-  get device(): string { return this.native.device(); }
-  get parameterCount(): number { return this.native.parameterCount(); }
-  parameters(): NativeParameterInfo[] { return this.native.parameters(); }
+  get disposed(): boolean {
+    return this.#native === undefined;
+  }
+  get device(): string {
+    return this.native.device();
+  }
+  get parameterCount(): number {
+    return this.native.parameterCount();
+  }
+  parameters(): NativeParameterInfo[] {
+    return this.native.parameters();
+  }
 
   to(device: Device | string): this {
     this.native.to(device);
@@ -72,15 +80,21 @@ export class Model {
   }
 
   /** Writes spec and weights to one file that `Model.load` reads back with identical outputs. */
-  async save(path: string): Promise<void> { return this.native.save(path); }
+  async save(path: string): Promise<void> {
+    return this.native.save(path);
+  }
 
   /** An independent deep copy (same spec, same weights, same device). */
-  clone(): Model { return new Model(this.spec, this.native.clone()); }
+  clone(): Model {
+    return new Model(this.spec, this.native.clone());
+  }
 
   dispose(): void {
     this.#native?.dispose();
     this.#native = undefined;
   }
 
-  [Symbol.dispose](): void { this.dispose(); }
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
 }

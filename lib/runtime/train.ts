@@ -9,9 +9,7 @@ import { AbortError, ConfigError, PetraError } from '../core/errors.js';
 import type { Model } from './model.js';
 
 export type Schedule =
-  | { kind: 'constant' }
-  | { kind: 'cosine'; minLr?: number }
-  | { kind: 'step'; stepSize: number; gamma?: number };
+  { kind: 'constant' } | { kind: 'cosine'; minLr?: number } | { kind: 'step'; stepSize: number; gamma?: number };
 
 export interface EpochRecord {
   epoch: number;
@@ -71,12 +69,14 @@ export interface TrainData {
 
 export function learningRate(schedule: Schedule, baseLr: number, epoch: number, epochs: number): number {
   switch (schedule.kind) {
-    case 'constant': return baseLr;
+    case 'constant':
+      return baseLr;
     case 'cosine': {
       const minLr = schedule.minLr ?? 0;
-      return minLr + 0.5 * (baseLr - minLr) * (1 + Math.cos(Math.PI * epoch / Math.max(1, epochs)));
+      return minLr + 0.5 * (baseLr - minLr) * (1 + Math.cos((Math.PI * epoch) / Math.max(1, epochs)));
     }
-    case 'step': return baseLr * (schedule.gamma ?? 0.1) ** Math.floor(epoch / schedule.stepSize);
+    case 'step':
+      return baseLr * (schedule.gamma ?? 0.1) ** Math.floor(epoch / schedule.stepSize);
   }
 }
 
@@ -87,18 +87,28 @@ export function metricDirection(metric: Metric): 'max' | 'min' {
 
 function checkOptions(o: TrainOptions): void {
   if (!Number.isInteger(o.epochs) || o.epochs < 0) throw new ConfigError('must be a non-negative integer', 'epochs');
-  if (o.batchSize !== undefined && (!Number.isInteger(o.batchSize) || o.batchSize < 1)) throw new ConfigError('must be a positive integer', 'batchSize');
-  if (o.lr !== undefined && !(o.lr > 0 && Number.isFinite(o.lr))) throw new ConfigError('must be a positive number', 'lr');
+  if (o.batchSize !== undefined && (!Number.isInteger(o.batchSize) || o.batchSize < 1))
+    throw new ConfigError('must be a positive integer', 'batchSize');
+  if (o.lr !== undefined && !(o.lr > 0 && Number.isFinite(o.lr)))
+    throw new ConfigError('must be a positive number', 'lr');
   const s = typeof o.schedule === 'string' ? o.schedule : o.schedule?.kind;
-  if (s !== undefined && !['constant', 'cosine', 'step'].includes(s)) throw new ConfigError(`unknown schedule '${s}'`, 'schedule');
-  if (typeof o.schedule === 'object' && o.schedule.kind === 'step' && !(o.schedule.stepSize >= 1)) throw new ConfigError('must be ≥ 1', 'schedule.stepSize');
+  if (s !== undefined && !['constant', 'cosine', 'step'].includes(s))
+    throw new ConfigError(`unknown schedule '${s}'`, 'schedule');
+  if (typeof o.schedule === 'object' && o.schedule.kind === 'step' && !(o.schedule.stepSize >= 1))
+    throw new ConfigError('must be ≥ 1', 'schedule.stepSize');
   for (const [k, v] of Object.entries(o.regularization ?? {})) {
-    if (!(typeof v === 'number' && v >= 0 && Number.isFinite(v))) throw new ConfigError('must be a non-negative number', `regularization.${k}`);
+    if (!(typeof v === 'number' && v >= 0 && Number.isFinite(v)))
+      throw new ConfigError('must be a non-negative number', `regularization.${k}`);
   }
-  if (o.optimizer !== undefined && !['sgd', 'adam', 'adamw'].includes(o.optimizer)) throw new ConfigError(`unknown optimizer '${o.optimizer}'`, 'optimizer');
+  if (o.optimizer !== undefined && !['sgd', 'adam', 'adamw'].includes(o.optimizer))
+    throw new ConfigError(`unknown optimizer '${o.optimizer}'`, 'optimizer');
 }
 
-export async function evaluate(model: Model, data: TabularSplit | DeviceData, options: { batchSize?: number } = {}): Promise<NativeMetrics> {
+export async function evaluate(
+  model: Model,
+  data: TabularSplit | DeviceData,
+  options: { batchSize?: number } = {},
+): Promise<NativeMetrics> {
   const placed = placeData(data, model.device);
   try {
     return await binding().evaluate(model.native, placed.data.native, options);
@@ -113,9 +123,12 @@ export async function train(model: Model, data: TrainData, options: TrainOptions
   const monitor: Metric = options.monitor ?? (classification ? 'accuracy' : 'rmse');
   const optimizer = options.optimizer ?? 'sgd';
   const baseLr = options.lr ?? (optimizer === 'sgd' ? 0.05 : 1e-3);
-  const schedule: Schedule = typeof options.schedule === 'string'
-    ? (options.schedule === 'step' ? { kind: 'step', stepSize: Math.max(1, Math.floor(options.epochs / 3)) } : { kind: options.schedule })
-    : options.schedule ?? { kind: 'constant' };
+  const schedule: Schedule =
+    typeof options.schedule === 'string'
+      ? options.schedule === 'step'
+        ? { kind: 'step', stepSize: Math.max(1, Math.floor(options.epochs / 3)) }
+        : { kind: options.schedule }
+      : (options.schedule ?? { kind: 'constant' });
   const seed = options.seed ?? 0;
   const signal = options.signal;
   if (signal?.aborted) throw new AbortError('training was aborted before it started', { cause: signal.reason });
@@ -123,7 +136,11 @@ export async function train(model: Model, data: TrainData, options: TrainOptions
   const trainData = placeData(data.train, model.device);
   const valData = data.val ? placeData(data.val, model.device) : undefined;
   const trainer = binding().createTrainer(model.native, {
-    optimizer, lr: baseLr, momentum: options.momentum, nesterov: options.nesterov, weightDecay: options.weightDecay,
+    optimizer,
+    lr: baseLr,
+    momentum: options.momentum,
+    nesterov: options.nesterov,
+    weightDecay: options.weightDecay,
     ...options.regularization,
   });
   const onAbort = (): void => trainer.cancel();
@@ -134,12 +151,20 @@ export async function train(model: Model, data: TrainData, options: TrainOptions
   let reason: string | undefined;
   try {
     for (let epoch = 0; epoch < options.epochs; epoch++) {
-      if (signal?.aborted) throw new AbortError(`training was aborted before epoch ${epoch + 1}`, { cause: signal.reason });
+      if (signal?.aborted)
+        throw new AbortError(`training was aborted before epoch ${epoch + 1}`, { cause: signal.reason });
       const lr = learningRate(schedule, baseLr, epoch, options.epochs);
       const onProgress = options.onProgress;
-      const result = await trainer.trainEpoch(trainData.data.native, {
-        batchSize: options.batchSize ?? 64, lr, seed: seed * 100_003 + epoch, progressIntervalMs: options.progressIntervalMs,
-      }, onProgress ? (p) => onProgress({ ...p, epoch }) : undefined);
+      const result = await trainer.trainEpoch(
+        trainData.data.native,
+        {
+          batchSize: options.batchSize ?? 64,
+          lr,
+          seed: seed * 100_003 + epoch,
+          progressIntervalMs: options.progressIntervalMs,
+        },
+        onProgress ? (p) => onProgress({ ...p, epoch }) : undefined,
+      );
       const record: EpochRecord = { epoch, lr, trainLoss: result.loss, seconds: result.seconds };
       if (valData) {
         record.val = await binding().evaluate(model.native, valData.data.native);

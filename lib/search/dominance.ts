@@ -65,13 +65,17 @@ export function sortFlat(data: Float64Array, n: number, m: number): number[][] {
   let rows = 0;
   for (let k = 0; k < n; k++) {
     const p = order[k] as number;
-    if (k > 0 && sameRow(data, order[k - 1] as number, p, m)) { rowOf[p] = rows - 1; continue; }
+    if (k > 0 && sameRow(data, order[k - 1] as number, p, m)) {
+      rowOf[p] = rows - 1;
+      continue;
+    }
     distinct.set(data.subarray(p * m, p * m + m), rows * m);
     rowOf[p] = rows++;
   }
-  const rank = m <= 1
-    ? Int32Array.from({ length: rows }, (_, i) => i) // one objective: every distinct value is its own front
-    : divideAndConquerRanks(distinct, rows, m);
+  const rank =
+    m <= 1
+      ? Int32Array.from({ length: rows }, (_, i) => i) // one objective: every distinct value is its own front
+      : divideAndConquerRanks(distinct, rows, m);
 
   // Members of a front in lexicographic order (ties by index), as NSGA-II's tie-breaks have always seen them.
   const fronts: number[][] = [];
@@ -91,7 +95,9 @@ function sameRow(data: Float64Array, a: number, b: number, m: number): boolean {
 /** Rank (0 = first front) of every point. */
 export function nonDominatedRanks(points: readonly Point[]): Int32Array {
   const ranks = new Int32Array(points.length);
-  nonDominatedSort(points).forEach((front, r) => { for (const i of front) ranks[i] = r; });
+  nonDominatedSort(points).forEach((front, r) => {
+    for (const i of front) ranks[i] = r;
+  });
   return ranks;
 }
 
@@ -103,7 +109,9 @@ export function constrainedNonDominatedSort(points: readonly Point[], violations
   const feasible: number[] = [];
   const infeasible: number[] = [];
   for (let i = 0; i < points.length; i++) ((violations[i] as number) > 0 ? infeasible : feasible).push(i);
-  const fronts = nonDominatedSort(feasible.map((i) => points[i] as Point)).map((f) => f.map((k) => feasible[k] as number));
+  const fronts = nonDominatedSort(feasible.map((i) => points[i] as Point)).map((f) =>
+    f.map((k) => feasible[k] as number),
+  );
   infeasible.sort((a, b) => (violations[a] as number) - (violations[b] as number) || a - b);
   let last = NaN;
   for (const i of infeasible) {
@@ -137,7 +145,9 @@ export function crowdingDistance(points: readonly Point[], front: readonly numbe
     if (!(hi > lo)) continue;
     for (let k = 1; k < size - 1; k++) {
       const i = local[k] as number;
-      distance[i] = (distance[i] as number) + ((values[local[k + 1] as number] as number) - (values[local[k - 1] as number] as number)) / (hi - lo);
+      distance[i] =
+        (distance[i] as number) +
+        ((values[local[k + 1] as number] as number) - (values[local[k - 1] as number] as number)) / (hi - lo);
     }
   }
   return distance;

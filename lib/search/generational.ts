@@ -12,11 +12,19 @@ import type { TrialRecord } from './storage.js';
 
 /** Generation `state.generation`'s genomes: the initial genomes (generation 0), samples, or offspring of the population. */
 export function breedGeneration<G>(state: StudyState<G>): G[] {
-  const { space, selector, seed, populationSize: size, crossoverProbability: px, mutationProbability: pm } = state.setup;
+  const {
+    space,
+    selector,
+    seed,
+    populationSize: size,
+    crossoverProbability: px,
+    mutationProbability: pm,
+  } = state.setup;
   const rng = new Rng(seed, 'generation', state.generation);
   const batch: G[] = [];
   const fresh = (make: () => G): G => state.fresh(make);
-  if (state.generation === 0) for (const g of state.setup.initialGenomes) if (batch.length < size) batch.push(fresh(() => g));
+  if (state.generation === 0)
+    for (const g of state.setup.initialGenomes) if (batch.length < size) batch.push(fresh(() => g));
   if (state.population.length === 0) {
     while (batch.length < size) batch.push(fresh(() => space.sample(rng)));
   } else {
@@ -77,10 +85,16 @@ export class GenerationalSchedule<G> implements ScheduleStrategy<G> {
       const slots: number[] = [];
       for (let slot = 0; slot < this.batch.length; slot++) {
         const t = bySlot.get(`${this.state.generation}:${slot}`);
-        if (!t) { slots.push(slot); continue; }
+        if (!t) {
+          slots.push(slot);
+          continue;
+        }
         const genome = this.batch[slot] as G;
         if (t.key !== space.key(genome)) {
-          throw new ConfigError(`stored trial ${t.number} does not match the genome this study's seed and space give; was the space changed?`, 'space');
+          throw new ConfigError(
+            `stored trial ${t.number} does not match the genome this study's seed and space give; was the space changed?`,
+            'space',
+          );
         }
         if (t.state === 'running') {
           interrupt(t.number);
@@ -88,11 +102,24 @@ export class GenerationalSchedule<G> implements ScheduleStrategy<G> {
           continue;
         }
         const values = t.values ?? [];
-        this.accept(slot, t.state === 'complete'
-          ? { number: t.number, slot, genome, values, objectives: toMinimization(objectives, values), violation: t.violation ?? 0 }
-          : undefined);
+        this.accept(
+          slot,
+          t.state === 'complete'
+            ? {
+                number: t.number,
+                slot,
+                genome,
+                values,
+                objectives: toMinimization(objectives, values),
+                violation: t.violation ?? 0,
+              }
+            : undefined,
+        );
       }
-      if (!this.maybeFinishGeneration(false)) { this.pendingSlots = slots; return; }
+      if (!this.maybeFinishGeneration(false)) {
+        this.pendingSlots = slots;
+        return;
+      }
     }
   }
 

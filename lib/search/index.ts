@@ -12,8 +12,14 @@ export { defaultParam, mutateParam, sampleParam, type ParamSpec, type ParamValue
 
 // Ranking, selection, indicators
 export {
-  constrainedDominates, constrainedNonDominatedSort, crowdingDistance, dominates, nonDominatedRanks, nonDominatedSort,
-  sortFlat, type Point,
+  constrainedDominates,
+  constrainedNonDominatedSort,
+  crowdingDistance,
+  dominates,
+  nonDominatedRanks,
+  nonDominatedSort,
+  sortFlat,
+  type Point,
 } from './dominance.js';
 export type { Candidate, Selector } from './selection.js';
 export { nsga2, rankAndCrowding } from './nsga2.js';
@@ -23,22 +29,49 @@ export { objectiveValues, toMinimization, totalViolation, type Values } from './
 
 // Early stopping
 export {
-  anySearchStopper, anyTrainingStopper, candidateStopper, evaluationBudgetStopper, lossSlopeStopper,
-  noImprovementStopper, patienceStopper, timeBudgetStopper,
-  type CandidateStopper, type CandidateStopperOptions, type EpochRecord, type LossSlopeOptions, type PatienceOptions,
-  type SearchProgress, type SearchStopper, type StopDecision, type TrainingStopper,
+  anySearchStopper,
+  anyTrainingStopper,
+  candidateStopper,
+  evaluationBudgetStopper,
+  lossSlopeStopper,
+  noImprovementStopper,
+  patienceStopper,
+  timeBudgetStopper,
+  type CandidateStopper,
+  type CandidateStopperOptions,
+  type EpochRecord,
+  type LossSlopeOptions,
+  type PatienceOptions,
+  type SearchProgress,
+  type SearchStopper,
+  type StopDecision,
+  type TrainingStopper,
 } from './stopping.js';
 
 // Study and storage
 export {
   Study,
-  type EvaluationContext, type EvaluationResult, type Evaluator, type FrontMember, type OptimizeBudget,
-  type OptimizeResult, type Schedule, type StudyEvents, type StudyOptions, type Trial,
+  type EvaluationContext,
+  type EvaluationResult,
+  type Evaluator,
+  type FrontMember,
+  type OptimizeBudget,
+  type OptimizeResult,
+  type Schedule,
+  type StudyEvents,
+  type StudyOptions,
+  type Trial,
 } from './study.js';
 export {
   InMemoryStorage,
-  type IntermediateReport, type NewTrial, type Storage, type StudyInfo, type StudyRecord, type TrialOutcome,
-  type TrialRecord, type TrialState,
+  type IntermediateReport,
+  type NewTrial,
+  type Storage,
+  type StudyInfo,
+  type StudyRecord,
+  type TrialOutcome,
+  type TrialRecord,
+  type TrialState,
 } from './storage.js';
 
 // Benchmark problems

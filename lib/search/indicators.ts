@@ -17,12 +17,16 @@ export function hypervolume(points: readonly Point[], reference: Point): number 
   if (m < 1) throw new ConfigError('the reference point needs at least one coordinate', 'reference');
   const kept: Vec[] = [];
   for (const p of points) {
-    if (p.length !== m) throw new ConfigError(`a point has ${p.length} coordinates, the reference point ${m}`, 'points');
+    if (p.length !== m)
+      throw new ConfigError(`a point has ${p.length} coordinates, the reference point ${m}`, 'points');
     let inside = true;
     for (let j = 0; j < m; j++) {
       const x = p[j] as number;
       if (Number.isNaN(x)) throw new NumericError('NaN coordinate in a hypervolume point');
-      if (!(x < (reference[j] as number))) { inside = false; break; }
+      if (!(x < (reference[j] as number))) {
+        inside = false;
+        break;
+      }
     }
     if (inside) kept.push(Float64Array.from(p as ArrayLike<number>));
   }
@@ -53,12 +57,14 @@ function nonDominated(points: Vec[], m: number): Vec[] {
     // Large sets: first front of the fast sort, then drop duplicates.
     const first = sortFlat(flatten(points, m), points.length, m)[0] ?? [];
     const seen = new Set<string>();
-    return first.map((i) => points[i] as Vec).filter((p) => {
-      const key = Array.prototype.slice.call(p, 0, m).join(',');
-      if (seen.has(key)) return false;
-      seen.add(key);
-      return true;
-    });
+    return first
+      .map((i) => points[i] as Vec)
+      .filter((p) => {
+        const key = Array.prototype.slice.call(p, 0, m).join(',');
+        if (seen.has(key)) return false;
+        seen.add(key);
+        return true;
+      });
   }
   const out: Vec[] = [];
   for (let i = 0; i < points.length; i++) {
@@ -70,7 +76,10 @@ function nonDominated(points: Vec[], m: number): Vec[] {
       let le = true;
       let lt = false;
       for (let j = 0; j < m; j++) {
-        if ((q[j] as number) > (p[j] as number)) { le = false; break; }
+        if ((q[j] as number) > (p[j] as number)) {
+          le = false;
+          break;
+        }
         if ((q[j] as number) < (p[j] as number)) lt = true;
       }
       if (le && (lt || k < i)) keep = false; // strictly dominated, or a duplicate of an earlier point
@@ -82,7 +91,9 @@ function nonDominated(points: Vec[], m: number): Vec[] {
 
 function flatten(points: Vec[], m: number): Float64Array {
   const data = new Float64Array(points.length * m);
-  points.forEach((p, i) => { for (let j = 0; j < m; j++) data[i * m + j] = p[j] as number; });
+  points.forEach((p, i) => {
+    for (let j = 0; j < m; j++) data[i * m + j] = p[j] as number;
+  });
   return data;
 }
 

@@ -18,14 +18,22 @@
  * Sizes at or below which comparing all pairs beats recursing (tuned on 10k×4 points): points in rankAll, |L|·|H| in
  * rankFrom. Tests set them to zero so that small inputs exercise every branch of the recursion.
  */
-export interface Cutoffs { pairsAll: number; pairsFrom: number }
+export interface Cutoffs {
+  pairsAll: number;
+  pairsFrom: number;
+}
 const TUNED: Cutoffs = { pairsAll: 48, pairsFrom: 2048 };
 
 /**
  * Rank (0 = non-dominated) of each of the n distinct, lexicographically sorted rows of the row-major n×m `values`,
  * m ≥ 2 (one objective needs no sort: the caller ranks distinct values directly).
  */
-export function divideAndConquerRanks(values: Float64Array, n: number, m: number, cutoffs: Cutoffs = TUNED): Int32Array {
+export function divideAndConquerRanks(
+  values: Float64Array,
+  n: number,
+  m: number,
+  cutoffs: Cutoffs = TUNED,
+): Int32Array {
   const ranker = new Ranker(values, n, m, cutoffs);
   if (n > 1) ranker.rankAll(0, n, m - 1);
   return ranker.rank;
@@ -49,7 +57,12 @@ class Ranker {
   private lessEnd = 0;
   private equalEnd = 0;
 
-  constructor(private readonly values: Float64Array, n: number, private readonly m: number, private readonly cutoffs: Cutoffs) {
+  constructor(
+    private readonly values: Float64Array,
+    n: number,
+    private readonly m: number,
+    private readonly cutoffs: Cutoffs,
+  ) {
     this.rank = new Int32Array(n);
     this.ids = new Int32Array(n);
     for (let i = 0; i < n; i++) this.ids[i] = i;
@@ -102,7 +115,8 @@ class Ranker {
     if (hFrom === hUntil) return;
     const hLast = values[(ids[hUntil - 1] as number) * m] as number;
     while ((values[(ids[lUntil - 1] as number) * m] as number) > hLast) lUntil--;
-    if ((lUntil - lFrom) * (hUntil - hFrom) <= this.cutoffs.pairsFrom) return this.pairsFrom(lFrom, lUntil, hFrom, hUntil, k);
+    if ((lUntil - lFrom) * (hUntil - hFrom) <= this.cutoffs.pairsFrom)
+      return this.pairsFrom(lFrom, lUntil, hFrom, hUntil, k);
     if (k === 1) return this.sweepFrom(lFrom, lUntil, hFrom, hUntil);
     let lMin = Infinity;
     let lMax = -Infinity;
@@ -239,7 +253,8 @@ class Ranker {
     let a = from;
     let b = mid;
     let out = from;
-    while (a < mid && b < until) scratch[out++] = (ids[a] as number) < (ids[b] as number) ? (ids[a++] as number) : (ids[b++] as number);
+    while (a < mid && b < until)
+      scratch[out++] = (ids[a] as number) < (ids[b] as number) ? (ids[a++] as number) : (ids[b++] as number);
     while (a < mid) scratch[out++] = ids[a++] as number;
     while (b < until) scratch[out++] = ids[b++] as number;
     ids.set(scratch.subarray(from, until), from);
@@ -249,14 +264,18 @@ class Ranker {
   private query(pos: number): number {
     const { tree, treeStamp, sweep } = this;
     let best = -1;
-    for (let i = pos + 1; i > 0; i -= i & -i) if (treeStamp[i] === sweep && (tree[i] as number) > best) best = tree[i] as number;
+    for (let i = pos + 1; i > 0; i -= i & -i)
+      if (treeStamp[i] === sweep && (tree[i] as number) > best) best = tree[i] as number;
     return best;
   }
 
   private insert(pos: number, r: number): void {
     const { tree, treeStamp, sweep } = this;
     for (let i = pos + 1; i < tree.length; i += i & -i) {
-      if (treeStamp[i] !== sweep) { treeStamp[i] = sweep; tree[i] = r; } else if ((tree[i] as number) < r) tree[i] = r;
+      if (treeStamp[i] !== sweep) {
+        treeStamp[i] = sweep;
+        tree[i] = r;
+      } else if ((tree[i] as number) < r) tree[i] = r;
     }
   }
 }

@@ -12,13 +12,17 @@ export function objectiveValues(objectives: readonly ObjectiveDef[], raw: Values
   let values: number[];
   if (Array.isArray(raw)) {
     if (raw.length !== objectives.length) {
-      throw new ConfigError(`expected ${objectives.length} objective values (${objectives.map((o) => o.name).join(', ')}), got ${raw.length}`, 'objectives');
+      throw new ConfigError(
+        `expected ${objectives.length} objective values (${objectives.map((o) => o.name).join(', ')}), got ${raw.length}`,
+        'objectives',
+      );
     }
     values = [...(raw as readonly number[])];
   } else {
     const record = raw as Readonly<Record<string, number>>;
     for (const name of Object.keys(record)) {
-      if (!objectives.some((o) => o.name === name)) throw new ConfigError(`unknown objective "${name}"`, `objectives.${name}`);
+      if (!objectives.some((o) => o.name === name))
+        throw new ConfigError(`unknown objective "${name}"`, `objectives.${name}`);
     }
     values = objectives.map((o) => {
       if (!(o.name in record)) throw new ConfigError(`missing objective "${o.name}"`, `objectives.${o.name}`);
@@ -48,11 +52,15 @@ export function totalViolation(
   if (constraints.length === 0) return { violation: 0, values: [] };
   const given: Record<string, number> = {};
   if (Array.isArray(raw)) {
-    if (raw.length !== constraints.length) throw new ConfigError(`expected ${constraints.length} constraint values, got ${raw.length}`, 'constraints');
-    constraints.forEach((c, i) => { given[c.name] = raw[i] as number; });
+    if (raw.length !== constraints.length)
+      throw new ConfigError(`expected ${constraints.length} constraint values, got ${raw.length}`, 'constraints');
+    constraints.forEach((c, i) => {
+      given[c.name] = raw[i] as number;
+    });
   } else if (raw) {
     for (const [k, v] of Object.entries(raw as Record<string, number>)) {
-      if (!constraints.some((c) => c.name === k)) throw new ConfigError(`unknown constraint "${k}"`, `constraints.${k}`);
+      if (!constraints.some((c) => c.name === k))
+        throw new ConfigError(`unknown constraint "${k}"`, `constraints.${k}`);
       given[k] = v;
     }
   }
@@ -78,9 +86,11 @@ export function checkObjectives(objectives: readonly ObjectiveDef[], constraints
   objectives.forEach((o, i) => {
     if (names.has(o.name)) throw new ConfigError(`duplicate objective "${o.name}"`, `objectives[${i}]`);
     names.add(o.name);
-    if (o.direction !== 'min' && o.direction !== 'max') throw new ConfigError(`direction must be 'min' or 'max'`, `objectives[${i}].direction`);
+    if (o.direction !== 'min' && o.direction !== 'max')
+      throw new ConfigError(`direction must be 'min' or 'max'`, `objectives[${i}].direction`);
   });
   constraints.forEach((c, i) => {
-    if (c.upper === undefined && c.lower === undefined) throw new ConfigError('a constraint needs upper and/or lower', `constraints[${i}]`);
+    if (c.upper === undefined && c.lower === undefined)
+      throw new ConfigError('a constraint needs upper and/or lower', `constraints[${i}]`);
   });
 }

@@ -10,9 +10,21 @@ export type ParamValue = number | string | boolean;
 
 export type ParamSpec =
   /** A real number in [min, max]; `log` samples and mutates in log space (then min must be > 0). */
-  | { readonly kind: 'float'; readonly min: number; readonly max: number; readonly log?: boolean; readonly default?: number }
+  | {
+      readonly kind: 'float';
+      readonly min: number;
+      readonly max: number;
+      readonly log?: boolean;
+      readonly default?: number;
+    }
   /** An integer in [min, max]. */
-  | { readonly kind: 'int'; readonly min: number; readonly max: number; readonly log?: boolean; readonly default?: number }
+  | {
+      readonly kind: 'int';
+      readonly min: number;
+      readonly max: number;
+      readonly log?: boolean;
+      readonly default?: number;
+    }
   /** One of a fixed set of values (strings, numbers such as roundTo 1/4/8/16, or booleans). */
   | { readonly kind: 'categorical'; readonly choices: readonly ParamValue[]; readonly default?: ParamValue };
 
@@ -115,7 +127,10 @@ export function repairParam(spec: ParamSpec, value: unknown): ParamValue {
       let best: ParamValue | undefined;
       let bestDistance = Infinity;
       for (const c of spec.choices) {
-        if (typeof c === 'number' && Math.abs(c - value) < bestDistance) { best = c; bestDistance = Math.abs(c - value); }
+        if (typeof c === 'number' && Math.abs(c - value) < bestDistance) {
+          best = c;
+          bestDistance = Math.abs(c - value);
+        }
       }
       if (best !== undefined) return best;
     }

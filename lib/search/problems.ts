@@ -24,7 +24,14 @@ const zdtG = (x: readonly number[]): number => {
   return 1 + (9 * s) / (x.length - 1);
 };
 
-function zdt(name: string, n: number, h: (f1: number, g: number) => number, front: (f1: number) => number, hv: (r: readonly number[]) => number, sampled = false): TestProblem {
+function zdt(
+  name: string,
+  n: number,
+  h: (f1: number, g: number) => number,
+  front: (f1: number) => number,
+  hv: (r: readonly number[]) => number,
+  sampled = false,
+): TestProblem {
   const problem: TestProblem = {
     name,
     space: RealVectorSpace.box(n),
@@ -36,7 +43,10 @@ function zdt(name: string, n: number, h: (f1: number, g: number) => number, fron
     },
     trueFront(points) {
       const out: number[][] = [];
-      for (let i = 0; i < points; i++) { const f1 = i / (points - 1); out.push([f1, front(f1)]); }
+      for (let i = 0; i < points; i++) {
+        const f1 = i / (points - 1);
+        out.push([f1, front(f1)]);
+      }
       return out;
     },
     trueHypervolume: sampled ? (r) => hypervolume(problem.trueFront(20001), r) : hv,
@@ -46,22 +56,38 @@ function zdt(name: string, n: number, h: (f1: number, g: number) => number, fron
 
 /** ZDT1 (convex). HV in closed form for a reference point (r₁, r₂) with both ≥ 1. */
 export function zdt1(n = 30): TestProblem {
-  return zdt('ZDT1', n, (f1, g) => 1 - Math.sqrt(f1 / g), (f1) => 1 - Math.sqrt(f1),
+  return zdt(
+    'ZDT1',
+    n,
+    (f1, g) => 1 - Math.sqrt(f1 / g),
+    (f1) => 1 - Math.sqrt(f1),
     // ∫₀¹ (r₂ − 1 + √f₁) df₁ + (r₁ − 1)·r₂
-    (r) => (r[1] as number) - 1 + 2 / 3 + ((r[0] as number) - 1) * (r[1] as number));
+    (r) => (r[1] as number) - 1 + 2 / 3 + ((r[0] as number) - 1) * (r[1] as number),
+  );
 }
 
 /** ZDT2 (concave). */
 export function zdt2(n = 30): TestProblem {
-  return zdt('ZDT2', n, (f1, g) => 1 - (f1 / g) ** 2, (f1) => 1 - f1 * f1,
+  return zdt(
+    'ZDT2',
+    n,
+    (f1, g) => 1 - (f1 / g) ** 2,
+    (f1) => 1 - f1 * f1,
     // ∫₀¹ (r₂ − 1 + f₁²) df₁ + (r₁ − 1)·r₂
-    (r) => (r[1] as number) - 1 + 1 / 3 + ((r[0] as number) - 1) * (r[1] as number));
+    (r) => (r[1] as number) - 1 + 1 / 3 + ((r[0] as number) - 1) * (r[1] as number),
+  );
 }
 
 /** ZDT3 (disconnected). The true front is the non-dominated part of f₂ = 1 − √f₁ − f₁ sin(10πf₁); HV from 20,001 samples. */
 export function zdt3(n = 30): TestProblem {
-  return zdt('ZDT3', n, (f1, g) => 1 - Math.sqrt(f1 / g) - (f1 / g) * Math.sin(10 * Math.PI * f1),
-    (f1) => 1 - Math.sqrt(f1) - f1 * Math.sin(10 * Math.PI * f1), () => 0, true);
+  return zdt(
+    'ZDT3',
+    n,
+    (f1, g) => 1 - Math.sqrt(f1 / g) - (f1 / g) * Math.sin(10 * Math.PI * f1),
+    (f1) => 1 - Math.sqrt(f1) - f1 * Math.sin(10 * Math.PI * f1),
+    () => 0,
+    true,
+  );
 }
 
 /** DTLZ2 with m objectives and k = 10 distance variables; front = unit sphere in the positive orthant. */
@@ -86,11 +112,14 @@ export function dtlz2(m = 3, k = 10): TestProblem {
     trueFront(points) {
       const out: number[][] = [];
       const side = Math.max(2, Math.round(Math.sqrt(points)));
-      for (let a = 0; a < side; a++) for (let b = 0; b < side; b++) {
-        const t = (a / (side - 1)) * (Math.PI / 2);
-        const p = (b / (side - 1)) * (Math.PI / 2);
-        out.push(m === 3 ? [Math.cos(t) * Math.cos(p), Math.cos(t) * Math.sin(p), Math.sin(t)] : [Math.cos(t), Math.sin(t)]);
-      }
+      for (let a = 0; a < side; a++)
+        for (let b = 0; b < side; b++) {
+          const t = (a / (side - 1)) * (Math.PI / 2);
+          const p = (b / (side - 1)) * (Math.PI / 2);
+          out.push(
+            m === 3 ? [Math.cos(t) * Math.cos(p), Math.cos(t) * Math.sin(p), Math.sin(t)] : [Math.cos(t), Math.sin(t)],
+          );
+        }
       return out;
     },
     // Points of the box beyond the unit sphere are dominated, those inside are not: Π rᵢ − (volume of the unit-ball orthant).
@@ -120,7 +149,9 @@ export function bnh(): TestProblem {
       }
       return out;
     },
-    trueHypervolume(r) { return hypervolume(this.trueFront(20001), r); },
+    trueHypervolume(r) {
+      return hypervolume(this.trueFront(20001), r);
+    },
   };
 }
 
@@ -149,6 +180,8 @@ export function srn(): TestProblem {
       }
       return (nonDominatedSort(candidates)[0] ?? []).map((i) => candidates[i] as number[]);
     },
-    trueHypervolume(r) { return hypervolume(this.trueFront(20001), r); },
+    trueHypervolume(r) {
+      return hypervolume(this.trueFront(20001), r);
+    },
   };
 }

@@ -26,9 +26,11 @@ export class RealVectorSpace implements SearchSpace<number[]> {
   private readonly pm: number;
 
   constructor(lower: readonly number[], upper: readonly number[], options: RealSpaceOptions = {}) {
-    if (lower.length === 0 || lower.length !== upper.length) throw new ConfigError('lower and upper need the same, non-zero length', 'bounds');
+    if (lower.length === 0 || lower.length !== upper.length)
+      throw new ConfigError('lower and upper need the same, non-zero length', 'bounds');
     lower.forEach((l, i) => {
-      if (!(Number.isFinite(l) && Number.isFinite(upper[i]) && l < (upper[i] as number))) throw new ConfigError(`bad bounds [${l}, ${upper[i]}]`, `bounds[${i}]`);
+      if (!(Number.isFinite(l) && Number.isFinite(upper[i]) && l < (upper[i] as number)))
+        throw new ConfigError(`bad bounds [${l}, ${upper[i]}]`, `bounds[${i}]`);
     });
     this.lower = [...lower];
     this.upper = [...upper];
@@ -40,7 +42,11 @@ export class RealVectorSpace implements SearchSpace<number[]> {
 
   /** A space of `dimension` variables in [low, high] each. */
   static box(dimension: number, low = 0, high = 1, options?: RealSpaceOptions): RealVectorSpace {
-    return new RealVectorSpace(new Array<number>(dimension).fill(low), new Array<number>(dimension).fill(high), options);
+    return new RealVectorSpace(
+      new Array<number>(dimension).fill(low),
+      new Array<number>(dimension).fill(high),
+      options,
+    );
   }
 
   get dimension(): number {
@@ -112,18 +118,28 @@ export class RealVectorSpace implements SearchSpace<number[]> {
   }
 
   decode(json: unknown): number[] {
-    if (!Array.isArray(json) || json.length !== this.dimension || !json.every((x) => typeof x === 'number' && Number.isFinite(x))) {
+    if (
+      !Array.isArray(json) ||
+      json.length !== this.dimension ||
+      !json.every((x) => typeof x === 'number' && Number.isFinite(x))
+    ) {
       throw new ConfigError(`expected an array of ${this.dimension} finite numbers`, 'genome');
     }
     json.forEach((x: number, i) => {
-      if (x < (this.lower[i] as number) || x > (this.upper[i] as number)) throw new ConfigError(`${x} is outside [${this.lower[i]}, ${this.upper[i]}]`, `genome[${i}]`);
+      if (x < (this.lower[i] as number) || x > (this.upper[i] as number))
+        throw new ConfigError(`${x} is outside [${this.lower[i]}, ${this.upper[i]}]`, `genome[${i}]`);
     });
     return [...(json as number[])];
   }
 
   exportParams(genome: number[]): Record<string, ExportedParam> {
     const out: Record<string, ExportedParam> = {};
-    genome.forEach((x, i) => { out[`x${i}`] = { value: x, distribution: { kind: 'float', low: this.lower[i] as number, high: this.upper[i] as number, log: false } }; });
+    genome.forEach((x, i) => {
+      out[`x${i}`] = {
+        value: x,
+        distribution: { kind: 'float', low: this.lower[i] as number, high: this.upper[i] as number, log: false },
+      };
+    });
     return out;
   }
 }

@@ -26,7 +26,10 @@ export interface ConstraintDef {
 export type ExportedParam =
   | { value: number; distribution: { kind: 'float'; low: number; high: number; log: boolean } }
   | { value: number; distribution: { kind: 'int'; low: number; high: number; log: boolean } }
-  | { value: string | number | boolean | null; distribution: { kind: 'categorical'; choices: ReadonlyArray<string | number | boolean | null> } };
+  | {
+      value: string | number | boolean | null;
+      distribution: { kind: 'categorical'; choices: ReadonlyArray<string | number | boolean | null> };
+    };
 
 export interface SearchSpace<G> {
   /** A random valid genome. */

@@ -13,14 +13,20 @@ function normalisedDistances(pool: readonly Candidate[]): Float64Array[] {
   const m = pool[0]?.objectives.length ?? 0;
   const lo = new Array<number>(m).fill(Infinity);
   const hi = new Array<number>(m).fill(-Infinity);
-  for (const c of pool) c.objectives.forEach((v, j) => { lo[j] = Math.min(lo[j] as number, v); hi[j] = Math.max(hi[j] as number, v); });
+  for (const c of pool)
+    c.objectives.forEach((v, j) => {
+      lo[j] = Math.min(lo[j] as number, v);
+      hi[j] = Math.max(hi[j] as number, v);
+    });
   const scale = lo.map((l, j) => ((hi[j] as number) > l ? 1 / ((hi[j] as number) - l) : 0));
   const d = Array.from({ length: n }, () => new Float64Array(n));
   for (let i = 0; i < n; i++) {
     for (let k = i + 1; k < n; k++) {
       let s = 0;
       for (let j = 0; j < m; j++) {
-        const diff = (((pool[i] as Candidate).objectives[j] as number) - ((pool[k] as Candidate).objectives[j] as number)) * (scale[j] as number);
+        const diff =
+          (((pool[i] as Candidate).objectives[j] as number) - ((pool[k] as Candidate).objectives[j] as number)) *
+          (scale[j] as number);
         s += diff * diff;
       }
       (d[i] as Float64Array)[k] = (d[k] as Float64Array)[i] = Math.sqrt(s);
@@ -38,13 +44,17 @@ export function spea2Fitness(pool: readonly Candidate[]): { fitness: Float64Arra
     return constrainedDominates(x.objectives, x.violation, y.objectives, y.violation);
   };
   const strength = new Float64Array(n);
-  for (let i = 0; i < n; i++) for (let k = 0; k < n; k++) if (i !== k && dom(i, k)) strength[i] = (strength[i] as number) + 1;
+  for (let i = 0; i < n; i++)
+    for (let k = 0; k < n; k++) if (i !== k && dom(i, k)) strength[i] = (strength[i] as number) + 1;
   const fitness = new Float64Array(n);
-  for (let i = 0; i < n; i++) for (let k = 0; k < n; k++) if (i !== k && dom(k, i)) fitness[i] = (fitness[i] as number) + (strength[k] as number);
+  for (let i = 0; i < n; i++)
+    for (let k = 0; k < n; k++) if (i !== k && dom(k, i)) fitness[i] = (fitness[i] as number) + (strength[k] as number);
   const distances = normalisedDistances(pool);
   const kth = Math.floor(Math.sqrt(n));
   for (let i = 0; i < n; i++) {
-    const sorted = Array.from(distances[i] as Float64Array).filter((_, k) => k !== i).sort((a, b) => a - b);
+    const sorted = Array.from(distances[i] as Float64Array)
+      .filter((_, k) => k !== i)
+      .sort((a, b) => a - b);
     const sigma = sorted[Math.min(kth, sorted.length) - 1] ?? 0;
     fitness[i] = (fitness[i] as number) + 1 / (sigma + 2);
   }
@@ -56,7 +66,9 @@ export function spea2(): Selector {
     name: 'spea2',
     survive(pool, size) {
       const { fitness, distances } = spea2Fitness(pool);
-      const order = Array.from({ length: pool.length }, (_, i) => i).sort((a, b) => (fitness[a] as number) - (fitness[b] as number) || a - b);
+      const order = Array.from({ length: pool.length }, (_, i) => i).sort(
+        (a, b) => (fitness[a] as number) - (fitness[b] as number) || a - b,
+      );
       const archive = order.filter((i) => (fitness[i] as number) < 1);
       if (archive.length <= size) return order.slice(0, size);
       // Truncation: repeatedly drop the member whose sorted distances to the others are lexicographically smallest.
@@ -65,8 +77,14 @@ export function spea2(): Selector {
         let worst = -1;
         let worstList: number[] = [];
         for (const i of alive) {
-          const list = [...alive].filter((k) => k !== i).map((k) => (distances[i] as Float64Array)[k] as number).sort((a, b) => a - b);
-          if (worst < 0 || lexLess(list, worstList)) { worst = i; worstList = list; }
+          const list = [...alive]
+            .filter((k) => k !== i)
+            .map((k) => (distances[i] as Float64Array)[k] as number)
+            .sort((a, b) => a - b);
+          if (worst < 0 || lexLess(list, worstList)) {
+            worst = i;
+            worstList = list;
+          }
         }
         alive.delete(worst);
       }

@@ -5,12 +5,33 @@
  */
 import Database from 'better-sqlite3';
 import { ConfigError, LoadError } from '../core/errors.js';
-import type { IntermediateReport, NewTrial, Storage, StudyInfo, StudyRecord, TrialOutcome, TrialRecord, TrialState } from './storage.js';
+import type {
+  IntermediateReport,
+  NewTrial,
+  Storage,
+  StudyInfo,
+  StudyRecord,
+  TrialOutcome,
+  TrialRecord,
+  TrialState,
+} from './storage.js';
 
-interface StudyRow { id: number; name: string; info: string; created_at: number }
+interface StudyRow {
+  id: number;
+  name: string;
+  info: string;
+  created_at: number;
+}
 interface TrialRow {
-  number: number; generation: number; slot: number; genome: string; key: string; state: string;
-  outcome: string | null; started_at: number; finished_at: number | null;
+  number: number;
+  generation: number;
+  slot: number;
+  genome: string;
+  key: string;
+  state: string;
+  outcome: string | null;
+  started_at: number;
+  finished_at: number | null;
 }
 
 const SCHEMA = `
@@ -32,7 +53,10 @@ export class SqliteStorage implements Storage {
     try {
       this.db = new Database(file);
     } catch (error) {
-      throw new LoadError(`could not open the SQLite journal ${file} with better-sqlite3 (is its native binding built? run \`npm rebuild better-sqlite3\`)`, { cause: error });
+      throw new LoadError(
+        `could not open the SQLite journal ${file} with better-sqlite3 (is its native binding built? run \`npm rebuild better-sqlite3\`)`,
+        { cause: error },
+      );
     }
     this.db.pragma('journal_mode = WAL');
     // With WAL, NORMAL survives a killed process (only an OS crash could lose the last commits).
@@ -43,7 +67,9 @@ export class SqliteStorage implements Storage {
   createStudy(info: StudyInfo): StudyRecord {
     if (this.loadStudy(info.name)) throw new ConfigError(`a study named "${info.name}" already exists`, 'name');
     const createdAt = Date.now();
-    const r = this.db.prepare('INSERT INTO studies (name, info, created_at) VALUES (?, ?, ?)').run(info.name, JSON.stringify(info), createdAt);
+    const r = this.db
+      .prepare('INSERT INTO studies (name, info, created_at) VALUES (?, ?, ?)')
+      .run(info.name, JSON.stringify(info), createdAt);
     return { ...info, id: Number(r.lastInsertRowid), createdAt };
   }
 
@@ -59,8 +85,13 @@ export class SqliteStorage implements Storage {
   createTrial(studyId: number, trial: NewTrial): TrialRecord {
     const startedAt = Date.now();
     const insert = this.db.transaction(() => {
-      const { n } = this.db.prepare('SELECT COUNT(*) AS n FROM trials WHERE study_id = ?').get(studyId) as { n: number };
-      this.db.prepare('INSERT INTO trials (study_id, number, generation, slot, genome, key, state, started_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
+      const { n } = this.db.prepare('SELECT COUNT(*) AS n FROM trials WHERE study_id = ?').get(studyId) as {
+        n: number;
+      };
+      this.db
+        .prepare(
+          'INSERT INTO trials (study_id, number, generation, slot, genome, key, state, started_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+        )
         .run(studyId, n, trial.generation, trial.slot, JSON.stringify(trial.genome), trial.key, 'running', startedAt);
       return n;
     });
@@ -69,30 +100,40 @@ export class SqliteStorage implements Storage {
   }
 
   finishTrial(studyId: number, number: number, outcome: TrialOutcome): void {
-    const r = this.db.prepare('UPDATE trials SET state = ?, outcome = ?, finished_at = ? WHERE study_id = ? AND number = ?')
+    const r = this.db
+      .prepare('UPDATE trials SET state = ?, outcome = ?, finished_at = ? WHERE study_id = ? AND number = ?')
       .run(outcome.state, JSON.stringify(outcome), Date.now(), studyId, number);
     if (r.changes !== 1) throw new ConfigError(`no trial ${number} in study ${studyId}`, 'number');
   }
 
   addIntermediate(studyId: number, number: number, report: IntermediateReport): void {
-    this.db.prepare('INSERT INTO intermediate (study_id, number, seq, report) VALUES (?, ?, (SELECT COUNT(*) FROM intermediate WHERE study_id = ? AND number = ?), ?)')
+    this.db
+      .prepare(
+        'INSERT INTO intermediate (study_id, number, seq, report) VALUES (?, ?, (SELECT COUNT(*) FROM intermediate WHERE study_id = ? AND number = ?), ?)',
+      )
       .run(studyId, number, studyId, number, JSON.stringify(report));
   }
 
   trials(studyId: number): TrialRecord[] {
     const rows = this.db.prepare('SELECT * FROM trials WHERE study_id = ? ORDER BY number').all(studyId) as TrialRow[];
     const reports = new Map<number, IntermediateReport[]>();
-    for (const r of this.db.prepare('SELECT number, report FROM intermediate WHERE study_id = ? ORDER BY number, seq').all(studyId) as Array<{ number: number; report: string }>) {
+    for (const r of this.db
+      .prepare('SELECT number, report FROM intermediate WHERE study_id = ? ORDER BY number, seq')
+      .all(studyId) as Array<{ number: number; report: string }>) {
       reports.set(r.number, [...(reports.get(r.number) ?? []), JSON.parse(r.report) as IntermediateReport]);
     }
     return rows.map((row) => toTrial(row, reports.get(row.number) ?? []));
   }
 
   trial(studyId: number, number: number): TrialRecord | undefined {
-    const row = this.db.prepare('SELECT * FROM trials WHERE study_id = ? AND number = ?').get(studyId, number) as TrialRow | undefined;
+    const row = this.db.prepare('SELECT * FROM trials WHERE study_id = ? AND number = ?').get(studyId, number) as
+      TrialRow | undefined;
     if (!row) return undefined;
-    const reports = (this.db.prepare('SELECT report FROM intermediate WHERE study_id = ? AND number = ? ORDER BY seq').all(studyId, number) as Array<{ report: string }>)
-      .map((r) => JSON.parse(r.report) as IntermediateReport);
+    const reports = (
+      this.db
+        .prepare('SELECT report FROM intermediate WHERE study_id = ? AND number = ? ORDER BY seq')
+        .all(studyId, number) as Array<{ report: string }>
+    ).map((r) => JSON.parse(r.report) as IntermediateReport);
     return toTrial(row, reports);
   }
 

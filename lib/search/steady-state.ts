@@ -73,13 +73,24 @@ export class SteadyStateSchedule<G> implements ScheduleStrategy<G> {
       }
     }
     this.pendingSlots = this.pendingSlots.filter((slot) => !latest.has(slot));
-    const told = trials.filter((t) => t.state !== 'running' && t.failReason !== 'interrupted')
+    const told = trials
+      .filter((t) => t.state !== 'running' && t.failReason !== 'interrupted')
       .sort((a, b) => (a.finishedAt ?? 0) - (b.finishedAt ?? 0) || a.number - b.number);
     for (const t of told) {
       const values = t.values ?? [];
-      this.accept(t.slot, t.state === 'complete'
-        ? { number: t.number, slot: t.slot, genome: space.decode(t.genome), values, objectives: toMinimization(objectives, values), violation: t.violation ?? 0 }
-        : undefined);
+      this.accept(
+        t.slot,
+        t.state === 'complete'
+          ? {
+              number: t.number,
+              slot: t.slot,
+              genome: space.decode(t.genome),
+              values,
+              objectives: toMinimization(objectives, values),
+              violation: t.violation ?? 0,
+            }
+          : undefined,
+      );
       this.maybeCountGeneration(false);
     }
   }

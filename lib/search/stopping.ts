@@ -41,7 +41,8 @@ const CONTINUE: StopDecision = { stop: false };
 /** Stops after `patience` epochs without an improvement of at least `minDelta`. */
 export function patienceStopper(options: PatienceOptions): TrainingStopper {
   const { patience, minDelta = 0, mode = 'min', monitor = 'valMetric' } = options;
-  if (!(Number.isInteger(patience) && patience >= 1)) throw new ConfigError('patience must be an integer ≥ 1', 'patience');
+  if (!(Number.isInteger(patience) && patience >= 1))
+    throw new ConfigError('patience must be an integer ≥ 1', 'patience');
   if (!(minDelta >= 0)) throw new ConfigError('minDelta must be ≥ 0', 'minDelta');
   let best = NaN;
   let since = 0;
@@ -50,11 +51,20 @@ export function patienceStopper(options: PatienceOptions): TrainingStopper {
       const value = monitor === 'valMetric' && e.valMetric !== undefined ? e.valMetric : e.trainLoss;
       if (!Number.isFinite(value)) return { stop: true, reason: `monitored value is ${value} at epoch ${e.epoch}` };
       const improved = Number.isNaN(best) || (mode === 'min' ? value < best - minDelta : value > best + minDelta);
-      if (improved) { best = value; since = 0; return CONTINUE; }
+      if (improved) {
+        best = value;
+        since = 0;
+        return CONTINUE;
+      }
       since++;
-      return since >= patience ? { stop: true, reason: `no improvement larger than ${minDelta} for ${patience} epochs (best ${best})` } : CONTINUE;
+      return since >= patience
+        ? { stop: true, reason: `no improvement larger than ${minDelta} for ${patience} epochs (best ${best})` }
+        : CONTINUE;
     },
-    reset() { best = NaN; since = 0; },
+    reset() {
+      best = NaN;
+      since = 0;
+    },
   };
 }
 
@@ -73,7 +83,8 @@ export interface LossSlopeOptions {
 export function lossSlopeStopper(options: LossSlopeOptions = {}): TrainingStopper {
   const { horizon = 15, angleDegrees = 2.5, hits = 5, monitor = 'trainLoss' } = options;
   if (!(Number.isInteger(horizon) && horizon >= 2)) throw new ConfigError('horizon must be an integer ≥ 2', 'horizon');
-  if (!(angleDegrees > 0 && angleDegrees < 90)) throw new ConfigError('angleDegrees must be in (0, 90)', 'angleDegrees');
+  if (!(angleDegrees > 0 && angleDegrees < 90))
+    throw new ConfigError('angleDegrees must be in (0, 90)', 'angleDegrees');
   const window: Array<[number, number]> = [];
   let count = 0;
   return {
@@ -85,16 +96,29 @@ export function lossSlopeStopper(options: LossSlopeOptions = {}): TrainingStoppe
       if (window.length < horizon) return CONTINUE;
       const angle = (Math.atan(slope(window)) * 180) / Math.PI;
       if (Math.abs(angle) <= angleDegrees) count++;
-      return count >= hits ? { stop: true, reason: `loss slope within ±${angleDegrees}° ${hits} times (last ${angle.toFixed(2)}°)` } : CONTINUE;
+      return count >= hits
+        ? { stop: true, reason: `loss slope within ±${angleDegrees}° ${hits} times (last ${angle.toFixed(2)}°)` }
+        : CONTINUE;
     },
-    reset() { window.length = 0; count = 0; },
+    reset() {
+      window.length = 0;
+      count = 0;
+    },
   };
 }
 
 function slope(points: ReadonlyArray<readonly [number, number]>): number {
   const n = points.length;
-  let sx = 0, sy = 0, sxx = 0, sxy = 0;
-  for (const [x, y] of points) { sx += x; sy += y; sxx += x * x; sxy += x * y; }
+  let sx = 0,
+    sy = 0,
+    sxx = 0,
+    sxy = 0;
+  for (const [x, y] of points) {
+    sx += x;
+    sy += y;
+    sxx += x * x;
+    sxy += x * y;
+  }
   const den = n * sxx - sx * sx;
   return den === 0 ? 0 : (n * sxy - sx * sy) / den;
 }
@@ -107,7 +131,9 @@ export function anyTrainingStopper(...stoppers: TrainingStopper[]): TrainingStop
       const decisions = stoppers.map((s) => s.observe(e));
       return decisions.find((d) => d.stop) ?? CONTINUE;
     },
-    reset() { for (const s of stoppers) s.reset(); },
+    reset() {
+      for (const s of stoppers) s.reset();
+    },
   };
 }
 
@@ -131,16 +157,26 @@ export interface SearchStopper {
 /** Stops when the hypervolume has not grown by more than `minGain` (relative) for `generations` generations. */
 export function noImprovementStopper(options: { generations: number; minGain?: number }): SearchStopper {
   const { generations, minGain = 1e-9 } = options;
-  if (!(Number.isInteger(generations) && generations >= 1)) throw new ConfigError('generations must be an integer ≥ 1', 'generations');
+  if (!(Number.isInteger(generations) && generations >= 1))
+    throw new ConfigError('generations must be an integer ≥ 1', 'generations');
   let best = -Infinity;
   let since = 0;
   return {
     update(p) {
-      if (best === -Infinity || p.hypervolume > best + minGain * Math.abs(best)) { best = p.hypervolume; since = 0; return CONTINUE; }
+      if (best === -Infinity || p.hypervolume > best + minGain * Math.abs(best)) {
+        best = p.hypervolume;
+        since = 0;
+        return CONTINUE;
+      }
       since++;
-      return since >= generations ? { stop: true, reason: `no hypervolume gain for ${generations} generations` } : CONTINUE;
+      return since >= generations
+        ? { stop: true, reason: `no hypervolume gain for ${generations} generations` }
+        : CONTINUE;
     },
-    reset() { best = -Infinity; since = 0; },
+    reset() {
+      best = -Infinity;
+      since = 0;
+    },
   };
 }
 
@@ -153,9 +189,11 @@ export function timeBudgetStopper(ms: number): SearchStopper {
 }
 
 export function evaluationBudgetStopper(evaluations: number): SearchStopper {
-  if (!(Number.isInteger(evaluations) && evaluations >= 1)) throw new ConfigError('the evaluation budget must be an integer ≥ 1', 'evaluations');
+  if (!(Number.isInteger(evaluations) && evaluations >= 1))
+    throw new ConfigError('the evaluation budget must be an integer ≥ 1', 'evaluations');
   return {
-    update: (p) => (p.evaluations >= evaluations ? { stop: true, reason: `evaluation budget of ${evaluations} used` } : CONTINUE),
+    update: (p) =>
+      p.evaluations >= evaluations ? { stop: true, reason: `evaluation budget of ${evaluations} used` } : CONTINUE,
     reset() {},
   };
 }
@@ -166,7 +204,9 @@ export function anySearchStopper(...stoppers: SearchStopper[]): SearchStopper {
       const decisions = stoppers.map((s) => s.update(p));
       return decisions.find((d) => d.stop) ?? CONTINUE;
     },
-    reset() { for (const s of stoppers) s.reset(); },
+    reset() {
+      for (const s of stoppers) s.reset();
+    },
   };
 }
 
@@ -192,21 +232,31 @@ export interface CandidateStopper {
 
 export function candidateStopper(options: CandidateStopperOptions): CandidateStopper {
   const { minEpochs, margin = 0, directions } = options;
-  if (!(Number.isInteger(minEpochs) && minEpochs >= 0)) throw new ConfigError('minEpochs must be an integer ≥ 0', 'minEpochs');
+  if (!(Number.isInteger(minEpochs) && minEpochs >= 0))
+    throw new ConfigError('minEpochs must be an integer ≥ 0', 'minEpochs');
   const marginAt = (j: number): number => (typeof margin === 'number' ? margin : (margin[j] ?? 0));
   return {
     check(epoch, optimistic, front) {
       if (epoch < minEpochs) return CONTINUE;
-      if (optimistic.length !== directions.length) throw new ConfigError(`expected ${directions.length} optimistic values, got ${optimistic.length}`, 'optimistic');
+      if (optimistic.length !== directions.length)
+        throw new ConfigError(
+          `expected ${directions.length} optimistic values, got ${optimistic.length}`,
+          'optimistic',
+        );
       for (const point of front) {
         let all = true;
         for (let j = 0; j < directions.length && all; j++) {
-          const better = directions[j] === 'max'
-            ? (point[j] as number) >= (optimistic[j] as number) + marginAt(j)
-            : (point[j] as number) <= (optimistic[j] as number) - marginAt(j);
+          const better =
+            directions[j] === 'max'
+              ? (point[j] as number) >= (optimistic[j] as number) + marginAt(j)
+              : (point[j] as number) <= (optimistic[j] as number) - marginAt(j);
           all = better;
         }
-        if (all) return { stop: true, reason: `optimistic outcome [${optimistic.join(', ')}] is dominated by front point [${point.join(', ')}] at epoch ${epoch}` };
+        if (all)
+          return {
+            stop: true,
+            reason: `optimistic outcome [${optimistic.join(', ')}] is dominated by front point [${point.join(', ')}] at epoch ${epoch}`,
+          };
       }
       return CONTINUE;
     },

@@ -98,7 +98,14 @@ export class InMemoryStorage implements Storage {
 
   createTrial(studyId: number, trial: NewTrial): TrialRecord {
     const list = this.list(studyId);
-    const record: TrialRecord = { ...trial, number: list.length, state: 'running', userAttrs: {}, intermediate: [], startedAt: Date.now() };
+    const record: TrialRecord = {
+      ...trial,
+      number: list.length,
+      state: 'running',
+      userAttrs: {},
+      intermediate: [],
+      startedAt: Date.now(),
+    };
     list.push(record);
     return record;
   }
@@ -106,7 +113,12 @@ export class InMemoryStorage implements Storage {
   finishTrial(studyId: number, number: number, outcome: TrialOutcome): void {
     const list = this.list(studyId);
     const t = this.existing(list, number);
-    list[number] = { ...t, ...structuredClone(outcome), userAttrs: { ...t.userAttrs, ...outcome.userAttrs }, finishedAt: Date.now() };
+    list[number] = {
+      ...t,
+      ...structuredClone(outcome),
+      userAttrs: { ...t.userAttrs, ...outcome.userAttrs },
+      finishedAt: Date.now(),
+    };
   }
 
   addIntermediate(studyId: number, number: number, report: IntermediateReport): void {

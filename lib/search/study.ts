@@ -16,7 +16,14 @@ import type { Selector } from './selection.js';
 import type { ConstraintDef, ObjectiveDef, SearchSpace } from './space.js';
 import { SteadyStateSchedule } from './steady-state.js';
 import type { SearchStopper, StopDecision } from './stopping.js';
-import { InMemoryStorage, type IntermediateReport, type Storage, type StudyRecord, type TrialOutcome, type TrialRecord } from './storage.js';
+import {
+  InMemoryStorage,
+  type IntermediateReport,
+  type Storage,
+  type StudyRecord,
+  type TrialOutcome,
+  type TrialRecord,
+} from './storage.js';
 
 export type { Schedule } from './schedule.js';
 
@@ -60,8 +67,16 @@ export interface Trial<G> {
 }
 
 export type EvaluationResult =
-  | { readonly objectives: Values; readonly constraints?: Values; readonly userAttrs?: Readonly<Record<string, unknown>> }
-  | { readonly status: 'failed' | 'pruned'; readonly reason: string; readonly userAttrs?: Readonly<Record<string, unknown>> };
+  | {
+      readonly objectives: Values;
+      readonly constraints?: Values;
+      readonly userAttrs?: Readonly<Record<string, unknown>>;
+    }
+  | {
+      readonly status: 'failed' | 'pruned';
+      readonly reason: string;
+      readonly userAttrs?: Readonly<Record<string, unknown>>;
+    };
 
 export interface EvaluationContext {
   readonly trialId: number;
@@ -88,7 +103,13 @@ export interface FrontMember<G> {
 
 export interface StudyEvents<G> {
   evaluation: { trial: TrialRecord; genome: G };
-  generation: { generation: number; populationSize: number; front: readonly FrontMember<G>[]; hypervolume: number; evaluations: number };
+  generation: {
+    generation: number;
+    populationSize: number;
+    front: readonly FrontMember<G>[];
+    hypervolume: number;
+    evaluations: number;
+  };
   frontChanged: { front: readonly FrontMember<G>[] };
 }
 
@@ -124,7 +145,11 @@ export class Study<G> {
   readonly populationSize: number;
   readonly seed: Seed;
   private readonly record: StudyRecord;
-  private readonly listeners: { [K in keyof StudyEvents<G>]: Array<(e: StudyEvents<G>[K]) => void> } = { evaluation: [], generation: [], frontChanged: [] };
+  private readonly listeners: { [K in keyof StudyEvents<G>]: Array<(e: StudyEvents<G>[K]) => void> } = {
+    evaluation: [],
+    generation: [],
+    frontChanged: [],
+  };
 
   /** Population, archive and generation count, shared with the schedule. */
   private readonly state: StudyState<G>;
@@ -145,22 +170,39 @@ export class Study<G> {
     this.selector = options.selector ?? nsga2();
     this.storage = options.storage ?? new InMemoryStorage();
     this.populationSize = options.populationSize ?? 20;
-    if (!(Number.isInteger(this.populationSize) && this.populationSize >= 2)) throw new ConfigError('populationSize must be an integer ≥ 2', 'populationSize');
+    if (!(Number.isInteger(this.populationSize) && this.populationSize >= 2))
+      throw new ConfigError('populationSize must be an integer ≥ 2', 'populationSize');
     this.seed = options.seed ?? 0;
     const schedule: Schedule = options.schedule === 'steady-state' ? 'steady-state' : 'generational';
     this.name = options.name ?? `study-${process.pid}-${Date.now()}-${unnamed++}`;
-    this.state = new StudyState<G>({
-      space: this.space, objectives: this.objectives, selector: this.selector, populationSize: this.populationSize, seed: this.seed,
-      crossoverProbability: options.crossoverProbability ?? 0.9, mutationProbability: options.mutationProbability ?? 1,
-      initialGenomes: options.initialGenomes ?? [], dedupAttempts: options.dedupAttempts ?? 10,
-    }, {
-      frontChanged: () => this.emit('frontChanged', { front: this.front() }),
-      generationEnded: (finished) => {
-        this.emit('generation', { generation: finished, populationSize: this.state.population.length, front: this.front(), hypervolume: this.hypervolume(), evaluations: this.evaluations });
+    this.state = new StudyState<G>(
+      {
+        space: this.space,
+        objectives: this.objectives,
+        selector: this.selector,
+        populationSize: this.populationSize,
+        seed: this.seed,
+        crossoverProbability: options.crossoverProbability ?? 0.9,
+        mutationProbability: options.mutationProbability ?? 1,
+        initialGenomes: options.initialGenomes ?? [],
+        dedupAttempts: options.dedupAttempts ?? 10,
       },
-    });
+      {
+        frontChanged: () => this.emit('frontChanged', { front: this.front() }),
+        generationEnded: (finished) => {
+          this.emit('generation', {
+            generation: finished,
+            populationSize: this.state.population.length,
+            front: this.front(),
+            hypervolume: this.hypervolume(),
+            evaluations: this.evaluations,
+          });
+        },
+      },
+    );
     if (options.referencePoint) {
-      if (options.referencePoint.length !== this.objectives.length) throw new ConfigError('the reference point needs one value per objective', 'referencePoint');
+      if (options.referencePoint.length !== this.objectives.length)
+        throw new ConfigError('the reference point needs one value per objective', 'referencePoint');
       this.state.reference = toMinimization(this.objectives, options.referencePoint);
     }
     const existing = this.storage.loadStudy(this.name);
@@ -172,24 +214,41 @@ export class Study<G> {
         name: this.name,
         objectives: this.objectives,
         constraints: this.constraints,
-        userAttrs: { seed: this.seed, populationSize: this.populationSize, selector: this.selector.name, ...(schedule === 'steady-state' ? { schedule: 'steady-state' } : {}) },
+        userAttrs: {
+          seed: this.seed,
+          populationSize: this.populationSize,
+          selector: this.selector.name,
+          ...(schedule === 'steady-state' ? { schedule: 'steady-state' } : {}),
+        },
       });
     }
-    this.schedule = schedule === 'steady-state' ? new SteadyStateSchedule(this.state) : new GenerationalSchedule(this.state);
+    this.schedule =
+      schedule === 'steady-state' ? new SteadyStateSchedule(this.state) : new GenerationalSchedule(this.state);
     if (existing) {
-      this.schedule.replay(this.storage.trials(existing.id), (n) => this.storage.finishTrial(existing.id, n, { state: 'failed', failReason: 'interrupted' }));
+      this.schedule.replay(this.storage.trials(existing.id), (n) =>
+        this.storage.finishTrial(existing.id, n, { state: 'failed', failReason: 'interrupted' }),
+      );
       this.evaluations = this.storage.trials(existing.id).filter((t) => t.state !== 'running').length;
     }
   }
 
-  get studyId(): number { return this.record.id; }
-  get generation(): number { return this.state.generation; }
-  get evaluationCount(): number { return this.evaluations; }
+  get studyId(): number {
+    return this.record.id;
+  }
+  get generation(): number {
+    return this.state.generation;
+  }
+  get evaluationCount(): number {
+    return this.evaluations;
+  }
 
   on<K extends keyof StudyEvents<G>>(event: K, listener: (e: StudyEvents<G>[K]) => void): () => void {
     const list = this.listeners[event] as Array<(e: StudyEvents<G>[K]) => void>;
     list.push(listener);
-    return () => { const i = list.indexOf(listener); if (i >= 0) list.splice(i, 1); };
+    return () => {
+      const i = list.indexOf(listener);
+      if (i >= 0) list.splice(i, 1);
+    };
   }
 
   /**
@@ -202,7 +261,12 @@ export class Study<G> {
   }
 
   private asked(genome: G, generation: number, slot: number): Trial<G> {
-    const t = this.storage.createTrial(this.record.id, { generation, slot, genome: this.space.encode(genome), key: this.space.key(genome) });
+    const t = this.storage.createTrial(this.record.id, {
+      generation,
+      slot,
+      genome: this.space.encode(genome),
+      key: this.space.key(genome),
+    });
     this.inFlight.set(t.number, { slot, genome });
     return { number: t.number, generation, genome };
   }
@@ -217,12 +281,34 @@ export class Study<G> {
     let outcome: TrialOutcome;
     let member: Member<G> | undefined;
     if ('status' in result) {
-      outcome = { state: result.status, failReason: result.reason, ...(result.userAttrs ? { userAttrs: result.userAttrs } : {}) };
+      outcome = {
+        state: result.status,
+        failReason: result.reason,
+        ...(result.userAttrs ? { userAttrs: result.userAttrs } : {}),
+      };
     } else {
       const values = objectiveValues(this.objectives, result.objectives);
-      const { violation, values: constraints } = totalViolation(this.constraints, this.objectives, values, result.constraints);
-      outcome = { state: 'complete', values, constraints, violation, ...(result.userAttrs ? { userAttrs: result.userAttrs } : {}) };
-      member = { number, slot: flight.slot, genome: flight.genome, values, objectives: toMinimization(this.objectives, values), violation };
+      const { violation, values: constraints } = totalViolation(
+        this.constraints,
+        this.objectives,
+        values,
+        result.constraints,
+      );
+      outcome = {
+        state: 'complete',
+        values,
+        constraints,
+        violation,
+        ...(result.userAttrs ? { userAttrs: result.userAttrs } : {}),
+      };
+      member = {
+        number,
+        slot: flight.slot,
+        genome: flight.genome,
+        values,
+        objectives: toMinimization(this.objectives, values),
+        violation,
+      };
     }
     this.storage.finishTrial(this.record.id, number, outcome);
     this.inFlight.delete(number);
@@ -252,7 +338,10 @@ export class Study<G> {
   hypervolume(): number {
     const reference = this.state.reference;
     if (!reference) return 0;
-    return hypervolume(this.state.population.filter((m) => m.violation <= 0).map((m) => m.objectives), reference);
+    return hypervolume(
+      this.state.population.filter((m) => m.violation <= 0).map((m) => m.objectives),
+      reference,
+    );
   }
 
   /** The current population (survivors of the last finished generation). */
@@ -263,7 +352,8 @@ export class Study<G> {
   /** Runs the evaluator until the budget is used, the stopper fires or the signal aborts. */
   async optimize(evaluator: Evaluator<G>, budget: OptimizeBudget = {}): Promise<OptimizeResult<G>> {
     const concurrency = budget.concurrency ?? 1;
-    if (!(Number.isInteger(concurrency) && concurrency >= 1)) throw new ConfigError('concurrency must be an integer ≥ 1', 'concurrency');
+    if (!(Number.isInteger(concurrency) && concurrency >= 1))
+      throw new ConfigError('concurrency must be an integer ≥ 1', 'concurrency');
     const started = Date.now();
     const startGeneration = this.state.generation;
     const controller = new AbortController();
@@ -277,9 +367,15 @@ export class Study<G> {
     let fatal: unknown;
     const running = new Map<number, Promise<void>>();
     const stopGeneration = this.on('generation', (g) => {
-      const decision: StopDecision | undefined = budget.stopper?.update({ generation: g.generation, evaluations: g.evaluations, elapsedMs: Date.now() - started, hypervolume: g.hypervolume });
+      const decision: StopDecision | undefined = budget.stopper?.update({
+        generation: g.generation,
+        evaluations: g.evaluations,
+        elapsedMs: Date.now() - started,
+        hypervolume: g.hypervolume,
+      });
       if (decision?.stop && !reason) reason = decision.reason ?? 'stopper';
-      if (budget.generations !== undefined && this.state.generation - startGeneration >= budget.generations && !reason) reason = `${budget.generations} generations done`;
+      if (budget.generations !== undefined && this.state.generation - startGeneration >= budget.generations && !reason)
+        reason = `${budget.generations} generations done`;
     });
     const run = (trial: Trial<G>): Promise<void> => {
       const front = this.schedule.askFront();
@@ -303,18 +399,30 @@ export class Study<G> {
           },
           (error: unknown) => {
             const message = error instanceof Error ? error.message : String(error);
-            this.tell(trial.number, { status: 'failed', reason: controller.signal.aborted ? `aborted: ${message}` : message });
+            this.tell(trial.number, {
+              status: 'failed',
+              reason: controller.signal.aborted ? `aborted: ${message}` : message,
+            });
           },
         )
-        .catch((error: unknown) => { fatal ??= error; controller.abort(error); })
+        .catch((error: unknown) => {
+          fatal ??= error;
+          controller.abort(error);
+        })
         .finally(() => running.delete(trial.number));
     };
     try {
       for (;;) {
         if (!reason && controller.signal.aborted) reason = 'aborted';
-        if (!reason && budget.timeMs !== undefined && Date.now() - started >= budget.timeMs) reason = `time budget of ${budget.timeMs} ms used`;
-        if (!reason && budget.evaluations !== undefined && asked >= budget.evaluations) reason = `evaluation budget of ${budget.evaluations} used`;
-        while (!reason && running.size < concurrency && (budget.evaluations === undefined || asked < budget.evaluations)) {
+        if (!reason && budget.timeMs !== undefined && Date.now() - started >= budget.timeMs)
+          reason = `time budget of ${budget.timeMs} ms used`;
+        if (!reason && budget.evaluations !== undefined && asked >= budget.evaluations)
+          reason = `evaluation budget of ${budget.evaluations} used`;
+        while (
+          !reason &&
+          running.size < concurrency &&
+          (budget.evaluations === undefined || asked < budget.evaluations)
+        ) {
           const trial = this.ask();
           if (!trial) break;
           asked++;
@@ -330,7 +438,12 @@ export class Study<G> {
       budget.signal?.removeEventListener('abort', onAbort);
     }
     if (fatal) throw fatal;
-    return { front: this.front(), evaluations: asked, generations: this.state.generation - startGeneration, reason: reason || 'budget used' };
+    return {
+      front: this.front(),
+      evaluations: asked,
+      generations: this.state.generation - startGeneration,
+      reason: reason || 'budget used',
+    };
   }
 
   // ------------------------------------------------------------------------------------------------ internals
@@ -341,13 +454,23 @@ export class Study<G> {
 
   private checkCompatible(existing: StudyRecord, schedule: Schedule): void {
     const same = JSON.stringify(existing.objectives) === JSON.stringify(this.objectives);
-    if (!same) throw new ConfigError(`study "${this.name}" was created with objectives ${JSON.stringify(existing.objectives)}`, 'objectives');
+    if (!same)
+      throw new ConfigError(
+        `study "${this.name}" was created with objectives ${JSON.stringify(existing.objectives)}`,
+        'objectives',
+      );
     const attrs = existing.userAttrs;
     if ((attrs['schedule'] ?? 'generational') !== schedule) {
-      throw new ConfigError(`study "${this.name}" was created with the ${String(attrs['schedule'] ?? 'generational')} schedule`, 'schedule');
+      throw new ConfigError(
+        `study "${this.name}" was created with the ${String(attrs['schedule'] ?? 'generational')} schedule`,
+        'schedule',
+      );
     }
     if (attrs['seed'] !== this.seed || attrs['populationSize'] !== this.populationSize) {
-      throw new ConfigError(`study "${this.name}" was created with seed ${String(attrs['seed'])} and population ${String(attrs['populationSize'])}`, 'seed');
+      throw new ConfigError(
+        `study "${this.name}" was created with seed ${String(attrs['seed'])} and population ${String(attrs['populationSize'])}`,
+        'seed',
+      );
     }
   }
 }

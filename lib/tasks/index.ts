@@ -60,7 +60,11 @@ export const TASKS: Record<string, TaskDefinition> = {
     model: () => resnetCifar({ depth: 8, inputShape: [1, 28, 28], classes: 10 }),
     training: { epochs: 2, batchSize: 64, optimizer: 'sgd', lr: 0.05, momentum: 0.9, schedule: 'cosine' },
   },
-  gunpoint: { ...ucrTask('gunpoint', 'GunPoint', 'classification', 60), description: 'UCR GunPoint (classification), 1D CNN', model: (ds) => cnn1d({ inputShape: ds.train.inputs[0]!.shape.slice(1) as [number, number], classes: 2 }) },
+  gunpoint: {
+    ...ucrTask('gunpoint', 'GunPoint', 'classification', 60),
+    description: 'UCR GunPoint (classification), 1D CNN',
+    model: (ds) => cnn1d({ inputShape: ds.train.inputs[0]!.shape.slice(1) as [number, number], classes: 2 }),
+  },
   basicmotions: ucrTask('basicmotions', 'BasicMotions', 'classification', 60),
   tecator: ucrTask('tecator', 'Tecator', 'regression', 60),
   covid3month: ucrTask('covid3month', 'Covid3Month', 'regression', 60),

@@ -24,26 +24,78 @@ const maxAbsDiff = (a: ArrayLike<number>, b: ArrayLike<number>): number => {
 };
 const maxAbs = (a: ArrayLike<number>): number => Array.from(a).reduce((m, v) => Math.max(m, Math.abs(v)), 0);
 
-interface Family { name: string; spec: ModelSpec; inputs: TensorData[]; target: TensorData }
+interface Family {
+  name: string;
+  spec: ModelSpec;
+  inputs: TensorData[];
+  target: TensorData;
+}
 
 const families: Family[] = [
-  { name: 'MLP + BN', spec: mlp({ inputShape: [12], hidden: [32, 16], classes: 3, batchnorm: true }), inputs: [floatTensor([16, 12], 1)], target: intTensor([16], 3, 2) },
-  { name: 'smallCnn', spec: smallCnn({ inputShape: [3, 16, 16], classes: 4, widths: [8, 16], hidden: 24 }), inputs: [floatTensor([16, 3, 16, 16], 3)], target: intTensor([16], 4, 4) },
-  { name: 'ResNet-8', spec: resnetCifar({ depth: 8, classes: 10, inputShape: [3, 16, 16] }), inputs: [floatTensor([16, 3, 16, 16], 5)], target: intTensor([16], 10, 6) },
-  { name: 'InceptionTime', spec: inceptionTime({ inputShape: [2, 32], depth: 3, filters: 8, kernelSizes: [9, 5, 3], bottleneck: 8, targets: 2 }), inputs: [floatTensor([16, 2, 32], 7)], target: floatTensor([16, 2], 8) },
+  {
+    name: 'MLP + BN',
+    spec: mlp({ inputShape: [12], hidden: [32, 16], classes: 3, batchnorm: true }),
+    inputs: [floatTensor([16, 12], 1)],
+    target: intTensor([16], 3, 2),
+  },
+  {
+    name: 'smallCnn',
+    spec: smallCnn({ inputShape: [3, 16, 16], classes: 4, widths: [8, 16], hidden: 24 }),
+    inputs: [floatTensor([16, 3, 16, 16], 3)],
+    target: intTensor([16], 4, 4),
+  },
+  {
+    name: 'ResNet-8',
+    spec: resnetCifar({ depth: 8, classes: 10, inputShape: [3, 16, 16] }),
+    inputs: [floatTensor([16, 3, 16, 16], 5)],
+    target: intTensor([16], 10, 6),
+  },
+  {
+    name: 'InceptionTime',
+    spec: inceptionTime({
+      inputShape: [2, 32],
+      depth: 3,
+      filters: 8,
+      kernelSizes: [9, 5, 3],
+      bottleneck: 8,
+      targets: 2,
+    }),
+    inputs: [floatTensor([16, 2, 32], 7)],
+    target: floatTensor([16, 2], 8),
+  },
   {
     name: 'GRU classifier',
-    spec: gruSequenceClassifier({ seqLen: 6, categorical: [{ name: 'mcc', cardinality: 20, embeddingDim: 8 }, { name: 'city', cardinality: 7, embeddingDim: 4 }], numericFeatures: 3, hiddenSize: 8, headHidden: 12, classes: 3 }),
-    inputs: [intTensor([16, 6], 20, 9), intTensor([16, 6], 7, 10), floatTensor([16, 6, 3], 11)], target: intTensor([16], 3, 12),
+    spec: gruSequenceClassifier({
+      seqLen: 6,
+      categorical: [
+        { name: 'mcc', cardinality: 20, embeddingDim: 8 },
+        { name: 'city', cardinality: 7, embeddingDim: 4 },
+      ],
+      numericFeatures: 3,
+      hiddenSize: 8,
+      headHidden: 12,
+      classes: 3,
+    }),
+    inputs: [intTensor([16, 6], 20, 9), intTensor([16, 6], 7, 10), floatTensor([16, 6, 3], 11)],
+    target: intTensor([16], 3, 12),
   },
-  { name: 'cnn1d', spec: cnn1d({ inputShape: [2, 24], widths: [8, 16, 8], targets: 1 }), inputs: [floatTensor([16, 2, 24], 13)], target: floatTensor([16, 1], 14) },
+  {
+    name: 'cnn1d',
+    spec: cnn1d({ inputShape: [2, 24], widths: [8, 16, 8], targets: 1 }),
+    inputs: [floatTensor([16, 2, 24], 13)],
+    target: floatTensor([16, 1], 14),
+  },
 ];
 
 for (const f of families) {
   test(`${f.name}: before fine-tuning, the pruned model equals the original with those channels zeroed`, async (t) => {
     using model = Model.build(f.spec, { seed: 1 });
     // One epoch moves BN γ/β and running statistics away from their identity defaults.
-    await train(model, { train: { inputs: f.inputs, target: f.target } }, { epochs: 1, batchSize: 8, optimizer: 'adam', lr: 1e-2 });
+    await train(
+      model,
+      { train: { inputs: f.inputs, target: f.target } },
+      { epochs: 1, batchSize: 8, optimizer: 'adam', lr: 1e-2 },
+    );
     const graph = buildDependencyGraph(model.spec);
     const plan = await planPrune(model, { criterion: 'l1', ratio: 0.5 }, graph);
     t.deepEqual(Object.keys(plan.remove).sort(), graph.groups.map((g) => g.name).sort());
@@ -55,7 +107,9 @@ for (const f of families) {
     const b = await zeroed.forward(f.inputs);
     const full = await model.forward(f.inputs);
     const diff = maxAbsDiff(a.data, b.data);
-    t.log(`max |pruned − zeroed| = ${diff.toExponential(2)} (outputs up to ${maxAbs(b.data).toFixed(2)}); params ${model.parameterCount} → ${pruned.parameterCount}`);
+    t.log(
+      `max |pruned − zeroed| = ${diff.toExponential(2)} (outputs up to ${maxAbs(b.data).toFixed(2)}); params ${model.parameterCount} → ${pruned.parameterCount}`,
+    );
     t.true(diff < 1e-5);
     t.true(maxAbsDiff(a.data, full.data) > 1e-4, 'pruning did change the function');
   });
@@ -75,7 +129,10 @@ test('prune() on ResNet-20: stage widths halve, the input model is untouched, th
   t.is(report.groups.length, 12);
   for (const g of report.groups) t.is(g.after, g.before / 2, g.name);
   t.true(report.layersTouched.includes('layer2_0_shortcut_conv'));
-  t.deepEqual(report.nonPrunable.map((n) => n.node), ['fc']);
+  t.deepEqual(
+    report.nonPrunable.map((n) => n.node),
+    ['fc'],
+  );
   const conv = small.spec.nodes.find((n) => n.name === 'layer3_2_conv2')!;
   t.like(conv.attrs, { inChannels: 32, outChannels: 32 });
   const out = await small.forward(x);
@@ -99,7 +156,9 @@ test('global scope with roundTo 8 keeps multiples of 8; random is seeded', async
 });
 
 test('a pruned model saves and loads with identical outputs', async (t) => {
-  using model = Model.build(smallCnn({ inputShape: [3, 16, 16], classes: 4, widths: [8, 16], hidden: 24 }), { seed: 5 });
+  using model = Model.build(smallCnn({ inputShape: [3, 16, 16], classes: 4, widths: [8, 16], hidden: 24 }), {
+    seed: 5,
+  });
   const { model: small } = await prune(model, { criterion: 'l1', ratio: 0.5 });
   using _ = small;
   const path = join(dir, 'pruned.pt');
@@ -116,13 +175,23 @@ test('taylor scores from data; iterative steps with fine-tuning end at 1 − rat
   await train(model, { train: data }, { epochs: 1, batchSize: 32 });
   const { model: a, report } = await prune(model, { criterion: 'taylor', ratio: 0.5, data, batches: 4, batchSize: 32 });
   using _a = a;
-  t.deepEqual(report.groups.map((g) => g.after), [16, 16]);
+  t.deepEqual(
+    report.groups.map((g) => g.after),
+    [16, 16],
+  );
   const { model: b, report: r2 } = await prune(model, {
-    criterion: 'l1', ratio: 0.75, steps: 2, data, finetune: { epochs: 1, batchSize: 32 },
+    criterion: 'l1',
+    ratio: 0.75,
+    steps: 2,
+    data,
+    finetune: { epochs: 1, batchSize: 32 },
   });
   using _b = b;
   t.is(r2.steps, 2);
-  t.deepEqual(r2.groups.map((g) => g.after), [8, 8]); // 32 → 16 → 8
+  t.deepEqual(
+    r2.groups.map((g) => g.after),
+    [8, 8],
+  ); // 32 → 16 → 8
   t.is(b.parameterCount, parameterCount(b.spec));
 });
 
@@ -130,7 +199,10 @@ test('prune after decompose: factorized layers shrink through U rows and Vh colu
   using model = Model.build(mlp({ inputShape: [16], hidden: [32, 32], classes: 4 }), { seed: 8 });
   const { model: low } = await decompose(model, { rule: 'rank', threshold: 8 });
   using _l = low;
-  t.deepEqual(low.spec.nodes.filter((n) => n.op === 'lowrank_linear').map((n) => n.name), ['fc1', 'fc2']);
+  t.deepEqual(
+    low.spec.nodes.filter((n) => n.op === 'lowrank_linear').map((n) => n.name),
+    ['fc1', 'fc2'],
+  );
   const graph = buildDependencyGraph(low.spec);
   const plan = await planPrune(low, { criterion: 'l1', ratio: 0.5 }, graph);
   using pruned = applyPrunePlan(low, plan, graph);
@@ -147,8 +219,14 @@ test('bad options are ConfigErrors', async (t) => {
   await t.throwsAsync(prune(model, { criterion: 'l1', ratio: 1 }), { instanceOf: ConfigError, message: /ratio/ });
   await t.throwsAsync(prune(model, { criterion: 'l1', ratio: 0 }), { instanceOf: ConfigError });
   await t.throwsAsync(prune(model, { criterion: 'taylor', ratio: 0.5 }), { instanceOf: ConfigError, message: /data/ });
-  await t.throwsAsync(prune(model, { criterion: 'l1', ratio: 0.5, roundTo: 3.5 as 4 }), { instanceOf: ConfigError, message: /roundTo/ });
-  await t.throwsAsync(prune(model, { criterion: 'l3' as 'l1', ratio: 0.5 }), { instanceOf: ConfigError, message: /criterion/ });
+  await t.throwsAsync(prune(model, { criterion: 'l1', ratio: 0.5, roundTo: 3.5 as 4 }), {
+    instanceOf: ConfigError,
+    message: /roundTo/,
+  });
+  await t.throwsAsync(prune(model, { criterion: 'l3' as 'l1', ratio: 0.5 }), {
+    instanceOf: ConfigError,
+    message: /criterion/,
+  });
 });
 
 test('a model without prunable channels comes back as an equal copy', async (t) => {

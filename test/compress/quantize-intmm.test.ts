@@ -54,7 +54,11 @@ test('int8 GEMM: per-row activation codes × per-channel int8 weights, rescaled 
       expected[r * 16 + o] = acc * s * ws[o]! + bias[o]!;
     }
   }
-  for (let i = 0; i < expected.length; i++) t.true(Math.abs(got[i]! - expected[i]!) <= 1e-5 * Math.max(1, Math.abs(expected[i]!)), `output ${i}: ${got[i]} vs ${expected[i]}`);
+  for (let i = 0; i < expected.length; i++)
+    t.true(
+      Math.abs(got[i]! - expected[i]!) <= 1e-5 * Math.max(1, Math.abs(expected[i]!)),
+      `output ${i}: ${got[i]} vs ${expected[i]}`,
+    );
   const float = (await model.forward(x)).data;
   t.log(`max |int8 − fp32| ${maxAbsDiff(got, float).toFixed(4)}`);
   t.true(maxAbsDiff(got, float) < 0.05 * 40);
@@ -65,7 +69,11 @@ test('CNN plan: linear layers int8, layers without an int8 CUDA kernel listed wi
   using model = Model.build(smallCnn({ inputShape: [1, 28, 28], classes: 10 }), { seed: 1 });
   await train(model, { train: ds.train }, { epochs: 1, lr: 0.05, seed: 1 });
   const fp32 = await evaluate(model, ds.test);
-  const { model: q, report } = await quantize(model, { mode: 'static', backend: 'intmm', calibration: { data: ds.train } });
+  const { model: q, report } = await quantize(model, {
+    mode: 'static',
+    backend: 'intmm',
+    calibration: { data: ds.train },
+  });
   using _q = q;
   const kinds = Object.fromEntries(report.layers.map((l) => [l.name, l.kind]));
   t.log(report.layers.map((l) => `${l.name}: ${l.kind}${l.reason ? ` (${l.reason})` : ''}`).join('\n'));
@@ -94,7 +102,12 @@ test('half-precision layers (attrs.dtype): weights stored in bfloat16, output fl
   const halfSpec = structuredClone(spec);
   for (const n of halfSpec.nodes) if (n.op === 'linear') (n.attrs as { dtype?: string }).dtype = 'bfloat16';
   using half = deriveModel(model, halfSpec, {});
-  t.true(half.parameters().filter((p) => p.name.endsWith('.weight')).every((p) => p.dtype === 'BFloat16'));
+  t.true(
+    half
+      .parameters()
+      .filter((p) => p.name.endsWith('.weight'))
+      .every((p) => p.dtype === 'BFloat16'),
+  );
   const x = floatTensor([8, 32], 4);
   const [a, b] = [await model.forward(x), await half.forward(x)];
   t.true(b.data instanceof Float32Array);
@@ -111,10 +124,19 @@ test('half-precision layers (attrs.dtype): weights stored in bfloat16, output fl
 
 test('backend rules: cuda needs a CUDA model, CPU engines refuse one, unknown backends are ConfigErrors', async (t) => {
   using model = Model.build(mlp({ inputShape: [8], hidden: [8], classes: 2 }), { seed: 1 });
-  await t.throwsAsync(quantize(model, { mode: 'dynamic', backend: 'cuda' }), { instanceOf: ConfigError, message: /intmm/ });
-  await t.throwsAsync(quantize(model, { mode: 'dynamic', backend: 'tensorrt' as 'cuda' }), { instanceOf: ConfigError, message: /unknown backend/ });
+  await t.throwsAsync(quantize(model, { mode: 'dynamic', backend: 'cuda' }), {
+    instanceOf: ConfigError,
+    message: /intmm/,
+  });
+  await t.throwsAsync(quantize(model, { mode: 'dynamic', backend: 'tensorrt' as 'cuda' }), {
+    instanceOf: ConfigError,
+    message: /unknown backend/,
+  });
   const { model: q } = await quantize(model, { mode: 'dynamic', backend: 'intmm' });
   using _q = q;
-  await t.throwsAsync(quantize(q, { mode: 'dynamic', backend: 'intmm' }), { instanceOf: ConfigError, message: /already quantized/ });
+  await t.throwsAsync(quantize(q, { mode: 'dynamic', backend: 'intmm' }), {
+    instanceOf: ConfigError,
+    message: /already quantized/,
+  });
   t.is(typeof info().cuda.int8Gemm, 'boolean');
 });

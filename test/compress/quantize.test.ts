@@ -18,30 +18,46 @@ const maxAbsDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => {
   return m;
 };
 
-test.serial('static int8 on the Fashion-MNIST CNN loses ≤ 1 point, runs real int8 kernels and saves ~4× smaller', async (t) => {
-  const ds = loadFashionMnist({ limitTrain: 20000, limitTest: 5000 });
-  using model = Model.build(smallCnn({ inputShape: [1, 28, 28], classes: 10 }), { seed: 1 });
-  await train(model, { train: ds.train }, { epochs: 1, lr: 0.05, seed: 1 });
-  const fp32 = await evaluate(model, ds.test);
-  const { model: q, report } = await quantize(model, { mode: 'static', calibration: { data: ds.train, batches: 8 } });
-  using _q = q;
-  const int8 = await evaluate(q, ds.test);
-  t.log(`accuracy fp32 ${(fp32.accuracy! * 100).toFixed(2)}% → int8 ${(int8.accuracy! * 100).toFixed(2)}%`);
-  t.true(fp32.accuracy! - int8.accuracy! <= 0.01);
-  t.deepEqual(report.layers.map((l) => l.kind), ['int8', 'int8', 'int8', 'int8']);
-  t.deepEqual(report.foldedBatchNorms, ['block1_bn', 'block2_bn']);
-  t.deepEqual(report.fusedRelu, ['block1_relu', 'block2_relu', 'fc1_relu']);
-  t.true(q.parameters().filter((p) => p.name.endsWith('.qweight')).every((p) => p.dtype === 'Char'), 'weights are stored as int8');
-  const [a, b] = [await modelSize(model), await modelSize(q)];
-  t.log(`file ${a.fileBytes} → ${b.fileBytes} bytes`);
-  t.true(b.fileBytes < a.fileBytes / 3.5);
-  const path = join(dir, 'cnn-int8.pt');
-  await q.save(path);
-  using back = await Model.load(path);
-  const x = ds.test.inputs[0]!;
-  t.deepEqual(Array.from((await back.forward(x)).data), Array.from((await q.forward(x)).data));
-  t.is(model.spec.nodes.length, smallCnn({ inputShape: [1, 28, 28], classes: 10 }).nodes.length, 'the input model is untouched');
-});
+test.serial(
+  'static int8 on the Fashion-MNIST CNN loses ≤ 1 point, runs real int8 kernels and saves ~4× smaller',
+  async (t) => {
+    const ds = loadFashionMnist({ limitTrain: 20000, limitTest: 5000 });
+    using model = Model.build(smallCnn({ inputShape: [1, 28, 28], classes: 10 }), { seed: 1 });
+    await train(model, { train: ds.train }, { epochs: 1, lr: 0.05, seed: 1 });
+    const fp32 = await evaluate(model, ds.test);
+    const { model: q, report } = await quantize(model, { mode: 'static', calibration: { data: ds.train, batches: 8 } });
+    using _q = q;
+    const int8 = await evaluate(q, ds.test);
+    t.log(`accuracy fp32 ${(fp32.accuracy! * 100).toFixed(2)}% → int8 ${(int8.accuracy! * 100).toFixed(2)}%`);
+    t.true(fp32.accuracy! - int8.accuracy! <= 0.01);
+    t.deepEqual(
+      report.layers.map((l) => l.kind),
+      ['int8', 'int8', 'int8', 'int8'],
+    );
+    t.deepEqual(report.foldedBatchNorms, ['block1_bn', 'block2_bn']);
+    t.deepEqual(report.fusedRelu, ['block1_relu', 'block2_relu', 'fc1_relu']);
+    t.true(
+      q
+        .parameters()
+        .filter((p) => p.name.endsWith('.qweight'))
+        .every((p) => p.dtype === 'Char'),
+      'weights are stored as int8',
+    );
+    const [a, b] = [await modelSize(model), await modelSize(q)];
+    t.log(`file ${a.fileBytes} → ${b.fileBytes} bytes`);
+    t.true(b.fileBytes < a.fileBytes / 3.5);
+    const path = join(dir, 'cnn-int8.pt');
+    await q.save(path);
+    using back = await Model.load(path);
+    const x = ds.test.inputs[0]!;
+    t.deepEqual(Array.from((await back.forward(x)).data), Array.from((await q.forward(x)).data));
+    t.is(
+      model.spec.nodes.length,
+      smallCnn({ inputShape: [1, 28, 28], classes: 10 }).nodes.length,
+      'the input model is untouched',
+    );
+  },
+);
 
 test('dynamic int8: linear and GRU layers quantized, outputs close to float; static leaves the GRU float with the reason', async (t) => {
   using model = Model.build(mlp({ inputShape: [32], hidden: [64, 64], classes: 4 }), { seed: 2 });
@@ -50,11 +66,20 @@ test('dynamic int8: linear and GRU layers quantized, outputs close to float; sta
   t.true(report.layers.every((l) => l.kind === 'int8'));
   const x = floatTensor([16, 32], 3);
   t.true(maxAbsDiff((await q.forward(x)).data, (await model.forward(x)).data) < 0.05);
-  const gru = gruSequenceClassifier({ seqLen: 8, categorical: [{ name: 'mcc', cardinality: 20, embeddingDim: 4 }], numericFeatures: 2, hiddenSize: 16, classes: 3 });
+  const gru = gruSequenceClassifier({
+    seqLen: 8,
+    categorical: [{ name: 'mcc', cardinality: 20, embeddingDim: 4 }],
+    numericFeatures: 2,
+    hiddenSize: 16,
+    classes: 3,
+  });
   using g = Model.build(gru, { seed: 1 });
   const { model: gq, report: gr } = await quantize(g, { mode: 'dynamic' });
   using _gq = gq;
-  t.deepEqual(gr.layers.map((l) => `${l.name}:${l.kind}`), ['mcc_embedding:fp32', 'gru:int8', 'head:int8']);
+  t.deepEqual(
+    gr.layers.map((l) => `${l.name}:${l.kind}`),
+    ['mcc_embedding:fp32', 'gru:int8', 'head:int8'],
+  );
   const inputs = [intTensor([4, 8], 20), floatTensor([4, 8, 2])];
   const [fo, qo] = [await g.forward(inputs), await gq.forward(inputs)];
   t.deepEqual(qo.shape, [4, 3]);
@@ -64,7 +89,10 @@ test('dynamic int8: linear and GRU layers quantized, outputs close to float; sta
   await gq.save(path);
   using back = await Model.load(path);
   t.deepEqual(Array.from((await back.forward(inputs)).data), Array.from(qo.data));
-  const { model: sq, report: sr } = await quantize(g, { mode: 'static', calibration: { data: { inputs, target: intTensor([4], 3) }, batches: 1 } });
+  const { model: sq, report: sr } = await quantize(g, {
+    mode: 'static',
+    calibration: { data: { inputs, target: intTensor([4], 3) }, batches: 1 },
+  });
   using _sq = sq;
   const gruLayer = sr.layers.find((l) => l.name.includes('gru'))!;
   t.is(gruLayer.kind, 'fp32');
@@ -78,12 +106,17 @@ test('static int8 runs ResNet (residual adds) and InceptionTime (concat, same pa
   ] as const) {
     using model = Model.build(spec, { seed: 1 });
     await train(model, { train: { inputs: [input], target: intTensor([32], 3, 4) } }, { epochs: 1, batchSize: 8 }); // real BN statistics
-    const { model: q, report } = await quantize(model, { mode: 'static', calibration: { data: { inputs: [input], target: intTensor([32], 3, 4) }, batches: 4, batchSize: 8 } });
+    const { model: q, report } = await quantize(model, {
+      mode: 'static',
+      calibration: { data: { inputs: [input], target: intTensor([32], 3, 4) }, batches: 4, batchSize: 8 },
+    });
     using _q = q;
     t.true(report.layers.filter((l) => l.kind === 'int8').length >= 3, `${spec.name}: int8 layers`);
     const [a, b] = [await model.forward(input), await q.forward(input)];
     const scale = Math.max(...Array.from(a.data).map(Math.abs));
-    t.log(`${spec.name}: max |int8 − fp32| ${maxAbsDiff(a.data, b.data).toFixed(4)} (outputs up to ${scale.toFixed(3)})`);
+    t.log(
+      `${spec.name}: max |int8 − fp32| ${maxAbsDiff(a.data, b.data).toFixed(4)} (outputs up to ${scale.toFixed(3)})`,
+    );
     t.true(maxAbsDiff(a.data, b.data) < 0.15 * scale + 0.05);
   }
 });
@@ -99,10 +132,22 @@ test('BatchNorm after a concat of convs (InceptionTime) folds into each conv at 
   t.false(folded.spec.nodes.some((n) => n.op.startsWith('batchnorm')));
   const [a, b] = [await model.forward(input), await folded.forward(input)];
   const scale = Math.max(...Array.from(a.data).map(Math.abs));
-  t.true(maxAbsDiff(a.data, b.data) <= 1e-4 * Math.max(1, scale), `folded float model differs by ${maxAbsDiff(a.data, b.data)}`);
-  const { model: q, report } = await quantize(model, { mode: 'static', calibration: { data: { inputs: [input], target: intTensor([32], 3, 4) }, batches: 4, batchSize: 8 } });
+  t.true(
+    maxAbsDiff(a.data, b.data) <= 1e-4 * Math.max(1, scale),
+    `folded float model differs by ${maxAbsDiff(a.data, b.data)}`,
+  );
+  const { model: q, report } = await quantize(model, {
+    mode: 'static',
+    calibration: { data: { inputs: [input], target: intTensor([32], 3, 4) }, batches: 4, batchSize: 8 },
+  });
   using _q = q;
-  t.true(report.layers.every((l) => l.kind === 'int8'), report.layers.filter((l) => l.kind !== 'int8').map((l) => l.name).join(', '));
+  t.true(
+    report.layers.every((l) => l.kind === 'int8'),
+    report.layers
+      .filter((l) => l.kind !== 'int8')
+      .map((l) => l.name)
+      .join(', '),
+  );
   const concat = q.spec.nodes.find((n) => n.name === 'inception0_concat')!;
   t.truthy((concat.attrs as { outScale?: number }).outScale, 'the concat joins int8 branches without dequantizing');
 });

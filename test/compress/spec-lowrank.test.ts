@@ -4,25 +4,58 @@ import { inferShapes, nodeParameterCount, parameterCount, validateSpec } from '.
 import { SPEC_FORMAT, type GraphNode, type ModelSpec } from '../../lib/graph/types.js';
 
 function spec(input: number[], nodes: GraphNode[], classes = 3): ModelSpec {
-  return { format: SPEC_FORMAT, inputs: [{ name: 'x', shape: input, dtype: 'float32' }], nodes, output: nodes[nodes.length - 1]!.name, task: { kind: 'classification', classes } };
+  return {
+    format: SPEC_FORMAT,
+    inputs: [{ name: 'x', shape: input, dtype: 'float32' }],
+    nodes,
+    output: nodes[nodes.length - 1]!.name,
+    task: { kind: 'classification', classes },
+  };
 }
 
-const lrLinear = (): ModelSpec => spec([10], [
-  { name: 'fc', op: 'lowrank_linear', inputs: ['x'], attrs: { inFeatures: 10, outFeatures: 6, rank: 4 } },
-  { name: 'head', op: 'lowrank_linear', inputs: ['fc'], attrs: { inFeatures: 6, outFeatures: 3, rank: 2, bias: false } },
-]);
+const lrLinear = (): ModelSpec =>
+  spec(
+    [10],
+    [
+      { name: 'fc', op: 'lowrank_linear', inputs: ['x'], attrs: { inFeatures: 10, outFeatures: 6, rank: 4 } },
+      {
+        name: 'head',
+        op: 'lowrank_linear',
+        inputs: ['fc'],
+        attrs: { inFeatures: 6, outFeatures: 3, rank: 2, bias: false },
+      },
+    ],
+  );
 
-const lrConv2d = (): ModelSpec => spec([3, 8, 8], [
-  { name: 'conv', op: 'lowrank_conv2d', inputs: ['x'], attrs: { inChannels: 3, outChannels: 8, kernelSize: 3, stride: 2, padding: 1, rank: 5 } },
-  { name: 'flat', op: 'flatten', inputs: ['conv'], attrs: {} },
-  { name: 'head', op: 'linear', inputs: ['flat'], attrs: { inFeatures: 8 * 4 * 4, outFeatures: 3 } },
-]);
+const lrConv2d = (): ModelSpec =>
+  spec(
+    [3, 8, 8],
+    [
+      {
+        name: 'conv',
+        op: 'lowrank_conv2d',
+        inputs: ['x'],
+        attrs: { inChannels: 3, outChannels: 8, kernelSize: 3, stride: 2, padding: 1, rank: 5 },
+      },
+      { name: 'flat', op: 'flatten', inputs: ['conv'], attrs: {} },
+      { name: 'head', op: 'linear', inputs: ['flat'], attrs: { inFeatures: 8 * 4 * 4, outFeatures: 3 } },
+    ],
+  );
 
-const lrConv1d = (): ModelSpec => spec([4, 20], [
-  { name: 'conv', op: 'lowrank_conv1d', inputs: ['x'], attrs: { inChannels: 4, outChannels: 6, kernelSize: 5, padding: 'same', rank: 3, bias: false } },
-  { name: 'flat', op: 'flatten', inputs: ['conv'], attrs: {} },
-  { name: 'head', op: 'linear', inputs: ['flat'], attrs: { inFeatures: 6 * 20, outFeatures: 3 } },
-]);
+const lrConv1d = (): ModelSpec =>
+  spec(
+    [4, 20],
+    [
+      {
+        name: 'conv',
+        op: 'lowrank_conv1d',
+        inputs: ['x'],
+        attrs: { inChannels: 4, outChannels: 6, kernelSize: 5, padding: 'same', rank: 3, bias: false },
+      },
+      { name: 'flat', op: 'flatten', inputs: ['conv'], attrs: {} },
+      { name: 'head', op: 'linear', inputs: ['flat'], attrs: { inFeatures: 6 * 20, outFeatures: 3 } },
+    ],
+  );
 
 test('lowrank_linear: shapes like linear, parameters U + S + Vh + bias', (t) => {
   const s = validateSpec(lrLinear());
@@ -44,7 +77,13 @@ test('lowrank_conv1d: same padding keeps the length', (t) => {
   t.is(nodeParameterCount(s.nodes[0]!), 6 * 3 + 3 + 3 * 4 * 5);
 });
 
-function fails(t: import('ava').ExecutionContext, s: ModelSpec, edit: (n: Record<string, unknown>) => void, path: string, msg?: RegExp): void {
+function fails(
+  t: import('ava').ExecutionContext,
+  s: ModelSpec,
+  edit: (n: Record<string, unknown>) => void,
+  path: string,
+  msg?: RegExp,
+): void {
   const copy = structuredClone(s);
   edit(copy.nodes[0]!.attrs as unknown as Record<string, unknown>);
   const err = t.throws(() => validateSpec(copy), { instanceOf: ConfigError });
@@ -53,13 +92,67 @@ function fails(t: import('ava').ExecutionContext, s: ModelSpec, edit: (n: Record
 }
 
 test('lowrank attrs are checked', (t) => {
-  fails(t, lrLinear(), (a) => { delete a.rank; }, 'nodes[0].attrs.rank', /missing required/);
-  fails(t, lrLinear(), (a) => { a.rank = 0; }, 'nodes[0].attrs.rank', /positive integer/);
-  fails(t, lrLinear(), (a) => { a.inFeatures = 9; }, 'nodes[0].attrs.inFeatures', /lowrank_linear/);
-  fails(t, lrConv2d(), (a) => { a.groups = 3; }, 'nodes[0].attrs.groups', /groups 1/);
-  fails(t, lrConv2d(), (a) => { a.inChannels = 2; }, 'nodes[0].attrs.inChannels');
-  fails(t, lrConv1d(), (a) => { a.kernelSize = [3, 3]; }, 'nodes[0].attrs.kernelSize');
-  fails(t, lrConv1d(), (a) => { a.stride = 2; }, 'nodes[0].attrs.padding', /same/);
+  fails(
+    t,
+    lrLinear(),
+    (a) => {
+      delete a.rank;
+    },
+    'nodes[0].attrs.rank',
+    /missing required/,
+  );
+  fails(
+    t,
+    lrLinear(),
+    (a) => {
+      a.rank = 0;
+    },
+    'nodes[0].attrs.rank',
+    /positive integer/,
+  );
+  fails(
+    t,
+    lrLinear(),
+    (a) => {
+      a.inFeatures = 9;
+    },
+    'nodes[0].attrs.inFeatures',
+    /lowrank_linear/,
+  );
+  fails(
+    t,
+    lrConv2d(),
+    (a) => {
+      a.groups = 3;
+    },
+    'nodes[0].attrs.groups',
+    /groups 1/,
+  );
+  fails(
+    t,
+    lrConv2d(),
+    (a) => {
+      a.inChannels = 2;
+    },
+    'nodes[0].attrs.inChannels',
+  );
+  fails(
+    t,
+    lrConv1d(),
+    (a) => {
+      a.kernelSize = [3, 3];
+    },
+    'nodes[0].attrs.kernelSize',
+  );
+  fails(
+    t,
+    lrConv1d(),
+    (a) => {
+      a.stride = 2;
+    },
+    'nodes[0].attrs.padding',
+    /same/,
+  );
   // groups: 1 is accepted explicitly
   const ok = structuredClone(lrConv2d());
   (ok.nodes[0]!.attrs as { groups?: number }).groups = 1;

@@ -45,7 +45,13 @@ test('bad IDX files are DataErrors naming the path', (t) => {
   writeFileSync(code, Buffer.from([0, 0, 0x0a, 1, 0, 0, 0, 1, 5]));
   const badgz = join(dir, 'bad.gz');
   writeFileSync(badgz, Buffer.from([0x1f, 0x8b, 1, 2, 3]));
-  for (const [p, re] of [[trunc, /truncated/], [magic, /magic/], [code, /dtype code/], [badgz, /gzip/], [join(dir, 'missing.gz'), /ENOENT/]] as const) {
+  for (const [p, re] of [
+    [trunc, /truncated/],
+    [magic, /magic/],
+    [code, /dtype code/],
+    [badgz, /gzip/],
+    [join(dir, 'missing.gz'), /ENOENT/],
+  ] as const) {
     const err = t.throws(() => readIdx(p), { instanceOf: DataError });
     t.true(err!.message.includes(p));
     t.regex(err!.message, re);
@@ -55,7 +61,11 @@ test('bad IDX files are DataErrors naming the path', (t) => {
 
 test('loadIdxDataset on a tiny custom dataset with a stratified val split', (t) => {
   const n = 20;
-  const img = encodeIdx({ dtype: 'uint8', shape: [n, 2, 3], data: Uint8Array.from({ length: n * 6 }, (_, i) => i % 256) });
+  const img = encodeIdx({
+    dtype: 'uint8',
+    shape: [n, 2, 3],
+    data: Uint8Array.from({ length: n * 6 }, (_, i) => i % 256),
+  });
   const lab = encodeIdx({ dtype: 'uint8', shape: [n], data: Uint8Array.from({ length: n }, (_, i) => i % 2) });
   writeFileSync(join(dir, 'img.gz'), gzipSync(img));
   writeFileSync(join(dir, 'lab'), lab);
@@ -65,7 +75,10 @@ test('loadIdxDataset on a tiny custom dataset with a stratified val split', (t) 
   t.deepEqual(ds.val!.target.shape, [4]);
   t.deepEqual(ds.task, { kind: 'classification', classes: 2 });
   t.is(ds.test.inputs[0]!.data[1], Math.fround(1 / 255));
-  t.throws(() => loadIdxDataset({ train: { ...files, labelsPath: join(dir, 'uint8.idx') }, test: files }), { instanceOf: DataError, message: /labels/ });
+  t.throws(() => loadIdxDataset({ train: { ...files, labelsPath: join(dir, 'uint8.idx') }, test: files }), {
+    instanceOf: DataError,
+    message: /labels/,
+  });
 });
 
 const FM = '/usr/share/datasets/fashion-mnist';
@@ -77,12 +90,20 @@ const hasFm = existsSync(join(FM, 'train-images-idx3-ubyte.gz'));
   t.deepEqual(ds.test.inputs[0]!.shape, [10000, 1, 28, 28]);
   t.deepEqual(ds.train.target.shape, [60000]);
   t.is(ds.task.kind, 'classification');
-  const hist = (y: Int32Array | Float32Array) => { const h = new Array(10).fill(0); for (const v of y) h[v]++; return h; };
+  const hist = (y: Int32Array | Float32Array) => {
+    const h = new Array(10).fill(0);
+    for (const v of y) h[v]++;
+    return h;
+  };
   t.deepEqual(hist(ds.train.target.data), new Array(10).fill(6000));
   t.deepEqual(hist(ds.test.target.data), new Array(10).fill(1000));
   const x = ds.train.inputs[0]!.data;
-  let s = 0, q = 0;
-  for (const v of x) { s += v; q += v * v; }
+  let s = 0,
+    q = 0;
+  for (const v of x) {
+    s += v;
+    q += v * v;
+  }
   const m = s / x.length;
   t.true(Math.abs(m) < 0.01, `mean ${m}`);
   t.true(Math.abs(Math.sqrt(q / x.length - m * m) - 1) < 0.01);

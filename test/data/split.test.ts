@@ -1,6 +1,14 @@
 import test from 'ava';
 import { DataError } from '../../lib/core/errors.js';
-import { applyStandardizer, createRng, fitStandardizer, shuffleIndices, splitIndices, takeRows, trainValSplit } from '../../lib/data/split.js';
+import {
+  applyStandardizer,
+  createRng,
+  fitStandardizer,
+  shuffleIndices,
+  splitIndices,
+  takeRows,
+  trainValSplit,
+} from '../../lib/data/split.js';
 import type { TabularSplit } from '../../lib/data/types.js';
 
 function toy(n: number): TabularSplit {
@@ -10,14 +18,28 @@ function toy(n: number): TabularSplit {
 }
 
 test('rng is deterministic, uniform-ish, and normal() has unit variance', (t) => {
-  const a = createRng(42), b = createRng(42), c = createRng(43);
+  const a = createRng(42),
+    b = createRng(42),
+    c = createRng(43);
   const sa = Array.from({ length: 5 }, () => a.next());
-  t.deepEqual(sa, Array.from({ length: 5 }, () => b.next()));
-  t.notDeepEqual(sa, Array.from({ length: 5 }, () => c.next()));
+  t.deepEqual(
+    sa,
+    Array.from({ length: 5 }, () => b.next()),
+  );
+  t.notDeepEqual(
+    sa,
+    Array.from({ length: 5 }, () => c.next()),
+  );
   const r = createRng(1);
-  let s = 0, q = 0;
+  let s = 0,
+    q = 0;
   const counts = new Array(5).fill(0);
-  for (let i = 0; i < 20000; i++) { const v = r.normal(); s += v; q += v * v; counts[r.int(5)]++; }
+  for (let i = 0; i < 20000; i++) {
+    const v = r.normal();
+    s += v;
+    q += v * v;
+    counts[r.int(5)]++;
+  }
   t.true(Math.abs(s / 20000) < 0.05);
   t.true(Math.abs(q / 20000 - 1) < 0.05);
   for (const k of counts) t.true(Math.abs(k - 4000) < 300);
@@ -25,7 +47,10 @@ test('rng is deterministic, uniform-ish, and normal() has unit variance', (t) =>
 
 test('shuffleIndices is a seeded permutation', (t) => {
   const p = shuffleIndices(100, 7);
-  t.deepEqual([...p].sort((a, b) => a - b), Array.from({ length: 100 }, (_, i) => i));
+  t.deepEqual(
+    [...p].sort((a, b) => a - b),
+    Array.from({ length: 100 }, (_, i) => i),
+  );
   t.deepEqual(p, shuffleIndices(100, 7));
   t.notDeepEqual(p, shuffleIndices(100, 8));
 });

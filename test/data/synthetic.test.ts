@@ -1,9 +1,19 @@
 import test from 'ava';
-import { loadSyntheticImages, loadSyntheticTransactions, syntheticImages, syntheticTransactions, transactionFeatures } from '../../lib/data/synthetic.js';
+import {
+  loadSyntheticImages,
+  loadSyntheticTransactions,
+  syntheticImages,
+  syntheticTransactions,
+  transactionFeatures,
+} from '../../lib/data/synthetic.js';
 import { gruSequenceClassifier } from '../../lib/graph/builders.js';
 import type { TensorData } from '../../lib/data/types.js';
 
-const sum = (a: ArrayLike<number>): number => { let s = 0; for (let i = 0; i < a.length; i++) s += a[i]!; return s; };
+const sum = (a: ArrayLike<number>): number => {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += a[i]!;
+  return s;
+};
 
 function rows(t: TensorData, f: (r: Float32Array | Int32Array) => number[]): number[][] {
   const n = t.shape[0]!;
@@ -16,12 +26,23 @@ function ncm(xtr: number[][], ytr: ArrayLike<number>, xte: number[][], yte: Arra
   const D = xtr[0]!.length;
   const means = Array.from({ length: k }, () => new Float64Array(D));
   const cnt = new Array(k).fill(0);
-  xtr.forEach((x, i) => { cnt[ytr[i]!]++; x.forEach((v, d) => (means[ytr[i]!]![d]! += v)); });
+  xtr.forEach((x, i) => {
+    cnt[ytr[i]!]++;
+    x.forEach((v, d) => (means[ytr[i]!]![d]! += v));
+  });
   means.forEach((m, c) => m.forEach((_, d) => (m[d]! /= cnt[c])));
   let ok = 0;
   xte.forEach((x, i) => {
-    let best = 0, bd = Infinity;
-    means.forEach((m, c) => { let s = 0; for (let d = 0; d < D; d++) s += (x[d]! - m[d]!) ** 2; if (s < bd) { bd = s; best = c; } });
+    let best = 0,
+      bd = Infinity;
+    means.forEach((m, c) => {
+      let s = 0;
+      for (let d = 0; d < D; d++) s += (x[d]! - m[d]!) ** 2;
+      if (s < bd) {
+        bd = s;
+        best = c;
+      }
+    });
     if (best === yte[i]) ok++;
   });
   return ok / xte.length;
@@ -42,7 +63,10 @@ test('syntheticImages is deterministic, balanced and class-structured but not tr
   const acc = ncm(rows(tr.x, raw), tr.y.data, rows(te.x, raw), te.y.data, 10);
   t.true(acc > 0.13, `raw-pixel NCM ${acc} should beat chance (0.1): classes differ in statistics`);
   t.true(acc < 0.5, `raw-pixel NCM ${acc} should stay far from perfect`);
-  const meanColour = (r: Float32Array | Int32Array) => { const p = r.length / 3; return [0, 1, 2].map((c) => sum(r.subarray(c * p, (c + 1) * p)) / p); };
+  const meanColour = (r: Float32Array | Int32Array) => {
+    const p = r.length / 3;
+    return [0, 1, 2].map((c) => sum(r.subarray(c * p, (c + 1) * p)) / p);
+  };
   const accC = ncm(rows(tr.x, meanColour), tr.y.data, rows(te.x, meanColour), te.y.data, 10);
   t.true(accC < 0.35, `mean-colour NCM ${accC} should not solve the task`);
 });
@@ -65,8 +89,16 @@ test('syntheticTransactions: deterministic, valid codes, balanced labels, groups
   for (const a of d.age.data) hist[a]!++;
   t.deepEqual(hist, [200, 200, 200, 200]);
   const card = transactionFeatures.categorical;
-  for (const [k, tensor] of [[0, d.mcc], [1, d.type], [2, d.hour]] as const) {
-    for (const v of tensor.data) if (v < 0 || v >= card[k].cardinality || !Number.isInteger(v)) { t.fail(`bad code ${v}`); return; }
+  for (const [k, tensor] of [
+    [0, d.mcc],
+    [1, d.type],
+    [2, d.hour],
+  ] as const) {
+    for (const v of tensor.data)
+      if (v < 0 || v >= card[k].cardinality || !Number.isInteger(v)) {
+        t.fail(`bad code ${v}`);
+        return;
+      }
   }
   // long tail: the top 10 MCCs carry a large share, yet many categories occur
   const mccHist = new Array(100).fill(0);
@@ -76,17 +108,31 @@ test('syntheticTransactions: deterministic, valid codes, balanced labels, groups
   t.true(mccHist.filter((c) => c > 0).length > 70);
   // groups differ in activity hours (young later in the day) but overlap
   const meanHour = [0, 1, 2, 3].map((g) => {
-    let s = 0, n = 0;
-    d.age.data.forEach((a, c) => { if (a === g) for (let k = 0; k < 32; k++) { s += d.hour.data[c * 32 + k]!; n++; } });
+    let s = 0,
+      n = 0;
+    d.age.data.forEach((a, c) => {
+      if (a === g)
+        for (let k = 0; k < 32; k++) {
+          s += d.hour.data[c * 32 + k]!;
+          n++;
+        }
+    });
     return s / n;
   });
   t.true(meanHour[0]! > meanHour[3]! + 1, `mean hours ${meanHour}`);
   // aggregated per-client features are informative but far from perfect with a nearest-class-mean classifier
-  const agg = (dd: typeof d) => Array.from({ length: dd.age.shape[0]! }, (_, c) => {
-    const h = new Array(24 + 5 + 2).fill(0);
-    for (let k = 0; k < 32; k++) { const o = c * 32 + k; h[dd.hour.data[o]!]! += 1 / 32; h[24 + dd.type.data[o]!]! += 1 / 32; h[29] += dd.numeric.data[2 * o]! / 32; h[30] += dd.numeric.data[2 * o + 1]! / 32; }
-    return h;
-  });
+  const agg = (dd: typeof d) =>
+    Array.from({ length: dd.age.shape[0]! }, (_, c) => {
+      const h = new Array(24 + 5 + 2).fill(0);
+      for (let k = 0; k < 32; k++) {
+        const o = c * 32 + k;
+        h[dd.hour.data[o]!]! += 1 / 32;
+        h[24 + dd.type.data[o]!]! += 1 / 32;
+        h[29] += dd.numeric.data[2 * o]! / 32;
+        h[30] += dd.numeric.data[2 * o + 1]! / 32;
+      }
+      return h;
+    });
   const te = syntheticTransactions({ clients: 400, seqLen: 32, seed: 10 });
   const acc = ncm(agg(d), d.age.data, agg(te), te.age.data, 4);
   t.true(acc > 0.33 && acc < 0.8, `NCM on aggregates ${acc}`);

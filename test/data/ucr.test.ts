@@ -9,7 +9,11 @@ import type { TensorData } from '../../lib/data/types.js';
 import { defaultUcrDir } from '../../lib/tasks/index.js';
 import { UCR_DIR } from '../helpers/tiny.js';
 
-const sum = (a: ArrayLike<number>): number => { let s = 0; for (let i = 0; i < a.length; i++) s += a[i]!; return s; };
+const sum = (a: ArrayLike<number>): number => {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += a[i]!;
+  return s;
+};
 
 const UCR = UCR_DIR;
 
@@ -75,11 +79,18 @@ test('the package carries its UCR files: the default directory is inside it and 
   t.is(sums.length, 10);
   for (const line of sums) {
     const [sum, file] = line.split(/\s+/) as [string, string];
-    t.is(createHash('sha256').update(readFileSync(join(UCR, file))).digest('hex'), sum, file);
+    t.is(
+      createHash('sha256')
+        .update(readFileSync(join(UCR, file)))
+        .digest('hex'),
+      sum,
+      file,
+    );
   }
 });
 
-const head = (extra = '') => `# comment\n@problemName Toy\n@timeStamps false\n@missing true\n@univariate false\n@dimensions 2\n${extra}@classLabel true a b c\n@data\n`;
+const head = (extra = '') =>
+  `# comment\n@problemName Toy\n@timeStamps false\n@missing true\n@univariate false\n@dimensions 2\n${extra}@classLabel true a b c\n@data\n`;
 
 test('missing values are imputed by linear interpolation', (t) => {
   const p = parseTs(head() + '1,?,3,?:?,2,?,?:b\n?,?,5,6:1,1,1,1:c\n', 'toy.ts');
@@ -117,8 +128,14 @@ test('malformed .ts content is a DataError with file and line', (t) => {
   t.throws(() => parseTs(head() + '1,2:a\n', 'f.ts'), { instanceOf: DataError, message: /dimensions 2/ });
   t.throws(() => parseTs(head() + '1,2:3:a\n', 'f.ts'), { instanceOf: DataError, message: /different lengths/ });
   t.throws(() => parseTs('@problemName x\n1,2:a\n', 'f.ts'), { instanceOf: DataError });
-  t.throws(() => parseTs('@problemName x\n@data\n1,2:a\n', 'f.ts'), { instanceOf: DataError, message: /classLabel|targetLabel/ });
-  t.throws(() => loadUcr({ dir: '/nonexistent', name: 'X' }), { instanceOf: DataError, message: /X_TRAIN\.ts.*ENOENT.*datasets\/ucr.*NAME_TEST\.ts/ });
+  t.throws(() => parseTs('@problemName x\n@data\n1,2:a\n', 'f.ts'), {
+    instanceOf: DataError,
+    message: /classLabel|targetLabel/,
+  });
+  t.throws(() => loadUcr({ dir: '/nonexistent', name: 'X' }), {
+    instanceOf: DataError,
+    message: /X_TRAIN\.ts.*ENOENT.*datasets\/ucr.*NAME_TEST\.ts/,
+  });
   const r = parseTs('@targetLabel true\n@data\n1,2,3:0.5\n4,5,6:-1.5\n', 'r.ts');
   t.deepEqual([...r.y.data], [0.5, -1.5]);
   t.deepEqual(r.y.shape, [2, 1]);

@@ -13,7 +13,6 @@ import { tempDir, tinyFlags } from './helpers/tiny.js';
 const tsx = import.meta.resolve('tsx');
 const entry = fileURLToPath(new URL('./helpers/petra.ts', import.meta.url));
 
-
 /** Every file under dir (relative paths). */
 function files(dir: string): string[] {
   return existsSync(dir) ? (readdirSync(dir, { recursive: true }) as string[]).sort() : [];
@@ -45,7 +44,11 @@ for (const [what, args, message] of bad) {
 
 test('unknown study for resume, report and export → exit ≠ 0 with the path looked at', async (t) => {
   const dir = tempDir('nostudy');
-  for (const args of [['resume', 'ghost'], ['report', 'ghost'], ['export', 'ghost', '1']]) {
+  for (const args of [
+    ['resume', 'ghost'],
+    ['report', 'ghost'],
+    ['export', 'ghost', '1'],
+  ]) {
     const r = await petra(dir, [...args, '--study-dir', join(dir, 'studies')]);
     t.is(r.status, 1);
     t.regex(r.stderr, /no study 'ghost' \(looked for .*ghost\.sqlite\)/);
@@ -57,12 +60,19 @@ test('a search killed with SIGKILL resumes to its full budget; report, export, b
   const dir = tempDir('resume');
   const flags = [...tinyFlags(dir), '--name', 'r1', '--budget', '6evals'];
   // 1. Start, and kill -9 once two trials are told (the third is then in flight).
-  const child = spawn(process.execPath, [`--import=${tsx}`, entry, 'search', ...flags, '--json'], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [`--import=${tsx}`, entry, 'search', ...flags, '--json'], {
+    cwd: dir,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let told = 0;
   let buffered = '';
   let stderr = '';
-  child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code, signal) => resolve(signal ? -1 : code)));
+  child.stderr.on('data', (d: Buffer) => {
+    stderr += d.toString();
+  });
+  const exited = new Promise<number | null>((resolve) =>
+    child.on('exit', (code, signal) => resolve(signal ? -1 : code)),
+  );
   await new Promise<void>((resolve, reject) => {
     child.stdout.on('data', (d: Buffer) => {
       buffered += d.toString();
@@ -71,10 +81,15 @@ test('a search killed with SIGKILL resumes to its full budget; report, export, b
         const line = buffered.slice(0, nl);
         buffered = buffered.slice(nl + 1);
         const e = JSON.parse(line) as { event: string };
-        if (e.event === 'trial' && ++told === 2) { child.kill('SIGKILL'); resolve(); }
+        if (e.event === 'trial' && ++told === 2) {
+          child.kill('SIGKILL');
+          resolve();
+        }
       }
     });
-    void exited.then((code) => { if (told < 2) reject(new Error(`search exited (${code}) before two trials: ${stderr}`)); });
+    void exited.then((code) => {
+      if (told < 2) reject(new Error(`search exited (${code}) before two trials: ${stderr}`));
+    });
   });
   t.is(await exited, -1, 'killed');
   const file = join(dir, 'studies', 'r1.sqlite');
@@ -87,7 +102,13 @@ test('a search killed with SIGKILL resumes to its full budget; report, export, b
   // 2. Resume: the interrupted trial is marked and asked again; the budget is reached exactly.
   const r = await petra(dir, ['resume', 'r1', '--study-dir', join(dir, 'studies'), '--json']);
   t.is(r.status, 0, r.stderr);
-  const done = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as { event: string; totalEvaluations: number; front: unknown[]; report: string; status: string };
+  const done = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as {
+    event: string;
+    totalEvaluations: number;
+    front: unknown[];
+    report: string;
+    status: string;
+  };
   t.is(done.event, 'done');
   t.is(done.status, 'done');
   t.is(done.totalEvaluations, 6);

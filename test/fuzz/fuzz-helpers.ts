@@ -9,7 +9,8 @@ import fc from 'fast-check';
 import { ConfigError, PetraError } from '../../lib/core/errors.js';
 
 const seedEnv = process.env.FUZZ_SEED;
-export const FUZZ_SEED = seedEnv === 'random' ? Math.floor(Math.random() * 2 ** 31) : seedEnv ? Number(seedEnv) : 20_240_612;
+export const FUZZ_SEED =
+  seedEnv === 'random' ? Math.floor(Math.random() * 2 ** 31) : seedEnv ? Number(seedEnv) : 20_240_612;
 const runsEnv = process.env.FUZZ_RUNS ? Math.max(1, Math.round(Number(process.env.FUZZ_RUNS))) : undefined;
 
 /** fast-check parameters: the fixed (or FUZZ_SEED) seed and `numRuns` runs unless FUZZ_RUNS overrides it. */
@@ -25,7 +26,9 @@ export type Outcome<T> = { ok: true; value: T } | { ok: false; error: PetraError
 function checkThrown(error: unknown, ms: number): PetraError {
   if (!(error instanceof PetraError)) {
     const e = error as Error;
-    throw new Error(`not a PetraError: ${e?.constructor?.name ?? typeof e}: ${e?.message ?? String(e)}`, { cause: error });
+    throw new Error(`not a PetraError: ${e?.constructor?.name ?? typeof e}: ${e?.message ?? String(e)}`, {
+      cause: error,
+    });
   }
   if (ms > SLOW_MS) throw new Error(`took ${ms.toFixed(0)} ms before throwing (hang?): ${error.message.slice(0, 200)}`);
   return error;
@@ -82,7 +85,12 @@ export interface Case<I> {
 }
 
 /** Runs a table of cases through `run`, asserting each gives the expected outcome. Returns how many ran. */
-export function runCases<I, T>(t: ExecutionContext, cases: readonly Case<I>[], run: (input: I) => T, validate?: (value: T, c: Case<I>) => void): number {
+export function runCases<I, T>(
+  t: ExecutionContext,
+  cases: readonly Case<I>[],
+  run: (input: I) => T,
+  validate?: (value: T, c: Case<I>) => void,
+): number {
   const ids = new Set<string>();
   for (const c of cases) {
     t.false(ids.has(c.id), `duplicate case id ${c.id}`);
@@ -119,7 +127,9 @@ export class Tally {
     } else {
       this.failed++;
       // the message with file names, numbers and quoted values blanked: a rough "kind of error"
-      const kind = out.error.message.replace(/\S*\.(csv|ts|idx|gz)\S*|\d+|'[^']*'|"[^"]*"|\[[^\]]*\]/g, '_').slice(0, 60);
+      const kind = out.error.message
+        .replace(/\S*\.(csv|ts|idx|gz)\S*|\d+|'[^']*'|"[^"]*"|\[[^\]]*\]/g, '_')
+        .slice(0, 60);
       this.reasons.set(kind, (this.reasons.get(kind) ?? 0) + 1);
     }
     return out;
@@ -129,7 +139,10 @@ export class Tally {
     if (runsEnv !== undefined && runsEnv < 50) return;
     t.true(this.ok > 0, `no input gave a result (${this.failed} errors)`);
     t.true(this.failed > 0, `no input gave an error (${this.ok} results)`);
-    const top = [...this.reasons].sort((a, b) => b[1] - a[1]).slice(0, 4).map(([k, n]) => `${n}× ${k}`);
+    const top = [...this.reasons]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, 4)
+      .map(([k, n]) => `${n}× ${k}`);
     t.log(`${this.ok} results, ${this.failed} PetraErrors (${this.reasons.size} kinds; most: ${top.join(' | ')})`);
   }
 }

@@ -27,7 +27,10 @@ function small(spec: ModelSpec): boolean {
 /** Inputs for a batch of 2; int64 inputs get codes 0..11 (an embedding of 10 rows sees out-of-range codes). */
 function inputsFor(spec: ModelSpec, seed: number): TensorData[] {
   let s = seed;
-  const next = (): number => { s = (s * 1103515245 + 12345) % 2 ** 31; return s / 2 ** 31; };
+  const next = (): number => {
+    s = (s * 1103515245 + 12345) % 2 ** 31;
+    return s / 2 ** 31;
+  };
   return spec.inputs.map((inp) => {
     const shape = [2, ...inp.shape];
     const n = shape.reduce((a, b) => a * b, 1);
@@ -74,13 +77,20 @@ test('validated mutations of the built-in models build and run, or throw a Petra
   const seeds = builtinSpecs().map((s) => JSON.parse(JSON.stringify(s)) as unknown);
   let built = 0;
   await fc.assert(
-    fc.asyncProperty(fc.nat(seeds.length - 1), fc.array(jsonMutation, { minLength: 1, maxLength: 2 }), fc.nat(), async (k, muts, seed) => {
-      const mutated = JSON.parse(JSON.stringify(muts.reduce((s, m) => mutateJson(s, m), seeds[k])) ?? 'null') as unknown;
-      const v = attempt(() => validateSpec(mutated));
-      if (!v.ok || !small(v.value)) return;
-      built++;
-      await buildAndRun(v.value, seed, tally);
-    }),
+    fc.asyncProperty(
+      fc.nat(seeds.length - 1),
+      fc.array(jsonMutation, { minLength: 1, maxLength: 2 }),
+      fc.nat(),
+      async (k, muts, seed) => {
+        const mutated = JSON.parse(
+          JSON.stringify(muts.reduce((s, m) => mutateJson(s, m), seeds[k])) ?? 'null',
+        ) as unknown;
+        const v = attempt(() => validateSpec(mutated));
+        if (!v.ok || !small(v.value)) return;
+        built++;
+        await buildAndRun(v.value, seed, tally);
+      },
+    ),
     fuzz(400),
   );
   t.log(`${built} specs reached native/`);
@@ -101,7 +111,11 @@ const conv1d = (attrs: Record<string, unknown>, op = 'qconv1d'): unknown => ({
 
 /** Specs that pass validation but that native/ refuses: a PetraError, not an abort (see test/README.md). */
 export const NATIVE_CASES: ReadonlyArray<{ id: string; spec: unknown; expect: RegExp }> = [
-  { id: 'native-qconv-same-even-kernel', spec: conv1d({ padding: 'same', kernelSize: 2 }), expect: /'same' padding needs stride 1 and an odd kernel/ },
+  {
+    id: 'native-qconv-same-even-kernel',
+    spec: conv1d({ padding: 'same', kernelSize: 2 }),
+    expect: /'same' padding needs stride 1 and an odd kernel/,
+  },
   { id: 'native-qconv-dynamic', spec: conv1d({ dynamic: true }), expect: /dynamic int8 exists for linear layers only/ },
   { id: 'native-qconv-intmm', spec: conv1d({ engine: 'intmm' }), expect: /engine intmm .* covers linear layers only/ },
 ];
@@ -114,7 +128,9 @@ test('explicit specs native/ refuses give a ConfigError, and bad forward inputs 
   }
   using model = Model.build(conv1d({}, 'conv1d'));
   // wrong per-sample shape, wrong rank, wrong dtype, wrong input count, NaN/Inf values
-  await t.throwsAsync(model.forward({ data: new Float32Array(2 * 3 * 8), shape: [2, 3, 8] }), { instanceOf: ShapeError });
+  await t.throwsAsync(model.forward({ data: new Float32Array(2 * 3 * 8), shape: [2, 3, 8] }), {
+    instanceOf: ShapeError,
+  });
   await t.throwsAsync(model.forward({ data: new Float32Array(16), shape: [16] }), { instanceOf: PetraError });
   await t.throwsAsync(model.forward({ data: new Int32Array(32), shape: [2, 2, 8] }), { instanceOf: PetraError });
   await t.throwsAsync(model.forward([]), { instanceOf: ShapeError });
@@ -122,12 +138,19 @@ test('explicit specs native/ refuses give a ConfigError, and bad forward inputs 
   t.deepEqual(out.shape, [2, 2]);
   // embedding: codes beyond numEmbeddings and negative codes are a PetraError
   const emb = {
-    format: SPEC_FORMAT, inputs: [{ name: 'x', shape: [3], dtype: 'int64' }],
-    nodes: [{ name: 'e', op: 'embedding', inputs: ['x'], attrs: { numEmbeddings: 4, embeddingDim: 2 } }, { name: 'f', op: 'flatten', inputs: ['e'] }],
-    output: 'f', task: { kind: 'regression', targets: 6 },
+    format: SPEC_FORMAT,
+    inputs: [{ name: 'x', shape: [3], dtype: 'int64' }],
+    nodes: [
+      { name: 'e', op: 'embedding', inputs: ['x'], attrs: { numEmbeddings: 4, embeddingDim: 2 } },
+      { name: 'f', op: 'flatten', inputs: ['e'] },
+    ],
+    output: 'f',
+    task: { kind: 'regression', targets: 6 },
   };
   using m2 = Model.build(emb);
   await t.throwsAsync(m2.forward({ data: Int32Array.of(0, 1, 4, 0, 0, 0), shape: [2, 3] }), { instanceOf: PetraError });
-  await t.throwsAsync(m2.forward({ data: Int32Array.of(0, 1, -1, 0, 0, 0), shape: [2, 3] }), { instanceOf: PetraError });
+  await t.throwsAsync(m2.forward({ data: Int32Array.of(0, 1, -1, 0, 0, 0), shape: [2, 3] }), {
+    instanceOf: PetraError,
+  });
   t.deepEqual((await m2.forward({ data: Int32Array.of(0, 1, 3, 0, 0, 0), shape: [2, 3] })).shape, [2, 6]);
 });

@@ -21,7 +21,10 @@ function checkParsed(r: ParsedTs): void {
   check(r.y.shape[0] === n && r.y.data.length === n, 'y length');
   if (r.y.data instanceof Int32Array) {
     const k = r.header.classLabels!.length;
-    check(r.y.data.every((v) => v >= 0 && v < k), 'class index out of range');
+    check(
+      r.y.data.every((v) => v >= 0 && v < k),
+      'class index out of range',
+    );
   } else {
     check(r.y.data.every(Number.isFinite), 'non-finite regression target');
   }
@@ -30,28 +33,88 @@ function checkParsed(r: ParsedTs): void {
 
 function checkError(e: DataError): void {
   check(e instanceof DataError, `${e.name}: ${e.message}`);
-  check(e.message.startsWith(`${SRC}:`) || e.message.startsWith(`${SRC} `) || e.message.startsWith(SRC), `error does not name the source: ${e.message}`);
+  check(
+    e.message.startsWith(`${SRC}:`) || e.message.startsWith(`${SRC} `) || e.message.startsWith(SRC),
+    `error does not name the source: ${e.message}`,
+  );
 }
 
 const LINES = [
-  '@problemName Fuzz', '@classLabel true a b', '@classLabel true a', '@classLabel true a a', '@classLabel false', '@targetLabel true',
-  '@targetLabel maybe', '@data', '@dimensions 2', '@dimensions 0', '@dimensions -1', '@dimensions 1.5', '@seriesLength 3',
-  '@timeStamps false', '@timeStamps true', '@missing true', '@equalLength false', '@univariate true', '#comment', '', '   ',
-  '1,2,3:a', '1,2,3:b', '1,2:3,4:a', '1,2:3,4:b', '?,NaN,1:a', 'nan,?,?:b', '1e39,1:a', '1,2:1e39', '-Infinity,1:a', ':a', '1,2,:b',
-  'x,y:a', '1,,2:a', '1,2,3', '1,2,3:c', '1,2,3:é', '1,2:0.5', '1,2:', '\uFEFF@data', '@data extra', 'garbage before data',
+  '@problemName Fuzz',
+  '@classLabel true a b',
+  '@classLabel true a',
+  '@classLabel true a a',
+  '@classLabel false',
+  '@targetLabel true',
+  '@targetLabel maybe',
+  '@data',
+  '@dimensions 2',
+  '@dimensions 0',
+  '@dimensions -1',
+  '@dimensions 1.5',
+  '@seriesLength 3',
+  '@timeStamps false',
+  '@timeStamps true',
+  '@missing true',
+  '@equalLength false',
+  '@univariate true',
+  '#comment',
+  '',
+  '   ',
+  '1,2,3:a',
+  '1,2,3:b',
+  '1,2:3,4:a',
+  '1,2:3,4:b',
+  '?,NaN,1:a',
+  'nan,?,?:b',
+  '1e39,1:a',
+  '1,2:1e39',
+  '-Infinity,1:a',
+  ':a',
+  '1,2,:b',
+  'x,y:a',
+  '1,,2:a',
+  '1,2,3',
+  '1,2,3:c',
+  '1,2,3:é',
+  '1,2:0.5',
+  '1,2:',
+  '\uFEFF@data',
+  '@data extra',
+  'garbage before data',
 ];
-const HEADERS = ['@classLabel true a b', '@targetLabel true', '@classLabel true a b c é', '@dimensions 2', '@missing true', '#c'];
+const HEADERS = [
+  '@classLabel true a b',
+  '@targetLabel true',
+  '@classLabel true a b c é',
+  '@dimensions 2',
+  '@missing true',
+  '#c',
+];
 const DATA = LINES.slice(LINES.indexOf('1,2,3:a'));
 const textArb = fc.oneof(
-  { weight: 2, arbitrary: fc.array(fc.constantFrom(...LINES), { maxLength: 12 }).chain((ls) => fc.constantFrom('\n', '\r\n').map((nl) => ls.join(nl))) },
+  {
+    weight: 2,
+    arbitrary: fc
+      .array(fc.constantFrom(...LINES), { maxLength: 12 })
+      .chain((ls) => fc.constantFrom('\n', '\r\n').map((nl) => ls.join(nl))),
+  },
   // header lines, @data, then data lines: reaches the data parser far more often
   {
     weight: 3,
-    arbitrary: fc.tuple(
-      fc.constantFrom(...HEADERS.slice(0, 3)),
-      fc.array(fc.constantFrom(...HEADERS), { maxLength: 2 }),
-      fc.array(fc.oneof({ weight: 4, arbitrary: fc.constantFrom('1,2,3:a', '4,5,6:b', '1,2,3:c', '1,2,3:é', '1,2:0.5') }, { weight: 1, arbitrary: fc.constantFrom(...DATA) }), { minLength: 1, maxLength: 5 }),
-    ).map(([l, h, d]) => [l, ...h, '@data', ...d].join('\n')),
+    arbitrary: fc
+      .tuple(
+        fc.constantFrom(...HEADERS.slice(0, 3)),
+        fc.array(fc.constantFrom(...HEADERS), { maxLength: 2 }),
+        fc.array(
+          fc.oneof(
+            { weight: 4, arbitrary: fc.constantFrom('1,2,3:a', '4,5,6:b', '1,2,3:c', '1,2,3:é', '1,2:0.5') },
+            { weight: 1, arbitrary: fc.constantFrom(...DATA) },
+          ),
+          { minLength: 1, maxLength: 5 },
+        ),
+      )
+      .map(([l, h, d]) => [l, ...h, '@data', ...d].join('\n')),
   },
   { weight: 1, arbitrary: fc.string({ maxLength: 200 }) },
   { weight: 1, arbitrary: fc.string({ unit: 'binary', maxLength: 80 }) },
@@ -60,18 +123,24 @@ const textArb = fc.oneof(
 test('any text: a consistent, finite [N, C, T] tensor or a DataError naming the source', (t) => {
   const tally = new Tally();
   fc.assert(
-    fc.property(textArb, fc.constantFrom<ParseTsOptions>({}, { unequal: 'pad' }, { impute: 'zero', unequal: 'pad' }), (text, opts) => {
-      const out = tally.add(attempt(() => parseTs(text, SRC, opts)));
-      if (out.ok) checkParsed(out.value);
-      else checkError(out.error);
-    }),
+    fc.property(
+      textArb,
+      fc.constantFrom<ParseTsOptions>({}, { unequal: 'pad' }, { impute: 'zero', unequal: 'pad' }),
+      (text, opts) => {
+        const out = tally.add(attempt(() => parseTs(text, SRC, opts)));
+        if (out.ok) checkParsed(out.value);
+        else checkError(out.error);
+      },
+    ),
     fuzz(800),
   );
   tally.assertBoth(t);
 });
 
 /** Labels as the format allows them: no whitespace, ':' or ',' — any other unicode. */
-const label = fc.string({ unit: 'grapheme', minLength: 1, maxLength: 6 }).filter((s) => !/[\s:,#@]/.test(s) && s.trim() === s && s !== '?');
+const label = fc
+  .string({ unit: 'grapheme', minLength: 1, maxLength: 6 })
+  .filter((s) => !/[\s:,#@]/.test(s) && s.trim() === s && s !== '?');
 const value = fc.oneof(
   { weight: 40, arbitrary: fc.double({ min: -1e6, max: 1e6, noNaN: true }).map(String) },
   { weight: 1, arbitrary: fc.constantFrom('?', 'NaN', 'nan', 'Infinity', '1e39', '-3.5e38', '', 'abc', '0x10', ' 7 ') },
@@ -87,17 +156,29 @@ const fileArb = fc
     bom: fc.boolean(),
     crlf: fc.boolean(),
   })
-  .chain((f) => fc.tuple(
-    fc.constant(f),
-    fc.array(fc.array(value, { minLength: 5 * f.channels, maxLength: 5 * f.channels }), { minLength: f.rows.length, maxLength: f.rows.length }),
-    fc.option(fc.tuple(fc.constantFrom('truncate', 'insert', 'drop-line'), fc.nat(), fc.string({ maxLength: 3 })), { freq: 2 }), // damaged half the time
-  ));
+  .chain((f) =>
+    fc.tuple(
+      fc.constant(f),
+      fc.array(fc.array(value, { minLength: 5 * f.channels, maxLength: 5 * f.channels }), {
+        minLength: f.rows.length,
+        maxLength: f.rows.length,
+      }),
+      fc.option(fc.tuple(fc.constantFrom('truncate', 'insert', 'drop-line'), fc.nat(), fc.string({ maxLength: 3 })), {
+        freq: 2,
+      }), // damaged half the time
+    ),
+  );
 
 test('generated .ts files, intact or damaged (truncated, a char inserted, a line dropped)', (t) => {
   const tally = new Tally();
   fc.assert(
     fc.property(fileArb, fc.constantFrom<ParseTsOptions>({}, { unequal: 'pad' }), ([f, vals, damage], opts) => {
-      const head = ['@problemName fuzz', f.regression ? '@targetLabel true' : `@classLabel true ${f.labels.join(' ')}`, `@dimensions ${f.channels}`, '@data'];
+      const head = [
+        '@problemName fuzz',
+        f.regression ? '@targetLabel true' : `@classLabel true ${f.labels.join(' ')}`,
+        `@dimensions ${f.channels}`,
+        '@data',
+      ];
       const body = f.rows.map(([len, lab], r) => {
         const chans = Array.from({ length: f.channels }, (_, c) => vals[r]!.slice(c * 5, c * 5 + len).join(','));
         return `${chans.join(':')}:${f.regression ? String(lab % 100) : f.labels[lab % f.labels.length]}`;
@@ -108,10 +189,17 @@ test('generated .ts files, intact or damaged (truncated, a char inserted, a line
         const i = at % (text.length + 1);
         if (kind === 'truncate') text = text.slice(0, i);
         else if (kind === 'insert') text = text.slice(0, i) + s + text.slice(i);
-        else { const ls = text.split('\n'); ls.splice(at % ls.length, 1); text = ls.join('\n'); }
+        else {
+          const ls = text.split('\n');
+          ls.splice(at % ls.length, 1);
+          text = ls.join('\n');
+        }
       }
       const out = tally.add(attempt(() => parseTs(text, SRC, opts)));
-      if (!out.ok) { checkError(out.error); return; }
+      if (!out.ok) {
+        checkError(out.error);
+        return;
+      }
       checkParsed(out.value);
       if (!damage && !f.regression) {
         // labels (unicode included) come back as indices into the header's order
@@ -130,8 +218,15 @@ const REG = '@problemName t\n@targetLabel true\n@data\n';
 /** One long series and many short ones: padded, the tensor would need more than MAX_TS_VALUES floats. */
 const blowUp = `${CLS}${'0,'.repeat(300_000)}0:a\n${'1:b\n'.repeat(1_000)}`;
 
-interface TsInput { text: string; opts?: ParseTsOptions }
-const c = (id: string, text: string, expect: RegExp | 'ok', opts?: ParseTsOptions): Case<TsInput> => ({ id, input: opts ? { text, opts } : { text }, expect });
+interface TsInput {
+  text: string;
+  opts?: ParseTsOptions;
+}
+const c = (id: string, text: string, expect: RegExp | 'ok', opts?: ParseTsOptions): Case<TsInput> => ({
+  id,
+  input: opts ? { text, opts } : { text },
+  expect,
+});
 
 export const TS_CASES: readonly Case<TsInput>[] = [
   c('ts-empty-file', '', /no @data line/),
@@ -144,7 +239,11 @@ export const TS_CASES: readonly Case<TsInput>[] = [
   c('ts-missing-values-imputed', `${CLS}?,NaN,3:a\n1,nan,?:b\n`, 'ok'),
   c('ts-infinity-value', `${CLS}Infinity,1:a\n`, /:4: channel 0, position 0: 'Infinity' is not a number/),
   c('ts-inf-word-value', `${CLS}1,inf:a\n`, /:4: channel 0, position 1: 'inf'/),
-  c('ts-float32-overflow-value', `${CLS}1e39,1:a\n`, /:4: channel 0, position 0: '1e39' is not a number \(finite in float32\)/),
+  c(
+    'ts-float32-overflow-value',
+    `${CLS}1e39,1:a\n`,
+    /:4: channel 0, position 0: '1e39' is not a number \(finite in float32\)/,
+  ),
   c('ts-float32-overflow-target', `${REG}1,2:1e39\n`, /:4: target '1e39' is not a number/),
   c('ts-nan-target', `${REG}1,2:NaN\n`, /:4: target 'NaN'/),
   c('ts-ragged-channels', `${CLS}1,2:3:a\n`, /:4: channels have different lengths \(2, 1\)/),
@@ -167,11 +266,16 @@ export const TS_CASES: readonly Case<TsInput>[] = [
 ];
 
 test('explicit bad .ts inputs give the documented outcome (test/README.md)', (t) => {
-  runCases(t, TS_CASES, ({ text, opts }) => parseTs(text, SRC, opts ?? {}), (v, cs) => {
-    checkParsed(v);
-    if (cs.id === 'ts-unicode-labels-ok') t.deepEqual([...v.y.data], [1, 2, 0]);
-    if (cs.id === 'ts-missing-values-imputed') t.is(v.missingCount, 4);
-  });
+  runCases(
+    t,
+    TS_CASES,
+    ({ text, opts }) => parseTs(text, SRC, opts ?? {}),
+    (v, cs) => {
+      checkParsed(v);
+      if (cs.id === 'ts-unicode-labels-ok') t.deepEqual([...v.y.data], [1, 2, 0]);
+      if (cs.id === 'ts-missing-values-imputed') t.is(v.missingCount, 4);
+    },
+  );
   const dir = mkdtempSync(join(tmpdir(), 'petra-fuzz-ts-'));
   writeFileSync(join(dir, 'bom.ts'), `\uFEFF${CLS}1,2:a\n3,4:b\n`);
   t.deepEqual(readTs(join(dir, 'bom.ts')).x.shape, [2, 1, 2]);

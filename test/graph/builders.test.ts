@@ -9,7 +9,14 @@ function outShape(s: ModelSpec): number[] | undefined {
 }
 
 test('mlp: flattens multi-dim input, batchnorm, dropout, regression head', (t) => {
-  const s = mlp({ inputShape: [1, 4, 4], hidden: [32, 16], classes: 3, activation: 'gelu', dropout: 0.1, batchnorm: true });
+  const s = mlp({
+    inputShape: [1, 4, 4],
+    hidden: [32, 16],
+    classes: 3,
+    activation: 'gelu',
+    dropout: 0.1,
+    batchnorm: true,
+  });
   t.is(s.nodes[0]!.op, 'flatten');
   t.deepEqual(outShape(s), [3]);
   // fc1 16*32 (no bias, BN follows) + bn 64; fc2 32*16 + bn 32; head 16*3+3
@@ -18,7 +25,10 @@ test('mlp: flattens multi-dim input, batchnorm, dropout, regression head', (t) =
   t.deepEqual(r.task, { kind: 'regression', targets: 2 });
   t.is(parameterCount(r), 22);
   t.deepEqual(validateSpec(r), r);
-  t.throws(() => mlp({ inputShape: [10], hidden: [0], classes: 2 }), { instanceOf: ConfigError, message: /hidden\[0\]/ });
+  t.throws(() => mlp({ inputShape: [10], hidden: [0], classes: 2 }), {
+    instanceOf: ConfigError,
+    message: /hidden\[0\]/,
+  });
 });
 
 test('smallCnn for Fashion-MNIST [1,28,28]: shapes and hand-checked parameter count', (t) => {
@@ -70,21 +80,33 @@ test('inceptionTime: univariate and multivariate, residuals, regression', (t) =>
   // + pool conv 4096 + bn 256 = 77056; residual0 128 + 256; residual1 16384 + 256; head 258
   t.is(parameterCount(s), 2432 + 5 * 77056 + 384 + 16640 + 258);
 
-  const m = inceptionTime({ inputShape: [6, 100], targets: 1, depth: 3, filters: 8, kernelSizes: [9, 5, 3], bottleneck: 4, residual: true });
+  const m = inceptionTime({
+    inputShape: [6, 100],
+    targets: 1,
+    depth: 3,
+    filters: 8,
+    kernelSizes: [9, 5, 3],
+    bottleneck: 4,
+    residual: true,
+  });
   t.deepEqual(m.task, { kind: 'regression', targets: 1 });
   t.truthy(m.nodes.find((n) => n.name === 'inception0_bottleneck'));
   t.deepEqual(inferShapes(m).get('residual0_add'), [32, 100]);
   const nr = inceptionTime({ inputShape: [6, 100], classes: 4, residual: false });
   t.falsy(nr.nodes.some((n) => n.op === 'add'));
   t.throws(() => inceptionTime({ inputShape: [1, 50], classes: 2, kernelSizes: [40, 20, 10] }), {
-    instanceOf: ConfigError, message: /kernelSizes\[0\]/,
+    instanceOf: ConfigError,
+    message: /kernelSizes\[0\]/,
   });
 });
 
 test('gruSequenceClassifier: int64 inputs, concat on last dim, GRU last state', (t) => {
   const s = gruSequenceClassifier({
     seqLen: 32,
-    categorical: [{ name: 'mcc', cardinality: 100, embeddingDim: 8 }, { name: 'hour', cardinality: 24, embeddingDim: 4 }],
+    categorical: [
+      { name: 'mcc', cardinality: 100, embeddingDim: 8 },
+      { name: 'hour', cardinality: 24, embeddingDim: 4 },
+    ],
     numericFeatures: 2,
     hiddenSize: 16,
     numLayers: 2,
@@ -92,7 +114,14 @@ test('gruSequenceClassifier: int64 inputs, concat on last dim, GRU last state', 
     headHidden: 10,
     classes: 4,
   });
-  t.deepEqual(s.inputs.map((i) => [i.name, i.dtype]), [['mcc', 'int64'], ['hour', 'int64'], ['numeric', 'float32']]);
+  t.deepEqual(
+    s.inputs.map((i) => [i.name, i.dtype]),
+    [
+      ['mcc', 'int64'],
+      ['hour', 'int64'],
+      ['numeric', 'float32'],
+    ],
+  );
   const sh = inferShapes(s);
   t.deepEqual(sh.get('features'), [32, 14]);
   t.deepEqual(sh.get('gru'), [32]);
@@ -102,9 +131,18 @@ test('gruSequenceClassifier: int64 inputs, concat on last dim, GRU last state', 
 
   const only = gruSequenceClassifier({ seqLen: 5, categorical: [], numericFeatures: 3, hiddenSize: 4, classes: 2 });
   t.falsy(only.nodes.some((n) => n.op === 'concat'));
-  t.throws(() => gruSequenceClassifier({ seqLen: 5, categorical: [], numericFeatures: 0, hiddenSize: 4, classes: 2 }), { instanceOf: ConfigError });
+  t.throws(() => gruSequenceClassifier({ seqLen: 5, categorical: [], numericFeatures: 0, hiddenSize: 4, classes: 2 }), {
+    instanceOf: ConfigError,
+  });
   t.throws(
-    () => gruSequenceClassifier({ seqLen: 5, categorical: [{ name: 'numeric', cardinality: 3, embeddingDim: 2 }], numericFeatures: 1, hiddenSize: 4, classes: 2 }),
+    () =>
+      gruSequenceClassifier({
+        seqLen: 5,
+        categorical: [{ name: 'numeric', cardinality: 3, embeddingDim: 2 }],
+        numericFeatures: 1,
+        hiddenSize: 4,
+        classes: 2,
+      }),
     { instanceOf: ConfigError },
   );
 });

@@ -23,7 +23,10 @@ test('OP_NAMES lists every op once, and the registry and both exporters have exa
 test("native/graph_module.cc's builder table has one row per op and the registry's int8 rule", (t) => {
   const source = readFileSync(new URL('../../native/graph_module.cc', import.meta.url), 'utf8');
   // Rows read `{"relu", {Relu, kInt8}},`.
-  const rows = [...source.matchAll(/^\s*\{"(\w+)", \{(\w+), (kInt8|kFloat)\}\},/gm)].map((m) => ({ op: m[1]!, int8: m[3] === 'kInt8' }));
+  const rows = [...source.matchAll(/^\s*\{"(\w+)", \{(\w+), (kInt8|kFloat)\}\},/gm)].map((m) => ({
+    op: m[1]!,
+    int8: m[3] === 'kInt8',
+  }));
   t.deepEqual(sorted(rows.map((r) => r.op)), sorted(OP_NAMES));
   const quantAware = OP_NAMES.filter((op) => OPS[op].quantAware !== undefined);
   t.deepEqual(sorted(rows.filter((r) => r.int8).map((r) => r.op)), sorted(quantAware));

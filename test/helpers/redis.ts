@@ -45,8 +45,30 @@ export class RedisServer {
     if (!this.port) this.port = await freePort();
     const o = this.options;
     const args = [
-      '--bind', '127.0.0.1', '--dir', this.dir, '--save', '', '--protected-mode', 'no',
-      ...(o.tls ? ['--port', '0', '--tls-port', String(this.port), '--tls-cert-file', o.tls.cert, '--tls-key-file', o.tls.key, '--tls-ca-cert-file', o.tls.ca, '--tls-auth-clients', 'no'] : ['--port', String(this.port)]),
+      '--bind',
+      '127.0.0.1',
+      '--dir',
+      this.dir,
+      '--save',
+      '',
+      '--protected-mode',
+      'no',
+      ...(o.tls
+        ? [
+            '--port',
+            '0',
+            '--tls-port',
+            String(this.port),
+            '--tls-cert-file',
+            o.tls.cert,
+            '--tls-key-file',
+            o.tls.key,
+            '--tls-ca-cert-file',
+            o.tls.ca,
+            '--tls-auth-clients',
+            'no',
+          ]
+        : ['--port', String(this.port)]),
       ...(o.password ? ['--requirepass', o.password] : []),
       ...(o.persistent ? ['--appendonly', 'yes', '--appendfsync', 'always'] : ['--appendonly', 'no']),
     ];
@@ -57,9 +79,15 @@ export class RedisServer {
       const timer = setTimeout(() => reject(new Error(`redis-server did not start: ${out}`)), 10_000);
       child.stdout!.on('data', (d: Buffer) => {
         out += d.toString();
-        if (/Ready to accept connections/.test(out)) { clearTimeout(timer); resolve(); }
+        if (/Ready to accept connections/.test(out)) {
+          clearTimeout(timer);
+          resolve();
+        }
       });
-      child.on('exit', (code) => { clearTimeout(timer); reject(new Error(`redis-server exited (${code}): ${out}`)); });
+      child.on('exit', (code) => {
+        clearTimeout(timer);
+        reject(new Error(`redis-server exited (${code}): ${out}`));
+      });
     });
     child.removeAllListeners('exit');
   }
@@ -69,7 +97,10 @@ export class RedisServer {
     const child = this.child;
     if (!child || child.exitCode !== null) return;
     this.child = undefined;
-    await new Promise<void>((resolve) => { child.once('exit', () => resolve()); child.kill('SIGTERM'); });
+    await new Promise<void>((resolve) => {
+      child.once('exit', () => resolve());
+      child.kill('SIGTERM');
+    });
   }
 
   async restart(downMs: number): Promise<void> {
@@ -85,9 +116,50 @@ export function makeTlsFiles(dir: string): { cert: string; key: string; ca: stri
     const r = spawnSync('openssl', args, { cwd: dir });
     if (r.status !== 0) throw new Error(`openssl ${args[0]}: ${r.stderr.toString()}`);
   };
-  run(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '2', '-subj', '/CN=petra-test-ca']);
-  run(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=localhost']);
+  run([
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-keyout',
+    'ca.key',
+    '-out',
+    'ca.crt',
+    '-days',
+    '2',
+    '-subj',
+    '/CN=petra-test-ca',
+  ]);
+  run([
+    'req',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-keyout',
+    'server.key',
+    '-out',
+    'server.csr',
+    '-subj',
+    '/CN=localhost',
+  ]);
   spawnSync('sh', ['-c', 'printf "subjectAltName=DNS:localhost,IP:127.0.0.1" > ext.cnf'], { cwd: dir });
-  run(['x509', '-req', '-in', 'server.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.crt', '-days', '2', '-extfile', 'ext.cnf']);
+  run([
+    'x509',
+    '-req',
+    '-in',
+    'server.csr',
+    '-CA',
+    'ca.crt',
+    '-CAkey',
+    'ca.key',
+    '-CAcreateserial',
+    '-out',
+    'server.crt',
+    '-days',
+    '2',
+    '-extfile',
+    'ext.cnf',
+  ]);
   return { cert: join(dir, 'server.crt'), key: join(dir, 'server.key'), ca: join(dir, 'ca.crt') };
 }

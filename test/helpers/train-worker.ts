@@ -12,6 +12,10 @@ const model = Model.build(mlp({ inputShape: [8], hidden: [16], classes: 2 }), { 
 await train(model, { train: data }, { epochs: 2, batchSize: 32 });
 const m = await evaluate(model, data);
 let typed = false;
-try { await model.forward({ data: new Float32Array(3), shape: [1, 3] }); } catch (e: unknown) { typed = e instanceof ShapeError; }
+try {
+  await model.forward({ data: new Float32Array(3), shape: [1, 3] });
+} catch (e: unknown) {
+  typed = e instanceof ShapeError;
+}
 model.dispose();
 port.postMessage({ accuracy: m.accuracy, typed });

@@ -7,7 +7,11 @@ import type { ModelSpec } from '../../lib/graph/types.js';
 import { train } from '../../lib/runtime/train.js';
 import { floatTensor, intTensor } from '../helpers/tiny.js';
 
-export interface Family { name: string; spec: () => ModelSpec; data: (n: number, seed: number) => TabularSplit }
+export interface Family {
+  name: string;
+  spec: () => ModelSpec;
+  data: (n: number, seed: number) => TabularSplit;
+}
 
 function labels(n: number, classes: number, seed: number): TensorData {
   const t = intTensor([n], classes, seed);
@@ -32,23 +36,38 @@ export const FAMILIES: Family[] = [
   },
   {
     name: 'InceptionTime',
-    spec: () => inceptionTime({ inputShape: [2, 64], depth: 3, filters: 8, kernelSizes: [9, 5, 3], bottleneck: 8, classes: 3 }),
+    spec: () =>
+      inceptionTime({ inputShape: [2, 64], depth: 3, filters: 8, kernelSizes: [9, 5, 3], bottleneck: 8, classes: 3 }),
     data: (n, seed) => ({ inputs: [floatTensor([n, 2, 64], seed)], target: labels(n, 3, seed) }),
   },
   {
     name: 'GRU',
-    spec: () => gruSequenceClassifier({
-      seqLen: 12, categorical: [{ name: 'mcc', cardinality: 20, embeddingDim: 4 }], numericFeatures: 3,
-      hiddenSize: 16, numLayers: 2, bidirectional: true, headHidden: 8, classes: 2,
+    spec: () =>
+      gruSequenceClassifier({
+        seqLen: 12,
+        categorical: [{ name: 'mcc', cardinality: 20, embeddingDim: 4 }],
+        numericFeatures: 3,
+        hiddenSize: 16,
+        numLayers: 2,
+        bidirectional: true,
+        headHidden: 8,
+        classes: 2,
+      }),
+    data: (n, seed) => ({
+      inputs: [intTensor([n, 12], 20, seed), floatTensor([n, 12, 3], seed)],
+      target: labels(n, 2, seed),
     }),
-    data: (n, seed) => ({ inputs: [intTensor([n, 12], 20, seed), floatTensor([n, 12, 3], seed)], target: labels(n, 2, seed) }),
   },
 ];
 
 /** A family's model, seeded and trained one short epoch on synthetic data (so BatchNorm statistics are not trivial). */
 export async function trainedModel(f: Family, seed = 1): Promise<Model> {
   const model = Model.build(f.spec(), { device: 'cpu', seed });
-  await train(model, { train: f.data(128, seed + 10) }, { epochs: 1, batchSize: 32, optimizer: 'adam', lr: 1e-3, seed });
+  await train(
+    model,
+    { train: f.data(128, seed + 10) },
+    { epochs: 1, batchSize: 32, optimizer: 'adam', lr: 1e-3, seed },
+  );
   return model;
 }
 
@@ -68,7 +87,10 @@ export function outputStep(model: Model, ref: ArrayLike<number>): number {
   if (a?.outScale !== undefined && a.dynamic !== true) return a.outScale;
   let lo = Infinity;
   let hi = -Infinity;
-  for (let i = 0; i < ref.length; i++) { lo = Math.min(lo, ref[i]!); hi = Math.max(hi, ref[i]!); }
+  for (let i = 0; i < ref.length; i++) {
+    lo = Math.min(lo, ref[i]!);
+    hi = Math.max(hi, ref[i]!);
+  }
   return (hi - lo) / 255;
 }
 

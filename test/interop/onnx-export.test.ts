@@ -15,7 +15,13 @@ import { FAMILIES, maxAbsDiff, outputStep, trainedModel, withinOneStep, type Fam
 
 const N = 64;
 
-interface Outcome { maxDiff: number; within: number; step: number; bytes: number; ops: Record<string, number> }
+interface Outcome {
+  maxDiff: number;
+  within: number;
+  step: number;
+  bytes: number;
+  ops: Record<string, number>;
+}
 
 /** Exports `model`, runs both on the same batch of N samples, and measures the disagreement. */
 async function compareOnnx(model: Model, f: Family): Promise<Outcome> {
@@ -26,7 +32,13 @@ async function compareOnnx(model: Model, f: Family): Promise<Outcome> {
   const got = await onnx.forward(inputs, { batchSize: N });
   const ref = await model.forward(inputs, { batchSize: N });
   const step = outputStep(model, ref.data);
-  return { maxDiff: maxAbsDiff(ref.data, got.data), within: withinOneStep(ref.data, got.data, step), step, bytes: bytes.length, ops: report.ops };
+  return {
+    maxDiff: maxAbsDiff(ref.data, got.data),
+    within: withinOneStep(ref.data, got.data, step),
+    step,
+    bytes: bytes.length,
+    ops: report.ops,
+  };
 }
 
 function calibration(f: Family): QuantizeOptions['calibration'] {
@@ -34,13 +46,17 @@ function calibration(f: Family): QuantizeOptions['calibration'] {
 }
 
 const measured: string[] = [];
-test.after.always(() => { if (process.env.PETRA_ONNX_LOG) console.log(measured.join('\n')); });
+test.after.always(() => {
+  if (process.env.PETRA_ONNX_LOG) console.log(measured.join('\n'));
+});
 
 for (const f of FAMILIES) {
   test.serial(`${f.name}: float, pruned, low-rank and int8 exports match petra in onnxruntime`, async (t) => {
     using model = await trainedModel(f);
     const record = (variant: string, o: Outcome): Outcome => {
-      measured.push(`${f.name.padEnd(14)} ${variant.padEnd(22)} max |Δ| ${o.maxDiff.toExponential(2)}  step ${o.step.toExponential(2)}  within 1 step ${(100 * o.within).toFixed(2)}%  ${o.bytes} B`);
+      measured.push(
+        `${f.name.padEnd(14)} ${variant.padEnd(22)} max |Δ| ${o.maxDiff.toExponential(2)}  step ${o.step.toExponential(2)}  within 1 step ${(100 * o.within).toFixed(2)}%  ${o.bytes} B`,
+      );
       return o;
     };
 
@@ -66,7 +82,11 @@ for (const f of FAMILIES) {
     // int8: QNNPACK's kernels (ONEDNN: see the test below) — static per channel and per tensor, dynamic, low-rank + static.
     const variants: [string, Model, QuantizeOptions][] = [
       ['static int8', model, { mode: 'static', backend: 'qnnpack', calibration: calibration(f) }],
-      ['static int8 per-tensor', model, { mode: 'static', backend: 'qnnpack', perChannel: false, calibration: calibration(f) }],
+      [
+        'static int8 per-tensor',
+        model,
+        { mode: 'static', backend: 'qnnpack', perChannel: false, calibration: calibration(f) },
+      ],
       ['dynamic int8', model, { mode: 'dynamic' }],
       ['low-rank + static int8', lowrank, { mode: 'static', backend: 'qnnpack', calibration: calibration(f) }],
     ];
@@ -74,7 +94,10 @@ for (const f of FAMILIES) {
       const q = await quantize(source, options);
       using qm = q.model;
       const o = record(name, await compareOnnx(qm, f));
-      t.true(o.within >= 0.99, `${name}: ${(100 * o.within).toFixed(2)}% within one step ${o.step} (max |Δ| ${o.maxDiff})`);
+      t.true(
+        o.within >= 0.99,
+        `${name}: ${(100 * o.within).toFixed(2)}% within one step ${o.step} (max |Δ| ${o.maxDiff})`,
+      );
       t.true((o.ops['DequantizeLinear'] ?? 0) + (o.ops['MatMulInteger'] ?? 0) > 0, `${name}: int8 nodes`);
     }
   });
@@ -96,46 +119,59 @@ test.serial('ONEDNN static int8 exports match onnxruntime on every family with s
   }
 });
 
-test.serial('int8 weights stay int8 in the file: per-channel DequantizeLinear on axis 0, int32 biases, ~4× smaller', async (t) => {
-  const f = FAMILIES[1]!;
-  using model = await trainedModel(f);
-  const q = await quantize(model, { mode: 'static', backend: 'qnnpack', calibration: calibration(f) });
-  using qm = q.model;
-  const weightBytes = (b: Uint8Array): number => decodeModel(b).graph!.initializer!.reduce((a, i) => a + (i.rawData?.length ?? 0), 0);
-  const floatBytes = weightBytes(exportOnnx(model).bytes);
-  const { bytes, report } = exportOnnx(qm);
-  t.true(weightBytes(bytes) < 0.3 * floatBytes, `weights: ${weightBytes(bytes)} B int8 vs ${floatBytes} B float`);
-  t.deepEqual(report.int8.static.sort(), q.report.layers.filter((l) => l.kind === 'int8').map((l) => l.name).sort());
-  const graph = decodeModel(bytes).graph!;
-  const byName = new Map(graph.initializer!.map((i) => [i.name!, i]));
-  for (const layer of report.int8.static) {
-    const w = byName.get(`${layer}.weight_int8`);
-    t.is(w?.dataType, 3, `${layer}: int8 weight initializer`);
-    t.false(byName.has(`${layer}.weight`), `${layer}: no float weight`);
-    const dq = graph.node!.find((n) => n.opType === 'DequantizeLinear' && n.input![0] === `${layer}.weight_int8`)!;
-    t.is(Number(dq.attribute!.find((a) => a.name === 'axis')?.i ?? -1), 0, `${layer}: per-channel axis 0`);
-    t.is(byName.get(dq.input![1]!)?.dims?.length, 1);
-    t.is(byName.get(`${layer}.bias_int32`)?.dataType, 6, `${layer}: int32 bias`);
-  }
-  t.is(Number(decodeModel(bytes).opsetImport[0]?.version), 17);
-  // Opset 13 (per-axis DequantizeLinear's first) gives the same outputs.
-  const x = f.data(8, 4).inputs;
-  using at17 = await OnnxModel.load(bytes);
-  using at13 = await OnnxModel.load(exportOnnx(qm, { opset: 13 }).bytes);
-  t.deepEqual((await at13.forward(x)).data, (await at17.forward(x)).data);
-});
+test.serial(
+  'int8 weights stay int8 in the file: per-channel DequantizeLinear on axis 0, int32 biases, ~4× smaller',
+  async (t) => {
+    const f = FAMILIES[1]!;
+    using model = await trainedModel(f);
+    const q = await quantize(model, { mode: 'static', backend: 'qnnpack', calibration: calibration(f) });
+    using qm = q.model;
+    const weightBytes = (b: Uint8Array): number =>
+      decodeModel(b).graph!.initializer!.reduce((a, i) => a + (i.rawData?.length ?? 0), 0);
+    const floatBytes = weightBytes(exportOnnx(model).bytes);
+    const { bytes, report } = exportOnnx(qm);
+    t.true(weightBytes(bytes) < 0.3 * floatBytes, `weights: ${weightBytes(bytes)} B int8 vs ${floatBytes} B float`);
+    t.deepEqual(
+      report.int8.static.sort(),
+      q.report.layers
+        .filter((l) => l.kind === 'int8')
+        .map((l) => l.name)
+        .sort(),
+    );
+    const graph = decodeModel(bytes).graph!;
+    const byName = new Map(graph.initializer!.map((i) => [i.name!, i]));
+    for (const layer of report.int8.static) {
+      const w = byName.get(`${layer}.weight_int8`);
+      t.is(w?.dataType, 3, `${layer}: int8 weight initializer`);
+      t.false(byName.has(`${layer}.weight`), `${layer}: no float weight`);
+      const dq = graph.node!.find((n) => n.opType === 'DequantizeLinear' && n.input![0] === `${layer}.weight_int8`)!;
+      t.is(Number(dq.attribute!.find((a) => a.name === 'axis')?.i ?? -1), 0, `${layer}: per-channel axis 0`);
+      t.is(byName.get(dq.input![1]!)?.dims?.length, 1);
+      t.is(byName.get(`${layer}.bias_int32`)?.dataType, 6, `${layer}: int32 bias`);
+    }
+    t.is(Number(decodeModel(bytes).opsetImport[0]?.version), 17);
+    // Opset 13 (per-axis DequantizeLinear's first) gives the same outputs.
+    const x = f.data(8, 4).inputs;
+    using at17 = await OnnxModel.load(bytes);
+    using at13 = await OnnxModel.load(exportOnnx(qm, { opset: 13 }).bytes);
+    t.deepEqual((await at13.forward(x)).data, (await at17.forward(x)).data);
+  },
+);
 
-test.serial('the int8 GRU exports with int8 weights dequantized in the graph, and the report says the recurrence is float', async (t) => {
-  const f = FAMILIES[4]!;
-  using model = await trainedModel(f);
-  const q = await quantize(model, { mode: 'dynamic' });
-  using qm = q.model;
-  const { report } = exportOnnx(qm);
-  t.deepEqual(report.int8.gru, ['gru']);
-  t.true(report.notes.some((n) => /hidden state stays float/.test(n)));
-  t.is(report.ops['GRU'], 2);
-  t.is(report.ops['MatMulInteger'], 2, 'the dynamic linear layers run int8 (MatMulInteger)');
-});
+test.serial(
+  'the int8 GRU exports with int8 weights dequantized in the graph, and the report says the recurrence is float',
+  async (t) => {
+    const f = FAMILIES[4]!;
+    using model = await trainedModel(f);
+    const q = await quantize(model, { mode: 'dynamic' });
+    using qm = q.model;
+    const { report } = exportOnnx(qm);
+    t.deepEqual(report.int8.gru, ['gru']);
+    t.true(report.notes.some((n) => /hidden state stays float/.test(n)));
+    t.is(report.ops['GRU'], 2);
+    t.is(report.ops['MatMulInteger'], 2, 'the dynamic linear layers run int8 (MatMulInteger)');
+  },
+);
 
 test.serial('unsupported layers are refused with a ConfigError that lists them', async (t) => {
   const f = FAMILIES[0]!;
@@ -153,10 +189,20 @@ test.serial('unsupported layers are refused with a ConfigError that lists them',
 
 /** A graph that uses every op of the spec language (with uneven adaptive bins, 'same' and asymmetric padding). */
 function allOpsSpec(): unknown {
-  const node = (name: string, op: string, inputs: string[], attrs: Record<string, unknown> = {}): unknown => ({ name, op, inputs, attrs });
+  const node = (name: string, op: string, inputs: string[], attrs: Record<string, unknown> = {}): unknown => ({
+    name,
+    op,
+    inputs,
+    attrs,
+  });
   return {
-    format: 'petra.graph/1', name: 'all_ops',
-    inputs: [{ name: 'series', shape: [4, 10], dtype: 'float32' }, { name: 'tokens', shape: [10], dtype: 'int64' }, { name: 'image', shape: [2, 7, 9], dtype: 'float32' }],
+    format: 'petra.graph/1',
+    name: 'all_ops',
+    inputs: [
+      { name: 'series', shape: [4, 10], dtype: 'float32' },
+      { name: 'tokens', shape: [10], dtype: 'int64' },
+      { name: 'image', shape: [2, 7, 9], dtype: 'float32' },
+    ],
     nodes: [
       node('c1', 'conv1d', ['series'], { inChannels: 4, outChannels: 6, kernelSize: 4, padding: 'same' }),
       node('bn1', 'batchnorm1d', ['c1'], { numFeatures: 6 }),
@@ -175,7 +221,13 @@ function allOpsSpec(): unknown {
       node('emb', 'embedding', ['tokens'], { numEmbeddings: 11, embeddingDim: 5 }),
       node('gru1', 'gru', ['emb'], { inputSize: 5, hiddenSize: 6, output: 'sequence' }),
       node('gru2', 'gru', ['gru1'], { inputSize: 6, hiddenSize: 4, bidirectional: true, output: 'last' }),
-      node('c2', 'conv2d', ['image'], { inChannels: 2, outChannels: 4, kernelSize: [3, 2], stride: [2, 1], padding: [1, 0] }),
+      node('c2', 'conv2d', ['image'], {
+        inChannels: 2,
+        outChannels: 4,
+        kernelSize: [3, 2],
+        stride: [2, 1],
+        padding: [1, 0],
+      }),
       node('r2', 'relu', ['c2']),
       node('mp2', 'maxpool2d', ['r2'], { kernelSize: 2, stride: 1, padding: 1 }),
       node('ap2', 'adaptivemaxpool2d', ['mp2'], { outputSize: [2, 3] }),
@@ -192,29 +244,36 @@ function allOpsSpec(): unknown {
       node('cat2', 'concat', ['f1', 'gru2', 'dr', 'fl4'], { dim: 1 }),
       node('head', 'linear', ['cat2'], { inFeatures: 42 + 8 + 24 + 27, outFeatures: 3 }),
     ],
-    output: 'head', task: { kind: 'classification', classes: 3 },
+    output: 'head',
+    task: { kind: 'classification', classes: 3 },
   };
 }
 
-test.serial('every op of the spec language exports (float ≤ 1e-4); its static and dynamic int8 versions agree within one step', async (t) => {
-  const data = (n: number, seed: number) => ({
-    inputs: [floatTensor([n, 4, 10], seed), intTensor([n, 10], 11, seed), floatTensor([n, 2, 7, 9], seed)],
-    target: { data: intTensor([n], 3, seed).data, shape: [n] },
-  });
-  const f: Family = { name: 'all ops', spec: allOpsSpec as never, data };
-  using model = Model.build(allOpsSpec(), { seed: 3 });
-  await train(model, { train: data(64, 1) }, { epochs: 1, batchSize: 16, optimizer: 'adam', lr: 1e-3, seed: 1 });
-  const float = await compareOnnx(model, f);
-  t.true(float.maxDiff <= 1e-4, `max |Δ| ${float.maxDiff}`);
-  const variants: [string, QuantizeOptions][] = [
-    ['static', { mode: 'static', backend: 'qnnpack', calibration: { data: data(128, 2), batches: 2 } }],
-    ['dynamic', { mode: 'dynamic' }],
-    ['dynamic per-tensor', { mode: 'dynamic', perChannel: false }],
-  ];
-  for (const [name, options] of variants) {
-    const q = await quantize(model, options);
-    using qm = q.model;
-    const o = await compareOnnx(qm, f);
-    t.true(o.within >= 0.99, `${name}: ${(100 * o.within).toFixed(2)}% within one step ${o.step} (max |Δ| ${o.maxDiff})`);
-  }
-});
+test.serial(
+  'every op of the spec language exports (float ≤ 1e-4); its static and dynamic int8 versions agree within one step',
+  async (t) => {
+    const data = (n: number, seed: number) => ({
+      inputs: [floatTensor([n, 4, 10], seed), intTensor([n, 10], 11, seed), floatTensor([n, 2, 7, 9], seed)],
+      target: { data: intTensor([n], 3, seed).data, shape: [n] },
+    });
+    const f: Family = { name: 'all ops', spec: allOpsSpec as never, data };
+    using model = Model.build(allOpsSpec(), { seed: 3 });
+    await train(model, { train: data(64, 1) }, { epochs: 1, batchSize: 16, optimizer: 'adam', lr: 1e-3, seed: 1 });
+    const float = await compareOnnx(model, f);
+    t.true(float.maxDiff <= 1e-4, `max |Δ| ${float.maxDiff}`);
+    const variants: [string, QuantizeOptions][] = [
+      ['static', { mode: 'static', backend: 'qnnpack', calibration: { data: data(128, 2), batches: 2 } }],
+      ['dynamic', { mode: 'dynamic' }],
+      ['dynamic per-tensor', { mode: 'dynamic', perChannel: false }],
+    ];
+    for (const [name, options] of variants) {
+      const q = await quantize(model, options);
+      using qm = q.model;
+      const o = await compareOnnx(qm, f);
+      t.true(
+        o.within >= 0.99,
+        `${name}: ${(100 * o.within).toFixed(2)}% within one step ${o.step} (max |Δ| ${o.maxDiff})`,
+      );
+    }
+  },
+);

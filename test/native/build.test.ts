@@ -26,14 +26,25 @@ test('default threads are the available cores and setThreads changes them', (t) 
 });
 
 test('LibTorch discovery reports where it found LibTorch', (t) => {
-  const found = JSON.parse(execFileSync(process.execPath, ['scripts/find-libtorch.mjs', '--json']).toString()) as { torchDir: string; includeDirs: string[] };
+  const found = JSON.parse(execFileSync(process.execPath, ['scripts/find-libtorch.mjs', '--json']).toString()) as {
+    torchDir: string;
+    includeDirs: string[];
+  };
   t.truthy(found.torchDir);
   t.true(found.includeDirs.length >= 2);
 });
 
 test('with addons disabled, the loader fails with one message listing every attempt and its fix', (t) => {
-  const r = spawnSync(process.execPath, ['--no-addons', '--import=tsx', '-e',
-    "import('./lib/runtime/info.ts').then(m => m.info()).catch(e => { console.log(e.name + '|' + e.code + '|' + e.message); })"], { encoding: 'utf8' });
+  const r = spawnSync(
+    process.execPath,
+    [
+      '--no-addons',
+      '--import=tsx',
+      '-e',
+      "import('./lib/runtime/info.ts').then(m => m.info()).catch(e => { console.log(e.name + '|' + e.code + '|' + e.message); })",
+    ],
+    { encoding: 'utf8' },
+  );
   t.regex(r.stdout, /^LoadError\|ERR_PETRA_LOAD\|/);
   t.regex(r.stdout, /build\/Release\/petra\.node/);
   t.regex(r.stdout, /prebuilds\/linux-/);

@@ -24,9 +24,19 @@ test('SVD recipes turn a linear layer into lowrank_linear; at full rank the outp
   using model = Model.build(mlp({ inputShape: [20], hidden: [16], classes: 3 }), { seed: 2 });
   const spec = structuredClone(model.spec) as ModelSpec;
   const i = spec.nodes.findIndex((n) => n.name === 'fc1');
-  spec.nodes[i] = { name: 'fc1', op: 'lowrank_linear', inputs: spec.nodes[i]!.inputs, attrs: { inFeatures: 20, outFeatures: 16, rank: 16 } };
-  const recipes = Object.fromEntries((['U', 'S', 'Vh'] as const).map((part) => [`fc1.${part}`, { svd: { source: 'fc1.weight', part, rank: 16 } }]));
-  using low = Model.fromNative(spec, model.native.derive(spec, JSON.stringify(spec), { ...recipes, 'fc1.bias': { source: 'fc1.bias' } }));
+  spec.nodes[i] = {
+    name: 'fc1',
+    op: 'lowrank_linear',
+    inputs: spec.nodes[i]!.inputs,
+    attrs: { inFeatures: 20, outFeatures: 16, rank: 16 },
+  };
+  const recipes = Object.fromEntries(
+    (['U', 'S', 'Vh'] as const).map((part) => [`fc1.${part}`, { svd: { source: 'fc1.weight', part, rank: 16 } }]),
+  );
+  using low = Model.fromNative(
+    spec,
+    model.native.derive(spec, JSON.stringify(spec), { ...recipes, 'fc1.bias': { source: 'fc1.bias' } }),
+  );
   const x = floatTensor([5, 20], 3);
   t.true(maxAbsDiff((await low.forward(x)).data, (await model.forward(x)).data) < 1e-4);
   const sv = model.native.singularValues(['fc1.weight'])['fc1.weight']!;
@@ -42,17 +52,22 @@ test('slices and explicit data recipes; a wrong shape or unknown tensor is a typ
   const head = spec.nodes.find((n) => n.name === 'head')!;
   (head.attrs as { inFeatures: number }).inFeatures = 4;
   const keep = new Int32Array([0, 2, 5, 7]);
-  using small = Model.fromNative(spec, model.native.derive(spec, JSON.stringify(spec), {
-    'fc1.weight': { source: 'fc1.weight', slices: [{ dim: 0, index: keep }] },
-    'fc1.bias': { source: 'fc1.bias', slices: [{ dim: 0, index: keep }] },
-    'head.weight': { source: 'head.weight', slices: [{ dim: 1, index: keep }] },
-  }));
+  using small = Model.fromNative(
+    spec,
+    model.native.derive(spec, JSON.stringify(spec), {
+      'fc1.weight': { source: 'fc1.weight', slices: [{ dim: 0, index: keep }] },
+      'fc1.bias': { source: 'fc1.bias', slices: [{ dim: 0, index: keep }] },
+      'head.weight': { source: 'head.weight', slices: [{ dim: 1, index: keep }] },
+    }),
+  );
   t.is(small.parameterCount, 6 * 4 + 4 + 4 * 2 + 2);
   const w = small.native.tensors(['fc1.weight'])['fc1.weight']!;
   const full = model.native.tensors(['fc1.weight'])['fc1.weight']!;
   t.deepEqual(Array.from(w.data.slice(6, 12)), Array.from(full.data.slice(12, 18)));
   t.throws(() => model.native.derive(spec, '{}', {}), { instanceOf: ShapeError });
-  t.throws(() => model.native.derive(model.spec, '{}', { 'fc1.weight': { source: 'nope.weight' } }), { instanceOf: ConfigError });
+  t.throws(() => model.native.derive(model.spec, '{}', { 'fc1.weight': { source: 'nope.weight' } }), {
+    instanceOf: ConfigError,
+  });
 });
 
 test('Taylor scores: one non-negative tensor per parameter, and the model is left untouched', async (t) => {
@@ -73,18 +88,24 @@ test('Taylor scores: one non-negative tensor per parameter, and the model is lef
 
 test('orthogonality and Hoyer regularizers change training of factorized layers', async (t) => {
   const spec: ModelSpec = {
-    format: 'petra.graph/1', inputs: [{ name: 'x', shape: [8], dtype: 'float32' }],
+    format: 'petra.graph/1',
+    inputs: [{ name: 'x', shape: [8], dtype: 'float32' }],
     nodes: [
       { name: 'fc', op: 'lowrank_linear', inputs: ['x'], attrs: { inFeatures: 8, outFeatures: 8, rank: 8 } },
       { name: 'act', op: 'relu', inputs: ['fc'], attrs: {} },
       { name: 'head', op: 'linear', inputs: ['act'], attrs: { inFeatures: 8, outFeatures: 2 } },
     ],
-    output: 'head', task: { kind: 'classification', classes: 2 },
+    output: 'head',
+    task: { kind: 'classification', classes: 2 },
   };
   const data = blobs(256, 8);
   const run = async (regularization?: { hoyer?: number; orthogonality?: number }) => {
     using m = Model.build(spec, { seed: 1 });
-    await train(m, { train: data }, { epochs: 3, batchSize: 32, optimizer: 'adam', lr: 1e-2, ...(regularization ? { regularization } : {}) });
+    await train(
+      m,
+      { train: data },
+      { epochs: 3, batchSize: 32, optimizer: 'adam', lr: 1e-2, ...(regularization ? { regularization } : {}) },
+    );
     const s = m.native.tensors(['fc.S'])['fc.S']!.data;
     const l1 = Array.from(s).reduce((a, v) => a + Math.abs(v), 0);
     const l2 = Math.sqrt(Array.from(s).reduce((a, v) => a + v * v, 0));

@@ -3,8 +3,23 @@
 import test from 'ava';
 import { MessageChannel, receiveMessageOnPort } from 'node:worker_threads';
 import {
-  AbortError, ConfigError, DataError, DeviceError, DisposedError, DtypeError, errorFromCode, LoadError, NumericError, PetraError,
-  errorText, parseErrorText, reviveError, serializeError, ShapeError, type PetraErrorCode, type SerializedError,
+  AbortError,
+  ConfigError,
+  DataError,
+  DeviceError,
+  DisposedError,
+  DtypeError,
+  errorFromCode,
+  LoadError,
+  NumericError,
+  PetraError,
+  errorText,
+  parseErrorText,
+  reviveError,
+  serializeError,
+  ShapeError,
+  type PetraErrorCode,
+  type SerializedError,
 } from '../../lib/core/errors.js';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -76,11 +91,15 @@ test('a failure reason BullMQ wrote itself comes back as a plain Error with that
   }
 });
 
-test('the CLI with --json prints a failing command\'s error as one JSON line that revives to its class', async (t) => {
+test("the CLI with --json prints a failing command's error as one JSON line that revives to its class", async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'petra-cli-error-'));
   const bad = join(dir, 'Broken_TRAIN.ts');
   // Rows of different lengths in a univariate set: a DataError when the search loads it.
-  for (const split of ['TRAIN', 'TEST']) writeFileSync(join(dir, `Broken_${split}.ts`), '@problemName Broken\n@timeStamps false\n@univariate true\n@classLabel true a b\n@data\n1,2,3:a\n1,2:b\n');
+  for (const split of ['TRAIN', 'TEST'])
+    writeFileSync(
+      join(dir, `Broken_${split}.ts`),
+      '@problemName Broken\n@timeStamps false\n@univariate true\n@classLabel true a b\n@data\n1,2,3:a\n1,2:b\n',
+    );
   for (const [args, Class] of [
     [['export', 'nosuch', 'best', '--json', '--study-dir', dir], ConfigError],
     [['search', '--data', bad, '--budget', '1evals', '--json', '--study-dir', dir, '--no-report'], DataError],

@@ -2,7 +2,16 @@ import test from 'ava';
 import { writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConfigError, DataError, DeviceError, DisposedError, DtypeError, NumericError, PetraError, ShapeError } from '../../lib/core/errors.js';
+import {
+  ConfigError,
+  DataError,
+  DeviceError,
+  DisposedError,
+  DtypeError,
+  NumericError,
+  PetraError,
+  ShapeError,
+} from '../../lib/core/errors.js';
 import { Model } from '../../lib/runtime/model.js';
 import { train, evaluate } from '../../lib/runtime/train.js';
 import { mlp } from '../../lib/graph/builders.js';
@@ -40,7 +49,9 @@ test('a NaN loss is a NumericError', async (t) => {
   using model = Model.build(tinySpec(), { seed: 1 });
   const data = blobs(64, 4);
   (data.inputs[0]!.data as Float32Array)[5] = Number.NaN;
-  const err = await t.throwsAsync(train(model, { train: data }, { epochs: 1, batchSize: 16 }), { instanceOf: NumericError });
+  const err = await t.throwsAsync(train(model, { train: data }, { epochs: 1, batchSize: 16 }), {
+    instanceOf: NumericError,
+  });
   t.regex(err!.message, /NaN/);
 });
 

@@ -48,7 +48,13 @@ test.serial('more iterations narrow the interval', async (t) => {
   using model = Model.build(chain(2), { seed: 1 });
   const width = (b: { ciHighMs: number; ciLowMs: number; medianMs: number }) => (b.ciHighMs - b.ciLowMs) / b.medianMs;
   const few = await benchmark(model, { batchSizes: [16], minIterations: 10, maxIterations: 10, targetRelativeCi: 0 });
-  const many = await benchmark(model, { batchSizes: [16], minIterations: 400, maxIterations: 400, targetRelativeCi: 0, timeCapMs: 1e9 });
+  const many = await benchmark(model, {
+    batchSizes: [16],
+    minIterations: 400,
+    maxIterations: 400,
+    targetRelativeCi: 0,
+    timeCapMs: 1e9,
+  });
   t.is(few.batches[0]!.iterations, 10);
   t.is(many.batches[0]!.iterations, 400);
   t.true(width(many.batches[0]!) < width(few.batches[0]!));
@@ -87,11 +93,28 @@ test.serial('the TorchScript fixture loads, runs and benchmarks from the API', a
 });
 
 test.serial('the TorchScript fixture benchmarks from the CLI, as a table and as JSON', (t) => {
-  const json = execFileSync(process.execPath, ['bin/petra.js', 'bench', FIXTURE, '--input', '4x3x32x32', '--time-cap', '300', '--json']).toString();
+  const json = execFileSync(process.execPath, [
+    'bin/petra.js',
+    'bench',
+    FIXTURE,
+    '--input',
+    '4x3x32x32',
+    '--time-cap',
+    '300',
+    '--json',
+  ]).toString();
   const report = JSON.parse(json) as { batches: { batchSize: number; medianMs: number }[]; host: { cpu: string } };
   t.is(report.batches[0]!.batchSize, 4);
   t.true(report.batches[0]!.medianMs > 0);
-  const text = execFileSync(process.execPath, ['bin/petra.js', 'bench', FIXTURE, '--input', '1x3x32x32', '--time-cap', '200']).toString();
+  const text = execFileSync(process.execPath, [
+    'bin/petra.js',
+    'bench',
+    FIXTURE,
+    '--input',
+    '1x3x32x32',
+    '--time-cap',
+    '200',
+  ]).toString();
   t.regex(text, /median/);
   t.regex(text, /throughput/);
 });
@@ -108,8 +131,13 @@ test.serial('bad inputs are typed errors: wrong shape, missing file, not TorchSc
   await t.throwsAsync(benchmark(model, { batchSizes: [0] }), { instanceOf: ConfigError });
   await t.throwsAsync(benchmark(model, { cudaGraph: true }), { instanceOf: ConfigError, message: /CUDA device/ });
   // The native check too (a caller that skips lib/lab): a rejected promise with a typed error, not an abort.
-  await t.throwsAsync(binding().benchmarkModel(model.native, { cudaGraph: true }), { instanceOf: ConfigError, message: /CUDA device/ });
-  const cli = spawnSync(process.execPath, ['bin/petra.js', 'bench', FIXTURE, '--input', 'banana'], { encoding: 'utf8' });
+  await t.throwsAsync(binding().benchmarkModel(model.native, { cudaGraph: true }), {
+    instanceOf: ConfigError,
+    message: /CUDA device/,
+  });
+  const cli = spawnSync(process.execPath, ['bin/petra.js', 'bench', FIXTURE, '--input', 'banana'], {
+    encoding: 'utf8',
+  });
   t.not(cli.status, 0);
   t.regex(cli.stderr, /not a shape/);
 });

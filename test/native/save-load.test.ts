@@ -25,7 +25,13 @@ test('a trained ResNet round-trips through save/load with identical outputs', as
 });
 
 test('a GRU model with several inputs round-trips too', async (t) => {
-  const spec = gruSequenceClassifier({ seqLen: 6, categorical: [{ name: 'mcc', cardinality: 20, embeddingDim: 4 }], numericFeatures: 2, hiddenSize: 8, classes: 3 });
+  const spec = gruSequenceClassifier({
+    seqLen: 6,
+    categorical: [{ name: 'mcc', cardinality: 20, embeddingDim: 4 }],
+    numericFeatures: 2,
+    hiddenSize: 8,
+    classes: 3,
+  });
   using model = Model.build(spec, { seed: 2 });
   const inputs = [intTensor([5, 6], 20), floatTensor([5, 6, 2])];
   const path = join(dir, 'gru.pt');
@@ -39,7 +45,11 @@ test('clone() is an independent copy', async (t) => {
   using copy = model.clone();
   const x = floatTensor([2, 3, 32, 32], 1);
   t.deepEqual(Array.from((await copy.forward(x)).data), Array.from((await model.forward(x)).data));
-  await train(copy, { train: { inputs: [floatTensor([8, 3, 32, 32])], target: intTensor([8], 10) } }, { epochs: 1, batchSize: 4 });
+  await train(
+    copy,
+    { train: { inputs: [floatTensor([8, 3, 32, 32])], target: intTensor([8], 10) } },
+    { epochs: 1, batchSize: 4 },
+  );
   t.notDeepEqual(Array.from((await copy.forward(x)).data), Array.from((await model.forward(x)).data));
 });
 

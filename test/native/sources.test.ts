@@ -13,8 +13,14 @@ const listed = read('native/sources.txt')
   .filter((l) => l !== '' && !l.startsWith('#'));
 
 test('native/sources.txt lists every .cc file in native/, once', (t) => {
-  const files = readdirSync(`${root}native`).filter((f) => f.endsWith('.cc')).map((f) => `native/${f}`);
-  t.deepEqual([...listed].sort(), files.sort(), 'add a new native/*.cc to native/sources.txt (and remove a deleted one)');
+  const files = readdirSync(`${root}native`)
+    .filter((f) => f.endsWith('.cc'))
+    .map((f) => `native/${f}`);
+  t.deepEqual(
+    [...listed].sort(),
+    files.sort(),
+    'add a new native/*.cc to native/sources.txt (and remove a deleted one)',
+  );
   t.is(new Set(listed).size, listed.length, 'a source is listed twice');
 });
 

@@ -11,9 +11,15 @@ import { UCR_DIR } from '../helpers/tiny.js';
 test('real learning: the small CNN reaches ≥ 85% test accuracy on Fashion-MNIST in one epoch', async (t) => {
   const ds = loadFashionMnist();
   using model = Model.build(smallCnn({ inputShape: [1, 28, 28], classes: 10 }), { seed: 1 });
-  const result = await train(model, { train: ds.train }, { epochs: 1, batchSize: 64, lr: 0.05, momentum: 0.9, seed: 1 });
+  const result = await train(
+    model,
+    { train: ds.train },
+    { epochs: 1, batchSize: 64, lr: 0.05, momentum: 0.9, seed: 1 },
+  );
   const metrics = await evaluate(model, ds.test);
-  t.log(`Fashion-MNIST test accuracy ${(metrics.accuracy! * 100).toFixed(2)}%, macro-F1 ${metrics.macroF1!.toFixed(4)}, epoch ${result.history[0]!.seconds.toFixed(1)} s`);
+  t.log(
+    `Fashion-MNIST test accuracy ${(metrics.accuracy! * 100).toFixed(2)}%, macro-F1 ${metrics.macroF1!.toFixed(4)}, epoch ${result.history[0]!.seconds.toFixed(1)} s`,
+  );
   t.true(metrics.accuracy! >= 0.85);
   t.true(metrics.macroF1! >= 0.84);
 });
@@ -21,7 +27,11 @@ test('real learning: the small CNN reaches ≥ 85% test accuracy on Fashion-MNIS
 test('real learning: a 1D CNN reaches ≥ 85% test accuracy on UCR GunPoint', async (t) => {
   const ds = loadUcr({ dir: UCR_DIR, name: 'GunPoint' });
   using model = Model.build(cnn1d({ inputShape: [1, 150], classes: 2 }), { seed: 3 });
-  await train(model, { train: ds.train }, { epochs: 60, batchSize: 16, optimizer: 'adam', lr: 3e-3, schedule: 'cosine', seed: 3 });
+  await train(
+    model,
+    { train: ds.train },
+    { epochs: 60, batchSize: 16, optimizer: 'adam', lr: 3e-3, schedule: 'cosine', seed: 3 },
+  );
   const metrics = await evaluate(model, ds.test);
   t.log(`GunPoint test accuracy ${(metrics.accuracy! * 100).toFixed(2)}%`);
   t.true(metrics.accuracy! >= 0.85);
@@ -29,7 +39,15 @@ test('real learning: a 1D CNN reaches ≥ 85% test accuracy on UCR GunPoint', as
 
 test('regression: InceptionTime on UCR Tecator reports RMSE and MAE and beats predicting the mean', async (t) => {
   const ds = loadUcr({ dir: UCR_DIR, name: 'Tecator' });
-  using model = Model.build(inceptionTime({ inputShape: ds.train.inputs[0]!.shape.slice(1) as [number, number], targets: 1, depth: 3, filters: 8 }), { seed: 1 });
+  using model = Model.build(
+    inceptionTime({
+      inputShape: ds.train.inputs[0]!.shape.slice(1) as [number, number],
+      targets: 1,
+      depth: 3,
+      filters: 8,
+    }),
+    { seed: 1 },
+  );
   const y = ds.train.target.data as Float32Array;
   const mean = y.reduce((a, b) => a + b, 0) / y.length;
   const testY = ds.test.target.data as Float32Array;
@@ -57,9 +75,13 @@ test('an AbortSignal stops training between batches with an AbortError', async (
   const controller = new AbortController();
   setTimeout(() => controller.abort(new Error('user cancelled')), 300);
   const started = performance.now();
-  await t.throwsAsync(train(model, { train: data }, { epochs: 50, batchSize: 32, signal: controller.signal }), { instanceOf: AbortError });
+  await t.throwsAsync(train(model, { train: data }, { epochs: 50, batchSize: 32, signal: controller.signal }), {
+    instanceOf: AbortError,
+  });
   t.true(performance.now() - started < 5000, 'aborts promptly');
-  await t.throwsAsync(train(model, { train: data }, { epochs: 1, signal: AbortSignal.abort() }), { instanceOf: AbortError });
+  await t.throwsAsync(train(model, { train: data }, { epochs: 1, signal: AbortSignal.abort() }), {
+    instanceOf: AbortError,
+  });
 });
 
 // Serial: the other tests of this file load Fashion-MNIST and UCR data synchronously in JS (~0.2 s, more under load),
@@ -77,28 +99,43 @@ test.serial('the event loop stays responsive while an epoch runs, and progress a
     ticks++;
   }, 5);
   const progress: number[] = [];
-  const result = await train(model, { train: data }, { epochs: 1, batchSize: 32, progressIntervalMs: 50, onProgress: (p) => progress.push(p.batch) });
+  const result = await train(
+    model,
+    { train: data },
+    { epochs: 1, batchSize: 32, progressIntervalMs: 50, onProgress: (p) => progress.push(p.batch) },
+  );
   clearInterval(timer);
   const seconds = result.history[0]!.seconds;
-  t.log(`epoch ${seconds.toFixed(2)} s, ${ticks} timer ticks, max gap ${maxGap.toFixed(1)} ms, ${progress.length} progress reports`);
+  t.log(
+    `epoch ${seconds.toFixed(2)} s, ${ticks} timer ticks, max gap ${maxGap.toFixed(1)} ms, ${progress.length} progress reports`,
+  );
   t.true(seconds > 0.5, 'the epoch is long enough to measure');
   // Training on the event loop would stall it for the whole epoch (seconds); what is left is the OS scheduling this
   // thread behind two busy compute threads on a 2-core machine under a parallel test run (measured up to ~310 ms).
-  t.true(maxGap < Math.max(400, seconds * 1000 / 8), `timer gap ${maxGap} ms in a ${seconds.toFixed(1)} s epoch`);
-  t.true(ticks > seconds * 1000 / 5 / 4, 'timers kept firing');
-  t.true(progress.length >= 2 && progress.length <= seconds * 1000 / 50 + 2, 'progress is throttled');
-  t.deepEqual([...progress].sort((a, b) => a - b), progress, 'in order');
+  t.true(maxGap < Math.max(400, (seconds * 1000) / 8), `timer gap ${maxGap} ms in a ${seconds.toFixed(1)} s epoch`);
+  t.true(ticks > (seconds * 1000) / 5 / 4, 'timers kept firing');
+  t.true(progress.length >= 2 && progress.length <= (seconds * 1000) / 50 + 2, 'progress is throttled');
+  t.deepEqual(
+    [...progress].sort((a, b) => a - b),
+    progress,
+    'in order',
+  );
 });
 
 test('early stopping lives in TS: a stopper ends training between epochs', async (t) => {
   const data = blobs(256, 8);
   using model = Model.build(mlp({ inputShape: [8], hidden: [16], classes: 2 }), { seed: 1 });
   const seen: number[] = [];
-  const r = await train(model, { train: data, val: data }, {
-    epochs: 20, batchSize: 32,
-    onEpoch: (e) => seen.push(e.epoch),
-    stopper: { observe: (e) => ({ stop: (e.valMetric ?? 0) >= 0.9, reason: 'good enough' }) },
-  });
+  const r = await train(
+    model,
+    { train: data, val: data },
+    {
+      epochs: 20,
+      batchSize: 32,
+      onEpoch: (e) => seen.push(e.epoch),
+      stopper: { observe: (e) => ({ stop: (e.valMetric ?? 0) >= 0.9, reason: 'good enough' }) },
+    },
+  );
   t.is(r.status, 'stopped');
   t.is(r.reason, 'good enough');
   t.true(r.history.length < 20);

@@ -11,7 +11,9 @@ function runWorker(seed: number): Promise<{ accuracy: number; typed: boolean }> 
     const w = new Worker(bootstrap, { workerData: { seed, script } });
     w.once('message', resolve);
     w.once('error', reject);
-    w.once('exit', (code) => { if (code !== 0) reject(new Error(`worker exited with ${code}`)); });
+    w.once('exit', (code) => {
+      if (code !== 0) reject(new Error(`worker exited with ${code}`));
+    });
   });
 }
 

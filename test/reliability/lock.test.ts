@@ -22,7 +22,12 @@ test('one holder at a time in a process; holder() names it; release frees it', (
   t.is(h?.command, 'search');
   t.true(Date.now() - Date.parse(h!.startedAt) < 60_000);
   const e = t.throws(() => StudyLock.acquire(file, 'x', 'resume'), { instanceOf: ConfigError });
-  t.regex(e!.message, new RegExp(`^study 'x' is locked by pid ${process.pid} on host ${hostname()} since \\d{4}-.*\\(petra search\\).*petra resume x`));
+  t.regex(
+    e!.message,
+    new RegExp(
+      `^study 'x' is locked by pid ${process.pid} on host ${hostname()} since \\d{4}-.*\\(petra search\\).*petra resume x`,
+    ),
+  );
   t.throws(() => assertNotLocked(file, 'x'), { message: /is locked by pid/ });
   a.release();
   a.release(); // idempotent
@@ -36,13 +41,19 @@ test('one holder at a time in a process; holder() names it; release frees it', (
 test('across processes: a live holder locks others out; killed with SIGKILL, its lock is free at once', async (t) => {
   const file = join(mkdtempSync(join(tmpdir(), 'petra-lock-')), 'y.sqlite');
   const script = `import(${JSON.stringify(studyFileModule)}).then((m) => { m.StudyLock.acquire(${JSON.stringify(file)}, 'y', 'search'); console.log('held'); setInterval(() => {}, 1000); });`;
-  const child = spawn(process.execPath, [`--import=${tsx}`, '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [`--import=${tsx}`, '--input-type=module', '-e', script], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stderr = '';
-  child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+  child.stderr.on('data', (d: Buffer) => {
+    stderr += d.toString();
+  });
   const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
   try {
     await new Promise<void>((resolve, reject) => {
-      child.stdout.on('data', (d: Buffer) => { if (d.toString().includes('held')) resolve(); });
+      child.stdout.on('data', (d: Buffer) => {
+        if (d.toString().includes('held')) resolve();
+      });
       void exited.then(() => reject(new Error(`the holder exited: ${stderr}`)));
     });
     const e = t.throws(() => StudyLock.acquire(file, 'y', 'resume'), { instanceOf: ConfigError });

@@ -13,14 +13,17 @@ import { blobs } from '../helpers/tiny.js';
 
 const tsx = import.meta.resolve('tsx');
 
-test.serial('tensor memory is counted: a model\'s weights appear on build and are gone on dispose', (t) => {
+test.serial("tensor memory is counted: a model's weights appear on build and are gone on dispose", (t) => {
   const before = memoryStats();
-  t.true(before.tracking, 'the counting allocator is LibTorch\'s CPU allocator');
+  t.true(before.tracking, "the counting allocator is LibTorch's CPU allocator");
   t.is(before.capBytes, 0);
   const model = Model.build(mlp({ inputShape: [64], hidden: [256], classes: 10 }), { seed: 1 });
   const weights = (64 * 256 + 256 + 256 * 10 + 10) * 4;
   const built = memoryStats();
-  t.true(built.currentBytes - before.currentBytes >= weights, `${built.currentBytes - before.currentBytes} ≥ ${weights}`);
+  t.true(
+    built.currentBytes - before.currentBytes >= weights,
+    `${built.currentBytes - before.currentBytes} ≥ ${weights}`,
+  );
   t.true(built.liveAllocations > before.liveAllocations);
   t.true(built.peakBytes >= built.currentBytes);
   model.dispose();
@@ -30,28 +33,37 @@ test.serial('tensor memory is counted: a model\'s weights appear on build and ar
   t.deepEqual(info().memory.tracking, true, 'info() reports it too');
 });
 
-test.serial('a memory cap fails the allocation that would cross it with a DeviceError; lifting it lets the same work run', async (t) => {
-  const data = blobs(256, 16, 3);
-  using model = Model.build(mlp({ inputShape: [16], hidden: [512, 512], classes: 2 }), { seed: 1 });
-  await train(model, { train: data }, { epochs: 1, batchSize: 32 });
-  resetPeakMemory();
-  const { currentBytes, refusedAllocations } = memoryStats();
-  setMemoryCap(currentBytes + 64 * 1024);
-  try {
-    // Adam's state alone (2 × 1 MB of moments) does not fit in 64 kB more.
-    const error = await t.throwsAsync(train(model, { train: data }, { epochs: 1, batchSize: 32, optimizer: 'adam' }), { instanceOf: DeviceError });
-    t.regex(error!.message, /CPU out of memory: allocating .* would exceed the memory cap of .* in use by LibTorch tensors/);
-    const s = memoryStats();
-    t.is(s.refusedAllocations, refusedAllocations + 1);
-    t.true(s.peakBytes <= currentBytes + 64 * 1024, 'nothing beyond the cap was ever allocated');
-    t.is(s.currentBytes, currentBytes, 'what the failed epoch had allocated was freed');
-  } finally {
-    setMemoryCap(0);
-  }
-  const r = await train(model, { train: data }, { epochs: 1, batchSize: 32, optimizer: 'adam' });
-  t.true(Number.isFinite(r.history[0]!.trainLoss));
-  t.is(memoryStats().capBytes, 0);
-});
+test.serial(
+  'a memory cap fails the allocation that would cross it with a DeviceError; lifting it lets the same work run',
+  async (t) => {
+    const data = blobs(256, 16, 3);
+    using model = Model.build(mlp({ inputShape: [16], hidden: [512, 512], classes: 2 }), { seed: 1 });
+    await train(model, { train: data }, { epochs: 1, batchSize: 32 });
+    resetPeakMemory();
+    const { currentBytes, refusedAllocations } = memoryStats();
+    setMemoryCap(currentBytes + 64 * 1024);
+    try {
+      // Adam's state alone (2 × 1 MB of moments) does not fit in 64 kB more.
+      const error = await t.throwsAsync(
+        train(model, { train: data }, { epochs: 1, batchSize: 32, optimizer: 'adam' }),
+        { instanceOf: DeviceError },
+      );
+      t.regex(
+        error!.message,
+        /CPU out of memory: allocating .* would exceed the memory cap of .* in use by LibTorch tensors/,
+      );
+      const s = memoryStats();
+      t.is(s.refusedAllocations, refusedAllocations + 1);
+      t.true(s.peakBytes <= currentBytes + 64 * 1024, 'nothing beyond the cap was ever allocated');
+      t.is(s.currentBytes, currentBytes, 'what the failed epoch had allocated was freed');
+    } finally {
+      setMemoryCap(0);
+    }
+    const r = await train(model, { train: data }, { epochs: 1, batchSize: 32, optimizer: 'adam' });
+    t.true(Number.isFinite(r.history[0]!.trainLoss));
+    t.is(memoryStats().capBytes, 0);
+  },
+);
 
 test('setMemoryCap checks its argument', (t) => {
   t.throws(() => setMemoryCap(-1), { instanceOf: ConfigError, message: /≥ 0/ });
@@ -63,18 +75,28 @@ function child(code: string, env: Record<string, string>): Promise<{ status: num
   const file = fileURLToPath(new URL('../../lib/index.ts', import.meta.url));
   const script = `import(${JSON.stringify(file)}).then(async (p) => { ${code} }).catch((e) => { console.log(JSON.stringify({ name: e.name, message: e.message })); });`;
   return new Promise((resolve) => {
-    execFile(process.execPath, [`--import=${tsx}`, '--input-type=module', '-e', script], { env: { ...process.env, PETRA_THREADS: '1', ...env }, encoding: 'utf8', timeout: 60_000 },
-      (error, stdout, stderr) => resolve({ status: error ? Number(error.code ?? 1) : 0, stdout, stderr }));
+    execFile(
+      process.execPath,
+      [`--import=${tsx}`, '--input-type=module', '-e', script],
+      { env: { ...process.env, PETRA_THREADS: '1', ...env }, encoding: 'utf8', timeout: 60_000 },
+      (error, stdout, stderr) => resolve({ status: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
+    );
   });
 }
 
 test('PETRA_CPU_MEMORY_CAP_MB caps a whole process from the start; a malformed value is refused', async (t) => {
-  const capped = await child(`
+  const capped = await child(
+    `
     const s = p.info().memory;
     let error;
     try { p.Model.build(p.mlp({ inputShape: [1024], hidden: [1024], classes: 10 }), { seed: 1 }); } catch (e) { error = { name: e.name, message: e.message }; }
-    console.log(JSON.stringify({ cap: s.capBytes, error }));`, { PETRA_CPU_MEMORY_CAP_MB: '2' });
-  const r = JSON.parse(capped.stdout.trim().split('\n').at(-1)!) as { cap: number; error?: { name: string; message: string } };
+    console.log(JSON.stringify({ cap: s.capBytes, error }));`,
+    { PETRA_CPU_MEMORY_CAP_MB: '2' },
+  );
+  const r = JSON.parse(capped.stdout.trim().split('\n').at(-1)!) as {
+    cap: number;
+    error?: { name: string; message: string };
+  };
   t.is(r.cap, 2 * 1024 * 1024);
   t.is(r.error?.name, 'DeviceError', capped.stdout + capped.stderr);
   t.regex(r.error?.message ?? '', /out of memory/);

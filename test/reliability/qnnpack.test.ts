@@ -8,9 +8,15 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 test('concurrent forwards of QNNPACK int8 models (petra and TorchScript) finish', (t) => {
-  const child = spawnSync(process.execPath, ['--import=tsx', fileURLToPath(new URL('./helpers/qnnpack-concurrent.ts', import.meta.url))], {
-    encoding: 'utf8', timeout: 120_000, killSignal: 'SIGKILL',
-  });
+  const child = spawnSync(
+    process.execPath,
+    ['--import=tsx', fileURLToPath(new URL('./helpers/qnnpack-concurrent.ts', import.meta.url))],
+    {
+      encoding: 'utf8',
+      timeout: 120_000,
+      killSignal: 'SIGKILL',
+    },
+  );
   t.not(child.signal, 'SIGKILL', 'hung: killed after 120 s');
   t.is(child.status, 0, child.stderr);
   t.regex(child.stdout, /done/);

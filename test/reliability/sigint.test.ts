@@ -14,7 +14,6 @@ import { mlpSpecFile } from './helpers/harness.js';
 
 const petra = (cwd: string, args: string[]) => runPetra(cwd, args, { env: { PETRA_THREADS: '1' } });
 
-
 test('SIGINT mid-candidate: exit 130 within seconds, a consistent journal, resume finishes the budget; meanwhile the study is locked to others', async (t) => {
   const dir = tempDir('sigint');
   const studyDir = join(dir, 'studies');
@@ -31,7 +30,10 @@ test('SIGINT mid-candidate: exit 130 within seconds, a consistent journal, resum
       petra(dir, ['search', ...flags, '--no-report']),
       petra(dir, ['report', 's1', '--study-dir', studyDir, '--out', join(dir, 'while-running.html')]),
     ]);
-    const locked = new RegExp(`^petra: ConfigError: study 's1' is locked by pid ${a.child.pid} on host ${hostname().replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} since \\d{4}-\\S+ \\(petra search\\)`, 'm');
+    const locked = new RegExp(
+      `^petra: ConfigError: study 's1' is locked by pid ${a.child.pid} on host ${hostname().replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} since \\d{4}-\\S+ \\(petra search\\)`,
+      'm',
+    );
     t.is(resume.status, 1, resume.stderr);
     t.regex(resume.stderr, locked);
     t.is(same.status, 1, same.stderr);
@@ -43,7 +45,9 @@ test('SIGINT mid-candidate: exit 130 within seconds, a consistent journal, resum
     // 2. Ctrl-C once a candidate is in flight.
     // A candidate that starts from now on (not one announced earlier, which may be about to finish on a busy machine).
     const seen = a.events.length;
-    inFlight = (await a.waitFor((e) => e.event === 'trialStart' && a.events.indexOf(e) >= seen, 60_000))['trial'] as number;
+    inFlight = (await a.waitFor((e) => e.event === 'trialStart' && a.events.indexOf(e) >= seen, 60_000))[
+      'trial'
+    ] as number;
     await new Promise((r) => setTimeout(r, 50));
     const sent = performance.now();
     a.child.kill('SIGINT');
@@ -77,7 +81,11 @@ test('SIGINT mid-candidate: exit 130 within seconds, a consistent journal, resum
   // 4. petra resume continues to the full budget.
   const resumed = await petra(dir, ['resume', 's1', '--study-dir', studyDir, '--json', '--no-report']);
   t.is(resumed.status, 0, resumed.stderr);
-  const last = JSON.parse(resumed.stdout.trim().split('\n').at(-1)!) as { event: string; status: string; totalEvaluations: number };
+  const last = JSON.parse(resumed.stdout.trim().split('\n').at(-1)!) as {
+    event: string;
+    status: string;
+    totalEvaluations: number;
+  };
   t.is(last.status, 'done');
   t.is(last.totalEvaluations, 12);
   sf = StudyFile.open(file);
@@ -93,6 +101,9 @@ test('a report directory that cannot be written fails `petra search` before it s
   const dir = tempDir('rodir');
   const r = await petra(dir, ['search', ...tinyFlags(dir), '--name', 'ro', '--report', '/proc/petra-reports/ro.html']);
   t.is(r.status, 1);
-  t.regex(r.stderr, /^petra: ConfigError: cannot create the output directory \/proc\/petra-reports: (the file system does not allow creating it|permission denied)/m);
+  t.regex(
+    r.stderr,
+    /^petra: ConfigError: cannot create the output directory \/proc\/petra-reports: (the file system does not allow creating it|permission denied)/m,
+  );
   t.deepEqual(readdirSync(dir), [], 'no study, cache or probe left behind');
 });

@@ -12,9 +12,13 @@ function runWorker(seed: number): Promise<{ accuracy: number; typed: boolean; co
   return new Promise((resolve, reject) => {
     const w = new Worker(bootstrap, { workerData: { seed, script } });
     let result: { accuracy: number; typed: boolean } | undefined;
-    w.once('message', (m: { accuracy: number; typed: boolean }) => { result = m; });
+    w.once('message', (m: { accuracy: number; typed: boolean }) => {
+      result = m;
+    });
     w.once('error', reject);
-    w.once('exit', (code) => (result ? resolve({ ...result, code }) : reject(new Error(`worker ${seed} exited with ${code} before reporting`))));
+    w.once('exit', (code) =>
+      result ? resolve({ ...result, code }) : reject(new Error(`worker ${seed} exited with ${code} before reporting`)),
+    );
   });
 }
 
@@ -44,7 +48,9 @@ test('50 worker_threads created and disposed in waves: all exit cleanly, RSS aft
   const warm = median(rss.slice(2, 5));
   const end = median(rss.slice(-3));
   const mb = (b: number): string => (b / 2 ** 20).toFixed(1);
-  t.log(`RSS per wave (MB): ${rss.map(mb).join(' ')}; after warm-up ${mb(warm)} → end ${mb(end)} (${(((end - warm) / warm) * 100).toFixed(1)}%)`);
+  t.log(
+    `RSS per wave (MB): ${rss.map(mb).join(' ')}; after warm-up ${mb(warm)} → end ${mb(end)} (${(((end - warm) / warm) * 100).toFixed(1)}%)`,
+  );
   t.true(end <= warm * 1.05, `RSS grew from ${mb(warm)} MB to ${mb(end)} MB`);
   t.is(tensors.at(-1), tensors[0], 'every tensor the workers made was freed');
 });

@@ -3,24 +3,60 @@
  * hypervolume of the study's front over that of the true front, both against the stated reference point.
  */
 import test from 'ava';
-import { dtlz2, hypervolume, spea2, srn, Study, zdt1, zdt2, zdt3, type Selector, type TestProblem } from '../../lib/search/index.js';
+import {
+  dtlz2,
+  hypervolume,
+  spea2,
+  srn,
+  Study,
+  zdt1,
+  zdt2,
+  zdt3,
+  type Selector,
+  type TestProblem,
+} from '../../lib/search/index.js';
 
 function run(problem: TestProblem, evaluations: number, populationSize: number, selector?: Selector): Study<number[]> {
-  const objectives = Array.from({ length: problem.objectiveCount }, (_, i) => ({ name: `f${i + 1}`, direction: 'min' as const }));
-  const constraints = problem.constraints ? [{ name: 'g1', upper: 0 }, { name: 'g2', upper: 0 }] : [];
-  const study = Study.open({ space: problem.space, objectives, constraints, populationSize, seed: 1, ...(selector ? { selector } : {}) });
+  const objectives = Array.from({ length: problem.objectiveCount }, (_, i) => ({
+    name: `f${i + 1}`,
+    direction: 'min' as const,
+  }));
+  const constraints = problem.constraints
+    ? [
+        { name: 'g1', upper: 0 },
+        { name: 'g2', upper: 0 },
+      ]
+    : [];
+  const study = Study.open({
+    space: problem.space,
+    objectives,
+    constraints,
+    populationSize,
+    seed: 1,
+    ...(selector ? { selector } : {}),
+  });
   for (let e = 0; e < evaluations; e++) {
     const trial = study.ask()!;
     const x = trial.genome;
-    study.tell(trial.number, { objectives: problem.evaluate(x), ...(problem.constraints ? { constraints: problem.constraints(x) } : {}) });
+    study.tell(trial.number, {
+      objectives: problem.evaluate(x),
+      ...(problem.constraints ? { constraints: problem.constraints(x) } : {}),
+    });
   }
   return study;
 }
 
 const ratio = (study: Study<number[]>, problem: TestProblem, ref: number[]): number =>
-  hypervolume(study.front().map((m) => m.values), ref) / problem.trueHypervolume(ref);
+  hypervolume(
+    study.front().map((m) => m.values),
+    ref,
+  ) / problem.trueHypervolume(ref);
 
-for (const [make, evaluations] of [[zdt1, 10_000], [zdt2, 10_000], [zdt3, 10_000]] as const) {
+for (const [make, evaluations] of [
+  [zdt1, 10_000],
+  [zdt2, 10_000],
+  [zdt3, 10_000],
+] as const) {
   const problem = make();
   test(`NSGA-II on ${problem.name} reaches ≥ 95% of the true front's hypervolume (ref 1.1,1.1) in ${evaluations} evaluations (population 40)`, (t) => {
     const r = ratio(run(problem, evaluations, 40), problem, [1.1, 1.1]);

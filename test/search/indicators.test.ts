@@ -6,13 +6,53 @@ const close = (a: number, b: number, tol = 1e-9): boolean => Math.abs(a - b) <= 
 
 test('hypervolume: hand-computed 1-D, 2-D, 3-D and 4-D values', (t) => {
   t.is(hypervolume([[2], [3]], [5]), 3);
-  t.is(hypervolume([[1, 3], [2, 2], [3, 1]], [4, 4]), 6); // staircase: 3 + 2 + 1
-  t.is(hypervolume([[1, 3], [2, 2], [3, 1], [3, 3], [2, 2]], [4, 4]), 6); // dominated and duplicate points change nothing
+  t.is(
+    hypervolume(
+      [
+        [1, 3],
+        [2, 2],
+        [3, 1],
+      ],
+      [4, 4],
+    ),
+    6,
+  ); // staircase: 3 + 2 + 1
+  t.is(
+    hypervolume(
+      [
+        [1, 3],
+        [2, 2],
+        [3, 1],
+        [3, 3],
+        [2, 2],
+      ],
+      [4, 4],
+    ),
+    6,
+  ); // dominated and duplicate points change nothing
   t.is(hypervolume([[5, 0]], [4, 4]), 0); // outside the reference box
   t.is(hypervolume([[0, 0, 0]], [1, 2, 3]), 6);
   // Two boxes [0,2]×[0,1]×[0,1] and [0,1]×[0,2]×[0,1] (ref 2,2,1 from points (0,1,0),(1,0,0)) overlap in a unit cube.
-  t.is(hypervolume([[0, 1, 0], [1, 0, 0]], [2, 2, 1]), 3);
-  t.is(hypervolume([[1, 0, 0, 0], [0, 1, 0, 0]], [2, 2, 2, 2]), 8 + 8 - 4);
+  t.is(
+    hypervolume(
+      [
+        [0, 1, 0],
+        [1, 0, 0],
+      ],
+      [2, 2, 1],
+    ),
+    3,
+  );
+  t.is(
+    hypervolume(
+      [
+        [1, 0, 0, 0],
+        [0, 1, 0, 0],
+      ],
+      [2, 2, 2, 2],
+    ),
+    8 + 8 - 4,
+  );
 });
 
 test('hypervolume: ZDT1/ZDT2 and DTLZ2 dense fronts approach the closed-form values', (t) => {
@@ -50,7 +90,10 @@ test('hypervolume rejects bad input with typed errors', (t) => {
 });
 
 test('IGD and IGD+: hand-computed values', (t) => {
-  const front = [[0, 1], [1, 0]];
+  const front = [
+    [0, 1],
+    [1, 0],
+  ];
   t.is(igd(front, front), 0);
   t.is(igd([[1, 1]], front), 1);
   t.is(igdPlus([[1, 1]], front), 1);

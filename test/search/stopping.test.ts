@@ -1,8 +1,14 @@
 import test from 'ava';
 import { ConfigError } from '../../lib/core/errors.js';
 import {
-  anySearchStopper, anyTrainingStopper, candidateStopper, evaluationBudgetStopper, lossSlopeStopper,
-  noImprovementStopper, patienceStopper, timeBudgetStopper,
+  anySearchStopper,
+  anyTrainingStopper,
+  candidateStopper,
+  evaluationBudgetStopper,
+  lossSlopeStopper,
+  noImprovementStopper,
+  patienceStopper,
+  timeBudgetStopper,
 } from '../../lib/search/index.js';
 
 test('patience / min-delta, in min and max mode', (t) => {
@@ -38,7 +44,10 @@ test('loss-slope rule: horizon 15, ±2.5°, 5 hits', (t) => {
 });
 
 test('anyTrainingStopper stops when one does and feeds all', (t) => {
-  const s = anyTrainingStopper(patienceStopper({ patience: 3, monitor: 'trainLoss' }), lossSlopeStopper({ horizon: 3, hits: 1 }));
+  const s = anyTrainingStopper(
+    patienceStopper({ patience: 3, monitor: 'trainLoss' }),
+    lossSlopeStopper({ horizon: 3, hits: 1 }),
+  );
   t.false(s.observe({ epoch: 0, trainLoss: 5 }).stop);
   t.false(s.observe({ epoch: 1, trainLoss: 5 }).stop);
   t.regex(s.observe({ epoch: 2, trainLoss: 5 }).reason ?? '', /slope/);
@@ -57,7 +66,10 @@ test('search-level stoppers: no gain, time and evaluation budgets', (t) => {
 
 test('candidate stopper: waits k epochs, then stops once the optimistic vector is dominated by a margin', (t) => {
   const s = candidateStopper({ minEpochs: 3, margin: [0.01, 0.5], directions: ['max', 'min'] });
-  const front = [[0.9, 5], [0.8, 3]];
+  const front = [
+    [0.9, 5],
+    [0.8, 3],
+  ];
   t.false(s.check(2, [0.5, 10], front).stop); // too early
   t.true(s.check(3, [0.5, 10], front).stop);
   t.false(s.check(3, [0.895, 4.8], front).stop); // within the margin of [0.9, 5]

@@ -14,27 +14,50 @@ import type { StudyHandle } from '../../api/search.js';
 import { attachProgress, duration } from './progress.js';
 
 export interface OutputOptions {
-  json?: boolean; quiet?: boolean; report?: string | boolean;
+  json?: boolean;
+  quiet?: boolean;
+  report?: string | boolean;
   /** --cpu-memory-cap <MiB>: LibTorch CPU tensor memory cap for this process (see setMemoryCap; PETRA_CPU_MEMORY_CAP_MB too). */
   cpuMemoryCap?: string;
 }
 
 /** Prints the result: the Pareto table and where things are, or one JSON object. */
-export function printOutcome(handle: StudyHandle, outcome: SearchOutcome, o: OutputOptions, metric?: QualityMetric): void {
+export function printOutcome(
+  handle: StudyHandle,
+  outcome: SearchOutcome,
+  o: OutputOptions,
+  metric?: QualityMetric,
+): void {
   let reportPath: string | undefined;
   if (o.report !== false) reportPath = handle.report(typeof o.report === 'string' ? o.report : undefined);
-  const m = metric ?? (Object.keys(outcome.baseline).find((k) => ['accuracy', 'macroF1', 'rmse', 'mae'].includes(k)) as QualityMetric);
+  const m =
+    metric ??
+    (Object.keys(outcome.baseline).find((k) => ['accuracy', 'macroF1', 'rmse', 'mae'].includes(k)) as QualityMetric);
   if (o.json) {
-    process.stdout.write(`${JSON.stringify({ event: 'done', ...outcome, front: outcome.front.map(({ genome: _g, ...rest }) => rest), ...(reportPath ? { report: reportPath } : {}) })}\n`);
+    process.stdout.write(
+      `${JSON.stringify({ event: 'done', ...outcome, front: outcome.front.map(({ genome: _g, ...rest }) => rest), ...(reportPath ? { report: reportPath } : {}) })}\n`,
+    );
     return;
   }
-  const rows = sortByQuality(outcome.front.map((f) => ({ trial: f.trial, pipeline: f.pipeline, measures: f.measures, ...(f.heldOut !== undefined ? { heldOut: f.heldOut } : {}) })), m);
-  console.log(`\nPareto front of '${outcome.name}' (${outcome.front.length} of ${outcome.totalEvaluations} evaluations; ${outcome.reason}; ${duration(outcome.elapsedMs)}):\n`);
+  const rows = sortByQuality(
+    outcome.front.map((f) => ({
+      trial: f.trial,
+      pipeline: f.pipeline,
+      measures: f.measures,
+      ...(f.heldOut !== undefined ? { heldOut: f.heldOut } : {}),
+    })),
+    m,
+  );
+  console.log(
+    `\nPareto front of '${outcome.name}' (${outcome.front.length} of ${outcome.totalEvaluations} evaluations; ${outcome.reason}; ${duration(outcome.elapsedMs)}):\n`,
+  );
   console.log(paretoTable(rows, { metric: m, baseline: outcome.baseline, baselineHeldOut: outcome.baselineHeldOut }));
   console.log('');
   if (reportPath) console.log(`report:  ${reportPath}`);
   console.log(`study:   ${outcome.file}`);
-  console.log(`next:    petra report ${outcome.name} · petra export ${outcome.name} <trial>${outcome.status === 'stopped' ? ` · petra resume ${outcome.name}` : ''}`);
+  console.log(
+    `next:    petra report ${outcome.name} · petra export ${outcome.name} <trial>${outcome.status === 'stopped' ? ` · petra resume ${outcome.name}` : ''}`,
+  );
 }
 
 /** Ctrl-C stops the search gracefully (the study can be resumed); a second Ctrl-C exits at once. */
@@ -43,12 +66,18 @@ export function abortOnSignal(handle: StudyHandle, o: OutputOptions): () => void
   const onSignal = (): void => {
     count++;
     if (count > 1) process.exit(130);
-    if (!o.json) process.stderr.write(`\npetra: stopping after the current step; resume with \`petra resume ${handle.name}\` (Ctrl-C again to quit now)\n`);
+    if (!o.json)
+      process.stderr.write(
+        `\npetra: stopping after the current step; resume with \`petra resume ${handle.name}\` (Ctrl-C again to quit now)\n`,
+      );
     handle.abort();
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
-  return () => { process.off('SIGINT', onSignal); process.off('SIGTERM', onSignal); };
+  return () => {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  };
 }
 
 /** Applies --cpu-memory-cap (MiB) before a search starts; a candidate that would need more fails with "out of memory". */
@@ -71,7 +100,9 @@ export async function runHandle(handle: StudyHandle, o: OutputOptions, metric?: 
   } catch (error) {
     if (error instanceof AbortError && handle.signal.aborted) {
       stop();
-      process.stderr.write(`petra: stopped before the search started${existsSync(handle.file) ? `; resume with \`petra resume ${handle.name}\`` : ' (nothing was written)'}\n`);
+      process.stderr.write(
+        `petra: stopped before the search started${existsSync(handle.file) ? `; resume with \`petra resume ${handle.name}\`` : ' (nothing was written)'}\n`,
+      );
       return 130;
     }
     throw error;

@@ -31,5 +31,7 @@ export const untracked = (shape: readonly number[]): Dims => shape.map((d) => ne
 export const passThrough = (x: Dims): Dims => x.map((d) => [...d]);
 
 /** Fixes a dimension the op mixes (a conv's spatial positions, a pool's window). */
-export const mixer = (flow: ChannelFlow, n: GraphNode) => (d: number[]): void =>
-  flow.fixAll(d, `'${n.name}' (${n.op}) mixes that dimension`);
+export const mixer =
+  (flow: ChannelFlow, n: GraphNode) =>
+  (d: number[]): void =>
+    flow.fixAll(d, `'${n.name}' (${n.op}) mixes that dimension`);

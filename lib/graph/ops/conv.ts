@@ -46,8 +46,10 @@ function convGroups(a: Record<string, unknown>, p: string): void {
   const groups = (a.groups as number | undefined) ?? 1;
   const cin = a.inChannels as number;
   const cout = a.outChannels as number;
-  if (cin % groups !== 0) throw new ConfigError(`groups (${groups}) must divide inChannels (${cin})`, `${p}.attrs.groups`);
-  if (cout % groups !== 0) throw new ConfigError(`groups (${groups}) must divide outChannels (${cout})`, `${p}.attrs.groups`);
+  if (cin % groups !== 0)
+    throw new ConfigError(`groups (${groups}) must divide inChannels (${cin})`, `${p}.attrs.groups`);
+  if (cout % groups !== 0)
+    throw new ConfigError(`groups (${groups}) must divide outChannels (${cout})`, `${p}.attrs.groups`);
   if (a.padding === 'same') {
     const s = a.stride ?? 1;
     if (!(s === 1 || (Array.isArray(s) && s.every((x) => x === 1)))) {
@@ -80,7 +82,10 @@ function conv2dShape(n: NodeOf<Conv2dOp>, c: ShapeContext): number[] {
   const d = a.dilation ?? 1;
   if (a.padding === 'same') return [a.outChannels, x[1]!, x[2]!];
   const pd = pair(a.padding ?? 0);
-  return c.positive([a.outChannels, convOut(x[1]!, k[0], s[0], pd[0], d), convOut(x[2]!, k[1], s[1], pd[1], d)], 'kernelSize');
+  return c.positive(
+    [a.outChannels, convOut(x[1]!, k[0], s[0], pd[0], d), convOut(x[2]!, k[1], s[1], pd[1], d)],
+    'kernelSize',
+  );
 }
 
 /** Weights out·(in/groups)·kh·kw plus the bias; `k` is [k, 1] for 1d. */
@@ -167,10 +172,16 @@ function resizeConv(n: NodeOf<'conv1d' | 'conv2d'>, shape: (param: string) => nu
   return { ...n, attrs: { ...n.attrs, outChannels: w[0]!, inChannels: w[1]! * g } } as GraphNode;
 }
 
-function resizeLowrankConv(n: NodeOf<'lowrank_conv1d' | 'lowrank_conv2d'>, shape: (param: string) => number[]): GraphNode {
-  const area = n.op === 'lowrank_conv2d'
-    ? (Array.isArray(n.attrs.kernelSize) ? n.attrs.kernelSize[0] * n.attrs.kernelSize[1] : n.attrs.kernelSize ** 2)
-    : n.attrs.kernelSize;
+function resizeLowrankConv(
+  n: NodeOf<'lowrank_conv1d' | 'lowrank_conv2d'>,
+  shape: (param: string) => number[],
+): GraphNode {
+  const area =
+    n.op === 'lowrank_conv2d'
+      ? Array.isArray(n.attrs.kernelSize)
+        ? n.attrs.kernelSize[0] * n.attrs.kernelSize[1]
+        : n.attrs.kernelSize ** 2
+      : n.attrs.kernelSize;
   return { ...n, attrs: { ...n.attrs, outChannels: shape('U')[0]!, inChannels: shape('Vh')[1]! / area } } as GraphNode;
 }
 
@@ -178,14 +189,25 @@ function resizeLowrankConv(n: NodeOf<'lowrank_conv1d' | 'lowrank_conv2d'>, shape
 // Descriptors
 // ---------------------------------------------------------------------------------------------------------------
 
-const check1d = (a: Record<string, unknown>, p: string): void => { convGroups(a, p); scalar1d(a, p); };
-const checkLowrank1d = (a: Record<string, unknown>, p: string): void => { lowrankGroups(a, p); check1d(a, p); };
-const checkLowrank2d = (a: Record<string, unknown>, p: string): void => { lowrankGroups(a, p); convGroups(a, p); };
+const check1d = (a: Record<string, unknown>, p: string): void => {
+  convGroups(a, p);
+  scalar1d(a, p);
+};
+const checkLowrank1d = (a: Record<string, unknown>, p: string): void => {
+  lowrankGroups(a, p);
+  check1d(a, p);
+};
+const checkLowrank2d = (a: Record<string, unknown>, p: string): void => {
+  lowrankGroups(a, p);
+  convGroups(a, p);
+};
 const UNARY = { minInputs: 1, maxInputs: 1 } as const;
 
 export const CONV_OPS: OpFamily<'conv1d' | 'conv2d' | 'lowrank_conv1d' | 'lowrank_conv2d' | 'qconv1d' | 'qconv2d'> = {
   conv1d: {
-    attrs: { ...conv1dAttrs, ...halfPrecision }, ...UNARY, check: check1d,
+    attrs: { ...conv1dAttrs, ...halfPrecision },
+    ...UNARY,
+    check: check1d,
     shape: conv1dShape,
     parameters: (n) => convParams(n.attrs, [n.attrs.kernelSize, 1]),
     tensors: convTensors,
@@ -193,7 +215,9 @@ export const CONV_OPS: OpFamily<'conv1d' | 'conv2d' | 'lowrank_conv1d' | 'lowran
     resize: resizeConv,
   },
   conv2d: {
-    attrs: { ...conv2dAttrs, ...halfPrecision }, ...UNARY, check: convGroups,
+    attrs: { ...conv2dAttrs, ...halfPrecision },
+    ...UNARY,
+    check: convGroups,
     shape: conv2dShape,
     parameters: (n) => convParams(n.attrs, pair(n.attrs.kernelSize)),
     tensors: convTensors,
@@ -201,7 +225,9 @@ export const CONV_OPS: OpFamily<'conv1d' | 'conv2d' | 'lowrank_conv1d' | 'lowran
     resize: resizeConv,
   },
   lowrank_conv1d: {
-    attrs: { ...conv1dAttrs, ...halfPrecision, rank: req('posInt') }, ...UNARY, check: checkLowrank1d,
+    attrs: { ...conv1dAttrs, ...halfPrecision, rank: req('posInt') },
+    ...UNARY,
+    check: checkLowrank1d,
     shape: conv1dShape,
     parameters: lowrankConvParams,
     tensors: lowrankConvTensors,
@@ -209,7 +235,9 @@ export const CONV_OPS: OpFamily<'conv1d' | 'conv2d' | 'lowrank_conv1d' | 'lowran
     resize: resizeLowrankConv,
   },
   lowrank_conv2d: {
-    attrs: { ...conv2dAttrs, ...halfPrecision, rank: req('posInt') }, ...UNARY, check: checkLowrank2d,
+    attrs: { ...conv2dAttrs, ...halfPrecision, rank: req('posInt') },
+    ...UNARY,
+    check: checkLowrank2d,
     shape: conv2dShape,
     parameters: lowrankConvParams,
     tensors: lowrankConvTensors,
@@ -217,14 +245,18 @@ export const CONV_OPS: OpFamily<'conv1d' | 'conv2d' | 'lowrank_conv1d' | 'lowran
     resize: resizeLowrankConv,
   },
   qconv1d: {
-    attrs: { ...conv1dAttrs, ...quantAttrs }, ...UNARY, check: check1d,
+    attrs: { ...conv1dAttrs, ...quantAttrs },
+    ...UNARY,
+    check: check1d,
     shape: conv1dShape,
     weights: (n) => convParams(n.attrs, [n.attrs.kernelSize, 1]),
     channels: quantConvChannels,
     quantAware: 'ownParams',
   },
   qconv2d: {
-    attrs: { ...conv2dAttrs, ...quantAttrs }, ...UNARY, check: convGroups,
+    attrs: { ...conv2dAttrs, ...quantAttrs },
+    ...UNARY,
+    check: convGroups,
     shape: conv2dShape,
     weights: (n) => convParams(n.attrs, pair(n.attrs.kernelSize)),
     channels: quantConvChannels,

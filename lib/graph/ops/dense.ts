@@ -53,7 +53,8 @@ const UNARY = { minInputs: 1, maxInputs: 1 } as const;
 
 export const DENSE_OPS: OpFamily<'linear' | 'lowrank_linear' | 'qlinear'> = {
   linear: {
-    attrs: { ...linearAttrs, ...halfPrecision }, ...UNARY,
+    attrs: { ...linearAttrs, ...halfPrecision },
+    ...UNARY,
     shape: linearShape,
     parameters: (n) => linearParams(n.attrs),
     tensors: (n) => {
@@ -62,10 +63,14 @@ export const DENSE_OPS: OpFamily<'linear' | 'lowrank_linear' | 'qlinear'> = {
       return out;
     },
     channels: linearChannels,
-    resize: (n, shape) => ({ ...n, attrs: { ...n.attrs, outFeatures: shape('weight')[0]!, inFeatures: shape('weight')[1]! } }),
+    resize: (n, shape) => ({
+      ...n,
+      attrs: { ...n.attrs, outFeatures: shape('weight')[0]!, inFeatures: shape('weight')[1]! },
+    }),
   },
   lowrank_linear: {
-    attrs: { inFeatures: req('posInt'), outFeatures: req('posInt'), rank: req('posInt'), bias: opt('bool') }, ...UNARY,
+    attrs: { inFeatures: req('posInt'), outFeatures: req('posInt'), rank: req('posInt'), bias: opt('bool') },
+    ...UNARY,
     shape: linearShape,
     parameters: (n) => {
       const { inFeatures, outFeatures, rank } = n.attrs;
@@ -76,7 +81,8 @@ export const DENSE_OPS: OpFamily<'linear' | 'lowrank_linear' | 'qlinear'> = {
     resize: (n, shape) => ({ ...n, attrs: { ...n.attrs, outFeatures: shape('U')[0]!, inFeatures: shape('Vh')[1]! } }),
   },
   qlinear: {
-    attrs: { ...linearAttrs, ...quantAttrs }, ...UNARY,
+    attrs: { ...linearAttrs, ...quantAttrs },
+    ...UNARY,
     shape: linearShape,
     weights: (n) => linearParams(n.attrs),
     channels: (P, n, ins) => {

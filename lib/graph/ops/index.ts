@@ -16,7 +16,13 @@ import type { OpFamily, OpDescriptor } from './types.js';
 import type { OpName } from '../types.js';
 
 export const OPS: OpFamily<OpName> = {
-  ...CONV_OPS, ...DENSE_OPS, ...NORM_OPS, ...ELEMENTWISE_OPS, ...POOL_OPS, ...JOIN_OPS, ...SEQUENCE_OPS,
+  ...CONV_OPS,
+  ...DENSE_OPS,
+  ...NORM_OPS,
+  ...ELEMENTWISE_OPS,
+  ...POOL_OPS,
+  ...JOIN_OPS,
+  ...SEQUENCE_OPS,
 };
 
 /**

@@ -10,25 +10,36 @@ import type { OpFamily } from './types.js';
 
 export const JOIN_OPS: OpFamily<'add' | 'concat' | 'flatten'> = {
   add: {
-    attrs: { outScale: opt('posNum'), outZeroPoint: opt('zeroPoint'), relu: opt('bool') }, minInputs: 2, maxInputs: Infinity,
+    attrs: { outScale: opt('posNum'), outZeroPoint: opt('zeroPoint'), relu: opt('bool') },
+    minInputs: 2,
+    maxInputs: Infinity,
     shape: (_, c) => {
       const x = c.x;
       c.ins.forEach((s, j) => {
         if (s.length !== x.length || s.some((d, k) => d !== x[k])) {
-          throw new ConfigError(`'add' needs equal shapes: inputs[0] is ${fmt(x)}, inputs[${j}] is ${fmt(s)}`, `${c.path}.inputs[${j}]`);
+          throw new ConfigError(
+            `'add' needs equal shapes: inputs[0] is ${fmt(x)}, inputs[${j}] is ${fmt(s)}`,
+            `${c.path}.inputs[${j}]`,
+          );
         }
       });
       return [...x];
     },
     // Residual coupling: the channels added position by position become one channel.
-    channels: (P, n, ins) => ins[0]!.map((d, k) => d.map((a, i) => {
-      let r = a;
-      for (const other of ins.slice(1)) r = P.union(r, other[k]![i]!, `'${n.name}' adds it to a non-prunable value`);
-      return r;
-    })),
+    channels: (P, n, ins) =>
+      ins[0]!.map((d, k) =>
+        d.map((a, i) => {
+          let r = a;
+          for (const other of ins.slice(1))
+            r = P.union(r, other[k]![i]!, `'${n.name}' adds it to a non-prunable value`);
+          return r;
+        }),
+      ),
   },
   concat: {
-    attrs: { dim: opt('int'), outScale: opt('posNum'), outZeroPoint: opt('zeroPoint') }, minInputs: 2, maxInputs: Infinity,
+    attrs: { dim: opt('int'), outScale: opt('posNum'), outZeroPoint: opt('zeroPoint') },
+    minInputs: 2,
+    maxInputs: Infinity,
     shape: (n, c) => {
       const x = c.x;
       const full = x.length + 1; // batch counts as dim 0
@@ -64,12 +75,18 @@ export const JOIN_OPS: OpFamily<'add' | 'concat' | 'flatten'> = {
       return x.map((d, j) => {
         if (j === k) return ins.flatMap((v) => v[k]!);
         // Other dimensions are equal in every input and travel side by side: couple them.
-        return d.map((a, i) => ins.slice(1).reduce((r, v) => P.union(r, v[j]![i]!, `'${n.name}' concatenates it with a non-prunable value`), a));
+        return d.map((a, i) =>
+          ins
+            .slice(1)
+            .reduce((r, v) => P.union(r, v[j]![i]!, `'${n.name}' concatenates it with a non-prunable value`), a),
+        );
       });
     },
   },
   flatten: {
-    attrs: { startDim: opt('int') }, minInputs: 1, maxInputs: 1,
+    attrs: { startDim: opt('int') },
+    minInputs: 1,
+    maxInputs: 1,
     shape: (n, c) => {
       const x = c.x;
       const full = x.length + 1;

@@ -22,12 +22,15 @@ function bnChannels(P: ChannelFlow, n: NodeOf<'batchnorm1d' | 'batchnorm2d'>, in
   return passThrough(x);
 }
 
-const resizeBn = (n: NodeOf<'batchnorm1d' | 'batchnorm2d'>, shape: (param: string) => number[]): GraphNode =>
-  ({ ...n, attrs: { ...n.attrs, numFeatures: shape('weight')[0]! } });
+const resizeBn = (n: NodeOf<'batchnorm1d' | 'batchnorm2d'>, shape: (param: string) => number[]): GraphNode => ({
+  ...n,
+  attrs: { ...n.attrs, numFeatures: shape('weight')[0]! },
+});
 
 export const NORM_OPS: OpFamily<'batchnorm1d' | 'batchnorm2d' | 'layernorm'> = {
   batchnorm1d: {
-    attrs: bnAttrs, ...UNARY,
+    attrs: bnAttrs,
+    ...UNARY,
     shape: (n, c) => {
       const x = c.x;
       if (x.length !== 1 && x.length !== 2) {
@@ -42,7 +45,8 @@ export const NORM_OPS: OpFamily<'batchnorm1d' | 'batchnorm2d' | 'layernorm'> = {
     resize: resizeBn,
   },
   batchnorm2d: {
-    attrs: bnAttrs, ...UNARY,
+    attrs: bnAttrs,
+    ...UNARY,
     shape: (n, c) => {
       c.rank(3, '[C, H, W]');
       if (c.x[0] !== n.attrs.numFeatures) c.mismatch('numFeatures', c.x[0]!, n.attrs.numFeatures);
@@ -54,7 +58,8 @@ export const NORM_OPS: OpFamily<'batchnorm1d' | 'batchnorm2d' | 'layernorm'> = {
     resize: resizeBn,
   },
   layernorm: {
-    attrs: { normalizedShape: req('posIntArray'), eps: opt('posNum') }, ...UNARY,
+    attrs: { normalizedShape: req('posIntArray'), eps: opt('posNum') },
+    ...UNARY,
     shape: (n, c) => {
       const x = c.x;
       const ns = n.attrs.normalizedShape;

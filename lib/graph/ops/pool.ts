@@ -20,10 +20,16 @@ function padding(a: Record<string, unknown>, p: string): void {
   const k = pair(a.kernelSize as number | [number, number]);
   const pad = pair((a.padding as number | [number, number] | undefined) ?? 0);
   if (pad[0] > Math.floor(k[0] / 2) || pad[1] > Math.floor(k[1] / 2)) {
-    throw new ConfigError(`padding ${describe(a.padding)} must be at most half the kernel size ${describe(a.kernelSize)}`, `${p}.attrs.padding`);
+    throw new ConfigError(
+      `padding ${describe(a.padding)} must be at most half the kernel size ${describe(a.kernelSize)}`,
+      `${p}.attrs.padding`,
+    );
   }
 }
-const padding1d = (a: Record<string, unknown>, p: string): void => { padding(a, p); scalar1d(a, p); };
+const padding1d = (a: Record<string, unknown>, p: string): void => {
+  padding(a, p);
+  scalar1d(a, p);
+};
 
 function window1dShape(n: NodeOf<'maxpool1d' | 'avgpool1d'>, c: ShapeContext): number[] {
   const x = c.x;
@@ -59,7 +65,12 @@ function poolChannels(P: ChannelFlow, n: NodeOf<WindowOp | AdaptiveOp>, ins: Dim
   return [[...x[0]!], ...untracked(outShape.slice(1))];
 }
 
-const window = (check: (a: Record<string, unknown>, p: string) => void) => ({ attrs: windowAttrs, ...UNARY, check, channels: poolChannels });
+const window = (check: (a: Record<string, unknown>, p: string) => void) => ({
+  attrs: windowAttrs,
+  ...UNARY,
+  check,
+  channels: poolChannels,
+});
 const adaptive = { attrs: adaptiveAttrs, ...UNARY, channels: poolChannels };
 
 // Max pooling commutes with the affine map to int8 codes, and petra's quantized adaptive average pooling requantizes

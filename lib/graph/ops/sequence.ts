@@ -10,13 +10,20 @@ import type { NodeOf, OpFamily, ShapeContext } from './types.js';
 import type { GruAttrs } from '../types.js';
 
 const gruAttrs: AttrRules = {
-  inputSize: req('posInt'), hiddenSize: req('posInt'), numLayers: opt('posInt'), bidirectional: opt('bool'), output: opt('gruOutput'),
+  inputSize: req('posInt'),
+  hiddenSize: req('posInt'),
+  numLayers: opt('posInt'),
+  bidirectional: opt('bool'),
+  output: opt('gruOutput'),
 };
 const UNARY = { minInputs: 1, maxInputs: 1 } as const;
 
 function gruLayers(a: Record<string, unknown>, p: string): void {
   if (((a.numLayers as number | undefined) ?? 1) > SPEC_LIMITS.maxGruLayers) {
-    throw new ConfigError(`at most ${SPEC_LIMITS.maxGruLayers} layers, got ${describe(a.numLayers)}`, `${p}.attrs.numLayers`);
+    throw new ConfigError(
+      `at most ${SPEC_LIMITS.maxGruLayers} layers, got ${describe(a.numLayers)}`,
+      `${p}.attrs.numLayers`,
+    );
   }
 }
 
@@ -48,7 +55,8 @@ function hiddenChannels(P: ChannelFlow, n: NodeOf<'gru' | 'qgru'>, outShape: num
 
 export const SEQUENCE_OPS: OpFamily<'embedding' | 'gru' | 'qgru'> = {
   embedding: {
-    attrs: { numEmbeddings: req('posInt'), embeddingDim: req('posInt') }, ...UNARY,
+    attrs: { numEmbeddings: req('posInt'), embeddingDim: req('posInt') },
+    ...UNARY,
     readsTokens: true,
     shape: (n, c) => [...c.x, n.attrs.embeddingDim],
     parameters: (n) => n.attrs.numEmbeddings * n.attrs.embeddingDim,
@@ -61,7 +69,9 @@ export const SEQUENCE_OPS: OpFamily<'embedding' | 'gru' | 'qgru'> = {
     resize: (n, shape) => ({ ...n, attrs: { ...n.attrs, embeddingDim: shape('weight')[1]! } }),
   },
   gru: {
-    attrs: { ...gruAttrs, ...halfPrecision }, ...UNARY, check: gruLayers,
+    attrs: { ...gruAttrs, ...halfPrecision },
+    ...UNARY,
+    check: gruLayers,
     shape: gruShape,
     parameters: (n) => gruParams(n.attrs),
     tensors: (node) => {
@@ -91,10 +101,16 @@ export const SEQUENCE_OPS: OpFamily<'embedding' | 'gru' | 'qgru'> = {
   },
   qgru: {
     attrs: {
-      ...gruAttrs, dynamic: opt('bool'), perChannel: opt('bool'), engine: opt('engine'),
-      recurrence: opt('recurrence'), weightBits: opt('weightBits'), quantizedOn: opt('label'),
+      ...gruAttrs,
+      dynamic: opt('bool'),
+      perChannel: opt('bool'),
+      engine: opt('engine'),
+      recurrence: opt('recurrence'),
+      weightBits: opt('weightBits'),
+      quantizedOn: opt('label'),
     },
-    ...UNARY, check: gruLayers,
+    ...UNARY,
+    check: gruLayers,
     shape: gruShape,
     weights: (n) => gruParams(n.attrs),
     tensors: (node) => {

@@ -10,9 +10,16 @@ export function tempDir(prefix: string): string {
 
 export function tinySearch(dir: string, extra: Partial<SearchOptions> = {}): SearchOptions {
   return {
-    task: 'fashion-mnist', studyDir: join(dir, 'studies'), cacheDir: join(dir, 'cache'),
-    limits: { train: 1200, val: 300, test: 400 }, baselineEpochs: 1, population: 3, budget: '5evals',
-    finetune: { maxEpochs: 1 }, measure: { timeCapMs: 150, repeats: 1 }, seed: 1,
+    task: 'fashion-mnist',
+    studyDir: join(dir, 'studies'),
+    cacheDir: join(dir, 'cache'),
+    limits: { train: 1200, val: 300, test: 400 },
+    baselineEpochs: 1,
+    population: 3,
+    budget: '5evals',
+    finetune: { maxEpochs: 1 },
+    measure: { timeCapMs: 150, repeats: 1 },
+    seed: 1,
     ...extra,
   };
 }
@@ -20,8 +27,23 @@ export function tinySearch(dir: string, extra: Partial<SearchOptions> = {}): Sea
 /** The same settings as CLI flags. */
 export function tinyFlags(dir: string): string[] {
   return [
-    '--study-dir', join(dir, 'studies'), '--cache-dir', join(dir, 'cache'),
-    '--limit-train', '1200', '--limit-val', '300', '--limit-test', '400', '--baseline-epochs', '1',
-    '--population', '3', '--max-epochs', '1', '--time-cap', '150',
+    '--study-dir',
+    join(dir, 'studies'),
+    '--cache-dir',
+    join(dir, 'cache'),
+    '--limit-train',
+    '1200',
+    '--limit-val',
+    '300',
+    '--limit-test',
+    '400',
+    '--baseline-epochs',
+    '1',
+    '--population',
+    '3',
+    '--max-epochs',
+    '1',
+    '--time-cap',
+    '150',
   ];
 }

@@ -24,7 +24,12 @@ export interface Harness {
   readonly baseline: Baseline;
   readonly data: SearchData;
   /** Runs a search whose generation 0 starts with `genomes`, for `evaluations` candidates; returns the journal's trials. */
-  run(name: string, genomes: readonly PipelineGenome[], evaluations: number, events?: CandidateEvents): Promise<TrialRecord[]>;
+  run(
+    name: string,
+    genomes: readonly PipelineGenome[],
+    evaluations: number,
+    events?: CandidateEvents,
+  ): Promise<TrialRecord[]>;
   dispose(): void;
 }
 
@@ -36,10 +41,22 @@ export function mlpSpecFile(dir: string): string {
 }
 
 export async function harness(dir: string, extra: Partial<SearchOptions> = {}): Promise<Harness> {
-  const { studyDir: _s, signal: _g, worker: _w, queue: _q, minFreeMB: _m, outputDirs: _o, ...input } = tinySearch(dir, extra);
+  const {
+    studyDir: _s,
+    signal: _g,
+    worker: _w,
+    queue: _q,
+    minFreeMB: _m,
+    outputDirs: _o,
+    ...input
+  } = tinySearch(dir, extra);
   const config = normalizeConfig(input);
   const problem = resolveProblem(config);
-  const baseline = await obtainBaseline(problem, { seed: config.seed, device: config.device, cacheDir: config.cacheDir! });
+  const baseline = await obtainBaseline(problem, {
+    seed: config.seed,
+    device: config.device,
+    cacheDir: config.cacheDir!,
+  });
   const metric = problem.metric;
   let measurements!: Measurements;
   const context = await openStudyContext(problem, baseline.model, config, async ({ data, lock }) => {
@@ -49,14 +66,28 @@ export async function harness(dir: string, extra: Partial<SearchOptions> = {}): 
   const { data, objectives } = context;
   const settings = currentSpaceSettings(config.device);
   return {
-    config, baseline, data,
+    config,
+    baseline,
+    data,
     async run(name, genomes, evaluations, events) {
       const storage = new SqliteStorage(join(dir, `${name}.sqlite`));
       try {
         const study = Study.open<PipelineGenome>({
-          name, space: buildSpace(config, settings), objectives, storage, populationSize: Math.max(2, genomes.length), seed: config.seed, initialGenomes: genomes,
+          name,
+          space: buildSpace(config, settings),
+          objectives,
+          storage,
+          populationSize: Math.max(2, genomes.length),
+          seed: config.seed,
+          initialGenomes: genomes,
         });
-        const evaluator = pipelineEvaluator({ config, context, baseline: { measurements }, host: hostFingerprint('cpu'), ...(events ? { events } : {}) });
+        const evaluator = pipelineEvaluator({
+          config,
+          context,
+          baseline: { measurements },
+          host: hostFingerprint('cpu'),
+          ...(events ? { events } : {}),
+        });
         await study.optimize(evaluator, { evaluations });
         return storage.trials(storage.loadStudy(name)!.id);
       } finally {
