@@ -5,31 +5,13 @@
  */
 import { ConfigError } from '../core/errors.js';
 import type { GraphNode } from '../graph/types.js';
+import type { NativePackPlan, NativeSubmodulePlan, NativeTensorPlan } from '../runtime/binding.js';
 
 /** Plan for native saveTorchScript (native/torchscript_export.cc). */
-export interface TensorPlan {
-  name: string;
-  from: string;
-  parameter: boolean;
-}
-export interface PackPlan {
-  name: string;
-  kind: 'linear' | 'conv1d' | 'conv2d';
-  weight: string;
-  scale: string;
-  bias: string;
-  perChannel: boolean;
-  engine: string;
-  stride?: number[];
-  padding?: number[];
-  dilation?: number[];
-  groups?: number;
-}
-export interface SubmodulePlan {
-  name: string;
-  tensors: TensorPlan[];
-  packs: PackPlan[];
-}
+// The plan's parts are the binding's types: the native side reads exactly these fields.
+export type PackPlan = NativePackPlan;
+export type SubmodulePlan = NativeSubmodulePlan;
+export type TensorPlan = NativeTensorPlan;
 
 // Names the generated code must not shadow or cannot use: Python keywords, the builtins it calls, the type names.
 const RESERVED = new Set([

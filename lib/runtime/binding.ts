@@ -266,6 +266,43 @@ export interface NativeTorchScriptGraph {
   nodes: NativeTorchScriptNode[];
 }
 
+/** A model tensor a TorchScript submodule holds: `name` in the submodule, `from` in the model. */
+export interface NativeTensorPlan {
+  name: string;
+  from: string;
+  parameter: boolean;
+}
+
+/** An int8 layer's packed parameters, packed natively from the model's int8 weight, scale and bias tensors. */
+export interface NativePackPlan {
+  name: string;
+  kind: 'linear' | 'conv1d' | 'conv2d';
+  weight: string;
+  scale: string;
+  bias: string;
+  perChannel: boolean;
+  engine: string;
+  stride?: number[];
+  padding?: number[];
+  dilation?: number[];
+  groups?: number;
+}
+
+/** One submodule of an exported TorchScript module. */
+export interface NativeSubmodulePlan {
+  name: string;
+  tensors: NativeTensorPlan[];
+  packs: NativePackPlan[];
+}
+
+/** What saveTorchScript compiles and saves. */
+export interface NativeTorchScriptPlan {
+  className: string;
+  source: string;
+  path: string;
+  modules: NativeSubmodulePlan[];
+}
+
 export interface NativeAddon {
   memoryStats(): NativeMemoryStats;
   /** bytes 0: no cap. On 'cuda:N' it sets the caching allocator's per-process memory fraction. */
@@ -279,31 +316,7 @@ export interface NativeAddon {
    * Compiles `source` (TorchScript: the forward method and its helpers) into a module with one submodule per entry of
    * `modules` — the model tensors it holds and the int8 packed parameters it packs — and saves it to `path`.
    */
-  saveTorchScript(
-    model: NativeModel,
-    plan: {
-      className: string;
-      source: string;
-      path: string;
-      modules: {
-        name: string;
-        tensors: { name: string; from: string; parameter: boolean }[];
-        packs: {
-          name: string;
-          kind: 'linear' | 'conv1d' | 'conv2d';
-          weight: string;
-          scale: string;
-          bias: string;
-          perChannel: boolean;
-          engine: string;
-          stride?: number[];
-          padding?: number[];
-          dilation?: number[];
-          groups?: number;
-        }[];
-      }[];
-    },
-  ): Promise<{ bytes: number }>;
+  saveTorchScript(model: NativeModel, plan: NativeTorchScriptPlan): Promise<{ bytes: number }>;
   /** Loads and freezes (eval mode) a TorchScript module and describes its forward graph. */
   describeTorchScript(path: string): NativeTorchScriptGraph;
   buildModel(spec: ModelSpec, specJson: string, device: string, seed: number): NativeModel;
