@@ -39,17 +39,20 @@ export interface Lineage {
   readonly errorCode?: string;
 }
 
+/** One fine-tune epoch of a candidate's stage (the search's `epoch` event). */
+export interface EpochEvent {
+  trial: number;
+  stage: number;
+  type: string;
+  epoch: number;
+  epochs: number;
+  trainLoss: number;
+  valMetric?: number;
+}
+
 export interface CandidateEvents {
   start?(e: { trial: number; generation: number; pipeline: string }): void;
-  epoch?(e: {
-    trial: number;
-    stage: number;
-    type: string;
-    epoch: number;
-    epochs: number;
-    trainLoss: number;
-    valMetric?: number;
-  }): void;
+  epoch?(e: EpochEvent): void;
   stage?(e: { trial: number; index: number; type: string; phase: 'start' | 'end' }): void;
 }
 

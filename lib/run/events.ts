@@ -6,6 +6,7 @@ import type { QueueStatus } from '../distributed/coordinator.js';
 import type { BaselineRecord } from '../pipeline/baseline.js';
 import type { Budget } from '../pipeline/config.js';
 import type { FrontEntry } from '../pipeline/front.js';
+import type { EpochEvent } from '../pipeline/evaluator.js';
 import type { Measurements } from '../pipeline/measure.js';
 import type { QualityMetric } from '../pipeline/objectives.js';
 import type { ConstraintDef, ObjectiveDef, TrialState } from '../search/index.js';
@@ -25,15 +26,7 @@ export interface SearchEvents {
     elapsedMs: number;
   };
   trialStart: { trial: number; generation: number; pipeline: string };
-  epoch: {
-    trial: number;
-    stage: number;
-    type: string;
-    epoch: number;
-    epochs: number;
-    trainLoss: number;
-    valMetric?: number;
-  };
+  epoch: EpochEvent;
   trial: {
     trial: number;
     generation: number;
