@@ -29,7 +29,10 @@ export function table(headers: string[], rows: (string | number)[][]): string {
   return [line(cells[0]!), widths.map((w) => '-'.repeat(w)).join('  '), ...cells.slice(1).map(line)].join('\n');
 }
 
-/** The checked-out commit (with "+dirty" when tracked files differ from it), for a result's provenance; undefined outside git. */
+/**
+ * The checked-out commit (with "+dirty" when tracked code differs from it), for a result's provenance; undefined
+ * outside git. bench/results/ does not count: a bench writing several results would otherwise mark its own later ones.
+ */
 export function gitCommit(): string | undefined {
   try {
     const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], {
@@ -37,7 +40,7 @@ export function gitCommit(): string | undefined {
       stdio: ['ignore', 'pipe', 'ignore'],
     }).trim();
     const dirty =
-      execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], {
+      execFileSync('git', ['status', '--porcelain', '--untracked-files=no', '--', '.', ':(exclude)bench/results'], {
         encoding: 'utf8',
         stdio: ['ignore', 'pipe', 'ignore'],
       }).trim() !== '';
