@@ -19,7 +19,7 @@ import { candidateStopper, type EvaluationContext, type EvaluationResult, type E
 import type { SearchConfig } from './config.js';
 import type { StudyContext } from './context.js';
 import { describePipeline } from './describe.js';
-import { CandidateStopped, runPipeline, type CandidateCheck, type StageReport } from './executor.js';
+import { CandidateStopped, runPipeline, type CandidateCheck, type StageEpoch, type StageReport } from './executor.js';
 import { measureModel, measureValues, type Measurements } from './measure.js';
 import { metricDirectionOf } from './objectives.js';
 
@@ -40,14 +40,8 @@ export interface Lineage {
 }
 
 /** One fine-tune epoch of a candidate's stage (the search's `epoch` event). */
-export interface EpochEvent {
+export interface EpochEvent extends StageEpoch {
   trial: number;
-  stage: number;
-  type: string;
-  epoch: number;
-  epochs: number;
-  trainLoss: number;
-  valMetric?: number;
 }
 
 export interface CandidateEvents {

@@ -60,6 +60,16 @@ export class CandidateStopped extends PetraError {
 /** Decides, after each fine-tune epoch, whether the candidate should be dropped (see evaluator.ts). */
 export type CandidateCheck = (epoch: number, valMetric: number | undefined) => StopDecision;
 
+/** One fine-tune epoch of a pipeline stage. */
+export interface StageEpoch {
+  stage: number;
+  type: string;
+  epoch: number;
+  epochs: number;
+  trainLoss: number;
+  valMetric?: number;
+}
+
 export interface ExecutorContext {
   readonly data: SearchData;
   readonly metric: QualityMetric;
@@ -73,14 +83,7 @@ export interface ExecutorContext {
    */
   readonly prepareCandidateCheck?: (model: Model, stage: number) => Promise<CandidateCheck | undefined>;
   readonly onStage?: (e: { index: number; type: string; phase: 'start' | 'end' }) => void;
-  readonly onEpoch?: (e: {
-    stage: number;
-    type: string;
-    epoch: number;
-    epochs: number;
-    trainLoss: number;
-    valMetric?: number;
-  }) => void;
+  readonly onEpoch?: (e: StageEpoch) => void;
 }
 
 const STRUCTURAL = new Set(['prune', 'lowrank', 'quantize']);
