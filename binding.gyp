@@ -16,7 +16,7 @@
         "<!@(node scripts/find-libtorch.mjs --gyp-defines)"
       ],
       "cflags_cc!": ["-fno-rtti", "-fno-exceptions", "-std=gnu++17", "-std=gnu++20"],
-      "cflags_cc": ["-std=c++17", "-frtti", "-fexceptions", "-O3", "-fvisibility=hidden", "-ffp-contract=off"],
+      "cflags_cc": ["-std=c++17", "-frtti", "-fexceptions", "-O3", "-fvisibility=hidden", "-ffp-contract=off", "-fopenmp"],
       "ldflags": ["<!@(node scripts/find-libtorch.mjs --gyp-ldflags)"],
       "libraries": ["<!@(node scripts/find-libtorch.mjs --gyp-libs)", "-ldl"]
     }

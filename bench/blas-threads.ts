@@ -4,6 +4,8 @@
 // order (b1, then b64) — the case where glibc's defaults page-fault activations in on every call. One child process per configuration (OpenBLAS and OpenMP read their variables at load), rounds
 // interleaved so drift hits every configuration alike; the median over rounds of benchmark() medians. Convolutions run
 // in oneDNN on OpenMP's threads, GEMMs in OpenBLAS: the CNNs show what a BLAS setting costs the models that do not use it.
+// petra's default slices each fp32 Linear's output over the OpenMP team, every thread running the one-threaded BLAS
+// (native/inference_linear.cc); PETRA_PARALLEL_LINEAR=0 rows run it as one BLAS call, as petra did before.
 // The last configuration loads Debian's OpenMP build of OpenBLAS (libopenblas0-openmp, via LD_LIBRARY_PATH), whose
 // GEMMs run on the same OpenMP team as LibTorch's other kernels instead of a second pool of pthreads.
 // Usage: node --import=tsx bench/blas-threads.ts [--rounds 3] [--out bench/results/blas-threads]
@@ -50,9 +52,16 @@ const CONFIGS: { name: string; env: Record<string, string> }[] = [
   // glibc's own malloc thresholds (before petra raised them at load: native/memory.cc ConfigureCHeap)
   {
     name: `OpenMP ${n}, OpenBLAS 1, C heap glibc default`,
-    env: { PETRA_THREADS: String(n), OPENBLAS_NUM_THREADS: '1', PETRA_MALLOC: 'default' },
+    env: { PETRA_THREADS: String(n), OPENBLAS_NUM_THREADS: '1', PETRA_MALLOC: 'default', PETRA_PARALLEL_LINEAR: '0' },
   },
-  { name: `petra default: OpenMP ${n}, OpenBLAS 1`, env: { PETRA_THREADS: String(n), OPENBLAS_NUM_THREADS: '1' } },
+  {
+    name: `petra default: OpenMP ${n}, OpenBLAS 1, fp32 Linear sliced over the OpenMP team`,
+    env: { PETRA_THREADS: String(n), OPENBLAS_NUM_THREADS: '1' },
+  },
+  {
+    name: `OpenMP ${n}, OpenBLAS 1, Linear in one BLAS call (petra before)`,
+    env: { PETRA_THREADS: String(n), OPENBLAS_NUM_THREADS: '1', PETRA_PARALLEL_LINEAR: '0' },
+  },
   { name: `OpenMP ${n}, OpenBLAS ${n}`, env: { PETRA_THREADS: String(n), OPENBLAS_NUM_THREADS: String(n) } },
   {
     name: `OpenMP ${n} passive, OpenBLAS ${n}`,

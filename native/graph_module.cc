@@ -7,6 +7,7 @@
 #include <unordered_map>
 
 #include "common.h"
+#include "inference_linear.h"
 #include "quantize.h"
 
 namespace petra {
@@ -107,7 +108,8 @@ LowrankImpl::LowrankImpl(Kind kind_, int64_t in_, int64_t out_, int64_t rank_, s
 torch::Tensor LowrankImpl::forward(const torch::Tensor& x) {
   const c10::optional<torch::Tensor> noBias;
   const c10::optional<torch::Tensor> b = bias.defined() ? c10::optional<torch::Tensor>(bias) : c10::nullopt;
-  if (kind == Kind::Linear) return torch::linear(torch::linear(x, Vh) * S, U, b);
+  if (kind == Kind::Linear)
+    return InferenceLinear(InferenceLinear(x, Vh, torch::Tensor()) * S, U, b.value_or(torch::Tensor()));
   std::vector<int64_t> kshape{rank, in};
   kshape.insert(kshape.end(), kernel.begin(), kernel.end());
   torch::Tensor kv = Vh.view(kshape);
@@ -263,7 +265,8 @@ struct GraphModuleImpl::Builders {
         nn::Linear(
             nn::LinearOptions(Int(node, "inFeatures"), Int(node, "outFeatures")).bias(Bool(node, "bias", true))));
     Keep(self, node, m);
-    if (!Bool(node, "fakeQuant", false)) return Unary(node, [m](const torch::Tensor& x) { return m->forward(x); });
+    if (!Bool(node, "fakeQuant", false))
+      return Unary(node, [m](const torch::Tensor& x) { return InferenceLinear(x, m->weight, m->bias); });
     const int bits = static_cast<int>(Int(node, "fakeQuantBits", 8));
     return self.FakeQuantOutput(node.name, Unary(node, [m, bits](const torch::Tensor& x) {
                                   return torch::linear(x, FakeQuantWeight(m->weight, bits),
