@@ -3,6 +3,7 @@
 #include <ATen/CPUGeneratorImpl.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <set>
 #include <unordered_map>
 
@@ -208,6 +209,7 @@ struct GraphModuleImpl::Builders {
     const int bits = static_cast<int>(Int(node, "fakeQuantBits", 8));
     const std::vector<int64_t> pad =
         same ? std::vector<int64_t>(d, 0) : Ints(node, "padding", d, std::vector<int64_t>(d, 0));
+    self.convGeometry_[node.name] = ConvGeometry{s, pad, dil, groups, same, two};
     if (two) {
       nn::Conv2dOptions o(in, out, Expand<2>(k));
       o.stride(Expand<2>(s)).dilation(Expand<2>(dil)).groups(groups).bias(bias);
@@ -528,6 +530,77 @@ GraphModuleImpl::GraphModuleImpl(const GraphSpec& spec)
   for (size_t v = 0; v < lastReader.size(); ++v) {
     if (lastReader[v] != SIZE_MAX && v != outputIndex_) steps_[lastReader[v]].releaseAfter.push_back(v);
   }
+  PlanFolds(lastReader);
+}
+
+void GraphModuleImpl::PlanFolds(const std::vector<size_t>& lastReader) {
+  foldOfStep_.assign(steps_.size(), -1);
+  std::map<std::string, size_t> stepOf;
+  for (size_t k = 0; k < steps_.size(); ++k) stepOf[steps_[k].name] = k;
+  for (const NodeSpec& bnNode : spec_.nodes) {
+    if (bnNode.op != "batchnorm1d" && bnNode.op != "batchnorm2d") continue;
+    if (bnNode.inputs.size() != 1 || FindAttr(bnNode, "dtype") != nullptr) continue;
+    auto convStep = stepOf.find(bnNode.inputs[0]);
+    if (convStep == stepOf.end()) continue;  // a graph input
+    const NodeSpec* convNode = nullptr;
+    for (const NodeSpec& n : spec_.nodes)
+      if (n.name == bnNode.inputs[0]) convNode = &n;
+    if (convNode == nullptr || (convNode->op != "conv1d" && convNode->op != "conv2d")) continue;
+    if (Bool(*convNode, "fakeQuant", false) || FindAttr(*convNode, "dtype") != nullptr) continue;
+    const size_t value = spec_.inputs.size() + convStep->second;
+    // The convolution's output must be read by the BatchNorm alone (and not be the model's output).
+    const size_t bnStep = stepOf.at(bnNode.name);
+    if (value == outputIndex_ || lastReader[value] != bnStep) continue;
+    size_t readers = 0;
+    for (const Step& st : steps_)
+      for (size_t a : st.args) readers += a == value ? 1 : 0;
+    if (readers != 1) continue;
+    ConvBnFold fold;
+    fold.conv = NodeModule(convNode->name);
+    fold.bn = NodeModule(bnNode.name);
+    if (!fold.conv || !fold.bn || fold.bn->named_parameters(false).find("weight") == nullptr ||
+        fold.bn->named_buffers(false).find("running_var") == nullptr)
+      continue;  // no affine parameters or running statistics: nothing to fold
+    fold.geometry = convGeometry_.at(convNode->name);
+    fold.eps = Num(bnNode, "eps", 1e-5);
+    foldOfStep_[convStep->second] = static_cast<int>(folds_.size());
+    foldOfStep_[bnStep] = -2;
+    folds_.push_back(std::move(fold));
+  }
+}
+
+torch::Tensor GraphModuleImpl::RunFoldedConv(ConvBnFold& fold, const torch::Tensor& x) {
+  const auto convParams = fold.conv->named_parameters(false);
+  const auto bnParams = fold.bn->named_parameters(false);
+  const auto bnBuffers = fold.bn->named_buffers(false);
+  const torch::Tensor* found = convParams.find("bias");
+  const torch::Tensor w = convParams["weight"], b = found != nullptr ? *found : torch::Tensor();
+  const torch::Tensor gamma = bnParams["weight"], beta = bnParams["bias"];
+  const torch::Tensor mean = bnBuffers["running_mean"], var = bnBuffers["running_var"];
+  std::vector<std::pair<const void*, int64_t>> now;
+  for (const torch::Tensor& t : {w, b, gamma, beta, mean, var})
+    now.emplace_back(t.defined() ? t.data_ptr() : nullptr, t.defined() ? t._version() : -1);
+  {
+    std::lock_guard<std::mutex> lock(foldMutex_);
+    if (now != fold.seen || !fold.weight.defined()) {
+      // Ordinary tensors (not inference tensors), so a later forward outside InferenceMode may use them too.
+      c10::InferenceMode notInference(false);
+      torch::NoGradGuard noGrad;
+      const torch::Tensor scale = gamma / torch::sqrt(var + fold.eps);
+      std::vector<int64_t> shape(w.dim(), 1);
+      shape[0] = w.size(0);
+      fold.weight = (w * scale.view(shape)).contiguous();
+      const torch::Tensor convBias = b.defined() ? b : torch::zeros_like(mean);
+      fold.bias = (convBias - mean) * scale + beta;
+      fold.seen = std::move(now);
+    }
+  }
+  const ConvGeometry& g = fold.geometry;
+  if (g.two)
+    return g.same ? at::conv2d(x, fold.weight, fold.bias, g.stride, "same", g.dilation, g.groups)
+                  : at::conv2d(x, fold.weight, fold.bias, g.stride, g.padding, g.dilation, g.groups);
+  return g.same ? at::conv1d(x, fold.weight, fold.bias, g.stride, "same", g.dilation, g.groups)
+                : at::conv1d(x, fold.weight, fold.bias, g.stride, g.padding, g.dilation, g.groups);
 }
 
 // attrs.dtype 'float16' / 'bfloat16': the layer's weights are stored and run in that precision, its float inputs cast
@@ -575,6 +648,13 @@ torch::Tensor GraphModuleImpl::RunSteps(const std::vector<torch::Tensor>& inputs
   if (observe)
     for (size_t i = 0; i < inputs.size(); ++i) (*observe)(spec_.inputs[i].name, inputs[i]);
   std::vector<torch::Tensor> args;
+  // PETRA_FOLD_BATCHNORM=0 runs every BatchNorm as its own op (benches compare the two).
+  static const bool foldEnabled = [] {
+    const char* v = std::getenv("PETRA_FOLD_BATCHNORM");
+    return v == nullptr || std::string(v) != "0";
+  }();
+  const bool fold =
+      foldEnabled && !folds_.empty() && observe == nullptr && !is_training() && !torch::GradMode::is_enabled();
   for (size_t k = 0; k < steps_.size(); ++k) {
     Step& step = steps_[k];
     args.clear();
@@ -583,7 +663,13 @@ torch::Tensor GraphModuleImpl::RunSteps(const std::vector<torch::Tensor>& inputs
       args.push_back(!step.acceptsQuantized && v.is_quantized() ? v.dequantize() : v);
     }
     try {
-      values[spec_.inputs.size() + k] = step.fn(args);
+      const int f = fold ? foldOfStep_[k] : -1;
+      if (f == -2)
+        values[spec_.inputs.size() + k] = args[0];  // the BatchNorm: already applied by its convolution
+      else if (f >= 0)
+        values[spec_.inputs.size() + k] = RunFoldedConv(folds_[f], args[0]);
+      else
+        values[spec_.inputs.size() + k] = step.fn(args);
     } catch (const c10::Error& e) {
       const std::string message = CleanTorchMessage(e);
       ErrorCode code = ClassifyTorchMessage(message);

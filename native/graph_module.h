@@ -110,6 +110,29 @@ class GraphModuleImpl : public torch::nn::Module {
   // QAT: moving min/max of fake-quantized node outputs, by node name.
   std::map<std::string, std::pair<double, double>> qatRanges_;
   torch::Tensor RunSteps(const std::vector<torch::Tensor>& inputs, const ValueObserver* observe);
+
+  // Inference folds each BatchNorm into the convolution that alone feeds it (W·γ/σ, (b − μ)·γ/σ + β), as deployment
+  // runtimes do (onnxruntime, torch.jit.freeze): one pass over the activations instead of two. Only when gradients
+  // are off, the module is in eval mode and no observer watches (calibration sees the values of the spec's nodes).
+  // The folded weights are cached and recomputed when a source tensor moves or is written (training, load, to()).
+  struct ConvGeometry {
+    std::vector<int64_t> stride, padding, dilation;
+    int64_t groups = 1;
+    bool same = false, two = false;
+  };
+  struct ConvBnFold {
+    std::shared_ptr<torch::nn::Module> conv, bn;
+    ConvGeometry geometry;
+    double eps = 1e-5;
+    torch::Tensor weight, bias;                         // folded
+    std::vector<std::pair<const void*, int64_t>> seen;  // the sources' data pointers and versions when folded
+  };
+  std::map<std::string, ConvGeometry> convGeometry_;  // by conv node name, recorded by the builder
+  std::vector<ConvBnFold> folds_;
+  std::vector<int> foldOfStep_;  // per step: the fold whose conv it runs (≥ 0), −2 for the folded-away BatchNorm
+  std::mutex foldMutex_;
+  void PlanFolds(const std::vector<size_t>& lastReader);
+  torch::Tensor RunFoldedConv(ConvBnFold& fold, const torch::Tensor& x);
   NodeFn FakeQuantOutput(const std::string& name, NodeFn inner);
 };
 TORCH_MODULE(GraphModule);
