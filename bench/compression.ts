@@ -31,7 +31,7 @@ import { evaluate, train, type TrainOptions } from '../lib/runtime/train.js';
 import { markdownTable, median, table } from './lib/stats.js';
 
 /** Variables that cap the CPU kind (int8 matrix, scripts/int8-matrix.mjs), written into the command so the run reproduces. */
-const CPU_CAPS = ['ONEDNN_MAX_CPU_ISA', 'ATEN_CPU_CAPABILITY', 'PETRA_CPU_ISA']
+const CPU_CAPS = ['ONEDNN_MAX_CPU_ISA', 'ATEN_CPU_CAPABILITY', 'PETRA_CPU_ISA', 'OPENBLAS_CORETYPE']
   .filter((v) => process.env[v])
   .map((v) => `${v}=${process.env[v]} `)
   .join('');

@@ -69,7 +69,9 @@ function hintFor(message: string): string {
 
 export function loadAddon<T>(): { addon: T; path: string } {
   // OpenBLAS starts its own thread pool on top of LibTorch's: on small machines that oversubscribes the cores
-  // (a CNN step 10.6 ms instead of 7.3 ms on 2 cores). It reads this variable once, when it is loaded.
+  // (a CNN step 10.6 ms instead of 7.3 ms on 2 cores). It reads this variable once, when it is loaded. fp32 Linear
+  // layers still use every LibTorch thread in inference: each OpenMP thread runs the one-threaded BLAS on a slice of
+  // the output (native/inference_linear.h).
   process.env.OPENBLAS_NUM_THREADS ??= '1';
   const root = packageRoot();
   const require = createRequire(import.meta.url);
