@@ -368,15 +368,7 @@ function intmmSpec(
     const relu = fusableRelu(spec, node);
     Object.assign(node, {
       op: 'qlinear',
-      attrs: {
-        inFeatures: a.inFeatures,
-        outFeatures: a.outFeatures,
-        bias: true,
-        dynamic: true,
-        ...weightAttrs(weights),
-        relu: relu !== undefined,
-        engine: 'intmm',
-      },
+      attrs: { ...dynamicQlinearAttrs(a, weights, 'intmm'), relu: relu !== undefined },
     });
     if (relu) {
       bypass(spec, relu);
@@ -464,18 +456,7 @@ function quantizedSpec(
         layers.push({ name: node.name, kind: 'fp32', reason: 'dynamic int8 covers linear and GRU layers' });
         continue;
       }
-      const a = node.attrs;
-      Object.assign(node, {
-        op: 'qlinear',
-        attrs: {
-          inFeatures: a.inFeatures,
-          outFeatures: a.outFeatures,
-          bias: true,
-          dynamic: true,
-          ...weightAttrs(weights),
-          engine,
-        },
-      });
+      Object.assign(node, { op: 'qlinear', attrs: dynamicQlinearAttrs(node.attrs, weights, engine) });
       layers.push({ name: node.name, kind: 'int8' });
       quantized.push(node.name);
       continue;
@@ -560,6 +541,11 @@ interface WeightScheme {
 
 function weightAttrs(w: WeightScheme): { perChannel: boolean; weightBits: 7 | 8; quantizedOn: string } {
   return { perChannel: w.perChannel, weightBits: w.bits, quantizedOn: w.quantizedOn };
+}
+
+/** A linear layer as a dynamic int8 qlinear (weights quantized now, activations per call; biases always present). */
+function dynamicQlinearAttrs(a: { inFeatures: number; outFeatures: number }, w: WeightScheme, engine: string) {
+  return { inFeatures: a.inFeatures, outFeatures: a.outFeatures, bias: true, dynamic: true, ...weightAttrs(w), engine };
 }
 
 /**
