@@ -17,7 +17,7 @@ import { hostFingerprint } from '../lib/lab/fingerprint.js';
 import { Model } from '../lib/runtime/model.js';
 import { gruSequenceClassifier, mlp, resnetCifar, smallCnn } from '../lib/graph/builders.js';
 import { transactionFeatures } from '../lib/data/synthetic.js';
-import { markdownTable, median } from './lib/stats.js';
+import { gitCommit, markdownTable, median } from './lib/stats.js';
 
 const arg = (name: string, fallback: string): string => {
   const i = process.argv.indexOf(`--${name}`);
@@ -105,15 +105,16 @@ const rows = results.map((r) => [
 const md = markdownTable(header, rows);
 console.log(md);
 const out = arg('out', 'bench/results/blas-threads');
+const commit = gitCommit();
 writeFileSync(
   `${out}.json`,
   JSON.stringify(
-    { bench: 'blas-threads', date: new Date().toISOString(), rounds, host: hostFingerprint(), results },
+    { bench: 'blas-threads', date: new Date().toISOString(), commit, rounds, host: hostFingerprint(), results },
     null,
     2,
   ) + '\n',
 );
 writeFileSync(
   `${out}.md`,
-  `# fp32 inference: OpenMP and OpenBLAS threads, and the C heap\n\n${new Date().toISOString().slice(0, 10)} · ${hostFingerprint().cpu}, ${n} cores · command: \`node --import=tsx bench/blas-threads.ts --rounds ${rounds}\` · median over ${rounds} interleaved rounds of benchmark() medians.\n\n${md}\n`,
+  `# fp32 inference: OpenMP and OpenBLAS threads, and the C heap\n\n${new Date().toISOString().slice(0, 10)} · ${hostFingerprint().cpu}, ${n} cores · commit ${commit ?? 'unknown'} · command: \`node --import=tsx bench/blas-threads.ts --rounds ${rounds}\` · median over ${rounds} interleaved rounds of benchmark() medians.\n\n${md}\n`,
 );

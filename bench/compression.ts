@@ -28,7 +28,7 @@ import { mlp, resnetCifar, smallCnn } from '../lib/graph/builders.js';
 import type { ModelSpec } from '../lib/graph/types.js';
 import { info, setThreads } from '../lib/runtime/info.js';
 import { evaluate, train, type TrainOptions } from '../lib/runtime/train.js';
-import { markdownTable, median, table } from './lib/stats.js';
+import { gitCommit, markdownTable, median, table } from './lib/stats.js';
 
 /** Variables that cap the CPU kind (int8 matrix, scripts/int8-matrix.mjs), written into the command so the run reproduces. */
 const CPU_CAPS = ['ONEDNN_MAX_CPU_ISA', 'ATEN_CPU_CAPABILITY', 'PETRA_CPU_ISA', 'OPENBLAS_CORETYPE']
@@ -727,6 +727,7 @@ async function parentMain(): Promise<void> {
   const result = {
     bench: 'compression',
     date: new Date().toISOString(),
+    commit: gitCommit(),
     quick,
     latencyOnly,
     seconds,
@@ -755,7 +756,7 @@ async function parentMain(): Promise<void> {
     '# Compression bench',
     '',
     `${result.date.slice(0, 10)} · ${host.cpu}, ${host.cores} cores, LibTorch ${host.libtorch}, int8 engine ${host.quantizedEngine}, latency at ${threadCounts.map(plural).join(' and at ')} · ` +
-      `${(seconds / 60).toFixed(1)} min · load average ${load.map((l) => l.loadavg[0]).join(' → ')} (shared machine)`,
+      `${(seconds / 60).toFixed(1)} min · commit ${result.commit ?? 'unknown'} · load average ${load.map((l) => l.loadavg[0]).join(' → ')} (shared machine)`,
     '',
     ...(latencyOnly
       ? [
