@@ -530,55 +530,53 @@ GraphModuleImpl::GraphModuleImpl(const GraphSpec& spec)
   for (size_t v = 0; v < lastReader.size(); ++v) {
     if (lastReader[v] != SIZE_MAX && v != outputIndex_) steps_[lastReader[v]].releaseAfter.push_back(v);
   }
-  PlanFolds(lastReader);
+  PlanFolds();
 }
 
-void GraphModuleImpl::PlanFolds(const std::vector<size_t>& lastReader) {
+void GraphModuleImpl::PlanFolds() {
   foldOfStep_.assign(steps_.size(), -1);
   std::map<std::string, size_t> stepOf;
   for (size_t k = 0; k < steps_.size(); ++k) stepOf[steps_[k].name] = k;
+  std::map<std::string, const NodeSpec*> nodeOf;
+  for (const NodeSpec& n : spec_.nodes) nodeOf[n.name] = &n;
+  std::vector<size_t> readers(spec_.inputs.size() + steps_.size(), 0);
+  for (const Step& st : steps_)
+    for (size_t a : st.args) ++readers[a];
   for (const NodeSpec& bnNode : spec_.nodes) {
     if (bnNode.op != "batchnorm1d" && bnNode.op != "batchnorm2d") continue;
     if (bnNode.inputs.size() != 1 || FindAttr(bnNode, "dtype") != nullptr) continue;
     auto convStep = stepOf.find(bnNode.inputs[0]);
     if (convStep == stepOf.end()) continue;  // a graph input
-    const NodeSpec* convNode = nullptr;
-    for (const NodeSpec& n : spec_.nodes)
-      if (n.name == bnNode.inputs[0]) convNode = &n;
-    if (convNode == nullptr || (convNode->op != "conv1d" && convNode->op != "conv2d")) continue;
-    if (Bool(*convNode, "fakeQuant", false) || FindAttr(*convNode, "dtype") != nullptr) continue;
-    const size_t value = spec_.inputs.size() + convStep->second;
+    const NodeSpec& convNode = *nodeOf.at(bnNode.inputs[0]);
+    if (convNode.op != "conv1d" && convNode.op != "conv2d") continue;
+    if (Bool(convNode, "fakeQuant", false) || FindAttr(convNode, "dtype") != nullptr) continue;
     // The convolution's output must be read by the BatchNorm alone (and not be the model's output).
-    const size_t bnStep = stepOf.at(bnNode.name);
-    if (value == outputIndex_ || lastReader[value] != bnStep) continue;
-    size_t readers = 0;
-    for (const Step& st : steps_)
-      for (size_t a : st.args) readers += a == value ? 1 : 0;
-    if (readers != 1) continue;
+    const size_t value = spec_.inputs.size() + convStep->second;
+    if (value == outputIndex_ || readers[value] != 1) continue;
+    const auto conv = NodeModule(convNode.name), bn = NodeModule(bnNode.name);
+    if (!conv || !bn) continue;
+    const auto convParams = conv->named_parameters(false), bnParams = bn->named_parameters(false);
+    const auto bnBuffers = bn->named_buffers(false);
+    const torch::Tensor* bias = convParams.find("bias");
+    const torch::Tensor *gamma = bnParams.find("weight"), *beta = bnParams.find("bias");
+    const torch::Tensor *mean = bnBuffers.find("running_mean"), *var = bnBuffers.find("running_var");
+    if (!gamma || !beta || !mean || !var) continue;  // no affine parameters or running statistics: nothing to fold
     ConvBnFold fold;
-    fold.conv = NodeModule(convNode->name);
-    fold.bn = NodeModule(bnNode.name);
-    if (!fold.conv || !fold.bn || fold.bn->named_parameters(false).find("weight") == nullptr ||
-        fold.bn->named_buffers(false).find("running_var") == nullptr)
-      continue;  // no affine parameters or running statistics: nothing to fold
-    fold.geometry = convGeometry_.at(convNode->name);
+    fold.convWeight = convParams["weight"];
+    if (bias != nullptr) fold.convBias = *bias;
+    std::tie(fold.gamma, fold.beta, fold.mean, fold.var) = std::tie(*gamma, *beta, *mean, *var);
+    fold.geometry = convGeometry_.at(convNode.name);
     fold.eps = Num(bnNode, "eps", 1e-5);
     foldOfStep_[convStep->second] = static_cast<int>(folds_.size());
-    foldOfStep_[bnStep] = -2;
+    foldOfStep_[stepOf.at(bnNode.name)] = -2;
     folds_.push_back(std::move(fold));
   }
+  convGeometry_.clear();  // only planning reads it
 }
 
 torch::Tensor GraphModuleImpl::RunFoldedConv(ConvBnFold& fold, const torch::Tensor& x) {
-  const auto convParams = fold.conv->named_parameters(false);
-  const auto bnParams = fold.bn->named_parameters(false);
-  const auto bnBuffers = fold.bn->named_buffers(false);
-  const torch::Tensor* found = convParams.find("bias");
-  const torch::Tensor w = convParams["weight"], b = found != nullptr ? *found : torch::Tensor();
-  const torch::Tensor gamma = bnParams["weight"], beta = bnParams["bias"];
-  const torch::Tensor mean = bnBuffers["running_mean"], var = bnBuffers["running_var"];
   std::vector<std::pair<const void*, int64_t>> now;
-  for (const torch::Tensor& t : {w, b, gamma, beta, mean, var})
+  for (const torch::Tensor& t : {fold.convWeight, fold.convBias, fold.gamma, fold.beta, fold.mean, fold.var})
     now.emplace_back(t.defined() ? t.data_ptr() : nullptr, t.defined() ? t._version() : -1);
   {
     std::lock_guard<std::mutex> lock(foldMutex_);
@@ -586,12 +584,12 @@ torch::Tensor GraphModuleImpl::RunFoldedConv(ConvBnFold& fold, const torch::Tens
       // Ordinary tensors (not inference tensors), so a later forward outside InferenceMode may use them too.
       c10::InferenceMode notInference(false);
       torch::NoGradGuard noGrad;
-      const torch::Tensor scale = gamma / torch::sqrt(var + fold.eps);
-      std::vector<int64_t> shape(w.dim(), 1);
-      shape[0] = w.size(0);
-      fold.weight = (w * scale.view(shape)).contiguous();
-      const torch::Tensor convBias = b.defined() ? b : torch::zeros_like(mean);
-      fold.bias = (convBias - mean) * scale + beta;
+      const torch::Tensor scale = fold.gamma / torch::sqrt(fold.var + fold.eps);
+      std::vector<int64_t> shape(fold.convWeight.dim(), 1);
+      shape[0] = fold.convWeight.size(0);
+      fold.weight = (fold.convWeight * scale.view(shape)).contiguous();
+      const torch::Tensor b = fold.convBias.defined() ? fold.convBias : torch::zeros_like(fold.mean);
+      fold.bias = (b - fold.mean) * scale + fold.beta;
       fold.seen = std::move(now);
     }
   }

@@ -121,17 +121,18 @@ class GraphModuleImpl : public torch::nn::Module {
     bool same = false, two = false;
   };
   struct ConvBnFold {
-    std::shared_ptr<torch::nn::Module> conv, bn;
+    // Handles to the modules' own tensors (load, copy and to() write through them: set_, copy_, set_data).
+    torch::Tensor convWeight, convBias, gamma, beta, mean, var;  // convBias may be undefined
     ConvGeometry geometry;
     double eps = 1e-5;
     torch::Tensor weight, bias;                         // folded
     std::vector<std::pair<const void*, int64_t>> seen;  // the sources' data pointers and versions when folded
   };
-  std::map<std::string, ConvGeometry> convGeometry_;  // by conv node name, recorded by the builder
+  std::map<std::string, ConvGeometry> convGeometry_;  // by conv node name, recorded by the builder for PlanFolds
   std::vector<ConvBnFold> folds_;
   std::vector<int> foldOfStep_;  // per step: the fold whose conv it runs (≥ 0), −2 for the folded-away BatchNorm
   std::mutex foldMutex_;
-  void PlanFolds(const std::vector<size_t>& lastReader);
+  void PlanFolds();
   torch::Tensor RunFoldedConv(ConvBnFold& fold, const torch::Tensor& x);
   NodeFn FakeQuantOutput(const std::string& name, NodeFn inner);
 };

@@ -36,20 +36,35 @@ async function differenceFromUnfolded(model: Model, data: (typeof FAMILIES)[numb
 }
 
 for (const f of FAMILIES.filter((x) => ['small CNN', 'ResNet', 'InceptionTime'].includes(x.name))) {
-  test.serial(`${f.name}: folded BatchNorms give the unfolded outputs, and follow further training`, async (t) => {
-    using model = await trainedModel(f);
-    t.true(
-      model.spec.nodes.some((n) => n.op.startsWith('batchnorm')),
-      'the family has BatchNorms to fold',
-    );
-    const before = await differenceFromUnfolded(model, f.data, `${f.name}-1`);
-    t.log(`after one epoch: ${before.toExponential(2)}`);
-    t.true(before <= 1e-5, `${before}`);
+  test.serial(
+    `${f.name}: folded BatchNorms give the unfolded outputs, and follow further training and loading`,
+    async (t) => {
+      using model = await trainedModel(f);
+      t.true(
+        model.spec.nodes.some((n) => n.op.startsWith('batchnorm')),
+        'the family has BatchNorms to fold',
+      );
+      const before = await differenceFromUnfolded(model, f.data, `${f.name}-1`);
+      t.log(`after one epoch: ${before.toExponential(2)}`);
+      t.true(before <= 1e-5, `${before}`);
 
-    // More training moves the convolution weights and the running statistics the fold was computed from.
-    await train(model, { train: f.data(128, 21) }, { epochs: 1, batchSize: 32, optimizer: 'adam', lr: 1e-2, seed: 4 });
-    const after = await differenceFromUnfolded(model, f.data, `${f.name}-2`);
-    t.log(`after another epoch: ${after.toExponential(2)}`);
-    t.true(after <= 1e-5, `${after}`);
-  });
+      // More training moves the convolution weights and the running statistics the fold was computed from.
+      await train(
+        model,
+        { train: f.data(128, 21) },
+        { epochs: 1, batchSize: 32, optimizer: 'adam', lr: 1e-2, seed: 4 },
+      );
+      const after = await differenceFromUnfolded(model, f.data, `${f.name}-2`);
+      t.log(`after another epoch: ${after.toExponential(2)}`);
+      t.true(after <= 1e-5, `${after}`);
+
+      // A loaded model plans its folds before its weights are read in: they arrive through the same tensors.
+      const file = join(dir, `${f.name}-saved.pt`);
+      await model.save(file);
+      using loaded = await Model.load(file);
+      const x = f.data(N, 9).inputs;
+      const [ours, theirs] = [await model.forward(x), await loaded.forward(x)];
+      t.is(maxAbsDiff(ours.data, theirs.data), 0, 'the loaded model folds the loaded weights');
+    },
+  );
 }

@@ -3,21 +3,16 @@ import { decompose } from '../../lib/compress/index.js';
 import { mlp } from '../../lib/graph/builders.js';
 import { info, setThreads } from '../../lib/runtime/info.js';
 import { Model } from '../../lib/runtime/model.js';
+import { floatTensor } from '../helpers/tiny.js';
 
 // fp32 Linear layers run in inference on every intra-op thread (native/inference_linear.cc: each OpenMP thread runs
 // the one-threaded BLAS on a slice of the output). Only the output is sliced, never a dot product, so the answer must
 // be torch::linear's — which is what runs at one thread — up to float rounding (the BLAS may use other edge kernels
 // for a slice). A wrong slice, bias or row offset would be off by far more.
-const rng = (seed: number) => () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32) * 2 - 1;
-const input = (rows: number, features: number, seed: number) => {
-  const r = rng(seed);
-  return { data: Float32Array.from({ length: rows * features }, r), shape: [rows, features] };
-};
-
 async function outputsAt(threads: number, model: Model, rows: readonly number[], features: number) {
   setThreads(threads);
   const out = [];
-  for (const n of rows) out.push((await model.forward(input(n, features, n))).data as Float32Array);
+  for (const n of rows) out.push((await model.forward(floatTensor([n, features], n))).data as Float32Array);
   return out;
 }
 
